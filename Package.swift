@@ -1,0 +1,56 @@
+// swift-tools-version:5.10
+// tfc — a compiler for TokenFormer models.
+// The pipeline reads top to bottom: TFSpec (text → AST) → TFIR (AST → graph IR) → TFPasses (rewrites)
+// → TFNaive (OpenBLAS oracle) | TFCodegen (LLVM JIT / objects) → tfc (command line).
+import PackageDescription
+
+// LLVM 14 from Debian's llvm-dev (see docs/llvm.md; `llvm-config --includedir --libdir`).
+let llvmInclude = "/usr/lib/llvm-14/include"
+let llvmLib = "/usr/lib/llvm-14/lib"
+let llvmSwiftFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I", "-Xcc", llvmInclude])]
+
+let package = Package(
+    name: "tfc",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tfc", targets: ["tfc"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The C runtime the generated code calls and links against (no OpenBLAS, no LLVM).
+        .target(name: "TFRuntime", path: "Runtime", publicHeadersPath: "include",
+                cSettings: [.unsafeFlags(["-O2", "-march=x86-64-v2"])],
+                linkerSettings: [.linkedLibrary("m"), .linkedLibrary("pthread")]),
+        // System libraries.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .target(name: "CLLVM", path: "Sources/CLLVM",
+                cSettings: [.unsafeFlags(["-I", llvmInclude])],
+                linkerSettings: [.unsafeFlags(["-L", llvmLib, "-Xlinker", "-rpath", "-Xlinker", llvmLib]),
+                                 .linkedLibrary("LLVM-14")]),
+        // The compiler, phase by phase.
+        .target(name: "TFSpec", path: "Sources/TFSpec"),
+        .target(name: "TFIR", dependencies: ["TFSpec"], path: "Sources/TFIR"),
+        .target(name: "TFPasses", dependencies: ["TFIR"], path: "Sources/TFPasses"),
+        .target(name: "TFWeights", dependencies: ["TFRuntime"], path: "Sources/TFWeights"),
+        .target(name: "TFNaive", dependencies: ["TFIR", "TFWeights", "TFRuntime", "COpenBLAS"], path: "Sources/TFNaive"),
+        .target(name: "TFCodegen", dependencies: ["TFIR", "TFPasses", "TFWeights", "TFRuntime", "CLLVM"],
+                path: "Sources/TFCodegen", swiftSettings: llvmSwiftFlags),
+        .target(name: "TFBench", dependencies: ["TFIR", "TFNaive", "TFCodegen", "TFWeights", "COpenBLAS"],
+                path: "Sources/TFBench", swiftSettings: llvmSwiftFlags),
+        .target(name: "TFDriver", dependencies: [
+                    "TFSpec", "TFIR", "TFPasses", "TFWeights", "TFNaive", "TFCodegen", "TFBench",
+                    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                ], path: "Sources/TFDriver", swiftSettings: llvmSwiftFlags),
+        .executableTarget(name: "tfc", dependencies: ["TFDriver"], path: "Sources/tfc", swiftSettings: llvmSwiftFlags),
+
+        .testTarget(name: "TFSpecTests", dependencies: ["TFSpec", "TFIR"], path: "Tests/TFSpecTests"),
+        .testTarget(name: "TFIRTests", dependencies: ["TFSpec", "TFIR", "TFPasses"], path: "Tests/TFIRTests"),
+        .testTarget(name: "TFWeightsTests", dependencies: ["TFWeights"], path: "Tests/TFWeightsTests"),
+        .testTarget(name: "TFNaiveTests", dependencies: ["TFIR", "TFWeights", "TFNaive"], path: "Tests/TFNaiveTests"),
+        .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFIR", "TFPasses", "TFWeights", "CLLVM"],
+                    path: "Tests/TFCodegenTests", swiftSettings: llvmSwiftFlags),
+        .testTarget(name: "CLITests", dependencies: ["TFDriver"], path: "Tests/CLITests", swiftSettings: llvmSwiftFlags),
+    ]
+)

@@ -1,0 +1,1 @@
+#include "tfc_runtime.h"

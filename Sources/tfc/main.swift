@@ -1,0 +1,2 @@
+import TFDriver
+TFCommand.main()
