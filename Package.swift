@@ -51,6 +51,6 @@ let package = Package(
         .testTarget(name: "TFNaiveTests", dependencies: ["TFIR", "TFWeights", "TFNaive"], path: "Tests/TFNaiveTests"),
         .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFIR", "TFPasses", "TFWeights", "CLLVM"],
                     path: "Tests/TFCodegenTests", swiftSettings: llvmSwiftFlags),
-        .testTarget(name: "CLITests", dependencies: ["TFDriver"], path: "Tests/CLITests", swiftSettings: llvmSwiftFlags),
+        .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests", swiftSettings: llvmSwiftFlags),
     ]
 )

@@ -1,0 +1,31 @@
+# tfc: the two commands a new user needs are `make demo` and `make test`.
+SWIFT ?= swift
+BUILD_FLAGS ?= -c release
+TFC = .build/release/tfc
+DEMO_DIR = .build/demo
+
+.PHONY: setup build demo test clean
+
+# Installs the system packages tfc needs (Debian): LLVM 14's C API and OpenBLAS.
+setup:
+	@./scripts/setup.sh
+
+build: setup
+	$(SWIFT) build $(BUILD_FLAGS) --product tfc
+
+# Checks, initialises and runs the bundled tiny model.
+demo: build
+	@mkdir -p $(DEMO_DIR)
+	$(TFC) check specs/tiny.tfs
+	$(TFC) init specs/tiny.tfs -o $(DEMO_DIR)/tiny.safetensors --seed 1
+	$(TFC) run specs/tiny.tfs --weights $(DEMO_DIR)/tiny.safetensors --tokens 1,2,3,4,5,6,7,8
+
+# Builds and runs every test: the Swift suites (which drive the NumPy reference) and the
+# reference's own tests.
+test: setup
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	python3 -m pytest -q Tests/reference
+
+clean:
+	rm -rf .build

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import TFIR
+import TFNaive
+import TFWeights
+
+/// Which executor runs the IR.
+enum BackendChoice: String, ExpressibleByArgument, CaseIterable {
+    /// Fused, JIT-compiled kernels (the default).
+    case fused
+    /// Op by op on OpenBLAS: the oracle.
+    case naive
+}
+
+/// Options every command that executes a model shares.
+struct ExecutionOptions: ParsableArguments {
+    @Option(help: "Weights (.safetensors) matching the spec.") var weights: String
+    @Option(help: "Worker threads (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "fused (JIT-compiled kernels) or naive (OpenBLAS, op by op).") var backend: BackendChoice = .naive
+
+    func validate() throws {
+        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+}
+
+/// `tfc run`: one forward pass, top-5 next tokens, optionally all logits as .npy.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run one forward pass and print the top-5 next tokens.")
+
+    @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
+    @OptionGroup var execution: ExecutionOptions
+    @Option(help: "Comma-separated token ids, e.g. 1,2,3.") var tokens: String
+    @Option(help: "Write all logits [T, vocab] as a float32 .npy file.") var logits: String?
+
+    func run() throws {
+        try reportingErrors {
+            let loaded = try LoadedSpec(path: spec)
+            let ids = try parseTokens(tokens, config: loaded.graph.config)
+            let weightFile = try loaded.graph.loadWeights(execution.weights)
+            let model = try ModelRunner(graph: loaded.graph, weights: weightFile, backend: execution.backend, threads: execution.threads)
+            let start = Date()
+            let output = model.forward(ids)
+            let seconds = Date().timeIntervalSince(start)
+            if let logits {
+                try Npy.write(path: logits, shape: [output.rows, output.columns], data: output.data)
+            }
+            let last = Array(output.data[((output.rows - 1) * output.columns)...])
+            let top = last.enumerated().sorted { $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset) }.prefix(5)
+            print("next-token top 5 after \(ids.count) tokens (\(execution.backend.rawValue) backend):")
+            for (rank, entry) in top.enumerated() {
+                print("  \(rank + 1). token \(entry.offset)  logit \(String(format: "%.4f", entry.element))")
+            }
+            let compile = model.compileSeconds.map { String(format: "compile %.3f s, ", $0) } ?? ""
+            print(String(format: "\(compile)run %.3f s (%d tokens, %d threads)", seconds, ids.count, execution.threads))
+            if let logits { print("logits [\(output.rows), \(output.columns)] written to \(logits)") }
+        }
+    }
+}
+
+/// One interface over both backends, for the commands.
+final class ModelRunner {
+    let naive: NaiveExecutor
+    let weights: WeightFile
+    /// Seconds spent compiling (fused backend), nil for the naive one.
+    var compileSeconds: Double?
+
+    init(graph: Graph, weights: WeightFile, backend: BackendChoice, threads: Int) throws {
+        self.weights = weights
+        let file = weights
+        naive = NaiveExecutor(graph: graph, weights: { file.tensor($0)!.floats }, threads: threads)
+        if backend == .fused {
+            throw UserError("error: --backend fused: the fused backend is not available in this build yet; use --backend naive")
+        }
+    }
+
+    func forward(_ tokens: [Int32]) -> Matrix { naive.forward(tokens) }
+}
