@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "TFNaive", dependencies: ["TFIR", "TFWeights", "TFRuntime", "COpenBLAS"], path: "Sources/TFNaive"),
         .target(name: "TFCodegen", dependencies: ["TFIR", "TFPasses", "TFWeights", "TFRuntime", "CLLVM"],
                 path: "Sources/TFCodegen", swiftSettings: llvmSwiftFlags),
-        .target(name: "TFBench", dependencies: ["TFIR", "TFNaive", "TFCodegen", "TFWeights", "COpenBLAS"],
+        .target(name: "TFBench", dependencies: ["TFIR", "TFPasses", "TFNaive", "TFCodegen", "TFWeights", "TFRuntime", "COpenBLAS"],
                 path: "Sources/TFBench", swiftSettings: llvmSwiftFlags),
         .target(name: "TFDriver", dependencies: [
                     "TFSpec", "TFIR", "TFPasses", "TFWeights", "TFNaive", "TFCodegen", "TFBench",
@@ -47,6 +47,8 @@ let package = Package(
 
         .testTarget(name: "TFSpecTests", dependencies: ["TFSpec", "TFIR"], path: "Tests/TFSpecTests"),
         .testTarget(name: "TFIRTests", dependencies: ["TFSpec", "TFIR", "TFPasses"], path: "Tests/TFIRTests"),
+        .testTarget(name: "TFPassesTests", dependencies: ["TFSpec", "TFIR", "TFPasses", "TFNaive", "TFWeights"], path: "Tests/TFPassesTests"),
+        .testTarget(name: "TFBenchTests", dependencies: ["TFBench", "TFIR"], path: "Tests/TFBenchTests", swiftSettings: llvmSwiftFlags),
         .testTarget(name: "TFWeightsTests", dependencies: ["TFWeights"], path: "Tests/TFWeightsTests"),
         .testTarget(name: "TFNaiveTests", dependencies: ["TFIR", "TFWeights", "TFNaive"], path: "Tests/TFNaiveTests"),
         .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFIR", "TFPasses", "TFWeights", "CLLVM"],

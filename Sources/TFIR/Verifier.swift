@@ -6,6 +6,12 @@ import TFSpec
 public struct VerifierError: Error, CustomStringConvertible, Equatable {
     public var message: String
     public var location: SourceLocation?
+
+    public init(message: String, location: SourceLocation?) {
+        self.message = message
+        self.location = location
+    }
+
     public var description: String {
         if let location { return "\(location): error: IR verifier: \(message)" }
         return "error: IR verifier: \(message)"

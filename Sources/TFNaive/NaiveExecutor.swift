@@ -9,7 +9,7 @@ public typealias WeightLookup = (String) -> UnsafeBufferPointer<Float>
 /// plain loops for the rest. Fused ops are run by composing their unfused parts, so the same
 /// executor checks the fusion passes. It keeps a KV cache per attention op, so a forward pass on
 /// new tokens continues from the previous ones.
-public final class NaiveExecutor {
+public final class NaiveExecutor: ModelExecutor {
     public let graph: Graph
     let weights: WeightLookup
     /// KV caches: per slot, keys and values `[context, width]`, row-major.
@@ -96,18 +96,5 @@ public final class NaiveExecutor {
             if f.residual { for i in out.data.indices { out.data[i] += inputs[1].data[i] } }
             return out
         }
-    }
-}
-
-/// A row-major float32 matrix.
-public struct Matrix: Equatable {
-    public var rows: Int
-    public var columns: Int
-    public var data: [Float]
-
-    public init(rows: Int, columns: Int, data: [Float]? = nil) {
-        self.rows = rows
-        self.columns = columns
-        self.data = data ?? [Float](repeating: 0, count: rows * columns)
     }
 }

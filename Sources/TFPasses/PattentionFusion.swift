@@ -1,0 +1,19 @@
+import TFIR
+
+/// `pattention` → `fused_pattention`: the score GEMM, the row norm/activation and the value GEMM
+/// become one kernel, so the `[T, n]` score matrix is only ever held a block of rows at a time.
+/// Always legal: a fused op with one site, no prologue and no epilogue computes the same thing.
+public struct PattentionFusion: Pass {
+    public init() {}
+    public var name: String { "pattention-fusion" }
+
+    public func run(_ graph: Graph) throws -> Graph {
+        var g = graph
+        for i in g.instructions.indices {
+            if case .pattention(let p) = g.instructions[i].op {
+                g.instructions[i].op = .fusedPattention(FusedPattentionOp(prologue: nil, sites: [p], rotary: [nil], residual: false))
+            }
+        }
+        return g
+    }
+}

@@ -1,0 +1,32 @@
+import TFIR
+
+/// `add(x, fused_pattention(h))` → a residual epilogue: the kernel adds its output into x's rows
+/// (in place when x has no later reader; the memory planner decides). Legal when the fused op has
+/// one site, no residual yet, and the add is its only reader.
+public struct ResidualEpilogue: Pass {
+    public init() {}
+    public var name: String { "residual-epilogue" }
+
+    public func run(_ graph: Graph) throws -> Graph {
+        var g = graph
+        for i in g.instructions.indices {
+            guard g.instructions[i].op == .add else { continue }
+            let uses = g.useCounts()
+            let operands = g.instructions[i].operands
+            // Prefer the operand that is a fusable Pattention; the other one is the residual stream.
+            for (slot, value) in operands.enumerated() {
+                guard let source = g.index(of: value), case .fusedPattention(var f) = g.instructions[source].op,
+                      f.sites.count == 1, !f.residual, uses[value] == 1 else { continue }
+                let residual = operands[1 - slot]
+                if residual == value { continue }
+                f.residual = true
+                g.instructions[source].op = .fusedPattention(f)
+                g.instructions[source].operands.append(residual)
+                g.replaceUses(of: g.instructions[i].result, with: value)
+                break
+            }
+        }
+        g.restoreTopologicalOrder()
+        return try DeadCodeElimination().run(g)
+    }
+}
