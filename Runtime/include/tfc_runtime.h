@@ -4,4 +4,5 @@
 #include "tfc_safetensors.h"
 #include "tfc_memory.h"
 #include "tfc_threadpool.h"
+#include "tfc_random.h"
 #include "tfc_sampling.h"
