@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
 import TFIR
+import TFPasses
 import TFSpec
 
 /// The stages `tfc compile --emit` can print.
 enum EmitKind: String, ExpressibleByArgument, CaseIterable {
-    case ast, ir
+    case ast, ir, fusedIR = "fused-ir", plan
 }
 
 /// `tfc compile SPEC --emit KIND`: print a stage of the pipeline.
@@ -24,6 +25,10 @@ struct CompileCommand: ParsableCommand {
             switch emit {
             case .ast: Swift.print(loaded.spec.printed, terminator: "")
             case .ir: Swift.print(loaded.graph.text, terminator: "")
+            case .fusedIR: Swift.print(try PassPipeline.fusion.run(loaded.graph).text, terminator: "")
+            case .plan:
+                let fused = try PassPipeline.fusion.run(loaded.graph)
+                Swift.print(MemoryPlan(fused).text(for: fused, rows: loaded.graph.config.context), terminator: "")
             }
         }
     }
