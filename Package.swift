@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "TFBench", dependencies: ["TFIR", "TFPasses", "TFNaive", "TFCodegen", "TFWeights", "TFRuntime", "COpenBLAS"],
                 path: "Sources/TFBench", swiftSettings: llvmSwiftFlags),
         .target(name: "TFDriver", dependencies: [
-                    "TFSpec", "TFIR", "TFPasses", "TFWeights", "TFNaive", "TFCodegen", "TFBench",
+                    "TFSpec", "TFIR", "TFPasses", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ], path: "Sources/TFDriver", swiftSettings: llvmSwiftFlags),
         .executableTarget(name: "tfc", dependencies: ["TFDriver"], path: "Sources/tfc", swiftSettings: llvmSwiftFlags),

@@ -76,4 +76,6 @@ final class ModelRunner {
     }
 
     func forward(_ tokens: [Int32]) -> Matrix { naive.forward(tokens) }
+    var position: Int { naive.position }
+    func reset() { naive.reset() }
 }

@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import TFIR
+import TFRuntime
+
+/// Sampling settings shared by `tfc generate` and compiled executables.
+struct SamplingOptions: ParsableArguments {
+    @Option(help: "Sampling temperature; 0 is greedy (argmax).") var temperature: Float = 0
+    @Option(name: .customLong("top-k"), help: "Keep only the k most likely tokens (0: all).") var topK: Int = 0
+    @Option(name: .customLong("top-p"), help: "Keep the smallest set of tokens whose probability reaches p (1: all).") var topP: Float = 1
+    @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
+
+    func validate() throws {
+        if !(temperature >= 0) { throw ValidationError("--temperature must be 0 or more, got \(temperature)") }
+        if topK < 0 { throw ValidationError("--top-k must be 0 or more, got \(topK)") }
+        if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+    }
+}
+
+/// `tfc generate`: prefill the prompt, then decode token by token against the KV cache.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate tokens: prompt prefill, then decoding with the KV cache.",
+        discussion: "Stops after -n tokens, at the spec's end_token, or at the context length.")
+
+    @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
+    @OptionGroup var execution: ExecutionOptions
+    @Option(help: "The prompt: comma-separated token ids.") var tokens: String
+    @Option(name: [.customShort("n"), .customLong("count")], help: "How many tokens to generate.") var count: Int = 16
+    @OptionGroup var sampling: SamplingOptions
+
+    func validate() throws {
+        if count < 1 { throw ValidationError("-n must be at least 1, got \(count)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let loaded = try LoadedSpec(path: spec)
+            let config = loaded.graph.config
+            let prompt = try parseTokens(tokens, config: config)
+            let model = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights),
+                                        backend: execution.backend, threads: execution.threads)
+            let sampler = Sampler(sampling, vocab: config.vocab)
+            let out = FileHandle.standardOutput
+
+            let start = Date()
+            var logits = model.forward(prompt)
+            let prefillSeconds = Date().timeIntervalSince(start)
+            var next = sampler.sample(Array(logits.row(logits.rows - 1)))
+            var generated: [Int32] = [next]
+            out.write("\(next)".data(using: .utf8)!)
+            var stopReason = "generated \(count) tokens"
+            let decodeStart = Date()
+            while generated.count < count {
+                if next == Int32(config.endToken ?? -1) { stopReason = "end token \(next)"; break }
+                if model.position >= config.context {
+                    stopReason = "reached the context length (\(config.context) tokens)"
+                    break
+                }
+                logits = model.forward([next])
+                next = sampler.sample(Array(logits.row(0)))
+                generated.append(next)
+                out.write(",\(next)".data(using: .utf8)!)
+            }
+            if generated.count == count, next == Int32(config.endToken ?? -1) { stopReason = "end token \(next)" }
+            let decodeSeconds = Date().timeIntervalSince(decodeStart)
+            print("")
+            let decoded = generated.count - 1
+            var report = String(format: "%@; prefill %d tokens at %.1f tokens/s, time to first token %.3f s",
+                                stopReason, prompt.count, Double(prompt.count) / prefillSeconds, prefillSeconds)
+            if decoded > 0 { report += String(format: ", decode %.1f tokens/s", Double(decoded) / decodeSeconds) }
+            if let compile = model.compileSeconds { report += String(format: ", compile %.3f s", compile) }
+            FileHandle.standardError.write((report + "\n").data(using: .utf8)!)
+        }
+    }
+}
+
+/// Next-token choice through the runtime's sampler (greedy, temperature, top-k, top-p; seeded).
+final class Sampler {
+    let temperature: Float, topK: Int32, topP: Float
+    var state: UInt64
+    let scratch: UnsafeMutableRawPointer
+
+    init(_ options: SamplingOptions, vocab: Int) {
+        temperature = options.temperature
+        topK = Int32(options.topK)
+        topP = options.topP
+        state = options.seed
+        scratch = UnsafeMutableRawPointer.allocate(byteCount: tfc_sample_scratch_size(Int32(vocab)), alignment: 8)
+    }
+
+    deinit { scratch.deallocate() }
+
+    func sample(_ logits: [Float]) -> Int32 {
+        logits.withUnsafeBufferPointer {
+            tfc_sample_with_scratch($0.baseAddress, Int32($0.count), temperature, topK, topP, &state, scratch)
+        }
+    }
+}
