@@ -1,0 +1,232 @@
+import ArgumentParser
+import Foundation
+import TFIR
+import TFPasses
+import TFSpec
+import TFWeights
+
+enum GrowScaleChoice: String, ExpressibleByArgument, CaseIterable {
+    case pinned, reference
+    var mode: ScaleMode { self == .pinned ? .pinned : .reference }
+}
+
+enum GrowInitChoice: String, ExpressibleByArgument, CaseIterable {
+    case zero, small
+}
+
+/// `tfc grow SPEC --weights W -o NEW.tfs --out-weights NEW.safetensors [--tokens SITE=...]... [--layers +N [--at K]]`:
+/// scale a trained model by IR rewrites that keep what it computes.
+struct GrowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grow",
+        abstract: "Grow a trained model (more parameter tokens, more layers) without changing what it computes.",
+        discussion: """
+        Growth appends parameter tokens to Pattention sites, K' = [K; 0] and V' = [V; 0], and inserts layers whose sites that write the residual stream have zero value tokens. It writes a new spec (pretty-printed, re-parseable) and new float32 weights; the inputs are never modified.
+
+        --scale pinned (default) keeps τ at each grown site at its old value (the new spec says `scale: τ_old`), so the output is preserved exactly for l2_norm_gelu sites and also for gelu_l2_norm sites: zero keys give zero scores, the row norm is unchanged, and gelu(0) = 0. softmax sites cannot be grown exactly (exp(0) = 1 gives every new token weight), so pinned growth refuses them. --scale reference lets τ follow sqrt(n) as the reference training code does; the output then drifts, and --verify reports by how much.
+
+        --init small draws the new key tokens from normal(0, --init-std) (values stay zero): the new scores change the row norm and so every old token's activation, a small drift.
+
+        Inserted layers: residual-writing sites get zero value tokens, the other sites tfc init's initialisation (from --seed), so the new attention sees well-defined inputs. Layers from --at K on are renumbered.
+
+        --verify (default) runs the old and new model on sample tokens and prints the max-abs logit difference; a growth that should be exact but differs by more than --tolerance is an error and nothing is written. --dry-run prints parameters and FLOPs/token per site, before and after, and reads or writes no weights.
+
+        Example (the paper's 354M → 757M schedule):
+          tfc grow specs/tokenformer-354m-base.tfs --weights 354m.safetensors \\
+            --tokens attention=1792 --tokens mlp=7168 -o 757m.tfs --out-weights 757m.safetensors
+        """)
+
+    @ArgumentParser.Argument(help: "The spec file (.tfs) of the trained model.") var spec: String
+    @Option(help: "The trained weights (.safetensors) matching the spec.") var weights: String?
+    @Option(name: [.customShort("o"), .customLong("output")], help: "Where to write the grown spec (.tfs).") var output: String?
+    @Option(name: .customLong("out-weights"), help: "Where to write the grown weights (.safetensors).") var outWeights: String?
+    @Option(name: .customLong("tokens"),
+            help: ArgumentHelp("Grow sites: SITE=+N adds N tokens, SITE=N grows to N, SITE=xF scales by F. SITE is a site (mlp, attention.query), a dotted prefix (attention) or all. Repeatable.",
+                               valueName: "SITE=COUNT"))
+    var tokenClauses: [String] = []
+    @Option(help: ArgumentHelp("+N inserts N layers; N grows to N layers in total.", valueName: "+N")) var layers: String?
+    @Option(help: ArgumentHelp("Insert the new layers before layer K (default: after the last one).", valueName: "K")) var at: Int?
+    @Option(help: "pinned: τ keeps its old value at grown sites (exact); reference: τ follows sqrt(n) (drifts).") var scale: GrowScaleChoice = .pinned
+    @Option(name: .customLong("init"), help: "New key tokens: zero (exact) or small (normal(0, --init-std); drifts a little).") var keyInit: GrowInitChoice = .zero
+    @Option(name: .customLong("init-std"), help: "Standard deviation of --init small.") var initStd: Double = 1e-3
+    @Option(help: "Random seed for inserted layers, --init small and the verify tokens.") var seed: UInt64 = 0
+    @Flag(inversion: .prefixedNo, help: "Run the old and new model on sample tokens and compare their logits.") var verify = true
+    @Option(name: .customLong("verify-tokens"), help: "Sample tokens for --verify.") var verifyTokens: Int = 16
+    @Option(help: "Largest max-abs logit difference accepted as exact.") var tolerance: Double = 1e-4
+    @Flag(help: "Print parameters and FLOPs/token per site before and after; write nothing.") var dryRun = false
+    @Option(help: "The grown model's name (default: the original's).") var name: String?
+    @Option(help: "Backend for --verify: fused or naive.") var backend: BackendChoice = .naive
+    @Option(help: "Worker threads (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() throws {
+        try reportingErrors { try grow() }
+    }
+
+    /// The checks that need no file: option values and output paths.
+    func checkOptions() throws {
+        if threads < 1 { throw UserError("error: --threads must be at least 1, got \(threads)") }
+        if verifyTokens < 1 { throw UserError("error: --verify-tokens must be at least 1, got \(verifyTokens)") }
+        if !(tolerance >= 0) { throw UserError("error: --tolerance must be a non-negative number, got \(tolerance)") }
+        if !(initStd > 0) || !initStd.isFinite { throw UserError("error: --init-std must be positive, got \(initStd)") }
+        if tokenClauses.isEmpty && layers == nil {
+            throw UserError("error: nothing to grow: give --tokens SITE=+N (or =N, =xF) and/or --layers +N")
+        }
+        if at != nil && layers == nil { throw UserError("error: --at \(at!) needs --layers +N (the layers to insert)") }
+        if dryRun { return }
+        var missing: [String] = []
+        if weights == nil { missing.append("--weights W.safetensors") }
+        if output == nil { missing.append("-o NEW.tfs") }
+        if outWeights == nil { missing.append("--out-weights NEW.safetensors") }
+        if !missing.isEmpty {
+            throw UserError("error: tfc grow needs \(missing.joined(separator: ", ")) (or --dry-run to only print the sizes)")
+        }
+        let output = output!, outWeights = outWeights!, weights = weights!
+        if GrowFiles.same(output, spec) { throw UserError("error: -o \(output) is the input spec; write the grown spec to a new file") }
+        if GrowFiles.same(output, weights) { throw UserError("error: -o \(output) is the input weights file; write the grown spec to a new file") }
+        if GrowFiles.same(outWeights, weights) { throw UserError("error: --out-weights \(outWeights) is the input weights file; write the grown weights to a new file") }
+        if GrowFiles.same(outWeights, spec) { throw UserError("error: --out-weights \(outWeights) is the input spec; write the grown weights to a new file") }
+        if GrowFiles.same(output, outWeights) { throw UserError("error: -o and --out-weights name the same file (\(output))") }
+        for (flag, path) in [("-o", output), ("--out-weights", outWeights)] {
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                throw UserError("error: \(flag) \(path): the directory \(directory) does not exist")
+            }
+        }
+    }
+
+    func grow() throws {
+        try checkOptions()
+        let loaded = try LoadedSpec(path: spec)
+        let old = loaded.graph
+        let mode = scale.mode
+
+        var rewrites: [any GrowthRewrite] = []
+        let targets = try GrowRequest.targets(tokenClauses, sites: old.siteTemplates)
+        if !targets.isEmpty {
+            rewrites.append(GrowSites(targets, scale: mode, newKeys: keyInit == .small ? .normal(std: initStd) : .zero))
+        }
+        var inserted: (count: Int, at: Int)?
+        if let layers {
+            let count = try GrowRequest.insertedLayers(layers, current: old.config.layers)
+            inserted = (count, at ?? old.config.layers)
+            rewrites.append(InsertLayers(count: count, at: inserted!.at, exact: mode == .pinned))
+        }
+        var result = try GrowthPipeline(rewrites).run(spec: loaded.spec, graph: old, file: output ?? spec)
+        if let name { result.rename(name) }
+        let report = GrowReport(old: old, new: result.graph)
+
+        if dryRun {
+            print("dry run: growing \(old.config.name) (\(spec)), τ \(mode == .pinned ? "pinned at grown sites" : "follows sqrt(n) (reference)"); nothing is written")
+            print(report.text)
+            for reason in result.drift { print("drift: \(reason)") }
+            return
+        }
+
+        let output = output!, outWeights = outWeights!
+        let oldWeights = try old.loadWeights(weights!)
+        // The original model's executor first: a backend that cannot run fails before any writing.
+        let oldExecutor = verify ? try GrowExecutor(graph: old, weights: oldWeights, backend: backend, threads: threads) : nil
+        let start = Date()
+        let temporaryWeights = GrowFiles.temporary(for: outWeights)
+        var temporarySpec: String?
+        var committed = false
+        defer {
+            if !committed {
+                GrowFiles.remove(temporaryWeights)
+                if let temporarySpec { GrowFiles.remove(temporarySpec) }
+            }
+        }
+        try writeWeights(result, from: oldWeights, to: temporaryWeights, source: weights!)
+        let header = GrowReport.header(from: spec, old: old, new: result.graph, scale: mode, inserted: inserted)
+        temporarySpec = try GrowFiles.writeTemporary(header + Printer.print(result.spec), for: output)
+        let writeSeconds = Date().timeIntervalSince(start)
+
+        print("growing \(old.config.name) (\(spec)), τ \(mode == .pinned ? "pinned at grown sites" : "follows sqrt(n) (reference)")")
+        print(report.text)
+        print(String(format: "weights: %@; written in %.2f s", GrowReport.planSummary(result.plan), writeSeconds))
+
+        if verify {
+            let newWeights = try result.graph.loadWeights(temporaryWeights)
+            let comparison = try compare(oldExecutor!, result.graph, newWeights)
+            let exact = result.drift.isEmpty
+            var line = String(format: "verify (%@ backend, %d sample tokens): max |Δlogit| = %.3g (largest |logit| %.3g), top-1 agreement %d/%d",
+                              backend.rawValue, comparison.positions, Double(comparison.maxAbsDifference), Double(comparison.maxAbsLogit),
+                              comparison.top1Agreement, comparison.positions)
+            if comparison.maxAbsDifference.isNaN {
+                throw UserError("error: verify: the grown model's logits are not finite (NaN); nothing was written")
+            }
+            if exact {
+                if !(Double(comparison.maxAbsDifference) <= tolerance) {
+                    throw UserError(String(format: "error: verify: the grown model should compute what the original does, but its logits differ by up to %.3g (> --tolerance %.3g); nothing was written", Double(comparison.maxAbsDifference), tolerance))
+                }
+                line += ": exact"
+            } else {
+                line += ": drift expected"
+            }
+            print(line)
+            for reason in result.drift { print("  drift: \(reason)") }
+        } else {
+            print("verify: skipped (--no-verify)")
+            for reason in result.drift { print("  drift expected: \(reason)") }
+        }
+
+        try GrowFiles.commit(temporaryWeights, to: outWeights)
+        try GrowFiles.commit(temporarySpec!, to: output)
+        committed = true
+        print(String(format: "wrote %@ and %@ in %.2f s", output, outWeights, Date().timeIntervalSince(start)))
+    }
+
+    /// The grown weights: every tensor made by the plan's one materialising routine.
+    func writeWeights(_ result: GrowthResult, from old: WeightFile, to path: String, source: String) throws {
+        var metadata = ["tfc.model": result.graph.config.name, "tfc.grow.from": source,
+                        "tfc.grow.scale": scale.rawValue, "tfc.grow.seed": String(seed)]
+        for (key, value) in old.metadata where metadata[key] == nil && !key.hasPrefix("tfc.grow.") { metadata[key] = value }
+        var writer = SafetensorsWriter(metadata: metadata)
+        let seed = self.seed
+        for tensor in result.plan.tensors {
+            writer.add(tensor.name, shape: tensor.shape) { buffer in
+                WeightPlan.materialise(tensor, into: buffer, source: { old.tensor($0)!.floats }, normal: { stream, std, out in
+                    WeightInit.fill(out, for: TensorSpec(name: stream, shape: [out.count], initStd: Float(std)), seed: seed)
+                })
+            }
+        }
+        try writer.write(to: path)
+    }
+
+    /// Old and new model on the same sample tokens, through the backend `tfc run` would use.
+    func compare(_ old: GrowExecutor, _ new: Graph, _ newWeights: WeightFile) throws -> GrowthComparison {
+        let b = try GrowExecutor(graph: new, weights: newWeights, backend: backend, threads: threads)
+        let count = min(verifyTokens, old.graph.config.context, new.config.context)
+        let tokens = GrowthComparison.sampleTokens(count: count, vocab: old.graph.config.vocab, seed: seed)
+        return GrowthComparison.compare(old, b, tokens: tokens)
+    }
+}
+
+/// A `ModelRunner` (where backends are chosen) seen as a `ModelExecutor`.
+final class GrowExecutor: ModelExecutor {
+    let graph: Graph
+    let runner: ModelRunner
+
+    init(graph: Graph, weights: WeightFile, backend: BackendChoice, threads: Int) throws {
+        self.graph = graph
+        runner = try ModelRunner(graph: graph, weights: weights, backend: backend, threads: threads)
+    }
+
+    var position: Int { runner.position }
+    func forward(_ tokens: [Int32]) -> Matrix { runner.forward(tokens) }
+    func reset() { runner.reset() }
+}
+
+extension GrowthResult {
+    /// Gives the grown model another name (in the spec and its graph).
+    mutating func rename(_ name: String) {
+        for i in spec.items.indices {
+            if case .model(var m) = spec.items[i] {
+                m.name = name
+                spec.items[i] = .model(m)
+            }
+        }
+        graph.config.name = name
+    }
+}
