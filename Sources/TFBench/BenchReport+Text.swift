@@ -1,0 +1,96 @@
+import Foundation
+
+extension BenchRun {
+    var headerLines: [String] {
+        ["CPU: \(cpu), \(threads) thread\(threads == 1 ? "" : "s") (OpenBLAS and the runtime pool alike)",
+         "method: \(warmup) warm-up round\(warmup == 1 ? "" : "s"), then the median of \(repeats) run\(repeats == 1 ? "" : "s") per side, sides alternating (naive, fused, naive, …)"]
+    }
+
+    var fusedNote: String? {
+        fusedAvailable ? nil : "fused backend: not available in this build; its columns show n/a"
+    }
+}
+
+extension MachinePeak {
+    var line: String {
+        "peak: OpenBLAS sgemm \(sgemmSize)³ \(formatRate(sgemmGFlops)) GFLOP/s; memory read \(formatRate(bandwidthGBs)) GB/s (\(formatBytes(bandwidthBytes)) summed)"
+    }
+}
+
+extension KernelReport {
+    /// The terminal table.
+    public var text: String {
+        var lines = ["tfc bench kernels: \(run.model) (\(run.spec)), prefill T=\(seq), attention at L=\(contexts.map(String.init).joined(separator: ","))"]
+        lines += run.headerLines
+        lines[lines.count - 1] += "; caches flushed before each run"
+        lines.append(peak.line + (run.quick ? "  [--quick: small sizes, not the machine's peak]" : ""))
+        if let note = run.fusedNote { lines.append(note) }
+        lines.append("")
+        var table = TextTable([("kernel", .left), ("phase", .left), ("shape", .left), ("side", .left), ("median", .right),
+                               ("min", .right), ("max", .right), ("GFLOP/s", .right), ("GB/s", .right), ("% bound", .right),
+                               ("speedup", .right)])
+        for (index, r) in results.enumerated() {
+            if index > 0 { table.gap() }
+            let k = r.kernel
+            func cells(_ s: Summary?) -> [String] {
+                guard let s else { return ["n/a", "", "", "", "", ""] }
+                let bound = formatPercent(r.percentOfBound(s, peak: peak)) + (k.bound == .compute ? " cpu" : " mem")
+                return [formatSeconds(s.median), formatSeconds(s.min), formatSeconds(s.max),
+                        r.gflops(s).map { formatRate($0) } ?? "—", formatRate(r.gbs(s)), bound]
+            }
+            table.add([k.name, k.phase.rawValue, k.shape, "naive"] + cells(r.naive))
+            let failed = r.fused == nil && r.fusedError != nil
+            table.add(["", "", "", "fused"] + (failed ? ["error (below)", "", "", "", "", ""] : cells(r.fused)) + [formatSpeedup(r.speedup)])
+        }
+        lines.append(table.text)
+        lines.append("")
+        lines.append("speedup = naive median ÷ fused median (>1: fused is faster). % bound: of the sgemm peak (cpu) or of the memory bandwidth (mem), by the kernel's minimum traffic.")
+        for r in results {
+            if let error = r.fusedError { lines.append("fused \(r.kernel.name) \(r.kernel.phase.rawValue): \(error)") }
+            if let d = r.difference, !(d <= 1e-3) {
+                lines.append(String(format: "warning: fused %@ %@ differs from naive by %.2g (relative)", r.kernel.name, r.kernel.phase.rawValue, d))
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension ModelReport {
+    /// The terminal table.
+    public var text: String {
+        let r = result
+        var lines = ["tfc bench model: \(run.model) (\(run.spec)), weights \(weights)"]
+        lines += run.headerLines
+        lines.append(peak.line + (run.quick ? "  [--quick: small sizes, not the machine's peak]" : ""))
+        if let note = run.fusedNote { lines.append(note) }
+        lines.append("")
+        var table = TextTable([("phase", .left), ("side", .left), ("tokens/s", .right), ("GFLOP/s", .right), ("% bound", .right),
+                               ("median", .right), ("min", .right), ("max", .right), ("speedup", .right)])
+        func prefill(_ s: Summary?) -> [String] {
+            guard let s else { return ["n/a"] }
+            return [formatRate(r.prefillTokensPerSecond(s)), formatRate(r.prefillGFlops(s)),
+                    formatPercent(r.prefillGFlops(s).map { 100 * $0 / peak.sgemmGFlops }) + " cpu",
+                    formatSeconds(s.median), formatSeconds(s.min), formatSeconds(s.max)]
+        }
+        func decode(_ s: Summary?) -> [String] {
+            guard let s else { return ["n/a"] }
+            return [formatRate(r.decodeTokensPerSecond(s)), formatRate(r.decodeGFlops(s)),
+                    formatPercent(r.decodeTokensPerSecond(s).map { 100 * $0 / r.decodeBound(peak) }) + " mem",
+                    formatSeconds(s.median), formatSeconds(s.min), formatSeconds(s.max)]
+        }
+        func pad(_ cells: [String]) -> [String] { cells + Array(repeating: "", count: 6 - cells.count) }
+        table.add(["prefill T=\(r.seq)", "naive"] + prefill(r.prefillNaive))
+        table.add(["", "fused"] + pad(prefill(r.prefillFused)) + [formatSpeedup(r.prefillSpeedup)])
+        table.gap()
+        table.add(["decode \(r.decodeTokens) after \(r.seq)", "naive"] + decode(r.decodeNaive))
+        table.add(["", "fused"] + pad(decode(r.decodeFused)) + [formatSpeedup(r.decodeSpeedup)])
+        lines.append(table.text)
+        lines.append("")
+        lines.append("compile (fused): " + (r.compileSeconds.map { String(format: "%.3f s", $0) } ?? "n/a"))
+        lines.append("prefill: \(formatRate(r.prefillFlops / 1e9)) GFLOP for \(r.seq) tokens; % bound is of the sgemm peak.")
+        lines.append(String(format: "decode: times cover the %d single-token steps only; each must read %.1f MiB (weights + KV cache), so the bandwidth allows %.1f tokens/s.",
+                            r.decodeTokens, r.decodeBytesPerToken / 1_048_576, r.decodeBound(peak)))
+        if let error = r.fusedError { lines.append("fused backend failed: \(error)") }
+        return lines.joined(separator: "\n")
+    }
+}

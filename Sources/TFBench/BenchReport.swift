@@ -1,0 +1,140 @@
+import Foundation
+
+/// What every report says about the run itself.
+public struct BenchRun: Sendable {
+    /// The spec path as given, and the model's name in it.
+    public var spec: String
+    public var model: String
+    public var cpu: String
+    public var threads: Int
+    public var repeats: Int
+    public var warmup: Int
+    /// Small peak measurements (tests); the peak figures are then not the machine's.
+    public var quick: Bool
+    public var version: String
+    /// ISO 8601, UTC.
+    public var date: String
+    /// Whether a fused side was plugged in at all.
+    public var fusedAvailable: Bool
+
+    public init(spec: String, model: String, cpu: String = Machine.cpuName, threads: Int, repeats: Int, warmup: Int,
+                quick: Bool, version: String, date: Date = Date(), fusedAvailable: Bool) {
+        self.spec = spec; self.model = model; self.cpu = cpu; self.threads = threads; self.repeats = repeats
+        self.warmup = warmup; self.quick = quick; self.version = version; self.fusedAvailable = fusedAvailable
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        self.date = formatter.string(from: date)
+    }
+}
+
+/// `tfc bench kernels`: the run, the machine's peak and every kernel's figures.
+public struct KernelReport: Sendable {
+    public var run: BenchRun
+    public var peak: MachinePeak
+    public var seq: Int
+    public var contexts: [Int]
+    public var results: [KernelResult]
+
+    public init(run: BenchRun, peak: MachinePeak, seq: Int, contexts: [Int], results: [KernelResult]) {
+        self.run = run; self.peak = peak; self.seq = seq; self.contexts = contexts; self.results = results
+    }
+}
+
+/// `tfc bench model`: the run, the machine's peak and the end-to-end figures.
+public struct ModelReport: Sendable {
+    public var run: BenchRun
+    public var peak: MachinePeak
+    /// "random (seed N)" or the weights file.
+    public var weights: String
+    public var result: ModelResult
+
+    public init(run: BenchRun, peak: MachinePeak, weights: String, result: ModelResult) {
+        self.run = run; self.peak = peak; self.weights = weights; self.result = result
+    }
+}
+
+/// The `schema` value of every report; bump it when a key changes meaning or goes away.
+public let benchSchema = "tfc-bench/1"
+
+// MARK: JSON (the schema is written down in docs/bench.md)
+
+/// A JSON number, or null for a missing or non-finite value.
+func number(_ x: Double?) -> Any {
+    guard let x, x.isFinite else { return NSNull() }
+    return x
+}
+
+func string(_ s: String?) -> Any { s.map { $0 as Any } ?? NSNull() }
+
+extension BenchRun {
+    func json(kind: String) -> [String: Any] {
+        ["schema": benchSchema, "kind": kind, "tfc_version": version, "date": date, "spec": spec, "model": model,
+         "cpu": cpu, "threads": threads, "repeat": repeats, "warmup": warmup, "quick": quick, "fused_available": fusedAvailable]
+    }
+}
+
+extension MachinePeak {
+    var json: [String: Any] {
+        ["sgemm_gflops": number(sgemmGFlops), "sgemm_size": sgemmSize,
+         "bandwidth_gbs": number(bandwidthGBs), "bandwidth_bytes": bandwidthBytes]
+    }
+}
+
+/// Median, min, max seconds and run count of one side (all null when the side is missing).
+func timings(_ s: Summary?) -> [String: Any] {
+    ["median_s": number(s?.median), "min_s": number(s?.min), "max_s": number(s?.max),
+     "runs": s.map { $0.count as Any } ?? NSNull()]
+}
+
+extension KernelReport {
+    public var json: [String: Any] {
+        var object = run.json(kind: "kernels")
+        object["peak"] = peak.json
+        object["seq"] = seq
+        object["contexts"] = contexts
+        object["kernels"] = results.map { r -> [String: Any] in
+            func side(_ s: Summary?) -> [String: Any] {
+                timings(s).merging(["gflops": number(r.gflops(s)), "gbs": number(r.gbs(s)),
+                                    "percent_of_bound": number(r.percentOfBound(s, peak: peak))]) { $1 }
+            }
+            let k = r.kernel
+            return ["name": k.name, "class": k.kernelClass.rawValue, "phase": k.phase.rawValue, "shape": k.shape,
+                    "rows": k.rows, "position": k.position, "flops": number(k.flops), "bytes": number(k.bytes),
+                    "bound": k.bound.rawValue, "naive": side(r.naive), "fused": side(r.fused),
+                    "speedup": number(r.speedup), "difference": number(r.difference), "fused_error": string(r.fusedError)]
+        }
+        return object
+    }
+}
+
+extension ModelReport {
+    public var json: [String: Any] {
+        let r = result
+        var object = run.json(kind: "model")
+        object["peak"] = peak.json
+        object["weights"] = weights
+        func prefill(_ s: Summary?) -> [String: Any] {
+            timings(s).merging(["tokens_per_s": number(r.prefillTokensPerSecond(s)), "gflops": number(r.prefillGFlops(s)),
+                                "percent_of_peak": number(r.prefillGFlops(s).map { 100 * $0 / peak.sgemmGFlops })]) { $1 }
+        }
+        func decode(_ s: Summary?) -> [String: Any] {
+            timings(s).merging(["tokens_per_s": number(r.decodeTokensPerSecond(s)), "gflops": number(r.decodeGFlops(s)),
+                                "percent_of_bound": number(r.decodeTokensPerSecond(s).map { 100 * $0 / r.decodeBound(peak) })]) { $1 }
+        }
+        object["prefill"] = ["seq": r.seq, "flops": number(r.prefillFlops), "naive": prefill(r.prefillNaive),
+                             "fused": prefill(r.prefillFused), "speedup": number(r.prefillSpeedup)] as [String: Any]
+        object["decode"] = ["prompt": r.seq, "tokens": r.decodeTokens, "flops": number(r.decodeFlops),
+                            "bytes_per_token": number(r.decodeBytesPerToken), "bound_tokens_per_s": number(r.decodeBound(peak)),
+                            "naive": decode(r.decodeNaive), "fused": decode(r.decodeFused),
+                            "speedup": number(r.decodeSpeedup)] as [String: Any]
+        object["compile_s"] = number(r.compileSeconds)
+        object["fused_error"] = string(r.fusedError)
+        return object
+    }
+}
+
+/// Pretty-printed JSON with sorted keys and a final newline.
+public func jsonText(_ object: [String: Any]) -> String {
+    let data = try! JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    return String(decoding: data, as: UTF8.self) + "\n"
+}

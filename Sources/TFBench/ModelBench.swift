@@ -1,0 +1,118 @@
+import Foundation
+import TFIR
+import TFRuntime
+
+/// Makes a ready-to-run executor for the model bench. For the fused side, everything the factory
+/// does (passes, code generation, JIT, weight packing) counts as compile time.
+public typealias ExecutorFactory = () throws -> any ModelExecutor
+
+/// One model measured end to end on both sides.
+public struct ModelResult: Sendable {
+    /// Prompt length: the prefill's tokens, and the context the decode starts from.
+    public var seq: Int
+    /// Tokens decoded one at a time after the prompt.
+    public var decodeTokens: Int
+    public var prefillFlops: Double
+    /// FLOPs of all decode steps together.
+    public var decodeFlops: Double
+    /// Bytes a decode step must read at least: every weight once plus the KV caches (averaged
+    /// over the decoded positions).
+    public var decodeBytesPerToken: Double
+    /// Seconds per prefill of `seq` tokens.
+    public var prefillNaive: Summary
+    public var prefillFused: Summary?
+    /// Seconds per run of `decodeTokens` single-token steps (the prompt before them is untimed).
+    public var decodeNaive: Summary
+    public var decodeFused: Summary?
+    /// Wall time of the fused factory call.
+    public var compileSeconds: Double?
+    /// Why the fused side is missing, when making it failed.
+    public var fusedError: String?
+
+    public func prefillTokensPerSecond(_ s: Summary?) -> Double? { s.map { Double(seq) / $0.median } }
+    public func prefillGFlops(_ s: Summary?) -> Double? { s.map { prefillFlops / $0.median / 1e9 } }
+    public func decodeTokensPerSecond(_ s: Summary?) -> Double? { s.map { Double(decodeTokens) / $0.median } }
+    public func decodeGFlops(_ s: Summary?) -> Double? { s.map { decodeFlops / $0.median / 1e9 } }
+    public var prefillSpeedup: Double? { speedup(naive: prefillNaive, fused: prefillFused) }
+    public var decodeSpeedup: Double? { speedup(naive: decodeNaive, fused: decodeFused) }
+    /// Decode tokens/s the memory bandwidth allows.
+    public func decodeBound(_ peak: MachinePeak) -> Double { peak.bandwidthGBs * 1e9 / decodeBytesPerToken }
+}
+
+/// Prefill (tokens/s) and decode with the KV cache (tokens/s), both sides alternating.
+public struct ModelBench {
+    public var seq: Int
+    public var decodeTokens: Int
+    public var alternation: Alternation
+    public var seed: UInt64
+
+    public init(seq: Int, decodeTokens: Int, repeats: Int, warmup: Int, seed: UInt64 = 0) {
+        self.seq = seq; self.decodeTokens = decodeTokens; self.seed = seed
+        alternation = Alternation(warmup: warmup, repeats: repeats)
+    }
+
+    /// `seq >= 1`, `decodeTokens >= 1`, and `seq + decodeTokens` must fit the context (checked by the caller).
+    public func run(graph: Graph, naive makeNaive: ExecutorFactory, fused makeFused: ExecutorFactory?,
+                    progress: ProgressLine = ProgressLine()) throws -> ModelResult {
+        precondition(seq >= 1 && decodeTokens >= 1 && seq + decodeTokens <= graph.config.context, "checked by the caller")
+        let vocab = graph.config.vocab
+        var state = tfc_mix64(seed &+ 7)
+        let prompt = (0..<seq).map { _ in Int32(tfc_rng_next(&state) % UInt64(vocab)) }
+        let continuation = (0..<decodeTokens).map { _ in Int32(tfc_rng_next(&state) % UInt64(vocab)) }
+
+        progress.update(step: 1, of: 3, "naive: setting up")
+        let naive = try makeNaive()
+        var fused: (any ModelExecutor)?
+        var compile: Double?
+        var error: String?
+        if let makeFused {
+            progress.update(step: 1, of: 3, "fused: compiling")
+            let start = monotonicSeconds()
+            do {
+                fused = try makeFused()
+                compile = monotonicSeconds() - start
+            } catch let e { error = "\(e)" }
+        }
+        let executors = [naive] + (fused.map { [$0] } ?? [])
+
+        let prefillSides: [() -> Double] = executors.map { executor in
+            {
+                executor.reset()
+                let start = monotonicSeconds()
+                _ = executor.forward(prompt)
+                return monotonicSeconds() - start
+            }
+        }
+        let prefill = alternation.run(prefillSides, step: { done, total in
+            progress.update(step: 2, of: 3, "prefill T=\(seq)", detail: "run \(done)/\(total)")
+        })
+        let decodeSides: [() -> Double] = executors.map { executor in
+            {
+                executor.reset()
+                _ = executor.forward(prompt)
+                let start = monotonicSeconds()
+                for token in continuation { _ = executor.forward([token]) }
+                return monotonicSeconds() - start
+            }
+        }
+        let decode = alternation.run(decodeSides, step: { done, total in
+            progress.update(step: 3, of: 3, "decode \(decodeTokens) tokens after \(seq)", detail: "run \(done)/\(total)")
+        })
+        progress.finish()
+
+        var decodeFlops = 0.0, cacheBytes = 0.0
+        let cacheWidth = graph.instructions.reduce(0) { sum, inst in
+            if case .attention(let a) = inst.op { return sum + a.heads * a.headDim } else { return sum }
+        }
+        for p in seq..<(seq + decodeTokens) {
+            decodeFlops += graph.flopsPerToken(atPosition: p)
+            cacheBytes += 2 * 4 * Double(cacheWidth) * Double(p + 1)
+        }
+        let bytesPerToken = 4 * Double(graph.parameterCount) + cacheBytes / Double(decodeTokens)
+        return ModelResult(seq: seq, decodeTokens: decodeTokens, prefillFlops: graph.prefillFlops(tokens: seq),
+                           decodeFlops: decodeFlops, decodeBytesPerToken: bytesPerToken,
+                           prefillNaive: prefill[0], prefillFused: prefill.count > 1 ? prefill[1] : nil,
+                           decodeNaive: decode[0], decodeFused: decode.count > 1 ? decode[1] : nil,
+                           compileSeconds: compile, fusedError: error)
+    }
+}

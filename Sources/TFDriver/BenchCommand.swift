@@ -1,0 +1,197 @@
+import ArgumentParser
+import Foundation
+import TFBench
+import TFIR
+import TFNaive
+
+/// `tfc bench`: fused versus naive, side by side, against the machine's own peak.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the fused and naive backends side by side, against the machine's measured peak.",
+        discussion: """
+        Every comparison is made inside one run: the machine's peak (OpenBLAS sgemm GFLOP/s and memory read GB/s) is measured first, then the two sides run alternately (naive, fused, naive, …) after a warm-up. Each figure is the median of --repeat runs, shown with min and max, GFLOP/s or tokens/s, the percentage of the relevant bound, and the speedup (naive median ÷ fused median). The JSON schema is in docs/bench.md.
+
+        Examples:
+          tfc bench kernels
+          tfc bench model specs/tokenformer-150m.tfs --json run.json
+          tfc bench model specs/tokenformer-150m.tfs --compare run.json
+        """,
+        subcommands: [BenchKernelsCommand.self, BenchModelCommand.self],
+        defaultSubcommand: BenchKernelsCommand.self)
+}
+
+/// Options both bench subcommands take.
+struct BenchOptions: ParsableArguments {
+    @Option(name: .customLong("repeat"), help: "Timed runs per side; the median is reported.") var repeats = 5
+    @Option(help: "Untimed warm-up rounds of both sides before timing.") var warmup = 1
+    @Option(help: "Threads for both sides, OpenBLAS and the runtime pool alike; the default is every core.") var threads = Machine.cores
+    @Option(help: ArgumentHelp("Write every figure as one JSON object (schema: docs/bench.md).", valueName: "file.json"))
+    var json: String?
+    @Option(help: ArgumentHelp("Write an SVG bar chart, fused vs naive with the machine's bound as a line.", valueName: "file.svg"))
+    var plot: String?
+    @Option(help: ArgumentHelp("Print the change against an earlier report written with --json.", valueName: "old.json"))
+    var compare: String?
+    @Flag(help: "Tiny peak measurements and cache flushes, for tests (the peak is then not the machine's).") var quick = false
+
+    func validate() throws {
+        if repeats < 1 { throw ValidationError("--repeat must be at least 1, got \(repeats)") }
+        if warmup < 0 { throw ValidationError("--warmup must be 0 or more, got \(warmup)") }
+        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        for (flag, path) in [("--json", json), ("--plot", plot)] {
+            guard let path else { continue }
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                throw ValidationError("\(flag) \(path): directory \(directory) does not exist")
+            }
+        }
+    }
+
+    /// The earlier report, read before the (long) run so a bad path fails at once.
+    func loadComparison() throws -> [String: Any]? {
+        guard let compare else { return nil }
+        do { return try Comparison.load(compare) } catch let error as Comparison.Failure { throw UserError("error: --compare " + error.description) }
+    }
+
+    /// Fixes the thread count and measures the machine's peak.
+    func measurePeak(_ progress: ProgressLine) -> MachinePeak {
+        Machine.setThreads(threads)
+        progress.update(step: 0, of: 0, "measuring the machine's peak (sgemm, memory bandwidth)")
+        let peak = quick ? MachinePeak.measure(threads: threads, sgemmSize: 128, bandwidthBytes: 4 << 20, runs: 1)
+                         : MachinePeak.measure(threads: threads)
+        progress.finish()
+        return peak
+    }
+
+    func run(spec: String, graph: Graph, fusedAvailable: Bool) -> BenchRun {
+        BenchRun(spec: spec, model: graph.config.name, threads: threads, repeats: repeats, warmup: warmup,
+                 quick: quick, version: tfcVersion, fusedAvailable: fusedAvailable)
+    }
+
+    /// Prints the table, writes --json and --plot, prints the --compare table.
+    func finish(text: String, json object: [String: Any], chart: BarChart, old: [String: Any]?) throws {
+        print(text)
+        if let json { try write(jsonText(object), to: json, what: "JSON report") }
+        if let plot { try write(chart.svg, to: plot, what: "chart") }
+        if let old, let compare {
+            print("")
+            do { print(try Comparison.text(old: old, new: object, oldName: compare)) } catch let error as Comparison.Failure {
+                throw UserError("error: --compare " + error.description)
+            }
+        }
+    }
+
+    func write(_ text: String, to path: String, what: String) throws {
+        do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+            throw UserError("error: \(path): cannot write the \(what): \(error.localizedDescription)")
+        }
+        print("\(what) written to \(path)")
+    }
+}
+
+/// `tfc bench kernels [SPEC]`: every kernel class at the spec's shapes.
+struct BenchKernelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Time each kernel class at a spec's shapes, fused vs naive (no weights needed).",
+        discussion: """
+        Pattention at each distinct site shape, the fused query/key/value kernel, attention at each --contexts length, LayerNorm and logits; each at prefill (--seq rows) and decode (one row). The naive side is OpenBLAS sgemm plus separate passes, as the naive backend runs them. Caches are flushed before every timed run, as inside a forward pass. Prefill shapes are compared with the sgemm peak; decode shapes and LayerNorm with the memory bandwidth.
+        """)
+
+    static let defaultSpec = "specs/tokenformer-150m.tfs"
+    @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec = defaultSpec
+    @Option(help: "Rows (tokens) of the prefill shapes.") var seq = 128
+    @Option(help: ArgumentHelp("Context lengths for attention, comma-separated (those above the model's context are dropped).",
+                               valueName: "L,L,…"))
+    var contexts = "128,512,2048"
+    @OptionGroup var options: BenchOptions
+
+    func validate() throws {
+        if seq < 1 { throw ValidationError("--seq must be at least 1, got \(seq)") }
+        if parsedContexts == nil { throw ValidationError("--contexts takes positive integers separated by commas, e.g. 128,512,2048; got '\(contexts)'") }
+    }
+
+    var parsedContexts: [Int]? {
+        let values = contexts.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 1 }) else { return nil }
+        return values.map { $0! }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            if spec == Self.defaultSpec && !FileManager.default.fileExists(atPath: spec) {
+                throw UserError("error: \(spec): no such file (the default spec, relative to the current directory); run from the tfc repository or name a spec: tfc bench kernels SPEC")
+            }
+            let loaded = try LoadedSpec(path: spec)
+            let graph = loaded.graph, context = graph.config.context
+            if seq > context { throw UserError("error: --seq \(seq) exceeds the context of \(graph.config.name) (\(context))") }
+            var lengths = parsedContexts!.filter { $0 <= context }
+            if lengths.isEmpty { lengths = [context] }
+            let old = try options.loadComparison()
+            let progress = ProgressLine()
+            let peak = options.measurePeak(progress)
+            let cases = try KernelSuite.cases(for: graph, seq: seq, contexts: lengths)
+            let provider = try BenchFusedSide.kernelProvider(graph: graph, threads: options.threads)
+            let bench = KernelBench(repeats: options.repeats, warmup: options.warmup,
+                                    flusher: CacheFlusher(bytes: options.quick ? 1 << 20 : 2 * Machine.lastLevelCacheBytes))
+            let results = bench.run(cases, fused: provider, progress: progress)
+            let report = KernelReport(run: options.run(spec: spec, graph: graph, fusedAvailable: provider != nil),
+                                      peak: peak, seq: seq, contexts: lengths, results: results)
+            try options.finish(text: report.text, json: report.json, chart: report.chart, old: old)
+        }
+    }
+}
+
+/// `tfc bench model SPEC`: end-to-end prefill and decode, fused vs naive.
+struct BenchModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Time end-to-end prefill and decode (KV cache), fused vs naive, plus the fused compile time.",
+        discussion: """
+        Prefill: one forward pass over --seq tokens from an empty cache (tokens/s, GFLOP/s). Decode: after an untimed prompt of --seq tokens, --decode single-token steps (tokens/s), compared with what the memory bandwidth allows when every weight is read once per token.
+
+        Without --weights the parameters are random, made in memory as `tfc init --seed 0` would make them: speed does not depend on the values.
+        """)
+
+    @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
+    @Option(help: ArgumentHelp("Weights (.safetensors) matching the spec (default: random, in memory).", valueName: "file"))
+    var weights: String?
+    @Option(help: "Prompt length: the prefill's tokens and the decode's starting context.") var seq = 128
+    @Option(help: "Tokens decoded one at a time after the prompt.") var decode = 32
+    @OptionGroup var options: BenchOptions
+
+    func validate() throws {
+        if seq < 1 { throw ValidationError("--seq must be at least 1, got \(seq)") }
+        if decode < 1 { throw ValidationError("--decode must be at least 1, got \(decode)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let loaded = try LoadedSpec(path: spec)
+            let graph = loaded.graph, context = graph.config.context
+            if seq + decode > context {
+                throw UserError("error: --seq \(seq) + --decode \(decode) exceeds the context of \(graph.config.name) (\(context))")
+            }
+            let old = try options.loadComparison()
+            let progress = ProgressLine()
+            let benchWeights: BenchWeights
+            if let weights {
+                benchWeights = BenchWeights(file: try graph.loadWeights(weights))
+            } else {
+                progress.update(step: 0, of: 0, "initialising random weights")
+                benchWeights = BenchWeights(randomFor: graph)
+            }
+            let peak = options.measurePeak(progress)
+            let threads = options.threads
+            let fused = BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads)
+            let bench = ModelBench(seq: seq, decodeTokens: decode, repeats: options.repeats, warmup: options.warmup)
+            let result = try bench.run(graph: graph,
+                                       naive: { NaiveExecutor(graph: graph, weights: benchWeights.lookup, threads: threads) },
+                                       fused: fused, progress: progress)
+            let report = ModelReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil),
+                                     peak: peak, weights: benchWeights.origin, result: result)
+            try options.finish(text: report.text, json: report.json, chart: report.chart, old: old)
+        }
+    }
+}

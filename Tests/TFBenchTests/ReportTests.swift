@@ -1,0 +1,170 @@
+import XCTest
+import TFIR
+@testable import TFBench
+
+/// The JSON other tools read: the keys, their types, and null for what was not measured.
+final class ReportTests: XCTestCase {
+    func modelResult(fused: Bool) -> ModelResult {
+        ModelResult(seq: 8, decodeTokens: 4, prefillFlops: 8e9, decodeFlops: 4e9, decodeBytesPerToken: 1e8,
+                    prefillNaive: Summary([0.2, 0.1, 0.3]), prefillFused: fused ? Summary([0.05]) : nil,
+                    decodeNaive: Summary([0.4]), decodeFused: fused ? Summary([0.1]) : nil,
+                    compileSeconds: fused ? 1.5 : nil, fusedError: nil)
+    }
+
+    func testModelReportHasTheRequiredKeysWithNullFusedValues() throws {
+        let report = ModelReport(run: sampleRun(fused: false), peak: samplePeak, weights: "random (seed 0)", result: modelResult(fused: false))
+        let json = try parseJSON(jsonText(report.json))
+        // The keys other tools rely on (the list).
+        XCTAssertEqual(json["spec"] as? String, "specs/tiny.tfs")
+        XCTAssertEqual(json["threads"] as? Int, 2)
+        let peak = try XCTUnwrap(json["peak"] as? [String: Any])
+        XCTAssertEqual(peak["sgemm_gflops"] as? Double, 100)
+        XCTAssertEqual(peak["bandwidth_gbs"] as? Double, 10)
+        let prefill = try XCTUnwrap(json["prefill"] as? [String: Any])
+        XCTAssertEqual(prefill["seq"] as? Int, 8)
+        let naivePrefill = try XCTUnwrap(prefill["naive"] as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(naivePrefill["tokens_per_s"] as? Double), 40, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(naivePrefill["gflops"] as? Double), 40, accuracy: 1e-9)
+        let fusedPrefill = try XCTUnwrap(prefill["fused"] as? [String: Any])
+        XCTAssertTrue(fusedPrefill["tokens_per_s"] is NSNull)
+        XCTAssertTrue(fusedPrefill["gflops"] is NSNull)
+        let decode = try XCTUnwrap(json["decode"] as? [String: Any])
+        XCTAssertEqual(decode["prompt"] as? Int, 8)
+        XCTAssertEqual(decode["tokens"] as? Int, 4)
+        XCTAssertEqual(try XCTUnwrap((decode["naive"] as? [String: Any])?["tokens_per_s"] as? Double), 10, accuracy: 1e-9)
+        XCTAssertTrue((decode["fused"] as? [String: Any])?["tokens_per_s"] is NSNull)
+        XCTAssertTrue(json.keys.contains("compile_s"))
+        XCTAssertTrue(json["compile_s"] is NSNull)
+        XCTAssertTrue(prefill["speedup"] is NSNull)
+        // Run metadata.
+        XCTAssertEqual(json["schema"] as? String, "tfc-bench/1")
+        XCTAssertEqual(json["kind"] as? String, "model")
+        XCTAssertEqual(json["cpu"] as? String, "Test CPU")
+        XCTAssertEqual(json["repeat"] as? Int, 3)
+        XCTAssertEqual(json["date"] as? String, "1970-01-01T00:00:00Z")
+        XCTAssertEqual(json["fused_available"] as? Bool, false)
+    }
+
+    func testModelReportWithBothSides() throws {
+        let report = ModelReport(run: sampleRun(fused: true), peak: samplePeak, weights: "w.safetensors", result: modelResult(fused: true))
+        let json = try parseJSON(jsonText(report.json))
+        let prefill = json["prefill"] as! [String: Any], decode = json["decode"] as! [String: Any]
+        XCTAssertEqual((prefill["fused"] as! [String: Any])["tokens_per_s"] as? Double, 160)
+        XCTAssertEqual(prefill["speedup"] as? Double, 4)
+        XCTAssertEqual((decode["fused"] as! [String: Any])["tokens_per_s"] as? Double, 40)
+        XCTAssertEqual(json["compile_s"] as? Double, 1.5)
+        // 1e8 bytes per token at 10 GB/s: 100 tokens/s; naive decodes 10.
+        XCTAssertEqual(decode["bound_tokens_per_s"] as? Double, 100)
+        XCTAssertEqual(try XCTUnwrap((decode["naive"] as? [String: Any])?["percent_of_bound"] as? Double), 10, accuracy: 1e-9)
+        XCTAssertTrue(report.text.contains("4.00×"), report.text)
+        XCTAssertTrue(report.text.contains("compile (fused): 1.500 s"), report.text)
+    }
+
+    func testKernelReportSchema() throws {
+        let cases = try KernelSuite.cases(for: try tinyGraph(), seq: 4, contexts: [16])
+        let provider = EchoProvider()
+        provider.unsupported = [.attention]
+        let results = KernelBench(repeats: 1, warmup: 0, flusher: nil).run(cases, fused: provider, progress: ProgressLine(enabled: false))
+        let report = KernelReport(run: sampleRun(fused: true), peak: samplePeak, seq: 4, contexts: [16], results: results)
+        let json = try parseJSON(jsonText(report.json))
+        XCTAssertEqual(json["kind"] as? String, "kernels")
+        XCTAssertEqual(json["seq"] as? Int, 4)
+        XCTAssertEqual(json["contexts"] as? [Int], [16])
+        XCTAssertNotNil(json["peak"] as? [String: Any])
+        let kernels = try XCTUnwrap(json["kernels"] as? [[String: Any]])
+        XCTAssertEqual(kernels.count, cases.count)
+        let sideKeys: Set<String> = ["median_s", "min_s", "max_s", "runs", "gflops", "gbs", "percent_of_bound"]
+        for k in kernels {
+            XCTAssertEqual(Set(k.keys), ["name", "class", "phase", "shape", "rows", "position", "flops", "bytes", "bound",
+                                         "naive", "fused", "speedup", "difference", "fused_error"])
+            XCTAssertEqual(Set((k["naive"] as! [String: Any]).keys), sideKeys)
+            XCTAssertEqual(Set((k["fused"] as! [String: Any]).keys), sideKeys)
+            XCTAssertTrue((k["naive"] as! [String: Any])["median_s"] is Double)
+            if k["class"] as? String == "attention" {
+                XCTAssertTrue((k["fused"] as! [String: Any])["median_s"] is NSNull)
+                XCTAssertTrue(k["speedup"] is NSNull)
+            } else {
+                XCTAssertTrue((k["fused"] as! [String: Any])["median_s"] is Double)
+                XCTAssertEqual(k["difference"] as? Double, 0)
+            }
+            if k["class"] as? String == "layernorm" {
+                XCTAssertTrue(k["flops"] is NSNull)
+                XCTAssertTrue((k["naive"] as! [String: Any])["gflops"] is NSNull)
+            }
+        }
+        XCTAssertTrue(report.text.contains("n/a"))
+    }
+
+    func testChartIsSelfContainedSVG() throws {
+        let cases = try KernelSuite.cases(for: try tinyGraph(), seq: 4, contexts: [16])
+        let results = KernelBench(repeats: 1, warmup: 0, flusher: nil).run(cases, fused: EchoProvider(), progress: ProgressLine(enabled: false))
+        let svg = KernelReport(run: sampleRun(fused: true), peak: samplePeak, seq: 4, contexts: [16], results: results).chart.svg
+        XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        XCTAssertTrue(svg.hasSuffix("</svg>\n"))
+        XCTAssertTrue(svg.contains("sgemm peak 100.0 GFLOP/s"))
+        XCTAssertTrue(svg.contains("memory bandwidth 10.0 GB/s"))
+        XCTAssertTrue(svg.contains("pattention mlp"))
+        XCTAssertTrue(svg.contains("naive (OpenBLAS"))
+        // Two bars per kernel (the fused side is present for every case), each with a tooltip.
+        XCTAssertEqual(svg.components(separatedBy: "<title>").count - 1, 2 * cases.count)
+        XCTAssertFalse(svg.contains("→ <"), "labels are escaped")
+        XCTAssertEqual(escape("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;")
+    }
+
+    func testComparison() throws {
+        let old = ModelReport(run: sampleRun(fused: false), peak: samplePeak, weights: "w", result: modelResult(fused: false)).json
+        var newer = modelResult(fused: false)
+        newer.prefillNaive = Summary([0.1])  // twice as fast
+        let new = ModelReport(run: sampleRun(fused: false), peak: samplePeak, weights: "w", result: newer).json
+        let text = try Comparison.text(old: try parseJSON(jsonText(old)), new: try parseJSON(jsonText(new)), oldName: "old.json")
+        XCTAssertTrue(text.contains("change against old.json"), text)
+        XCTAssertTrue(text.contains("+100.0%"), text)
+        XCTAssertTrue(text.contains("n/a"), text)
+
+        let kernels = KernelReport(run: sampleRun(fused: false), peak: samplePeak, seq: 4, contexts: [16], results: []).json
+        XCTAssertThrowsError(try Comparison.text(old: kernels, new: new, oldName: "k.json")) { error in
+            XCTAssertTrue("\(error)".contains("compare like with like"), "\(error)")
+        }
+    }
+
+    func testModelBenchAlternatesAndTimesOnlyTheDecodeSteps() throws {
+        let graph = try tinyGraph()
+        let naive = CountingExecutor(graph: graph), fused = CountingExecutor(graph: graph)
+        let result = try ModelBench(seq: 6, decodeTokens: 3, repeats: 2, warmup: 1)
+            .run(graph: graph, naive: { naive }, fused: { fused }, progress: ProgressLine(enabled: false))
+        // Prefill: 3 rounds of one 6-token pass; decode: 3 rounds of a prompt then 3 single steps.
+        let expected = [6, 6, 6] + Array(repeating: [6, 1, 1, 1], count: 3).flatMap { $0 }
+        XCTAssertEqual(naive.forwards, expected)
+        XCTAssertEqual(fused.forwards, expected)
+        XCTAssertEqual(naive.resets, 6)
+        XCTAssertEqual(result.prefillNaive.count, 2)
+        XCTAssertEqual(result.decodeFused?.count, 2)
+        XCTAssertNotNil(result.compileSeconds)
+        XCTAssertEqual(result.prefillFlops, graph.prefillFlops(tokens: 6))
+        XCTAssertEqual(result.decodeFlops, (6..<9).reduce(0) { $0 + graph.flopsPerToken(atPosition: $1) })
+        XCTAssertGreaterThan(result.decodeBytesPerToken, 4 * Double(graph.parameterCount))
+    }
+
+    func testModelBenchWithoutFusedSide() throws {
+        let graph = try tinyGraph()
+        let result = try ModelBench(seq: 4, decodeTokens: 2, repeats: 1, warmup: 0)
+            .run(graph: graph, naive: { CountingExecutor(graph: graph) }, fused: nil, progress: ProgressLine(enabled: false))
+        XCTAssertNil(result.prefillFused)
+        XCTAssertNil(result.decodeFused)
+        XCTAssertNil(result.compileSeconds)
+        XCTAssertNil(result.prefillSpeedup)
+    }
+
+    func testRandomWeightsMatchTheInitialisation() throws {
+        let graph = try tinyGraph()
+        let weights = BenchWeights(randomFor: graph, seed: 3)
+        for p in graph.parameters {
+            XCTAssertEqual(weights.lookup(p.name).count, p.elementCount)
+        }
+        XCTAssertEqual(weights.origin, "random (seed 3)")
+        let key = graph.parameters.first { $0.name.hasSuffix("key_param_tokens") }!
+        let values = Array(weights.lookup(key.name))
+        let std = (values.reduce(0) { $0 + Double($1) * Double($1) } / Double(values.count)).squareRoot()
+        XCTAssertEqual(std, 0.02, accuracy: 0.002)
+    }
+}
