@@ -86,28 +86,3 @@ final class WeightInitTests: XCTestCase {
         XCTAssertEqual(farApart.count, 0)
     }
 }
-
-/// `TFC_WEIGHTS_PERF=1 swift test --filter InitPerformanceTests`: times init for the
-/// TokenFormer-150M spec (about 600 MB written). Skipped by default to keep the suite fast.
-final class InitPerformanceTests: XCTestCase {
-    func testInit150M() throws {
-        try XCTSkipUnless(ProcessInfo.processInfo.environment["TFC_WEIGHTS_PERF"] == "1", "set TFC_WEIGHTS_PERF=1")
-        let (layers, d, qkv, proj, ffn, vocab) = (12, 768, 768, 768, 3072, 50304)
-        let wang = Float(2) / Float(layers) / Float(d).squareRoot()
-        var specs = [TensorSpec(name: "embed.weight", shape: [vocab, d], initStd: 0.02)]
-        for i in 0..<layers {
-            for (site, n) in [("attention.query", qkv), ("attention.key", qkv), ("attention.value", qkv),
-                              ("attention.proj", proj), ("mlp", ffn)] {
-                specs.append(TensorSpec(name: "layers.\(i).\(site).key_param_tokens", shape: [n, d], initStd: 0.02))
-                specs.append(TensorSpec(name: "layers.\(i).\(site).value_param_tokens", shape: [n, d], initStd: wang))
-            }
-        }
-        let dir = try makeTemporaryDirectory(self)
-        let start = Date()
-        try WeightInit.write(specs, seed: 1, to: dir + "/150m.safetensors")
-        let written = Date().timeIntervalSince(start)
-        let file = try WeightFile(path: dir + "/150m.safetensors")
-        try file.validate(against: specs)
-        print("init of \(file.parameterCount) parameters: \(String(format: "%.2f", written)) s, open: \(String(format: "%.3f", Date().timeIntervalSince(start) - written)) s")
-    }
-}
