@@ -1,0 +1,261 @@
+import CLLVM
+
+/// Where a GEMM reads its left operand A (`rows x k`).
+enum ALayout: Hashable {
+    /// Packed row tiles: tile `t` holds `k x mr` floats, `A[t·mr + i, kk]` at `t·k·mr + kk·mr + i`.
+    case packed
+    /// Row-major with leading dimension `lda`.
+    case rowMajor(lda: Int)
+
+    var key: String {
+        switch self {
+        case .packed: return "p"
+        case .rowMajor(let lda): return "r\(lda)"
+        }
+    }
+}
+
+/// A statically shaped GEMM `C[rows, n] (+)= A[rows, k] · B[k, n]` with B in packed panels
+/// (`PanelLayout(k:n:nr:)`), `rows` known only at run time.
+struct GemmShape: Hashable {
+    var k: Int
+    var n: Int
+    var a: ALayout
+    var ldc: Int
+    var schedule: GemmSchedule
+
+    var mr: Int { schedule.mr }
+    var nr: Int { schedule.nr }
+    var panels: Int { (n + nr - 1) / nr }
+    var layout: PanelLayout { PanelLayout(k: k, n: n, nr: nr) }
+    /// Floats between consecutive k of one row of A.
+    var aColStride: Int { if case .packed = a { return mr } else { return 1 } }
+    /// Floats between consecutive rows of A inside a tile.
+    var aRowStride: Int { if case .rowMajor(let lda) = a { return lda } else { return 1 } }
+    /// Floats between consecutive row tiles of A.
+    var aTileStride: Int { if case .rowMajor(let lda) = a { return lda * mr } else { return k * mr } }
+    /// Panels outermost (each `rows x nr` C strip is finished in L1 across all depth blocks)
+    /// unless a row block of A exceeds 1 MiB; then depth blocks outermost (one `rows x kc`
+    /// slice of A stays in L2 across all panels). Measured on znver3 (512 KiB L2): panels
+    /// outermost wins even with a 590 KiB A block (48 x 3072).
+    var panelsOuter: Bool {
+        switch schedule.loopOrder {
+        case .panelsOuter: return true
+        case .depthOuter: return false
+        case .automatic: return schedule.rowBlock * k * 4 <= 1 << 20
+        }
+    }
+    var key: String {
+        "k\(k).n\(n).\(a.key).c\(ldc).m\(mr)n\(nr)kc\(schedule.kc)u\(schedule.unroll)\(panelsOuter ? "po" : "ko")"
+    }
+}
+
+extension IRGen {
+    /// The register-tile micro-kernel for `rows` (1...mr) rows:
+    /// `void ukr(const float *A, const float *B, float *C, i64 kc, i64 nValid, i1 accumulate)`
+    /// computes the `rows x nr` tile `C (+)= A[rows, kc] · Bpanel[kc, nr]`, storing only the first
+    /// `nValid` columns (masked stores). Accumulators live in SSA values (registers).
+    func microKernel(_ s: GemmShape, rows: Int) -> IRFunction {
+        let nv = s.nr / width
+        let prefetchBytes = s.schedule.prefetch < 0 ? s.schedule.kc * s.nr * 4 : s.schedule.prefetch
+        let name = "tfc.ukr.m\(rows).n\(s.nr).a\(s.aColStride)x\(s.aRowStride).c\(s.ldc).u\(s.schedule.unroll).pf\(prefetchBytes)"
+        let f = define(name, voidT, [pf32, pf32, pf32, i64, i64, i1], attributes: ["nounwind"]) { fn in
+            let A = self.param(fn, 0), B = self.param(fn, 1), C = self.param(fn, 2)
+            let kc = self.param(fn, 3), nValid = self.param(fn, 4), accumulate = self.param(fn, 5)
+            let colStride = s.aColStride, rowStride = s.aRowStride
+
+            func step(_ kk: LLVMValueRef, _ acc: [LLVMValueRef]) -> [LLVMValueRef] {
+                var acc = acc
+                let bOff = self.mul(kk, s.nr)
+                if prefetchBytes > 0 {
+                    let f = self.declare("llvm.prefetch.p0i8", self.voidT, [self.pi8, self.i32, self.i32, self.i32])
+                    let addr = self.bitcast(self.gep(B, self.add(bOff, prefetchBytes / 4)), self.pi8)
+                    self.call(f, [addr, self.i32(0), self.i32(3), self.i32(1)])
+                }
+                let b = (0..<nv).map { self.loadV(B, self.add(bOff, $0 * self.width)) }
+                let aOff = self.mul(kk, colStride)
+                for i in 0..<rows {
+                    let a = self.broadcastLoad(A, self.add(aOff, i * rowStride))
+                    for v in 0..<nv { acc[i * nv + v] = self.fma(a, b[v], acc[i * nv + v]) }
+                }
+                return acc
+            }
+            let zero = [LLVMValueRef](repeating: self.vzero, count: rows * nv)
+            let u = s.schedule.unroll
+            let mainEnd = LLVMBuildAnd(self.builder, kc, self.i64(-u), "")!
+            var acc = self.loop(self.i64(0), mainEnd, step: u, carried: zero) { k, acc in
+                var a = acc
+                for j in 0..<u { a = step(self.add(k, j), a) }
+                return a
+            }
+            if u > 1 {
+                acc = self.loop(mainEnd, kc, step: 1, carried: acc) { k, acc in step(k, acc) }
+            }
+            // Epilogue: full tiles store whole vectors, the last panel masks its columns.
+            let full = self.icmp(LLVMIntEQ, nValid, self.i64(s.nr))
+            let fullBB = self.block("full"), partBB = self.block("partial"), done = self.block("done")
+            self.condBr(full, fullBB, partBB)
+            self.position(fullBB)
+            self.ifElse(accumulate, then: {
+                for i in 0..<rows { for v in 0..<nv {
+                    let off = i * s.ldc + v * self.width
+                    self.storeV(self.fadd(self.loadV(C, off), acc[i * nv + v]), C, off)
+                } }
+                return []
+            }, otherwise: {
+                for i in 0..<rows { for v in 0..<nv { self.storeV(acc[i * nv + v], C, i * s.ldc + v * self.width) } }
+                return []
+            })
+            self.br(done)
+            self.position(partBB)
+            let masks = (0..<nv).map { self.laneMask(self.sub(nValid, self.i64($0 * self.width))) }
+            self.ifElse(accumulate, then: {
+                for i in 0..<rows { for v in 0..<nv {
+                    let off = self.i64(i * s.ldc + v * self.width)
+                    let old = self.maskedLoadV(C, off, masks[v])
+                    self.maskedStoreV(self.fadd(old, acc[i * nv + v]), C, off, masks[v])
+                } }
+                return []
+            }, otherwise: {
+                for i in 0..<rows { for v in 0..<nv {
+                    self.maskedStoreV(acc[i * nv + v], C, self.i64(i * s.ldc + v * self.width), masks[v])
+                } }
+                return []
+            })
+            self.br(done)
+            self.position(done)
+            self.retVoid()
+        }
+        for p in 0..<3 { addNoAlias(f.value, param: p) }
+        return f
+    }
+
+    /// The cache-blocked driver over a range of panels:
+    /// `void gemm(const float *A, const float *B, float *C, i64 rows, i64 pBegin, i64 pEnd, i1 accumulate)`
+    /// computes columns `[pBegin·nr, min(pEnd·nr, n))` of `C (+)= A · B` for `rows` rows.
+    /// Loop order: panels → depth blocks → row tiles or depth blocks → panels → row tiles
+    /// (`GemmShape.panelsOuter`); either way each `kc x nr` weight micro-panel is reused from
+    /// L1 across all row tiles.
+    func gemmBlock(_ s: GemmShape) -> IRFunction {
+        let ukrs = (1...s.mr).map { microKernel(s, rows: $0) }
+        let f = define("tfc.gemm.\(s.key)", voidT, [pf32, pf32, pf32, i64, i64, i64, i1], attributes: ["nounwind"]) { fn in
+            let A = self.param(fn, 0), B = self.param(fn, 1), C = self.param(fn, 2)
+            let rows = self.param(fn, 3), pBegin = self.param(fn, 4), pEnd = self.param(fn, 5), accumulate = self.param(fn, 6)
+            let tiles = self.ceilDiv(rows, s.mr)
+            let kc = s.schedule.kc
+            func depthBlock(_ kb: LLVMValueRef, _ body: (_ kcLen: LLVMValueRef, _ acc: LLVMValueRef) -> Void) {
+                let kcLen = self.smin(self.i64(kc), self.sub(self.i64(s.k), kb))
+                let acc = LLVMBuildOr(self.builder, accumulate, self.icmp(LLVMIntSGT, kb, self.i64(0)), "")!
+                body(kcLen, acc)
+            }
+            func tileLoop(_ p: LLVMValueRef, _ kb: LLVMValueRef, _ kcLen: LLVMValueRef, _ acc: LLVMValueRef) {
+                let nValid = self.smin(self.i64(s.nr), self.sub(self.i64(s.n), self.mul(p, s.nr)))
+                let Bp = self.gep(B, self.add(self.mul(p, s.nr * s.k), self.mul(kb, s.nr)))
+                let Cp = self.gep(C, self.mul(p, s.nr))
+                let aK = self.mul(kb, s.aColStride)
+                self.loop(self.i64(0), tiles) { t in
+                    let r = self.smin(self.i64(s.mr), self.sub(rows, self.mul(t, s.mr)))
+                    let At = self.gep(A, self.add(self.mul(t, s.aTileStride), aK))
+                    let Ct = self.gep(Cp, self.mul(t, s.mr * s.ldc))
+                    let args = [At, Bp, Ct, kcLen, nValid, acc]
+                    if s.mr == 1 {
+                        self.call(ukrs[0], args)
+                    } else {
+                        let isFull = self.icmp(LLVMIntEQ, r, self.i64(s.mr))
+                        self.ifElse(isFull, then: { self.call(ukrs[s.mr - 1], args); return [] }, otherwise: {
+                            self.switchOn(r, cases: (1..<s.mr).map { m in (m, { self.call(ukrs[m - 1], args) }) })
+                            return []
+                        })
+                    }
+                }
+            }
+            if s.panelsOuter {
+                self.loop(pBegin, pEnd) { p in
+                    self.loop(self.i64(0), self.i64(s.k), step: kc) { kb in
+                        depthBlock(kb) { kcLen, acc in tileLoop(p, kb, kcLen, acc) }
+                    }
+                }
+            } else {
+                self.loop(self.i64(0), self.i64(s.k), step: kc) { kb in
+                    depthBlock(kb) { kcLen, acc in
+                        self.loop(pBegin, pEnd) { p in tileLoop(p, kb, kcLen, acc) }
+                    }
+                }
+            }
+            self.retVoid()
+        }
+        return f
+    }
+
+    /// Packs `rows` rows of X (row-major, `k` floats per row, row stride `ldx`) into A's
+    /// packed-tile layout, optionally applying a non-parametric LayerNorm to each row
+    /// (`(x - mean) / sqrt(var + eps)`, biased variance) — and, when `affine`, `·gamma + beta`:
+    /// `void pack(const float *X, i64 rows, float *Ap, const float *gamma, const float *beta)`.
+    func packRows(k: Int, ldx: Int, mr: Int, layerNormEps: Float?, affine: Bool = false) -> IRFunction {
+        let lnKey = layerNormEps.map { "ln\($0.bitPattern)" + (affine ? "a" : "") } ?? "copy"
+        let name = "tfc.pack.k\(k).x\(ldx).m\(mr).\(lnKey)"
+        return define(name, voidT, [pf32, i64, pf32, pf32, pf32], attributes: ["nounwind"]) { fn in
+            let X = self.param(fn, 0), rows = self.param(fn, 1), Ap = self.param(fn, 2)
+            let gamma = self.param(fn, 3), beta = self.param(fn, 4)
+            let fullVecs = k / self.width, tail = k % self.width
+            let tailMask = self.laneMask(tail)
+            self.loop(0, rows) { r in
+                let row = self.gep(X, self.mul(r, ldx))
+                let tile = self.sdiv(r, self.i64(mr))
+                let lane = LLVMBuildSRem(self.builder, r, self.i64(mr), "")!
+                let dst = self.gep(Ap, self.add(self.mul(tile, k * mr), lane))
+                var mean: LLVMValueRef = self.vzero, rstd: LLVMValueRef = self.vzero
+                if let eps = layerNormEps {
+                    (mean, rstd) = self.rowMoments(row, k: k, eps: eps)
+                }
+                func transform(_ x: LLVMValueRef, _ off: LLVMValueRef, _ mask: LLVMValueRef?) -> LLVMValueRef {
+                    guard layerNormEps != nil else { return x }
+                    var y = self.fmul(self.fsub(x, mean), rstd)
+                    if affine {
+                        let g = mask.map { self.maskedLoadV(gamma, off, $0) } ?? self.loadV(gamma, off)
+                        let b = mask.map { self.maskedLoadV(beta, off, $0) } ?? self.loadV(beta, off)
+                        y = self.fma(y, g, b)
+                    }
+                    return y
+                }
+                func scatter(_ y: LLVMValueRef, _ c: LLVMValueRef, lanes: Int) {
+                    for l in 0..<lanes {
+                        self.storeF(self.extract(y, l), dst, self.mul(self.add(c, l), mr))
+                    }
+                }
+                self.loop(0, self.i64(fullVecs * self.width), step: self.width) { c in
+                    scatter(transform(self.loadV(row, c), c, nil), c, lanes: self.width)
+                }
+                if tail > 0 {
+                    let c = self.i64(fullVecs * self.width)
+                    scatter(transform(self.maskedLoadV(row, c, tailMask), c, tailMask), c, lanes: tail)
+                }
+            }
+            self.retVoid()
+        }
+    }
+
+    /// Mean and 1/sqrt(var + eps) of the `k` floats at `row`, both splatted to `<8 x float>`.
+    /// Two passes (mean, then centred squares), accumulated in vectors.
+    func rowMoments(_ row: LLVMValueRef, k: Int, eps: Float) -> (LLVMValueRef, LLVMValueRef) {
+        let fullEnd = i64(k / width * width)
+        let tail = k % width
+        let s = loop(i64(0), fullEnd, step: width, carried: [vzero]) { c, acc in [fadd(acc[0], loadV(row, c))] }
+        var sum = s[0]
+        if tail > 0 { sum = fadd(sum, maskedLoadV(row, fullEnd, laneMask(tail))) }
+        let mean = splat(fdiv(hsum(sum), f32(Float(k))))
+        let q = loop(i64(0), fullEnd, step: width, carried: [vzero]) { c, acc in
+            let d = fsub(loadV(row, c), mean)
+            return [fma(d, d, acc[0])]
+        }
+        var sq = q[0]
+        if tail > 0 {
+            let m = laneMask(tail)
+            let d = select(m, fsub(maskedLoadV(row, fullEnd, m), mean), vzero)
+            sq = fma(d, d, sq)
+        }
+        let variance = fdiv(hsum(sq), f32(Float(k)))
+        let rstd = fdiv(f32(1), unary("sqrt", fadd(variance, f32(eps))))
+        return (mean, splat(rstd))
+    }
+}

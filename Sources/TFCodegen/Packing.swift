@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The layout generated GEMMs read a weight operand in ("packed panels"): the logical
+/// `[k, n]` right-hand matrix B is cut into `ceil(n / nr)` panels of `nr` columns; panel `p`
+/// stores, for each `kk` in `0..<k`, the `nr` floats `B[kk, p·nr ..< p·nr + nr]` contiguously
+/// (columns past `n` are zero). A micro-kernel then reads one panel as a single stream.
+///
+/// Weights are packed once, at load time: Pattention keys `K[n, d_in]` (B = Kᵀ, use
+/// `packTransposed`), Pattention values `V[n, d_out]` (B = V, use `pack`), the embedding for
+/// the logits (B = embedᵀ, `packTransposed`).
+public struct PanelLayout: Hashable, CustomStringConvertible, Sendable {
+    /// Depth (rows of B).
+    public let k: Int
+    /// Columns of B (valid ones; the last panel is zero-padded to `nr`).
+    public let n: Int
+    /// Panel width.
+    public let nr: Int
+
+    public init(k: Int, n: Int, nr: Int) {
+        precondition(k > 0 && n > 0 && nr > 0 && nr % 8 == 0, "bad panel layout k=\(k) n=\(n) nr=\(nr)")
+        self.k = k
+        self.n = n
+        self.nr = nr
+    }
+
+    public var panels: Int { (n + nr - 1) / nr }
+    /// Floats in the packed buffer.
+    public var count: Int { panels * nr * k }
+    public var byteCount: Int { count * MemoryLayout<Float>.stride }
+    public var description: String { "panels(k=\(k), n=\(n), nr=\(nr))" }
+
+    /// Packs `B = srcᵀ` where `src` is row-major `[n, k]` (row j of src is column j of B):
+    /// keys and embeddings. `dst` must hold `count` floats.
+    public func packTransposed(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
+        for p in 0..<panels {
+            let base = dst + p * nr * k
+            let cols = min(nr, n - p * nr)
+            if cols < nr { base.initialize(repeating: 0, count: nr * k) }
+            // Block over rows of src so each source row is read sequentially.
+            for j in 0..<cols {
+                let row = src + (p * nr + j) * k
+                var out = base + j
+                for kk in 0..<k {
+                    out.pointee = row[kk]
+                    out += nr
+                }
+            }
+        }
+    }
+
+    /// Packs `B = src` where `src` is row-major `[k, n]`: Pattention values.
+    /// `dst` must hold `count` floats.
+    public func pack(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
+        for p in 0..<panels {
+            let base = dst + p * nr * k
+            let cols = min(nr, n - p * nr)
+            for kk in 0..<k {
+                let out = base + kk * nr
+                (out).update(from: src + kk * n + p * nr, count: cols)
+                if cols < nr { (out + cols).update(repeating: 0, count: nr - cols) }
+            }
+        }
+    }
+
+    /// The value of logical `B[kk, j]` in a packed buffer (for tests and debugging).
+    public func element(_ packed: UnsafePointer<Float>, _ kk: Int, _ j: Int) -> Float {
+        packed[(j / nr) * nr * k + kk * nr + j % nr]
+    }
+}
+
+/// A 64-byte aligned float buffer (packed weights, test inputs). Freed on deinit.
+public final class AlignedBuffer {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+
+    /// Buffers of 4 MiB or more are 2 MiB aligned and advised to use transparent huge pages
+    /// (`MADV_HUGEPAGE`): streaming packed weights then costs far fewer TLB misses.
+    public init(count: Int, zeroed: Bool = true) {
+        self.count = count
+        var raw: UnsafeMutableRawPointer?
+        let huge = 2 << 20
+        let large = count * 4 >= 4 << 20
+        let bytes = large ? (count * 4 + huge - 1) & ~(huge - 1) : max(64, (count * 4 + 63) & ~63)
+        guard posix_memalign(&raw, large ? huge : 64, bytes) == 0, let raw else { fatalError("out of memory allocating \(bytes) bytes") }
+        #if os(Linux)
+        if large { _ = madvise(raw, bytes, 14 /* MADV_HUGEPAGE */) }
+        #endif
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 16))
+        if zeroed { pointer.initialize(repeating: 0, count: count) }
+    }
+
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count, zeroed: false)
+        values.withUnsafeBufferPointer { pointer.initialize(from: $0.baseAddress!, count: values.count) }
+    }
+
+    deinit { free(pointer) }
+
+    public var raw: UnsafeMutableRawPointer { UnsafeMutableRawPointer(pointer) }
+    public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+    public subscript(i: Int) -> Float {
+        get { pointer[i] }
+        set { pointer[i] = newValue }
+    }
+}
+
+extension PanelLayout {
+    /// A new aligned buffer holding `packTransposed(src)`; `src` is `[n, k]` row-major.
+    public func packedTransposed(_ src: UnsafePointer<Float>) -> AlignedBuffer {
+        let b = AlignedBuffer(count: count, zeroed: false)
+        packTransposed(src, into: b.pointer)
+        return b
+    }
+    /// A new aligned buffer holding `pack(src)`; `src` is `[k, n]` row-major.
+    public func packed(_ src: UnsafePointer<Float>) -> AlignedBuffer {
+        let b = AlignedBuffer(count: count, zeroed: false)
+        pack(src, into: b.pointer)
+        return b
+    }
+    public func packedTransposed(_ src: [Float]) -> AlignedBuffer {
+        precondition(src.count == n * k)
+        return src.withUnsafeBufferPointer { packedTransposed($0.baseAddress!) }
+    }
+    public func packed(_ src: [Float]) -> AlignedBuffer {
+        precondition(src.count == n * k)
+        return src.withUnsafeBufferPointer { packed($0.baseAddress!) }
+    }
+}

@@ -1,0 +1,61 @@
+import XCTest
+@testable import TFCodegen
+import TFRuntime
+
+/// Deterministic pseudo-random floats (xorshift) in [-scale, scale).
+struct TestRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+    mutating func next() -> Float {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return Float(Double(state >> 11) / Double(1 << 53)) * 2 - 1
+    }
+    mutating func array(_ n: Int, scale: Float = 1) -> [Float] { (0..<n).map { _ in next() * scale } }
+}
+
+/// Max |a - b| / max(1e-30, max |b|): error relative to the reference's magnitude.
+func relativeError(_ a: [Float], _ b: [Double]) -> Double {
+    precondition(a.count == b.count)
+    var worst = 0.0, mag = 0.0
+    for (x, y) in zip(a, b) {
+        if !x.isFinite { return .infinity }
+        worst = max(worst, abs(Double(x) - y))
+        mag = max(mag, abs(y))
+    }
+    return worst / max(mag, 1e-30)
+}
+
+func withThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+    let old = tfc_get_num_threads()
+    tfc_set_num_threads(Int32(n))
+    defer { tfc_set_num_threads(old) }
+    return try body()
+}
+
+/// Reference LayerNorm (non-parametric) of one row, in Double.
+func layerNormRow(_ x: ArraySlice<Float>, eps: Double) -> [Double] {
+    let v = x.map(Double.init)
+    let mean = v.reduce(0, +) / Double(v.count)
+    let variance = v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(v.count)
+    let r = 1 / (variance + eps).squareRoot()
+    return v.map { ($0 - mean) * r }
+}
+
+/// One shared JIT for a test class's modules.
+final class TestJIT {
+    static let shared = try! KernelJIT()
+    static var counter = 0
+    /// Compiles `build`'s kernels in a fresh module and returns them by symbol.
+    static func compile(_ build: (KernelModule) -> [String]) -> [String: CompiledKernel] {
+        counter += 1
+        let m = try! KernelModule(name: "test\(counter)")
+        let names = build(m)
+        try! m.verify()
+        try! shared.add(m)
+        var out: [String: CompiledKernel] = [:]
+        for n in names { out[n] = CompiledKernel(name: n, entry: try! shared.kernel(n)) }
+        return out
+    }
+}
