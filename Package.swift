@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "TFBenchTests", dependencies: ["TFBench", "TFIR"], path: "Tests/TFBenchTests", swiftSettings: llvmSwiftFlags),
         .testTarget(name: "TFWeightsTests", dependencies: ["TFWeights"], path: "Tests/TFWeightsTests"),
         .testTarget(name: "TFNaiveTests", dependencies: ["TFSpec", "TFIR", "TFWeights", "TFNaive"], path: "Tests/TFNaiveTests"),
-        .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFIR", "TFPasses", "TFWeights", "CLLVM"],
+        .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFSpec", "TFIR", "TFPasses", "TFWeights", "CLLVM", "TFRuntime"],
                     path: "Tests/TFCodegenTests", swiftSettings: llvmSwiftFlags),
         .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests", swiftSettings: llvmSwiftFlags),
     ]

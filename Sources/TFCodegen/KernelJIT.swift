@@ -96,6 +96,8 @@ public final class KernelJIT {
     /// The kernel symbols added so far.
     public private(set) var symbols: Set<String> = []
 
+    func noteSymbols(_ names: [String]) { symbols.formUnion(names) }
+
     /// The address of a JIT-compiled symbol (compiles its module on first use).
     public func address(of symbol: String) throws -> UnsafeRawPointer {
         let start = monotonicSeconds()

@@ -45,9 +45,9 @@ struct GenerateCommand: ParsableCommand {
             let out = FileHandle.standardOutput
 
             let start = Date()
-            var logits = model.forward(prompt)
+            let promptLogits = model.forwardLast(prompt)
             let prefillSeconds = Date().timeIntervalSince(start)
-            var next = sampler.sample(Array(logits.row(logits.rows - 1)))
+            var next = sampler.sample(promptLogits)
             var generated: [Int32] = [next]
             out.write("\(next)".data(using: .utf8)!)
             var stopReason = "generated \(count) tokens"
@@ -58,8 +58,7 @@ struct GenerateCommand: ParsableCommand {
                     stopReason = "reached the context length (\(config.context) tokens)"
                     break
                 }
-                logits = model.forward([next])
-                next = sampler.sample(Array(logits.row(0)))
+                next = sampler.sample(model.forwardLast([next]))
                 generated.append(next)
                 out.write(",\(next)".data(using: .utf8)!)
             }

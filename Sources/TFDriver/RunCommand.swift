@@ -3,6 +3,7 @@ import Foundation
 import TFIR
 import TFNaive
 import TFWeights
+import TFCodegen
 
 /// Which executor runs the IR.
 enum BackendChoice: String, ExpressibleByArgument, CaseIterable {
@@ -16,7 +17,7 @@ enum BackendChoice: String, ExpressibleByArgument, CaseIterable {
 struct ExecutionOptions: ParsableArguments {
     @Option(help: "Weights (.safetensors) matching the spec.") var weights: String
     @Option(help: "Worker threads (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "fused (JIT-compiled kernels) or naive (OpenBLAS, op by op).") var backend: BackendChoice = .naive
+    @Option(help: "fused (JIT-compiled kernels) or naive (OpenBLAS, op by op).") var backend: BackendChoice = .fused
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -61,21 +62,36 @@ struct RunCommand: ParsableCommand {
 
 /// One interface over both backends, for the commands.
 final class ModelRunner {
-    let naive: NaiveExecutor
+    let executor: any ModelExecutor
+    let fused: FusedExecutor?
     let weights: WeightFile
     /// Seconds spent compiling (fused backend), nil for the naive one.
-    var compileSeconds: Double?
+    var compileSeconds: Double? { fused?.compileSeconds }
 
     init(graph: Graph, weights: WeightFile, backend: BackendChoice, threads: Int) throws {
         self.weights = weights
         let file = weights
-        naive = NaiveExecutor(graph: graph, weights: { file.tensor($0)!.floats }, threads: threads)
-        if backend == .fused {
-            throw UserError("error: --backend fused: the fused backend is not available in this build yet; use --backend naive")
+        let lookup: (String) -> UnsafeBufferPointer<Float> = { file.tensor($0)!.floats }
+        switch backend {
+        case .naive:
+            executor = NaiveExecutor(graph: graph, weights: lookup, threads: threads)
+            fused = nil
+        case .fused:
+            let f = try FusedExecutor(graph: graph, weights: lookup, threads: threads) { note in
+                FileHandle.standardError.write((note + "\n").data(using: .utf8)!)
+            }
+            executor = f
+            fused = f
         }
     }
 
-    func forward(_ tokens: [Int32]) -> Matrix { naive.forward(tokens) }
-    var position: Int { naive.position }
-    func reset() { naive.reset() }
+    func forward(_ tokens: [Int32]) -> Matrix { executor.forward(tokens) }
+    /// Logits of the last new row only (the fused backend skips the other rows' logits).
+    func forwardLast(_ tokens: [Int32]) -> [Float] {
+        if let fused { return fused.forwardLast(tokens) }
+        let m = executor.forward(tokens)
+        return Array(m.row(m.rows - 1))
+    }
+    var position: Int { executor.position }
+    func reset() { executor.reset() }
 }

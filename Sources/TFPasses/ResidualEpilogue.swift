@@ -2,7 +2,7 @@ import TFIR
 
 /// `add(x, fused_pattention(h))` → a residual epilogue: the kernel adds its output into x's rows
 /// (in place when x has no later reader; the memory planner decides). Legal when the fused op has
-/// one site, no residual yet, and the add is its only reader.
+/// one site, no residual or rotary epilogue yet, and the add is its only reader.
 public struct ResidualEpilogue: Pass {
     public init() {}
     public var name: String { "residual-epilogue" }
@@ -16,7 +16,7 @@ public struct ResidualEpilogue: Pass {
             // Prefer the operand that is a fusable Pattention; the other one is the residual stream.
             for (slot, value) in operands.enumerated() {
                 guard let source = g.index(of: value), case .fusedPattention(var f) = g.instructions[source].op,
-                      f.sites.count == 1, !f.residual, uses[value] == 1 else { continue }
+                      f.sites.count == 1, !f.residual, f.rotary[0] == nil, uses[value] == 1 else { continue }
                 let residual = operands[1 - slot]
                 if residual == value { continue }
                 f.residual = true

@@ -1,0 +1,86 @@
+import CLLVM
+
+/// The small kernels a whole-model program needs besides Pattention, attention, LayerNorm and
+/// the logits GEMM: the embedding gather, a residual add the fusion passes could not absorb,
+/// and a stand-alone rotary. They are bandwidth-bound and single-threaded; specialised on
+/// their widths and strides like every other kernel.
+extension KernelModule {
+    /// `Y[t] = table[tokens[t]]`. ABI: `args = [tokens (int32), table [vocab, d], Y [T, ldy]]`.
+    @discardableResult
+    public func addEmbedding(d: Int, ldy: Int) -> String {
+        let symbol = "tfc_embedding_d\(d)_ldy\(ldy)"
+        if hasKernel(symbol) { return symbol }
+        let g = gen
+        defineKernel(symbol) { args, T, _ in
+            let tokens = g.bitcast(g.load(g.gep(args, 0), align: 8), LLVMPointerType(g.i32, 0))
+            let table = g.argPtr(args, 1), Y = g.argPtr(args, 2)
+            g.loop(0, T) { r in
+                let token = g.sext64(g.load(g.gep(tokens, r)))
+                g.copyRow(from: g.gep(table, g.mul(token, d)), to: g.gep(Y, g.mul(r, ldy)), count: d)
+            }
+        }
+        return symbol
+    }
+
+    /// `Y = A + B`, row by row. ABI: `args = [A [T, lda], B [T, ldb], Y [T, ldy]]`; Y may be A or B.
+    @discardableResult
+    public func addAdd(d: Int, lda: Int, ldb: Int, ldy: Int) -> String {
+        let symbol = "tfc_add_d\(d)_\(lda)_\(ldb)_\(ldy)"
+        if hasKernel(symbol) { return symbol }
+        let g = gen
+        let w = g.width, full = d / w * w, tail = d - full
+        defineKernel(symbol) { args, T, _ in
+            let A = g.argPtr(args, 0), B = g.argPtr(args, 1), Y = g.argPtr(args, 2)
+            g.loop(0, T) { r in
+                let a = g.gep(A, g.mul(r, lda)), b = g.gep(B, g.mul(r, ldb)), y = g.gep(Y, g.mul(r, ldy))
+                g.loop(0, g.i64(full), step: w) { c in g.storeV(g.fadd(g.loadV(a, c), g.loadV(b, c)), y, c) }
+                if tail > 0 {
+                    let m = g.laneMask(tail), c = g.i64(full)
+                    g.maskedStoreV(g.fadd(g.maskedLoadV(a, c, m), g.maskedLoadV(b, c, m)), y, c, m)
+                }
+            }
+        }
+        return symbol
+    }
+
+    /// `Y = X` with other row strides. ABI: `args = [X [T, ldx], Y [T, ldy]]`.
+    @discardableResult
+    public func addCopy(d: Int, ldx: Int, ldy: Int) -> String {
+        let symbol = "tfc_copy_d\(d)_\(ldx)_\(ldy)"
+        if hasKernel(symbol) { return symbol }
+        let g = gen
+        defineKernel(symbol) { args, T, _ in
+            let X = g.argPtr(args, 0), Y = g.argPtr(args, 1)
+            g.loop(0, T) { r in g.copyRow(from: g.gep(X, g.mul(r, ldx)), to: g.gep(Y, g.mul(r, ldy)), count: d) }
+        }
+        return symbol
+    }
+
+    /// `Y = rotary(X)` at positions `p0 ..< p0 + T`. ABI: `args = [X [T, ldx], Y [T, ldy]]`.
+    @discardableResult
+    public func addRotary(_ rotary: RotaryEmbedding, ldx: Int, ldy: Int) -> String {
+        let symbol = "tfc_rotary_" + stableHash("\(rotary) \(ldx) \(ldy)")
+        if hasKernel(symbol) { return symbol }
+        let g = gen
+        let d = rotary.heads * rotary.headDim
+        let rope = g.rotaryEpilogue(rotary, ld: ldy)
+        defineKernel(symbol) { args, T, p0 in
+            let X = g.argPtr(args, 0), Y = g.argPtr(args, 1)
+            g.loop(0, T) { r in g.copyRow(from: g.gep(X, g.mul(r, ldx)), to: g.gep(Y, g.mul(r, ldy)), count: d) }
+            _ = g.call(rope, [Y, T, p0])
+        }
+        return symbol
+    }
+}
+
+extension IRGen {
+    /// Copies `count` floats (vectors, then a masked tail).
+    func copyRow(from src: LLVMValueRef, to dst: LLVMValueRef, count: Int) {
+        let full = count / width * width, tail = count - full
+        loop(0, i64(full), step: width) { c in storeV(loadV(src, c), dst, c) }
+        if tail > 0 {
+            let m = laneMask(tail), c = i64(full)
+            maskedStoreV(maskedLoadV(src, c, m), dst, c, m)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import TFIR
+import TFPasses
+import TFRuntime
+
+/// The fused backend: runs the fusion passes, emits the whole model as one program of
+/// explicitly vectorised kernels (`ModelProgram`), JIT-compiles it (or loads it from the
+/// compiled-code cache), packs the weights once into the kernels' panel layouts, and runs
+/// forward passes that continue from its KV caches. Nothing is allocated per forward pass
+/// except when a longer prompt than ever before needs a larger logits buffer.
+public final class FusedExecutor: ModelExecutor {
+    public let graph: Graph
+    public let fusedGraph: Graph
+    public private(set) var position = 0
+    /// Seconds to emit, optimise and generate code (or load it from the cache).
+    public let compileSeconds: Double
+    /// Whether the compiled code came from the disk cache.
+    public let cacheHit: Bool
+    /// One line per kernel call, with its schedule.
+    public let schedule: [String]
+    public let plan: MemoryPlan
+
+    let jit: KernelJIT
+    let forwardAll: KernelEntryPoint
+    let forwardLast: KernelEntryPoint
+    let table: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    let slots: [ModelProgram.Slot]
+    /// Keeps packed weights, activations, caches and the token buffer alive.
+    var buffers: [AlignedBuffer] = []
+    let tokens: UnsafeMutablePointer<Int32>
+    var logits: AlignedBuffer
+    var logitsRows: Int
+    let logitsSlot: Int?
+
+    /// Looks up a parameter's float32 data by checkpoint name (already validated).
+    public typealias WeightLookup = (String) -> UnsafeBufferPointer<Float>
+
+    /// - Parameters:
+    ///   - graph: the lowered (unfused) graph; the fusion passes run here.
+    ///   - cache: where compiled code is kept between runs; nil compiles every time.
+    ///   - notes: receives one-line notes (e.g. a damaged cache entry that was rebuilt).
+    public init(graph: Graph, weights: WeightLookup, threads: Int, cache: CompiledCodeCache? = CompiledCodeCache(),
+                notes: (String) -> Void = { _ in }) throws {
+        self.graph = graph
+        tfc_set_num_threads(Int32(threads))
+        let start = Date()
+        fusedGraph = try PassPipeline.fusion.run(graph)
+        let module = try KernelModule(name: "tfc_model")
+        let program = try ModelProgram(fused: fusedGraph, into: module)
+        slots = program.slots
+        schedule = program.schedule
+        plan = program.plan
+        jit = try KernelJIT()
+        let key = ["tfc \(tfcCodegenVersion)", "llvm \(TargetHost.llvmVersion)", jit.target.description,
+                   fusedGraph.text, program.schedule.joined(separator: "\n")].joined(separator: "\n")
+        var hit = false
+        var object: [UInt8]? = nil
+        if let cache {
+            switch cache.load(key: key) {
+            case .hit(let bytes): object = bytes; hit = true
+            case .miss: break
+            case .invalid(let why): notes("note: compiled-code cache entry \(cache.path(for: key)) is invalid (\(why)); rebuilding it")
+            }
+        }
+        if object == nil {
+            object = try module.objectFile()
+            cache?.store(key: key, object: object!)
+        }
+        try jit.addObject(object!, name: "tfc_model", symbols: module.kernelNames)
+        forwardAll = try jit.kernel(ModelProgram.forwardSymbol)
+        forwardLast = try jit.kernel(ModelProgram.forwardLastSymbol)
+        compileSeconds = Date().timeIntervalSince(start)
+        cacheHit = hit
+
+        // The program's table: one pointer per slot.
+        let config = graph.config
+        table = .allocate(capacity: max(1, slots.count))
+        tokens = .allocate(capacity: config.context)
+        logitsRows = 1
+        logits = AlignedBuffer(count: config.vocab, zeroed: true)
+        var activation: [Int: AlignedBuffer] = [:]
+        var logitsSlot: Int? = nil
+        for (i, slot) in slots.enumerated() {
+            switch slot {
+            case .raw(let name):
+                table[i] = UnsafeMutableRawPointer(mutating: weights(name).baseAddress!)
+            case .packed(let name, let layout, let transposed):
+                let packed = AlignedBuffer(count: layout.count, zeroed: false)
+                let source = weights(name).baseAddress!
+                if transposed { layout.packTransposed(source, into: packed.pointer) } else { layout.pack(source, into: packed.pointer) }
+                buffers.append(packed)
+                table[i] = packed.raw
+            case .buffer(let index, let offset):
+                if activation[index] == nil {
+                    activation[index] = AlignedBuffer(count: config.context * plan.bufferColumns[index], zeroed: true)
+                }
+                table[i] = UnsafeMutableRawPointer(activation[index]!.pointer + offset)
+            case .scratch(_, let columns):
+                let b = AlignedBuffer(count: config.context * columns, zeroed: true)
+                buffers.append(b)
+                table[i] = b.raw
+            case .keyCache(_, let floats), .valueCache(_, let floats):
+                let b = AlignedBuffer(count: floats, zeroed: true)
+                buffers.append(b)
+                table[i] = b.raw
+            case .tokens:
+                table[i] = UnsafeMutableRawPointer(tokens)
+            case .logits:
+                logitsSlot = i
+                table[i] = logits.raw
+            }
+        }
+        buffers += activation.values
+        self.logitsSlot = logitsSlot
+    }
+
+    deinit {
+        table.deallocate()
+        tokens.deallocate()
+    }
+
+    public func reset() { position = 0 }
+
+    private func prepare(_ ids: [Int32], logitRows: Int) {
+        precondition(!ids.isEmpty && position + ids.count <= graph.config.context, "tokens were validated by the caller")
+        for (i, t) in ids.enumerated() { tokens[i] = t }
+        if logitRows > logitsRows, let logitsSlot {
+            logits = AlignedBuffer(count: logitRows * graph.config.vocab, zeroed: false)
+            logitsRows = logitRows
+            table[logitsSlot] = logits.raw
+        }
+    }
+
+    /// Logits for every new row, `[T, vocab]`.
+    public func forward(_ ids: [Int32]) -> Matrix {
+        prepare(ids, logitRows: ids.count)
+        forwardAll(UnsafePointer(table), Int64(ids.count), Int64(position))
+        position += ids.count
+        let vocab = graph.config.vocab
+        return Matrix(rows: ids.count, columns: vocab, data: Array(UnsafeBufferPointer(start: logits.pointer, count: ids.count * vocab)))
+    }
+
+    /// Logits of the last new row only (prefill for generation, and every decoding step).
+    public func forwardLast(_ ids: [Int32]) -> [Float] {
+        prepare(ids, logitRows: 1)
+        forwardLast(UnsafePointer(table), Int64(ids.count), Int64(position))
+        position += ids.count
+        return Array(UnsafeBufferPointer(start: logits.pointer, count: graph.config.vocab))
+    }
+}
+
+/// Part of the compiled-code cache key: bump when generated code changes meaning.
+public let tfcCodegenVersion = "0.1.0"

@@ -1,0 +1,168 @@
+import TFIR
+import TFPasses
+
+/// A whole model as one generated program: every kernel the fused graph needs, emitted once per
+/// distinct shape, and two exported entry points that call them in order,
+/// `forward` (logits for every row) and `forward_last` (logits for the last row only, for
+/// decoding). Both take the kernel ABI `(void *const *table, int64 T, int64 p0)`; `table` holds
+/// one pointer per `Slot` (weights in their packed layouts, activation buffers, KV caches, the
+/// token ids, the logits), filled by the host (`FusedExecutor`, or a compiled executable's main).
+public struct ModelProgram {
+    /// What a table entry points at.
+    public enum Slot: Hashable, Sendable {
+        /// A parameter tensor as stored (embedding rows, LayerNorm weight/bias).
+        case raw(String)
+        /// A parameter packed into GEMM panels: keys transposed (`Kᵀ`), values as they are.
+        case packed(String, PanelLayout, transposed: Bool)
+        /// Activation buffer `index` of the memory plan, advanced by `columnOffset` floats.
+        case buffer(Int, columnOffset: Int)
+        /// A buffer the program needs beyond the memory plan (stride fix-ups), `[context, columns]`.
+        case scratch(Int, columns: Int)
+        case keyCache(Int, floats: Int)
+        case valueCache(Int, floats: Int)
+        /// Token ids, int32 `[context]`.
+        case tokens
+        /// Logits, `[context, vocab]`.
+        case logits
+    }
+
+    public let graph: Graph
+    public let plan: MemoryPlan
+    public private(set) var slots: [Slot] = []
+    private var slotIndex: [Slot: Int] = [:]
+    /// One line per kernel call: what runs and with which schedule (`--emit plan`).
+    public private(set) var schedule: [String] = []
+    public static let forwardSymbol = "tfc_model_forward"
+    public static let forwardLastSymbol = "tfc_model_forward_last"
+
+    /// Emits the model's kernels and programs into `module`.
+    public init(fused graph: Graph, into module: KernelModule) throws {
+        self.graph = graph
+        self.plan = MemoryPlan(graph)
+        var all: [KernelCall] = []
+        var last: [KernelCall] = []
+        var scratchCount = 0
+        let config = graph.config
+        let context = config.context
+        let uses = graph.useCounts()
+        // Values computed only for the logits can be computed for the last row alone when decoding.
+        let lastRowOnly: Set<ValueID> = {
+            guard let logits = graph.instruction(producing: graph.output),
+                  let input = logits.operands.first, uses[input] == 1,
+                  let producer = graph.instruction(producing: input), case .layerNorm = producer.op else { return [] }
+            return [graph.output, input]
+        }()
+
+        func slot(_ s: Slot) -> Int {
+            if let i = slotIndex[s] { return i }
+            slots.append(s)
+            slotIndex[s] = slots.count - 1
+            return slots.count - 1
+        }
+        func location(_ v: ValueID) -> (slot: Int, stride: Int) {
+            let l = plan.locations[v]!
+            return (slot(.buffer(l.buffer, columnOffset: l.columnOffset)), plan.bufferColumns[l.buffer])
+        }
+        func emit(_ symbol: String, _ args: [Int], describe: String, lastRowStrides: [Int?]? = nil, value: ValueID) {
+            all.append(KernelCall(symbol, args: args.map { KernelCall.Arg($0) }))
+            if lastRowOnly.contains(value), let strides = lastRowStrides {
+                last.append(KernelCall(symbol, args: zip(args, strides).map { KernelCall.Arg($0, lastRowStride: $1) }, rows: .one, lastRowPosition: true))
+            } else {
+                last.append(KernelCall(symbol, args: args.map { KernelCall.Arg($0) }))
+            }
+            schedule.append(describe)
+        }
+        /// A copy of `v` with row stride `stride` when it has another one (a scratch buffer).
+        func withStride(_ v: ValueID, columns: Int, stride: Int) -> Int {
+            let (s, have) = location(v)
+            if have == stride { return s }
+            let scratch = slot(.scratch(scratchCount, columns: stride))
+            scratchCount += 1
+            emit(module.addCopy(d: columns, ldx: have, ldy: stride), [s, scratch], describe: "copy \(v) to row stride \(stride)", value: v)
+            return scratch
+        }
+
+        for inst in graph.instructions {
+            let v = inst.result
+            switch inst.op {
+            case .tokens, .columns:
+                continue  // token ids come from the caller; a view is a pointer offset
+            case .embedding(let table):
+                let out = location(v)
+                let k = module.addEmbedding(d: config.hidden, ldy: out.stride)
+                emit(k, [slot(.tokens), slot(.raw(table)), out.slot], describe: "\(v) embedding gather d=\(config.hidden)", value: v)
+            case .layerNorm(let ln):
+                let x = location(inst.operands[0]), y = location(v)
+                let spec = LayerNormKernelSpec(d: inst.type.columns!, eps: Float(ln.eps), affine: ln.affine != nil, ldx: x.stride, ldy: y.stride)
+                let k = module.addLayerNorm(spec)
+                var args = [x.slot, y.slot]
+                if let affine = ln.affine { args += [slot(.raw(affine.weight)), slot(.raw(affine.bias))] }
+                emit(k, args, describe: "\(v) \(spec)", lastRowStrides: [x.stride, y.stride, nil, nil].prefix(args.count).map { $0 }, value: v)
+            case .add:
+                let a = location(inst.operands[0]), b = location(inst.operands[1]), y = location(v)
+                let k = module.addAdd(d: inst.type.columns!, lda: a.stride, ldb: b.stride, ldy: y.stride)
+                emit(k, [a.slot, b.slot, y.slot], describe: "\(v) add d=\(inst.type.columns!)", value: v)
+            case .rotary(let r):
+                let x = location(inst.operands[0]), y = location(v)
+                let rotary = RotaryEmbedding(heads: r.heads, headDim: r.headDim, rotaryDims: r.rotaryDims, base: r.base)
+                let k = module.addRotary(rotary, ldx: x.stride, ldy: y.stride)
+                emit(k, [x.slot, y.slot], describe: "\(v) \(rotary)", value: v)
+            case .pattention(let p):
+                // Not expected after the fusion passes; run it as a one-site fused kernel.
+                try emitPattention(FusedPattentionOp(prologue: nil, sites: [p], rotary: [nil], residual: false), inst)
+            case .fusedPattention(let f):
+                try emitPattention(f, inst)
+            case .attention(let a):
+                let width = a.heads * a.headDim
+                let q = location(inst.operands[0]).stride
+                let stride = q
+                let qs = withStride(inst.operands[0], columns: width, stride: stride)
+                let ks = withStride(inst.operands[1], columns: width, stride: stride)
+                let vs = withStride(inst.operands[2], columns: width, stride: stride)
+                let out = location(v)
+                let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: context, ldInput: stride, ldOutput: out.stride)
+                let k = module.addAttention(spec)
+                emit(k, [qs, ks, vs, out.slot, slot(.keyCache(a.cacheSlot, floats: spec.cacheFloats)), slot(.valueCache(a.cacheSlot, floats: spec.cacheFloats))],
+                     describe: "\(v) \(spec)", value: v)
+            case .logits(let table):
+                let x = location(inst.operands[0])
+                let spec = GemmKernelSpec(k: config.hidden, n: config.vocab, ldx: x.stride, ldc: config.vocab)
+                let k = module.addGemm(spec)
+                emit(k, [x.slot, slot(.packed(table, spec.weightLayout, transposed: true)), slot(.logits)],
+                     describe: "\(v) logits \(spec)", lastRowStrides: [x.stride, nil, nil], value: v)
+            }
+        }
+
+        func emitPattention(_ f: FusedPattentionOp, _ inst: Instruction) throws {
+            let v = inst.result
+            let x = location(inst.operands[0]), y = location(v)
+            if f.residual && !plan.inPlace.contains(v) {
+                // The kernel adds into its output: start the output as a copy of the residual.
+                let r = location(inst.operands[1])
+                emit(module.addCopy(d: f.outFeatures, ldx: r.stride, ldy: y.stride), [r.slot, y.slot], describe: "\(v) copy of the residual", value: v)
+            }
+            var sites: [PattentionSite] = []
+            for (site, rotary) in zip(f.sites, f.rotary) {
+                let activation = PattentionActivation(rawValue: site.norm.rawValue)!
+                let rope = rotary.map { RotaryEmbedding(heads: $0.heads, headDim: $0.headDim, rotaryDims: $0.rotaryDims, base: $0.base) }
+                sites.append(PattentionSite(tokens: site.tokens, dOut: site.outFeatures, activation: activation,
+                                            tau: site.norm == .softmax ? nil : Float(site.tau), residual: f.residual, rotary: rope, ldy: y.stride))
+            }
+            let spec = PattentionKernelSpec(dIn: f.sites[0].inFeatures, layerNormEps: f.prologue.map { Float($0.eps) }, sites: sites, ldx: x.stride)
+            let k = module.addPattention(spec)
+            var args = [x.slot]
+            let base = plan.locations[v]!
+            var column = base.columnOffset
+            for (i, site) in f.sites.enumerated() {
+                args += [slot(.packed(site.keyName, spec.keyLayout(i), transposed: true)),
+                         slot(.packed(site.valueName, spec.valueLayout(i), transposed: false)),
+                         slot(.buffer(base.buffer, columnOffset: column))]
+                column += site.outFeatures
+            }
+            emit(k, args, describe: "\(v) \(f.sites.map { $0.prefix }.joined(separator: " + ")): \(spec)", value: v)
+        }
+
+        _ = module.addProgram(Self.forwardSymbol, calls: all)
+        _ = module.addProgram(Self.forwardLastSymbol, calls: last)
+    }
+}
