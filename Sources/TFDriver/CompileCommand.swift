@@ -2,11 +2,12 @@ import ArgumentParser
 import Foundation
 import TFIR
 import TFPasses
+import TFCodegen
 import TFSpec
 
 /// The stages `tfc compile --emit` can print.
 enum EmitKind: String, ExpressibleByArgument, CaseIterable {
-    case ast, ir, fusedIR = "fused-ir", plan
+    case ast, ir, fusedIR = "fused-ir", plan, llvm, asm
 }
 
 /// `tfc compile SPEC --emit KIND`: print a stage of the pipeline.
@@ -26,9 +27,21 @@ struct CompileCommand: ParsableCommand {
             case .ast: Swift.print(loaded.spec.printed, terminator: "")
             case .ir: Swift.print(loaded.graph.text, terminator: "")
             case .fusedIR: Swift.print(try PassPipeline.fusion.run(loaded.graph).text, terminator: "")
-            case .plan:
+            case .plan, .llvm, .asm:
                 let fused = try PassPipeline.fusion.run(loaded.graph)
-                Swift.print(MemoryPlan(fused).text(for: fused, rows: loaded.graph.config.context), terminator: "")
+                let module = try KernelModule(name: loaded.graph.config.name)
+                let program = try ModelProgram(fused: fused, into: module)
+                switch emit {
+                case .plan:
+                    Swift.print(program.plan.text(for: fused, rows: loaded.graph.config.context), terminator: "")
+                    Swift.print("kernels (\(module.kernelNames.count - 2) distinct, \(program.schedule.count) calls per forward pass; entry points \(ModelProgram.forwardSymbol), \(ModelProgram.forwardLastSymbol)):")
+                    for line in program.schedule { Swift.print("  " + line) }
+                case .llvm:
+                    try module.optimize()
+                    Swift.print(try module.llvmIR(), terminator: "")
+                default:
+                    Swift.print(try module.assembly(), terminator: "")
+                }
             }
         }
     }

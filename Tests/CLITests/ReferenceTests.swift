@@ -70,6 +70,20 @@ final class ReferenceTests: XCTestCase {
         }
     }
 
+    /// The fused backend against the same independent reference (it is also checked against the
+    /// naive backend op by op in TFCodegenTests).
+    func testFusedBackendAgainstReference() throws {
+        let tiny = try specText("specs/tiny.tfs")
+        for variant in ["l2_norm_gelu", "gelu_l2_norm", "softmax"] {
+            let text = tiny.replacingOccurrences(of: "pattention = l2_norm_gelu", with: "pattention = \(variant)")
+            XCTAssertLessThanOrEqual(try compare(specText: text, tokens: Self.tokens17, backend: "fused"), 1e-4, variant)
+        }
+        let mid = try specText("specs/examples/mid.tfs")
+        XCTAssertLessThanOrEqual(try compare(specText: mid, tokens: (0..<33).map { ($0 * 37 + 11) % 320 }, backend: "fused"), 1e-4)
+        let parallel = try specText("specs/examples/parallel.tfs")
+        XCTAssertLessThanOrEqual(try compare(specText: parallel, tokens: [3, 1, 4, 1, 5, 9, 2, 6], backend: "fused", block: "parallel"), 1e-4)
+    }
+
     func testParallelBlockAndPinnedScale() throws {
         let parallel = try specText("specs/examples/parallel.tfs")
         XCTAssertLessThanOrEqual(try compare(specText: parallel, tokens: [3, 1, 4, 1, 5, 9, 2, 6], block: "parallel"), 1e-4)

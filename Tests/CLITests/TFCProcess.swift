@@ -27,8 +27,8 @@ enum TFC {
     final class Marker {}
 
     @discardableResult
-    static func run(_ arguments: [String], cwd: URL? = nil) throws -> TFCResult {
-        try runProcess(executable, arguments, cwd: cwd)
+    static func run(_ arguments: [String], cwd: URL? = nil, environment: [String: String]? = nil) throws -> TFCResult {
+        try runProcess(executable, arguments, cwd: cwd, environment: environment)
     }
 
     static func runProcess(_ executable: URL, _ arguments: [String], cwd: URL? = nil, environment: [String: String]? = nil) throws -> TFCResult {
