@@ -55,7 +55,7 @@ struct GrowCommand: ParsableCommand {
     @Option(help: "Largest max-abs logit difference accepted as exact.") var tolerance: Double = 1e-4
     @Flag(help: "Print parameters and FLOPs/token per site before and after; write nothing.") var dryRun = false
     @Option(help: "The grown model's name (default: the original's).") var name: String?
-    @Option(help: "Backend for --verify: fused or naive.") var backend: BackendChoice = .naive
+    @Option(help: "Backend for --verify: fused or naive.") var backend: BackendChoice = .fused
     @Option(help: "Worker threads (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func run() throws {
