@@ -43,15 +43,17 @@ let package = Package(
                     "TFSpec", "TFIR", "TFPasses", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ], path: "Sources/TFDriver", swiftSettings: llvmSwiftFlags),
+        // Shared by the test targets only: `tfc init`-style weights in memory.
+        .target(name: "TFTestSupport", dependencies: ["TFIR", "TFWeights"], path: "Sources/TFTestSupport"),
         .executableTarget(name: "tfc", dependencies: ["TFDriver"], path: "Sources/tfc", swiftSettings: llvmSwiftFlags),
 
         .testTarget(name: "TFSpecTests", dependencies: ["TFSpec", "TFIR"], path: "Tests/TFSpecTests"),
         .testTarget(name: "TFIRTests", dependencies: ["TFSpec", "TFIR", "TFPasses"], path: "Tests/TFIRTests"),
-        .testTarget(name: "TFPassesTests", dependencies: ["TFSpec", "TFIR", "TFPasses", "TFNaive", "TFWeights"], path: "Tests/TFPassesTests"),
+        .testTarget(name: "TFPassesTests", dependencies: ["TFSpec", "TFIR", "TFPasses", "TFNaive", "TFWeights", "TFTestSupport"], path: "Tests/TFPassesTests"),
         .testTarget(name: "TFBenchTests", dependencies: ["TFBench", "TFIR"], path: "Tests/TFBenchTests", swiftSettings: llvmSwiftFlags),
         .testTarget(name: "TFWeightsTests", dependencies: ["TFWeights"], path: "Tests/TFWeightsTests"),
-        .testTarget(name: "TFNaiveTests", dependencies: ["TFSpec", "TFIR", "TFWeights", "TFNaive"], path: "Tests/TFNaiveTests"),
-        .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFSpec", "TFIR", "TFPasses", "TFWeights", "CLLVM", "TFRuntime"],
+        .testTarget(name: "TFNaiveTests", dependencies: ["TFSpec", "TFIR", "TFWeights", "TFNaive", "TFTestSupport"], path: "Tests/TFNaiveTests"),
+        .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFSpec", "TFIR", "TFPasses", "TFWeights", "CLLVM", "TFRuntime", "TFTestSupport"],
                     path: "Tests/TFCodegenTests", swiftSettings: llvmSwiftFlags),
         .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests", swiftSettings: llvmSwiftFlags),
     ]

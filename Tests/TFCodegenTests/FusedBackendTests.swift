@@ -4,6 +4,7 @@ import TFIR
 import TFNaive
 import TFSpec
 import TFWeights
+import TFTestSupport
 @testable import TFCodegen
 
 /// The fused backend (fusion passes + generated program + JIT) against the naive backend on the
@@ -19,24 +20,7 @@ final class FusedBackendTests: XCTestCase {
         super.tearDown()
     }
 
-    /// `tfc init`-style weights, in stable memory.
-    final class Weights {
-        var storage: [String: UnsafeMutableBufferPointer<Float>] = [:]
-        init(_ graph: Graph, seed: UInt64, scale: Float = 1) {
-            for p in graph.parameters {
-                let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: p.elementCount)
-                switch p.initialization {
-                case .normal(let std):
-                    WeightInit.fill(buffer, for: TensorSpec(name: p.name, shape: p.shape, initStd: Float(std) * scale), seed: seed)
-                case .constant(let v):
-                    buffer.initialize(repeating: Float(v))
-                }
-                storage[p.name] = buffer
-            }
-        }
-        deinit { storage.values.forEach { $0.deallocate() } }
-        func lookup(_ name: String) -> UnsafeBufferPointer<Float> { UnsafeBufferPointer(storage[name]!) }
-    }
+    typealias Weights = RandomWeights
 
     func graph(_ text: String, path: String = "test.tfs") throws -> Graph {
         let source = SourceFile(path: path, text: text)

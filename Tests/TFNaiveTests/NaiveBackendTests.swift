@@ -2,6 +2,7 @@ import XCTest
 import TFIR
 import TFSpec
 import TFWeights
+import TFTestSupport
 @testable import TFNaive
 
 /// Properties of the naive backend that the NumPy comparison does not reach: zero score rows,
@@ -9,24 +10,7 @@ import TFWeights
 final class NaiveBackendTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// `tfc init`-style weights held in stable memory for the executor's lookups.
-    final class Weights {
-        var storage: [String: UnsafeMutableBufferPointer<Float>] = [:]
-        init(_ graph: Graph, seed: UInt64) {
-            for p in graph.parameters {
-                let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: p.elementCount)
-                switch p.initialization {
-                case .normal(let std):
-                    WeightInit.fill(buffer, for: TensorSpec(name: p.name, shape: p.shape, initStd: Float(std)), seed: seed)
-                case .constant(let v):
-                    buffer.initialize(repeating: Float(v))
-                }
-                storage[p.name] = buffer
-            }
-        }
-        deinit { storage.values.forEach { $0.deallocate() } }
-        func lookup(_ name: String) -> UnsafeBufferPointer<Float> { UnsafeBufferPointer(storage[name]!) }
-    }
+    typealias Weights = RandomWeights
 
     func tiny() throws -> Graph {
         let source = try SourceFile.load(Self.root.appendingPathComponent("specs/tiny.tfs").path)
@@ -38,7 +22,7 @@ final class NaiveBackendTests: XCTestCase {
         let w = Weights(g, seed: 2)
         // All-zero keys: every score row of every site has norm 0.
         for name in w.storage.keys where name.hasSuffix("key_param_tokens") {
-            w.storage[name]!.update(repeating: 0)
+            w[name].update(repeating: 0)
         }
         for norm in PattentionNorm.allCases {
             var graph = g
