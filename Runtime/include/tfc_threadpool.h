@@ -4,7 +4,8 @@
 // [0, count): the calling thread takes part, the other participants are pool workers, and
 // indices are handed out one at a time from an atomic counter (so uneven work balances).
 // Workers spin briefly after a job (the next parallel region of a forward pass usually
-// follows within microseconds) and then sleep on a condition variable.
+// follows within microseconds; 100 us, or TFC_SPIN_US from the environment) and then sleep
+// on a condition variable.
 //
 // Calls from inside a running `fn` (nested parallelism), and calls made while another
 // thread's job is running, execute serially on the calling thread: never deadlock, never

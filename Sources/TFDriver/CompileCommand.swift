@@ -8,22 +8,33 @@ import TFSpec
 /// The stages `tfc compile --emit` can print.
 enum EmitKind: String, ExpressibleByArgument, CaseIterable {
     case ast, ir, fusedIR = "fused-ir", plan, llvm, asm
+    /// Not stages: build a native executable or shared library (CompileNative.swift).
+    case exe, shared
+
+    static var stages: [EmitKind] { allCases.filter { $0 != .exe && $0 != .shared } }
 }
 
 /// `tfc compile SPEC --emit KIND`: print a stage of the pipeline.
 struct CompileCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compile",
-        abstract: "Compile a spec; --emit prints a stage of the pipeline.",
-        discussion: "Stages: \(EmitKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+        abstract: "Compile a spec; --emit prints a stage of the pipeline, -o builds a native program.",
+        discussion: """
+        Stages: \(EmitKind.stages.map(\.rawValue).joined(separator: ", ")).
+        Native: tfc compile SPEC --weights W.safetensors -o NAME [--emit exe|shared] [--target-cpu CPU]
+        writes an executable (or libNAME.so and NAME.h) and NAME.weights; see docs/compile.md.
+        """)
 
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
-    @Option(help: "Print this stage: \(EmitKind.allCases.map(\.rawValue).joined(separator: "|")).") var emit: EmitKind
+    @Option(help: "Print this stage: \(EmitKind.stages.map(\.rawValue).joined(separator: "|")); or build: exe (the default with -o) or shared.") var emit: EmitKind?
+    @OptionGroup var native: NativeOptions
 
     func run() throws {
         try reportingErrors {
+            guard let emit = try compileNativeIfRequested() else { return }
             let loaded = try LoadedSpec(path: spec)
             switch emit {
+            case .exe, .shared: break  // built by compileNativeIfRequested
             case .ast: Swift.print(loaded.spec.printed, terminator: "")
             case .ir: Swift.print(loaded.graph.text, terminator: "")
             case .fusedIR: Swift.print(try PassPipeline.fusion.run(loaded.graph).text, terminator: "")

@@ -1,0 +1,286 @@
+// main() of a compiled model executable (`tfc compile SPEC --weights W -o NAME`):
+//
+//   NAME --tokens 1,2,3 [-n 32] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+//   NAME --tokens 1,2,3 --logits OUT.npy
+//
+// Generation mirrors `tfc generate` (prefill, then decoding against the KV cache; the same
+// sampler and seed, so the same tokens); --logits mirrors `tfc run --logits`. Depends on the C
+// library only. Compiled only into executables (`tfc compile` defines TFC_MODEL_MAIN).
+#ifdef TFC_MODEL_MAIN
+#define _GNU_SOURCE
+#include "tfc_model.h"
+#include "tfc_sampling.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int tfc_model_host_check_cpu(const char *what, char *err);
+
+static const char *g_prog = "model";
+
+static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void fail(const char *fmt, ...) {
+    fprintf(stderr, "%s: error: ", g_prog);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void usage(FILE *out) {
+    const tfc_model_info *info = tfc_model_describe();
+    fprintf(out,
+            "usage: %s --tokens 1,2,3 [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+            "       %s --tokens 1,2,3 --logits OUT.npy\n"
+            "\n"
+            "The TokenFormer model \"%s\" (vocab %lld, context %lld), compiled by tfc %s for %s.\n"
+            "\n"
+            "  --tokens IDS        the prompt: comma-separated token ids\n"
+            "  -n, --count N       tokens to generate (default 16); stops early at the end token or the context\n"
+            "  --temperature T     0 (default) is greedy; top-k and top-p apply when T > 0\n"
+            "  --top-k K           keep the k most likely tokens (0: all)\n"
+            "  --top-p P           keep the smallest set of tokens whose probability reaches p (1: all)\n"
+            "  --seed S            random seed for sampling (default 0)\n"
+            "  --logits OUT.npy    write the logits of every prompt row as float32 [T, vocab] instead of generating\n"
+            "  --threads N         worker threads (default: TFC_NUM_THREADS, else all cores)\n"
+            "  --weights PATH      the packed weights (default: %s next to this program)\n"
+            "  --info              print what the program was compiled from and for\n"
+            "  -h, --help          this help\n",
+            g_prog, g_prog, info->name, (long long)info->vocab, (long long)info->context, info->tfc_version,
+            info->target_cpu, info->weights_file);
+}
+
+// The value of option `name` at argv[*i + 1].
+static const char *value(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) fail("%s needs a value", argv[*i]);
+    *i += 1;
+    return argv[*i];
+}
+
+static long long parse_int(const char *opt, const char *text) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end) fail("%s: '%s' is not an integer", opt, text);
+    return v;
+}
+
+static double parse_float(const char *opt, const char *text) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end) fail("%s: '%s' is not a number", opt, text);
+    return v;
+}
+
+// Parses "1,2,3" into a fresh array (the same checks and messages as tfc's --tokens).
+static int32_t *parse_tokens(const char *text, int64_t *count, const tfc_model_info *info) {
+    int64_t n = 1;
+    for (const char *p = text; *p; p++) n += *p == ',';
+    int32_t *ids = malloc((size_t)n * sizeof(int32_t));
+    if (!ids) fail("out of memory");
+    const char *p = text;
+    int64_t k = 0;
+    char item[64];
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && (*p == ' ' || *p == '\t')) { p++; len--; }
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        if (n == 1 && len == 0) fail("--tokens: the token list is empty; give comma-separated ids such as 1,2,3");
+        snprintf(item, sizeof item, "%.*s", (int)(len < 60 ? len : 60), p);
+        char *stop;
+        errno = 0;
+        long long id = strtoll(item, &stop, 10);
+        if (len == 0 || errno || *stop) {
+            fail("--tokens: '%s' (item %lld) is not an integer token id", item, (long long)k + 1);
+        }
+        if (id < 0 || id >= info->vocab) {
+            fail("--tokens: token id %lld (item %lld) is outside the vocabulary 0..<%lld", id, (long long)k + 1, (long long)info->vocab);
+        }
+        ids[k++] = (int32_t)id;
+        if (!end) break;
+        p = end + 1;
+    }
+    if (k > info->context) {
+        fail("--tokens: %lld tokens exceed the model's context of %lld", (long long)k, (long long)info->context);
+    }
+    *count = k;
+    return ids;
+}
+
+// float32 [rows, cols] as NumPy .npy version 1.0 (header padded to 64 bytes).
+static int write_npy(const char *path, const float *data, int64_t rows, int64_t cols) {
+    char header[256];
+    int len = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %lld), }",
+                       (long long)rows, (long long)cols);
+    int total = 10 + len + 1;
+    int pad = (64 - total % 64) % 64;
+    for (int i = 0; i < pad; i++) header[len++] = ' ';
+    header[len++] = '\n';
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(len & 0xff), (unsigned char)(len >> 8)};
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t n = (size_t)(rows * cols);
+    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, (size_t)len, f) == (size_t)len && fwrite(data, sizeof(float), n, f) == n;
+    if (fclose(f) != 0) ok = 0;
+    return ok ? 0 : -1;
+}
+
+int main(int argc, char **argv) {
+    const char *slash = strrchr(argv[0], '/');
+    g_prog = slash ? slash + 1 : argv[0];
+    const tfc_model_info *info = tfc_model_describe();
+
+    const char *tokens_text = NULL, *logits_path = NULL, *weights = NULL;
+    long long count = 16, top_k = 0, threads = -1;  // -1: not given
+    double temperature = 0, top_p = 1;
+    unsigned long long seed = 0;
+    int show_info = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--info")) show_info = 1;
+        else if (!strcmp(a, "--tokens")) tokens_text = value(argc, argv, &i);
+        else if (!strcmp(a, "-n") || !strcmp(a, "--count")) count = parse_int(a, value(argc, argv, &i));
+        else if (!strcmp(a, "--temperature")) temperature = parse_float(a, value(argc, argv, &i));
+        else if (!strcmp(a, "--top-k")) top_k = parse_int(a, value(argc, argv, &i));
+        else if (!strcmp(a, "--top-p")) top_p = parse_float(a, value(argc, argv, &i));
+        else if (!strcmp(a, "--seed")) {
+            const char *s = value(argc, argv, &i);
+            char *end;
+            errno = 0;
+            seed = strtoull(s, &end, 10);
+            if (errno || end == s || *end || s[0] == '-') fail("--seed: '%s' is not a non-negative integer", s);
+        }
+        else if (!strcmp(a, "--logits")) logits_path = value(argc, argv, &i);
+        else if (!strcmp(a, "--weights")) weights = value(argc, argv, &i);
+        else if (!strcmp(a, "--threads")) threads = parse_int(a, value(argc, argv, &i));
+        else fail("unknown option '%s' (see %s --help)", a, g_prog);
+    }
+
+    char err[1024];
+    if (tfc_model_host_check_cpu("this program", err) != 0) fail("%s", err);
+    if (show_info) {
+        printf("model %s: vocab %lld, hidden %lld, context %lld, end token %lld\n", info->name, (long long)info->vocab,
+               (long long)info->hidden, (long long)info->context, (long long)info->end_token);
+        printf("spec hash %s\ncompiled by tfc %s for %s (%s)\nweights %s\n", info->spec_hash, info->tfc_version,
+               info->target_cpu, info->cpu_features[0] ? info->cpu_features : "baseline", info->weights_file);
+        return 0;
+    }
+    if (!tokens_text) fail("--tokens is required, e.g. --tokens 1,2,3 (see %s --help)", g_prog);
+    if (count < 1) fail("-n must be at least 1, got %lld", count);
+    if (!(temperature >= 0)) fail("--temperature must be 0 or more, got %g", temperature);
+    if (top_k < 0) fail("--top-k must be 0 or more, got %lld", top_k);
+    if (!(top_p > 0 && top_p <= 1)) fail("--top-p must be in (0, 1], got %g", top_p);
+    if (threads != -1 && threads < 1) fail("--threads must be at least 1, got %lld", threads);
+    int64_t n = 0;
+    int32_t *prompt = parse_tokens(tokens_text, &n, info);
+    if (threads > 0) tfc_model_set_threads((int)threads);
+
+    char exe_weights[4096];
+    if (!weights) {
+        // Next to this executable.
+        ssize_t len = readlink("/proc/self/exe", exe_weights, sizeof exe_weights - 1);
+        if (len > 0) {
+            exe_weights[len] = 0;
+            char *s = strrchr(exe_weights, '/');
+            size_t dir = s ? (size_t)(s - exe_weights) + 1 : 0;
+            snprintf(exe_weights + dir, sizeof exe_weights - dir, "%s", info->weights_file);
+            weights = exe_weights;
+        }
+    }
+    double t0 = now();
+    tfc_model *m = tfc_model_create(weights);
+    if (!m) fail("%s", tfc_model_error(NULL));
+    double load_seconds = now() - t0;
+    const int64_t vocab = info->vocab;
+
+    if (logits_path) {
+        float *logits = malloc((size_t)(n * vocab) * sizeof(float));
+        if (!logits) fail("out of memory");
+        double start = now();
+        if (tfc_model_eval(m, prompt, n, logits) != 0) fail("%s", tfc_model_error(m));
+        double seconds = now() - start;
+        if (write_npy(logits_path, logits, n, vocab) != 0) fail("cannot write %s: %s", logits_path, strerror(errno));
+        const float *last = logits + (n - 1) * vocab;
+        printf("next-token top 5 after %lld tokens (compiled %s):\n", (long long)n, info->name);
+        int32_t top[5];
+        int k = 0;
+        for (; k < 5 && k < vocab; k++) {
+            int32_t best = -1;
+            for (int32_t j = 0; j < vocab; j++) {
+                int taken = 0;
+                for (int q = 0; q < k; q++) taken |= top[q] == j;
+                if (!taken && (best < 0 || last[j] > last[best])) best = j;
+            }
+            top[k] = best;
+            printf("  %d. token %d  logit %.4f\n", k + 1, best, last[best]);
+        }
+        printf("load %.3f s, run %.3f s (%lld tokens, %.1f tokens/s)\n", load_seconds, seconds, (long long)n, (double)n / seconds);
+        printf("logits [%lld, %lld] written to %s\n", (long long)n, (long long)vocab, logits_path);
+        free(logits);
+        tfc_model_destroy(m);
+        free(prompt);
+        return 0;
+    }
+
+    float *logits = malloc((size_t)vocab * sizeof(float));
+    void *scratch = malloc(tfc_sample_scratch_size((int32_t)vocab));
+    if (!logits || !scratch) fail("out of memory");
+    uint64_t state = seed;
+    const int32_t end_token = info->end_token >= 0 ? (int32_t)info->end_token : -1;
+
+    double start = now();
+    if (tfc_model_eval_last(m, prompt, n, logits) != 0) fail("%s", tfc_model_error(m));
+    double prefill_seconds = now() - start;
+    int32_t next = tfc_sample_with_scratch(logits, (int32_t)vocab, (float)temperature, (int32_t)top_k, (float)top_p, &state, scratch);
+    long long generated = 1;
+    printf("%d", next);
+    fflush(stdout);
+    char reason[128];
+    snprintf(reason, sizeof reason, "generated %lld tokens", count);
+    double decode_start = now();
+    while (generated < count) {
+        if (next == end_token) { snprintf(reason, sizeof reason, "end token %d", next); break; }
+        if (tfc_model_position(m) >= info->context) {
+            snprintf(reason, sizeof reason, "reached the context length (%lld tokens)", (long long)info->context);
+            break;
+        }
+        if (tfc_model_decode(m, next, logits) != 0) fail("%s", tfc_model_error(m));
+        next = tfc_sample_with_scratch(logits, (int32_t)vocab, (float)temperature, (int32_t)top_k, (float)top_p, &state, scratch);
+        generated++;
+        printf(",%d", next);
+        fflush(stdout);
+    }
+    if (generated == count && next == end_token) snprintf(reason, sizeof reason, "end token %d", next);
+    double decode_seconds = now() - decode_start;
+    printf("\n");
+    fflush(stdout);
+    fprintf(stderr, "%s; prefill %lld tokens at %.1f tokens/s, time to first token %.3f s", reason, (long long)n,
+            (double)n / prefill_seconds, prefill_seconds);
+    if (generated > 1) fprintf(stderr, ", decode %.1f tokens/s", (double)(generated - 1) / decode_seconds);
+    fprintf(stderr, ", load %.3f s\n", load_seconds);
+    free(logits);
+    free(scratch);
+    free(prompt);
+    tfc_model_destroy(m);
+    return 0;
+}
+
+#else
+typedef int tfc_model_main_is_compiled_into_compiled_executables_only;
+#endif

@@ -1,0 +1,354 @@
+import CLLVM
+import TFIR
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A model compiled ahead of time (`tfc compile -o`): where every slot of the `ModelProgram`
+/// table lives when the program runs outside tfc, the description the generic C model host
+/// (Runtime/model_host.c) reads, and the packed weights side file (NAME.weights) it maps.
+///
+/// Weights are written already packed into the kernels' panel layouts, in table order, so the
+/// host maps the file and points the table into it: no packing code in C, nothing to do at
+/// load time. Activations, scratch buffers and KV caches share one zeroed arena; the token ids
+/// and the logits are the host's. The C side of every layout here is Runtime/model_desc.h.
+public struct AOTModel {
+    /// Bump with TFC_AOT_FORMAT_VERSION in Runtime/model_desc.h.
+    public static let formatVersion = 1
+    static let weightsMagic = Array("TFCWGHT1".utf8)
+    static let weightsVersion: UInt32 = 1
+    static let headerBytes = 256
+    static let entryBytes = 48
+
+    /// How a weights-file entry is stored.
+    public enum WeightKind: Int, Sendable {
+        case raw = 0, packedTransposed = 1, packed = 2
+    }
+
+    /// One tensor of the weights file.
+    public struct WeightEntry: Sendable {
+        public let name: String
+        public let kind: WeightKind
+        public let layout: PanelLayout?
+        public let floats: Int
+        /// Byte offset in the file.
+        public let offset: Int
+    }
+
+    /// Where a table slot points at run time.
+    public enum Placement: Sendable {
+        case weight(entry: Int)
+        case arena(offset: Int, floats: Int)
+        case tokens
+        case logits
+    }
+
+    public let config: ModelConfig
+    public let entries: [WeightEntry]
+    public let placements: [Placement]
+    public let arenaBytes: Int
+    /// The size of the weights file.
+    public let weightsBytes: Int
+    public let dataOffset: Int
+    /// Whether `forward_last` writes only the last row's logits.
+    public let lastRowOnly: Bool
+    /// FNV-1a 64 of the whole layout: the program and its weights file must agree on it.
+    public let layoutHash: UInt64
+
+    /// - Parameters:
+    ///   - program: the emitted model program (its slots and fused graph).
+    ///   - parameterShapes: every parameter's shape (`Graph.parameters` of the unfused graph).
+    public init(program: ModelProgram, parameterShapes: [String: [Int]]) throws {
+        let graph = program.graph
+        config = graph.config
+        let context = config.context
+        var entries: [WeightEntry] = []
+        var entryIndex: [String: Int] = [:]
+        var placements: [Placement] = []
+        var arena = 0
+        var bufferOffsets: [Int: Int] = [:]
+        var pending: [(name: String, kind: WeightKind, layout: PanelLayout?, floats: Int)] = []
+        var pendingIndex: [String: Int] = [:]
+
+        func arenaAlloc(_ floats: Int) -> Int {
+            let bytes = floats * 4
+            let align = bytes >= 4 << 20 ? 2 << 20 : 64
+            arena = roundUp(arena, align)
+            defer { arena += max(bytes, 64) }
+            return arena
+        }
+        func weight(_ name: String, _ kind: WeightKind, _ layout: PanelLayout?, _ floats: Int) -> Int {
+            let key = "\(kind.rawValue) \(name) \(layout?.description ?? "")"
+            if let i = pendingIndex[key] { return i }
+            pending.append((name, kind, layout, floats))
+            pendingIndex[key] = pending.count - 1
+            return pending.count - 1
+        }
+
+        for slot in program.slots {
+            switch slot {
+            case .raw(let name):
+                guard let shape = parameterShapes[name] else { throw CodegenError("no shape for parameter \(name)") }
+                placements.append(.weight(entry: weight(name, .raw, nil, shape.reduce(1, *))))
+            case .packed(let name, let layout, let transposed):
+                placements.append(.weight(entry: weight(name, transposed ? .packedTransposed : .packed, layout, layout.count)))
+            case .buffer(let index, let columnOffset):
+                let floats = context * program.plan.bufferColumns[index]
+                if bufferOffsets[index] == nil { bufferOffsets[index] = arenaAlloc(floats) }
+                placements.append(.arena(offset: bufferOffsets[index]! + columnOffset * 4, floats: floats - columnOffset))
+            case .scratch(_, let columns):
+                placements.append(.arena(offset: arenaAlloc(context * columns), floats: context * columns))
+            case .keyCache(_, let floats), .valueCache(_, let floats):
+                placements.append(.arena(offset: arenaAlloc(floats), floats: floats))
+            case .tokens:
+                placements.append(.tokens)
+            case .logits:
+                placements.append(.logits)
+            }
+        }
+        arenaBytes = roundUp(max(arena, 64), 64)
+
+        // The file: header, entries, names, then the tensors.
+        var names: [UInt8] = []
+        var nameOffsets: [Int] = []
+        for p in pending {
+            nameOffsets.append(names.count)
+            names += Array(p.name.utf8) + [0]
+        }
+        dataOffset = roundUp(Self.headerBytes + pending.count * Self.entryBytes + names.count, 4096)
+        var offset = dataOffset
+        for p in pending {
+            let bytes = p.floats * 4
+            offset = roundUp(offset, bytes >= 1 << 20 ? 4096 : 64)
+            entries.append(WeightEntry(name: p.name, kind: p.kind, layout: p.layout, floats: p.floats, offset: offset))
+            entryIndex[p.name] = entries.count - 1
+            offset += bytes
+        }
+        weightsBytes = roundUp(offset, 64)
+        self.entries = entries
+        self.placements = placements
+        self.nameTable = names
+        self.nameOffsets = nameOffsets
+
+        // forward_last computes only the last row's logits when ModelProgram takes its shortcut.
+        let uses = graph.useCounts()
+        if let logits = graph.instruction(producing: graph.output), let input = logits.operands.first, uses[input] == 1,
+           let producer = graph.instruction(producing: input), case .layerNorm = producer.op {
+            lastRowOnly = true
+        } else {
+            lastRowOnly = false
+        }
+
+        var text = "tfc aot \(Self.formatVersion) vocab \(config.vocab) context \(context) arena \(arenaBytes) file \(weightsBytes) last \(lastRowOnly)\n"
+        for (i, p) in placements.enumerated() { text += "slot \(i) \(p)\n" }
+        for e in entries { text += "weight \(e.name) \(e.kind) \(e.layout?.description ?? "-") \(e.floats) @\(e.offset)\n" }
+        layoutHash = fnv1a64(text)
+    }
+
+    let nameTable: [UInt8]
+    let nameOffsets: [Int]
+
+    /// The `tfc_aot_slots` rows: kind, byte offset, floats, weight entry (or -1).
+    var slotRows: [Int64] {
+        placements.flatMap { p -> [Int64] in
+            switch p {
+            case .weight(let e): return [0, Int64(entries[e].offset), Int64(entries[e].floats), Int64(e)]
+            case .arena(let offset, let floats): return [1, Int64(offset), Int64(floats), -1]
+            case .tokens: return [2, 0, Int64(config.context), -1]
+            case .logits: return [3, 0, 0, -1]
+            }
+        }
+    }
+
+    /// What the compiled program says about itself (strings the host prints and checks).
+    public struct Description: Sendable {
+        public var specHash: String
+        /// The LLVM CPU name the code was generated for.
+        public var targetCPU: String
+        /// How messages name the target ("x86-64-v3", or the build host's CPU).
+        public var targetLabel: String
+        /// Features the code needs, LLVM names ("avx2", "fma", ...), checked at start-up.
+        public var cpuFeatures: [String]
+        /// The weights file's default name (looked up next to the program).
+        public var weightsFile: String
+        public var tfcVersion: String
+
+        public init(specHash: String, targetCPU: String, targetLabel: String, cpuFeatures: [String], weightsFile: String, tfcVersion: String) {
+            self.specHash = specHash
+            self.targetCPU = targetCPU
+            self.targetLabel = targetLabel
+            self.cpuFeatures = cpuFeatures
+            self.weightsFile = weightsFile
+            self.tfcVersion = tfcVersion
+        }
+    }
+
+    /// Adds the description globals (`tfc_aot_*`, see Runtime/model_desc.h) to `module`,
+    /// which must hold the program this layout was made from.
+    public func addDescription(_ d: Description, to module: KernelModule) throws {
+        let info: [Int64] = [
+            Int64(Self.formatVersion), Int64(config.vocab), Int64(config.hidden), Int64(config.context),
+            Int64(config.endToken ?? -1), Int64(placements.count), Int64(arenaBytes), Int64(weightsBytes),
+            Int64(entries.count), Int64(bitPattern: layoutHash), lastRowOnly ? 1 : 0,
+        ]
+        try module.addConstant("tfc_aot_info", int64s: info)
+        try module.addConstant("tfc_aot_slots", int64s: slotRows)
+        try module.addConstant("tfc_aot_name", string: config.name)
+        try module.addConstant("tfc_aot_spec_hash", string: d.specHash)
+        try module.addConstant("tfc_aot_target_cpu", string: d.targetCPU)
+        try module.addConstant("tfc_aot_target_label", string: d.targetLabel)
+        try module.addConstant("tfc_aot_cpu_features", string: d.cpuFeatures.joined(separator: ","))
+        try module.addConstant("tfc_aot_weights_file", string: d.weightsFile)
+        try module.addConstant("tfc_aot_tfc_version", string: d.tfcVersion)
+    }
+
+    /// Writes the packed weights file (see Runtime/model_desc.h) to `path`, through a temporary
+    /// file renamed into place. `weights` gives a parameter's float32 data by name.
+    public func writeWeights(to path: String, specHash: String, weights: (String) -> UnsafeBufferPointer<Float>) throws {
+        var header = [UInt8](repeating: 0, count: Self.headerBytes)
+        func put<T: FixedWidthInteger>(_ v: T, at offset: Int) {
+            withUnsafeBytes(of: v.littleEndian) { for (i, b) in $0.enumerated() { header[offset + i] = b } }
+        }
+        func putString(_ s: String, at offset: Int, max: Int) {
+            for (i, b) in s.utf8.prefix(max - 1).enumerated() { header[offset + i] = b }
+        }
+        for (i, b) in Self.weightsMagic.enumerated() { header[i] = b }
+        put(Self.weightsVersion, at: 8)
+        put(UInt32(entries.count), at: 12)
+        put(UInt64(weightsBytes), at: 16)
+        put(UInt64(dataOffset), at: 24)
+        put(layoutHash, at: 32)
+        putString(specHash, at: 40, max: 64)
+        putString(config.name, at: 104, max: 64)
+        var table = [UInt8](repeating: 0, count: entries.count * Self.entryBytes)
+        for (i, e) in entries.enumerated() {
+            var fields: [UInt8] = []
+            withUnsafeBytes(of: UInt64(e.offset).littleEndian) { fields += $0 }
+            withUnsafeBytes(of: UInt64(e.floats).littleEndian) { fields += $0 }
+            for v in [UInt32(e.kind.rawValue), UInt32(nameOffsets[i]), UInt32(e.layout?.k ?? 0), UInt32(e.layout?.n ?? 0), UInt32(e.layout?.nr ?? 0), 0, 0, 0] {
+                withUnsafeBytes(of: v.littleEndian) { fields += $0 }
+            }
+            table.replaceSubrange(i * Self.entryBytes ..< (i + 1) * Self.entryBytes, with: fields)
+        }
+
+        let slash = path.lastIndex(of: "/")
+        let temporary = (slash.map { String(path[...$0]) } ?? "") + "." + (slash.map { String(path[path.index(after: $0)...]) } ?? path) + ".tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CodegenError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        var ok = false
+        defer {
+            close(fd)
+            if !ok { unlink(temporary) }
+        }
+        func write(_ p: UnsafeRawPointer, _ count: Int, at offset: Int) throws {
+            var done = 0
+            while done < count {
+                let n = pwrite(fd, p + done, min(count - done, 1 << 30), off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw CodegenError("cannot write \(path): \(String(cString: strerror(errno)))")
+                }
+                done += n
+            }
+        }
+        try header.withUnsafeBytes { try write($0.baseAddress!, $0.count, at: 0) }
+        if !table.isEmpty { try table.withUnsafeBytes { try write($0.baseAddress!, $0.count, at: Self.headerBytes) } }
+        if !nameTable.isEmpty { try nameTable.withUnsafeBytes { try write($0.baseAddress!, $0.count, at: Self.headerBytes + table.count) } }
+        for e in entries {
+            let source = weights(e.name)
+            guard let base = source.baseAddress else { throw CodegenError("parameter \(e.name) has no data") }
+            switch e.kind {
+            case .raw:
+                guard source.count == e.floats else { throw CodegenError("parameter \(e.name) has \(source.count) floats, expected \(e.floats)") }
+                try write(UnsafeRawPointer(base), e.floats * 4, at: e.offset)
+            case .packedTransposed, .packed:
+                let layout = e.layout!
+                guard source.count == layout.k * layout.n else { throw CodegenError("parameter \(e.name) has \(source.count) floats, expected \(layout.k * layout.n)") }
+                let packed = e.kind == .packed ? layout.packed(base) : layout.packedTransposed(base)
+                try write(UnsafeRawPointer(packed.pointer), e.floats * 4, at: e.offset)
+            }
+        }
+        guard ftruncate(fd, off_t(weightsBytes)) == 0 else { throw CodegenError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard rename(temporary, path) == 0 else { throw CodegenError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        ok = true
+    }
+}
+
+extension KernelModule {
+    /// An exported constant `int64_t name[]`.
+    func addConstant(_ name: String, int64s values: [Int64]) throws {
+        let m = try liveModule()
+        let i64 = LLVMInt64TypeInContext(context)!
+        var elements: [LLVMValueRef?] = values.map { LLVMConstInt(i64, UInt64(bitPattern: $0), 0) }
+        let array = elements.withUnsafeMutableBufferPointer { LLVMConstArray(i64, $0.baseAddress, UInt32(values.count)) }
+        define(name, type: LLVMArrayType(i64, UInt32(values.count)), initializer: array!, in: m)
+    }
+
+    /// An exported constant NUL-terminated `char name[]`.
+    func addConstant(_ name: String, string: String) throws {
+        let m = try liveModule()
+        let bytes = Array(string.utf8)
+        let value = bytes.withUnsafeBufferPointer { p in
+            p.withMemoryRebound(to: CChar.self) { LLVMConstStringInContext(context, $0.baseAddress, UInt32(bytes.count), 0) }
+        }
+        define(name, type: LLVMArrayType(LLVMInt8TypeInContext(context), UInt32(bytes.count + 1)), initializer: value!, in: m)
+    }
+
+    private func define(_ name: String, type: LLVMTypeRef, initializer: LLVMValueRef, in m: LLVMModuleRef) {
+        precondition(LLVMGetNamedGlobal(m, name) == nil, "global \(name) defined twice")
+        let g = LLVMAddGlobal(m, type, name)
+        LLVMSetInitializer(g, initializer)
+        LLVMSetGlobalConstant(g, 1)
+        LLVMSetLinkage(g, LLVMExternalLinkage)
+        LLVMSetAlignment(g, 8)
+    }
+}
+
+/// FNV-1a 64 of a string (layout and spec hashes: not cryptographic, only to detect changes).
+public func fnv1a64(_ text: String) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in text.utf8 {
+        h ^= UInt64(b)
+        h = h &* 0x100_0000_01b3
+    }
+    return h
+}
+
+/// What `--target-cpu` means: the LLVM target, how to name it, and which CPU features the
+/// compiled code may use (checked by the compiled program before it runs anything).
+public struct AOTTarget: Sendable {
+    public let target: TargetHost
+    public let label: String
+    public let requiredFeatures: [String]
+
+    /// Features the model host can test (LLVM names), in the order messages list them.
+    public static let checkable = ["sse3", "ssse3", "sse4.1", "sse4.2", "cx16", "popcnt", "movbe", "avx", "avx2", "fma", "f16c",
+                                   "bmi", "bmi2", "lzcnt", "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"]
+
+    /// The x86-64 micro-architecture levels (psABI), by LLVM feature name.
+    public static let levels: [String: [String]] = {
+        let v2 = ["sse3", "ssse3", "sse4.1", "sse4.2", "cx16", "popcnt"]
+        let v3 = v2 + ["movbe", "avx", "avx2", "fma", "f16c", "bmi", "bmi2", "lzcnt"]
+        let v4 = v3 + ["avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"]
+        return ["x86-64": [], "x86-64-v2": v2, "x86-64-v3": v3, "x86-64-v4": v4]
+    }()
+
+    public init(target: TargetHost, label: String, requiredFeatures: [String]) {
+        self.target = target
+        self.label = label
+        self.requiredFeatures = Self.checkable.filter(requiredFeatures.contains)
+    }
+
+    /// The machine tfc runs on (what the JIT uses).
+    public static var host: AOTTarget {
+        let h = TargetHost.host
+        return AOTTarget(target: h, label: h.cpu, requiredFeatures: checkable.filter(h.has))
+    }
+
+    /// A named CPU (`x86-64-v3`, `skylake`, ...) whose features are `features` (LLVM names).
+    public static func named(_ cpu: String, features: [String]) -> AOTTarget {
+        AOTTarget(target: TargetHost(triple: TargetHost.host.triple, cpu: cpu, features: ""), label: cpu, requiredFeatures: features)
+    }
+}

@@ -1,0 +1,336 @@
+import ArgumentParser
+import Foundation
+import TFCodegen
+import TFIR
+import TFPasses
+import TFWeights
+
+/// The options of `tfc compile` that build a native program or library (docs/compile.md).
+struct NativeOptions: ParsableArguments {
+    @Option(help: "Weights (.safetensors) to compile with (--emit exe|shared).") var weights: String?
+    @Option(name: [.customShort("o"), .customLong("output")],
+            help: "The executable, or libNAME.so with --emit shared (default: the model's name).") var output: String?
+    @Option(name: .customLong("target-cpu"),
+            help: "CPU to generate code for: host (default), x86-64, x86-64-v2, x86-64-v3, x86-64-v4, or a CPU name such as skylake.")
+    var targetCPU: String?
+}
+
+extension CompileCommand {
+    /// Builds a native executable or shared library when asked to (`-o`, `--weights`, or
+    /// `--emit exe|shared`); returns the stage to print otherwise (nil: nothing left to do).
+    func compileNativeIfRequested() throws -> EmitKind? {
+        let nativeFlags = native.weights != nil || native.output != nil || native.targetCPU != nil
+        switch emit {
+        case .exe?, .shared?:
+            break
+        case nil where nativeFlags:
+            break
+        case nil:
+            throw UserError("error: give --emit STAGE (\(EmitKind.stages.map(\.rawValue).joined(separator: "|"))) to print a stage, or --weights W.safetensors -o NAME to build an executable")
+        case let stage?:
+            if nativeFlags {
+                throw UserError("error: --weights, -o and --target-cpu build a program (--emit exe or shared), not --emit \(stage.rawValue)")
+            }
+            return stage
+        }
+        try NativeBuild(spec: spec, options: native, shared: emit == .shared).run()
+        return nil
+    }
+}
+
+/// `tfc compile SPEC --weights W -o NAME [--emit exe|shared] [--target-cpu CPU]`: the model's
+/// kernels as an object file (LLVM's target machine, the same code the JIT runs), the weights
+/// packed into NAME.weights, and the C model host from Runtime/, linked by the system C compiler.
+struct NativeBuild {
+    let spec: String
+    let options: NativeOptions
+    let shared: Bool
+
+    func run() throws {
+        let start = Date()
+        guard let weightsPath = options.weights else {
+            throw UserError("error: --emit \(shared ? "shared" : "exe") needs the weights to compile with: --weights W.safetensors")
+        }
+        let loaded = try LoadedSpec(path: spec)
+        let config = loaded.graph.config
+        let output = options.output ?? (shared ? "lib\(config.name).so" : config.name)
+        let names = try OutputNames(output, shared: shared)
+        let compiler = try CCompiler.find()
+        let runtime = try RuntimeSources.locate()
+        let target = try resolveTarget(options.targetCPU ?? "host", compiler: compiler)
+        let weights = try loaded.graph.loadWeights(weightsPath)
+
+        // Kernels and their description, one object.
+        let fused = try PassPipeline.fusion.run(loaded.graph)
+        let module = try KernelModule(name: config.name, target: target.target)
+        let program = try ModelProgram(fused: fused, into: module)
+        var shapes: [String: [Int]] = [:]
+        for p in loaded.graph.parameters { shapes[p.name] = p.shape }
+        let model = try AOTModel(program: program, parameterShapes: shapes)
+        let specHash = Self.specHash(loaded)
+        try model.addDescription(AOTModel.Description(
+            specHash: specHash, targetCPU: target.target.cpu, targetLabel: target.label, cpuFeatures: target.requiredFeatures,
+            weightsFile: names.weightsFile, tfcVersion: tfcVersion), to: module)
+
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("tfc-compile-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let object = work.appendingPathComponent("\(names.base).o").path
+        try module.writeObject(to: object)
+
+        // Link: into a temporary name next to the output, renamed over it when cc succeeds.
+        let temporary = URL(fileURLWithPath: names.directory).standardizedFileURL.path + "/.\(names.file).tmp-\(getpid())"
+        var arguments = ["-O2", "-std=gnu11", "-I", runtime.path + "/include", "-I", runtime.path, "-DTFC_MODEL_HOST"]
+        var sources = ["model_host.c", "threadpool.c", "sampling.c", "random.c"].map { runtime.path + "/" + $0 }
+        if shared {
+            let script = work.appendingPathComponent("exports.map").path
+            try "{ global: tfc_model_create; tfc_model_destroy; tfc_model_describe; tfc_model_eval; tfc_model_eval_last; tfc_model_decode; tfc_model_position; tfc_model_reset; tfc_model_error; tfc_model_set_threads; local: *; };\n"
+                .write(toFile: script, atomically: true, encoding: .utf8)
+            arguments += ["-fPIC", "-shared", "-Wl,--version-script=\(script)", "-Wl,-z,nodelete", "-Wl,-soname,\(names.file)"]
+        } else {
+            arguments += ["-DTFC_MODEL_MAIN"]
+            sources.insert(runtime.path + "/model_main.c", at: 0)
+        }
+        arguments += sources + [object, "-o", temporary, "-lm", "-lpthread"]
+        do { try compiler.run(arguments, in: work.path) } catch { unlink(temporary); throw error }
+        // The weights once the program exists, so a failed build leaves no files behind.
+        do {
+            try model.writeWeights(to: names.weightsPath, specHash: specHash) { weights.tensor($0)!.floats }
+        } catch let error as CodegenError {
+            unlink(temporary)
+            throw UserError("error: \(error.message)")
+        }
+        guard rename(temporary, names.path) == 0 else {
+            let why = String(cString: strerror(errno))
+            unlink(temporary)
+            throw UserError("error: cannot write \(names.path): \(why)")
+        }
+        var written = [names.path, names.weightsPath]
+        if shared {
+            try writeHeader(names: names, runtime: runtime, config: config, specHash: specHash)
+            written.insert(names.headerPath, at: 1)
+        }
+
+        let sizes = written.map { path -> String in
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            return "\(path) (\(Self.formatBytes(bytes)))"
+        }
+        print("wrote " + sizes.joined(separator: ", "))
+        print(String(format: "%@ %@ for %@ [%@] in %.1f s", shared ? "shared library" : "executable", config.name, target.label,
+                     target.requiredFeatures.isEmpty ? "baseline x86-64" : target.requiredFeatures.joined(separator: " "),
+                     Date().timeIntervalSince(start)))
+        if shared {
+            let dir = URL(fileURLWithPath: names.directory).standardizedFileURL.path
+            print("use: #include \"\(names.headerPath)\", link with -L\(dir) -l\(names.libraryName) -Wl,-rpath,\(dir)")
+        } else {
+            print("run: \(names.path.contains("/") ? names.path : "./" + names.path) --tokens 1,2,3 -n 32")
+        }
+    }
+
+    /// The hash of the spec as tfc reads it (its canonical print: comments and layout do not count).
+    static func specHash(_ loaded: LoadedSpec) -> String {
+        let hex = String(fnv1a64(loaded.spec.printed), radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    static func formatBytes(_ bytes: Int) -> String {
+        bytes >= 1 << 20 ? String(format: "%.1f MiB", Double(bytes) / 1_048_576) : String(format: "%.0f KiB", Double(bytes) / 1024)
+    }
+
+    /// `--target-cpu`: host, an x86-64 level, or any CPU name the C compiler knows (its
+    /// predefined macros give the features to check at start-up).
+    func resolveTarget(_ name: String, compiler: CCompiler) throws -> AOTTarget {
+        if name == "host" || name == "native" { return .host }
+        if let features = AOTTarget.levels[name] { return .named(name, features: features) }
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }),
+              let macros = try? compiler.output(["-march=\(name)", "-dM", "-E", "-x", "c", "/dev/null"]) else {
+            throw UserError("error: --target-cpu: unknown CPU '\(name)'; use host, x86-64, x86-64-v2, x86-64-v3, x86-64-v4, or a CPU name the C compiler accepts for -march (e.g. skylake, znver3)")
+        }
+        let byMacro = ["__SSE3__": "sse3", "__SSSE3__": "ssse3", "__SSE4_1__": "sse4.1", "__SSE4_2__": "sse4.2",
+                       "__GCC_HAVE_SYNC_COMPARE_AND_SWAP_16": "cx16", "__POPCNT__": "popcnt", "__MOVBE__": "movbe",
+                       "__AVX__": "avx", "__AVX2__": "avx2", "__FMA__": "fma", "__F16C__": "f16c", "__BMI__": "bmi",
+                       "__BMI2__": "bmi2", "__LZCNT__": "lzcnt", "__AVX512F__": "avx512f", "__AVX512DQ__": "avx512dq",
+                       "__AVX512CD__": "avx512cd", "__AVX512BW__": "avx512bw", "__AVX512VL__": "avx512vl"]
+        var features: [String] = []
+        for line in macros.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count >= 2, parts[0] == "#define", let f = byMacro[String(parts[1])] { features.append(f) }
+        }
+        return .named(name, features: features)
+    }
+
+    /// NAME.h: the C API (Runtime/include/tfc_model.h) with the model's constants.
+    func writeHeader(names: OutputNames, runtime: URL, config: ModelConfig, specHash: String) throws {
+        let api = try String(contentsOfFile: runtime.path + "/include/tfc_model.h", encoding: .utf8)
+        let prefix = names.base.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+        let macro = prefix.first?.isNumber == true ? "M" + prefix : prefix
+        let text = """
+        // \(names.base).h: the compiled TokenFormer model "\(config.name)" (\(names.file)), generated by
+        // `tfc compile \(spec) --emit shared` (tfc \(tfcVersion)). Link with -L DIR -l\(names.libraryName); the
+        // weights are read from \(names.weightsFile) next to the library unless tfc_model_create gets a path.
+        #pragma once
+
+        #define \(macro)_VOCAB \(config.vocab)
+        #define \(macro)_HIDDEN \(config.hidden)
+        #define \(macro)_CONTEXT \(config.context)
+        #define \(macro)_END_TOKEN \(config.endToken ?? -1)
+        #define \(macro)_SPEC_HASH "\(specHash)"
+
+        """ + api.replacingOccurrences(of: "#pragma once\n", with: "")
+        do {
+            try text.write(toFile: names.headerPath, atomically: true, encoding: .utf8)
+        } catch {
+            throw UserError("error: cannot write \(names.headerPath): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// The files `-o` names: the program or library, NAME.weights and (shared) NAME.h beside it.
+struct OutputNames {
+    let path: String
+    let directory: String
+    let file: String
+    /// NAME: the file name without `lib` and `.so`.
+    let base: String
+    var weightsFile: String { base + ".weights" }
+    var weightsPath: String { prefix + weightsFile }
+    var headerPath: String { prefix + base + ".h" }
+    /// The output's directory part as given ("" or ending in "/").
+    var prefix: String { path.lastIndex(of: "/").map { String(path[...$0]) } ?? "" }
+    /// For `-lNAME`.
+    var libraryName: String { file.hasPrefix("lib") && file.hasSuffix(".so") ? String(file.dropFirst(3).dropLast(3)) : base }
+
+    /// Checks that the output's directory exists and a file can be created in it.
+    init(_ output: String, shared: Bool) throws {
+        let url = URL(fileURLWithPath: output)
+        path = output
+        file = url.lastPathComponent
+        let slash = output.lastIndex(of: "/")
+        directory = slash.map { $0 == output.startIndex ? "/" : String(output[..<$0]) } ?? "."
+        var base = file
+        if shared && base.hasPrefix("lib") && base.count > 3 { base = String(base.dropFirst(3)) }
+        if base.hasSuffix(".so") && base.count > 3 { base = String(base.dropLast(3)) }
+        if base.isEmpty || output.hasSuffix("/") { throw UserError("error: cannot write \(output): -o must name a file") }
+        self.base = base
+
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
+            throw UserError("error: cannot write \(output): the directory \(directory) does not exist")
+        }
+        guard isDirectory.boolValue else { throw UserError("error: cannot write \(output): \(directory) is not a directory") }
+        if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw UserError("error: cannot write \(output): it is a directory")
+        }
+        // Try it: permissions, read-only file systems, /proc ...
+        let probe = directory + "/.tfc-write-test-\(getpid())"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else {
+            throw UserError("error: cannot write \(output): cannot create a file in \(directory): \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        unlink(probe)
+    }
+}
+
+/// The system C compiler, used as the linker driver: `$CC` (a program, optionally with
+/// arguments) or `cc` on the PATH.
+struct CCompiler {
+    let program: String
+    let leading: [String]
+    let display: String
+
+    static func find() throws -> CCompiler {
+        let env = ProcessInfo.processInfo.environment
+        let fromEnv = env["CC"].map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
+        let words = (fromEnv ?? "cc").split(separator: " ").map(String.init)
+        let name = words[0]
+        var resolved: String? = nil
+        if name.contains("/") {
+            if FileManager.default.isExecutableFile(atPath: name) { resolved = name }
+        } else {
+            for dir in (env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+                let candidate = "\(dir)/\(name)"
+                if FileManager.default.isExecutableFile(atPath: candidate) { resolved = candidate; break }
+            }
+        }
+        guard let program = resolved else {
+            if fromEnv != nil {
+                throw UserError("error: no C compiler: '\(name)' (from $CC) was not found; tfc compile links with the system C compiler: set CC to gcc or clang, or unset it to use cc")
+            }
+            throw UserError("error: no C compiler: 'cc' is not on the PATH; tfc compile links with the system C compiler: install gcc or clang (apt-get install gcc), or set CC")
+        }
+        return CCompiler(program: program, leading: Array(words.dropFirst()), display: fromEnv ?? "cc")
+    }
+
+    /// Runs the compiler; throws its diagnostics when it fails.
+    func run(_ arguments: [String], in directory: String) throws {
+        let (status, _, err) = try execute(arguments, in: directory)
+        if status != 0 {
+            throw UserError("error: the C compiler failed (\(display), exit status \(status)):\n\(err.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+
+    /// Standard output of a successful run, or nil.
+    func output(_ arguments: [String]) throws -> String? {
+        let (status, out, _) = try execute(arguments, in: FileManager.default.temporaryDirectory.path)
+        return status == 0 ? out : nil
+    }
+
+    private func execute(_ arguments: [String], in directory: String) throws -> (Int32, String, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = leading + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        do { try process.run() } catch {
+            throw UserError("error: cannot run the C compiler \(program): \(error.localizedDescription)")
+        }
+        final class Box: @unchecked Sendable { var data = Data() }
+        let box = Box()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { box.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: box.data, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+}
+
+/// Finds the C runtime sources (Runtime/ of a tfc checkout) compiled into every program:
+/// `$TFC_RUNTIME_DIR`, else a `Runtime/` above the tfc executable (`.build/<config>/tfc` in a
+/// checkout), else the checkout tfc was built from.
+enum RuntimeSources {
+    static let required = ["model_host.c", "model_main.c", "model_desc.h", "threadpool.c", "sampling.c", "random.c", "include/tfc_model.h"]
+
+    static func isRuntime(_ dir: URL) -> Bool {
+        required.allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }
+    }
+
+    static func locate() throws -> URL {
+        if let env = ProcessInfo.processInfo.environment["TFC_RUNTIME_DIR"], !env.isEmpty {
+            let dir = URL(fileURLWithPath: env)
+            guard isRuntime(dir) else {
+                throw UserError("error: TFC_RUNTIME_DIR=\(env) is not tfc's C runtime (it needs \(required.joined(separator: ", ")))")
+            }
+            return dir
+        }
+        var candidates: [URL] = []
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        }
+        for _ in 0..<6 {
+            candidates.append(dir.appendingPathComponent("Runtime"))
+            candidates.append(dir.appendingPathComponent("share/tfc/Runtime"))
+            dir = dir.deletingLastPathComponent()
+        }
+        // The checkout this tfc was built from (Sources/TFDriver/CompileNative.swift → ../../Runtime).
+        candidates.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Runtime"))
+        if let found = candidates.first(where: isRuntime) { return found.standardizedFileURL }
+        throw UserError("error: cannot find tfc's C runtime sources (a Runtime/ directory with model_host.c); set TFC_RUNTIME_DIR to the Runtime directory of a tfc checkout")
+    }
+}
