@@ -1,6 +1,6 @@
-/// The fused backend's side of `tfc bench kernels` — the one thing to implement to fill the
-/// "fused" column. Until a provider is passed to `KernelBench`, every fused figure is "n/a"
-/// in the table and null in the JSON.
+/// The fused backend's side of `tfc bench kernels` (implemented in TFDriver's `BenchFusedSide`
+/// over TFCodegen's kernels). Without a provider, every fused figure is "n/a" in the table and
+/// null in the JSON.
 ///
 /// For each case the bench allocates a `KernelWorkload` (random inputs, weights by checkpoint
 /// name, output, KV caches), then calls `prepare` once, untimed. `prepare` does everything that

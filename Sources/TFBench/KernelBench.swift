@@ -81,9 +81,19 @@ public struct KernelBench {
             fused()
             difference = relativeDifference(expected, Array(workload.output))
         }
-        let sides = [timed(naive)] + (fused.map { [timed($0)] } ?? [])
+        // Untimed before each run: BLAS threads up for the naive side, parked for the fused side
+        // (see `BLASThreads`), then the caches flushed.
         let flusher = self.flusher
-        let summaries = alternation.run(sides, beforeEach: { flusher?.flush() }, step: step)
+        func side(_ body: @escaping () -> Void, blas: @escaping () -> Void) -> () -> Double {
+            let run = timed(body)
+            return {
+                blas()
+                flusher?.flush()
+                return run()
+            }
+        }
+        let sides = [side(naive, blas: BLASThreads.wake)] + (fused.map { [side($0, blas: BLASThreads.park)] } ?? [])
+        let summaries = alternation.run(sides, step: step)
         return KernelResult(kernel: kernel, naive: summaries[0], fused: summaries.count > 1 ? summaries[1] : nil,
                             difference: difference, fusedError: error)
     }

@@ -40,6 +40,42 @@ public enum Machine {
     }
 }
 
+/// OpenBLAS's worker threads (the pthread build) busy-wait, yielding, for about 2²⁸ cycles (~0.1 s)
+/// after every threaded call before they go to sleep. Alternating with the naive side, that would
+/// leave a BLAS thread competing for a core during the fused run that follows, halving it at
+/// random on a machine with few cores. So, untimed: before each fused run the bench parks the
+/// BLAS threads, and before each naive run it starts them again with one small threaded sgemm —
+/// the naive side then runs as it does inside a forward pass (threads up, between two calls) and
+/// the fused side has the cores to itself, as it does in its own forward pass.
+public enum BLASThreads {
+    private typealias Shutdown = @convention(c) () -> Int32
+    /// OpenBLAS's `blas_thread_shutdown_` (joins its workers; the next threaded call starts them
+    /// again, as after a fork), or nil if the BLAS in use has none.
+    private static let shutdown: Shutdown? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "blas_thread_shutdown_") else { return nil }
+        return unsafeBitCast(symbol, to: Shutdown.self)
+    }()
+    private static let size = 128
+    private static let a = randomFloats(size * size, seed: 3)
+    private static var c = [Float](repeating: 0, count: size * size)
+
+    /// Whether `park` can do anything here.
+    public static var canPark: Bool { shutdown != nil }
+
+    /// Stops the BLAS worker threads (no-op without OpenBLAS's pthread server).
+    public static func park() { _ = shutdown?() }
+
+    /// Starts the BLAS worker threads: a 128³ sgemm, above OpenBLAS's threading threshold.
+    public static func wake() {
+        let n = Int32(size)
+        a.withUnsafeBufferPointer { ap in
+            c.withUnsafeMutableBufferPointer { cp in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, ap.baseAddress, n, ap.baseAddress, n, 0, cp.baseAddress, n)
+            }
+        }
+    }
+}
+
 /// Evicts the caches between timed runs, so every run of either side starts cold, as a kernel does
 /// inside a real forward pass (the layer before it has streamed other weights through the cache).
 public final class CacheFlusher {
@@ -82,8 +118,10 @@ public struct MachinePeak: Equatable, Sendable {
 
     /// Measures both with `threads` threads (call `Machine.setThreads` first).
     public static func measure(threads: Int, sgemmSize: Int = 2048, bandwidthBytes: Int = 512 << 20, runs: Int = 3) -> MachinePeak {
-        MachinePeak(sgemmGFlops: measureSgemm(n: sgemmSize, runs: runs), sgemmSize: sgemmSize,
-                    bandwidthGBs: measureBandwidth(bytes: bandwidthBytes, threads: threads, runs: runs), bandwidthBytes: bandwidthBytes)
+        let sgemm = measureSgemm(n: sgemmSize, runs: runs)
+        BLASThreads.park()  // spinning BLAS threads would take a core from the readers
+        return MachinePeak(sgemmGFlops: sgemm, sgemmSize: sgemmSize,
+                           bandwidthGBs: measureBandwidth(bytes: bandwidthBytes, threads: threads, runs: runs), bandwidthBytes: bandwidthBytes)
     }
 
     /// GFLOP/s of `C = A·B` for n×n matrices: one warm-up call, then the best of `runs`.

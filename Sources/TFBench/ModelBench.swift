@@ -75,8 +75,12 @@ public struct ModelBench {
         }
         let executors = [naive] + (fused.map { [$0] } ?? [])
 
-        let prefillSides: [() -> Double] = executors.map { executor in
+        // Untimed before each run: BLAS threads up for the naive side, parked for the fused one
+        // (see `BLASThreads`).
+        let blas: [() -> Void] = [BLASThreads.wake] + (fused != nil ? [BLASThreads.park] : [])
+        let prefillSides: [() -> Double] = zip(executors, blas).map { executor, blas in
             {
+                blas()
                 executor.reset()
                 let start = monotonicSeconds()
                 _ = executor.forward(prompt)
@@ -86,10 +90,11 @@ public struct ModelBench {
         let prefill = alternation.run(prefillSides, step: { done, total in
             progress.update(step: 2, of: 3, "prefill T=\(seq)", detail: "run \(done)/\(total)")
         })
-        let decodeSides: [() -> Double] = executors.map { executor in
+        let decodeSides: [() -> Double] = zip(executors, blas).map { executor, blas in
             {
                 executor.reset()
                 _ = executor.forward(prompt)
+                blas()
                 let start = monotonicSeconds()
                 for token in continuation { _ = executor.forward([token]) }
                 return monotonicSeconds() - start

@@ -2,7 +2,8 @@ import Foundation
 import XCTest
 
 /// `tfc bench` end to end on the tiny spec, one repetition, tiny peak measurements. No test here
-/// asserts a speed: only that every figure is produced, in the table and in the JSON.
+/// asserts a speed: only that every figure is produced, for both sides, in the table and in the
+/// JSON, and that the fused kernels compute what the naive ones do.
 final class BenchSmokeTests: XCTestCase {
     func json(_ path: URL) throws -> [String: Any] {
         try JSONSerialization.jsonObject(with: Data(contentsOf: path)) as! [String: Any]
@@ -21,7 +22,8 @@ final class BenchSmokeTests: XCTestCase {
             XCTAssertTrue(r.stdout.contains(name), "\(name) missing:\n\(r.stdout)")
         }
         XCTAssertFalse(r.stdout.contains("L=4096"), "contexts beyond the model's are dropped")
-        XCTAssertTrue(r.stdout.contains("n/a"), "the fused side is not available yet")
+        XCTAssertFalse(r.stdout.contains("n/a"), "every case has a fused kernel:\n\(r.stdout)")
+        XCTAssertTrue(r.stdout.contains("fused "), r.stdout)
         XCTAssertEqual(r.stderr, "", "no progress output when stderr is not a terminal")
 
         let object = try json(report)
@@ -29,15 +31,36 @@ final class BenchSmokeTests: XCTestCase {
         XCTAssertEqual(object["threads"] as? Int, 1)
         XCTAssertEqual(object["contexts"] as? [Int], [16, 64])
         let kernels = try XCTUnwrap(object["kernels"] as? [[String: Any]])
+        XCTAssertEqual(object["fused_available"] as? Bool, true)
         XCTAssertEqual(kernels.count, 14)
         for k in kernels {
             let naive = try XCTUnwrap(k["naive"] as? [String: Any])
             XCTAssertTrue(naive["median_s"] is Double, "\(k)")
             XCTAssertEqual(naive["runs"] as? Int, 1)
+            let fused = try XCTUnwrap(k["fused"] as? [String: Any])
+            XCTAssertTrue(fused["median_s"] is Double, "\(k)")
+            XCTAssertEqual(fused["runs"] as? Int, 1)
+            XCTAssertTrue(k["speedup"] is Double, "\(k)")
+            XCTAssertTrue(k["fused_error"] is NSNull, "\(k)")
+            let difference = try XCTUnwrap(k["difference"] as? Double, "\(k)")
+            XCTAssertLessThan(difference, 1e-4, "fused and naive outputs agree: \(k)")
         }
         let svg = try String(contentsOf: chart, encoding: .utf8)
         XCTAssertTrue(svg.hasPrefix("<svg"))
         XCTAssertTrue(svg.contains("sgemm peak"))
+    }
+
+    /// With several threads and few rows the fused kernels take their column-parallel paths.
+    func testBenchKernelsFusedAgreesWithSeveralThreads() throws {
+        let dir = try TFC.temporaryDirectory(self)
+        let report = dir.appendingPathComponent("kernels.json")
+        let r = try TFC.run(["bench", "kernels", "specs/tiny.tfs", "--repeat", "1", "--warmup", "0", "--quick", "--seq", "3",
+                             "--contexts", "24", "--threads", "2", "--json", report.path])
+        XCTAssertSucceeded(r, "tfc bench kernels --threads 2")
+        for k in try XCTUnwrap(json(report)["kernels"] as? [[String: Any]]) {
+            let difference = try XCTUnwrap(k["difference"] as? Double, "\(k)")
+            XCTAssertLessThan(difference, 1e-4, "fused and naive outputs agree: \(k)")
+        }
     }
 
     func testBenchModelOnTinySpecAndCompare() throws {
@@ -48,7 +71,8 @@ final class BenchSmokeTests: XCTestCase {
         XCTAssertSucceeded(r, "tfc bench model")
         XCTAssertTrue(r.stdout.contains("prefill T=8"), r.stdout)
         XCTAssertTrue(r.stdout.contains("decode 3 after 8"), r.stdout)
-        XCTAssertTrue(r.stdout.contains("compile (fused): n/a"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("compile (fused): "), r.stdout)
+        XCTAssertFalse(r.stdout.contains("n/a"), r.stdout)
 
         let object = try json(first)
         XCTAssertEqual(object["spec"] as? String, "specs/tiny.tfs")
@@ -60,14 +84,18 @@ final class BenchSmokeTests: XCTestCase {
         XCTAssertEqual(prefill["seq"] as? Int, 8)
         XCTAssertTrue((prefill["naive"] as? [String: Any])?["tokens_per_s"] is Double)
         XCTAssertTrue((prefill["naive"] as? [String: Any])?["gflops"] is Double)
-        XCTAssertTrue((prefill["fused"] as? [String: Any])?["tokens_per_s"] is NSNull)
-        XCTAssertTrue((prefill["fused"] as? [String: Any])?["gflops"] is NSNull)
+        XCTAssertTrue((prefill["fused"] as? [String: Any])?["tokens_per_s"] is Double)
+        XCTAssertTrue((prefill["fused"] as? [String: Any])?["gflops"] is Double)
+        XCTAssertTrue(prefill["speedup"] is Double)
         let decode = try XCTUnwrap(object["decode"] as? [String: Any])
         XCTAssertEqual(decode["prompt"] as? Int, 8)
         XCTAssertEqual(decode["tokens"] as? Int, 3)
         XCTAssertTrue((decode["naive"] as? [String: Any])?["tokens_per_s"] is Double)
-        XCTAssertTrue((decode["fused"] as? [String: Any])?["tokens_per_s"] is NSNull)
-        XCTAssertTrue(object["compile_s"] is NSNull)
+        XCTAssertTrue((decode["fused"] as? [String: Any])?["tokens_per_s"] is Double)
+        XCTAssertTrue(decode["speedup"] is Double)
+        XCTAssertTrue(object["compile_s"] is Double)
+        XCTAssertTrue(object["fused_error"] is NSNull)
+        XCTAssertEqual(object["fused_available"] as? Bool, true)
 
         r = try TFC.run(["bench", "model", "specs/tiny.tfs", "--seq", "8", "--decode", "3", "--repeat", "1", "--quick",
                          "--compare", first.path])

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import TFBench
 
@@ -21,6 +22,24 @@ final class MachineTests: XCTestCase {
         XCTAssertGreaterThan(peak.bandwidthGBs, 0)
         XCTAssertEqual(peak.sgemmSize, 64)
         XCTAssertEqual(peak.bandwidthBytes, 1 << 20)
+    }
+
+    func testBLASThreadsCanBeParkedAndWoken() {
+        XCTAssertTrue(BLASThreads.canPark, "OpenBLAS's pthread build exports blas_thread_shutdown_")
+        Machine.setThreads(2)
+        BLASThreads.wake()
+        BLASThreads.park()
+        BLASThreads.park()
+        XCTAssertGreaterThan(MachinePeak.measureSgemm(n: 160, runs: 1), 0, "threaded sgemm works after parking")
+        #if os(Linux)
+        func threadCount() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0 }
+        BLASThreads.park()
+        let parked = threadCount()
+        BLASThreads.wake()
+        XCTAssertGreaterThan(threadCount(), parked, "wake starts the BLAS worker again")
+        BLASThreads.park()
+        XCTAssertEqual(threadCount(), parked, "park joins it")
+        #endif
     }
 
     func testCacheFlusherTouchesItsBuffer() {
