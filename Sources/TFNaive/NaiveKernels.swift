@@ -2,70 +2,56 @@ import Foundation
 import COpenBLAS
 import TFIR
 
-/// The naive backend's op implementations: straightforward, float32, double accumulators where a
-/// sum of many terms feeds a normalisation.
-extension NaiveExecutor {
-    /// `x · wᵀ` with `w` of shape `[rows, x.columns]` (sgemm with B transposed).
-    func matmulTransposed(_ x: Matrix, _ w: UnsafeBufferPointer<Float>, rows n: Int) -> Matrix {
-        var out = Matrix(rows: x.rows, columns: n)
-        x.data.withUnsafeBufferPointer { xp in
-            out.data.withUnsafeMutableBufferPointer { op in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(x.rows), Int32(n), Int32(x.columns),
-                            1, xp.baseAddress, Int32(x.columns), w.baseAddress, Int32(x.columns), 0, op.baseAddress, Int32(n))
-            }
-        }
-        return out
+/// The naive backend's op implementations on raw float buffers: straightforward float32, OpenBLAS
+/// `sgemm` for every matrix product, separate single-threaded passes for the rest, and double
+/// accumulators where a sum of many terms feeds a normalisation. `NaiveExecutor` runs the IR with
+/// these, and `tfc bench` times them as the naive side of each kernel.
+public enum NaiveKernels {
+    /// `out[rows, columns] = x[rows, inner] · w[columns, inner]ᵀ`.
+    public static func sgemmTransposed(_ x: UnsafePointer<Float>, rows: Int, inner: Int, _ w: UnsafePointer<Float>, columns: Int,
+                                into out: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(columns), Int32(inner),
+                    1, x, Int32(inner), w, Int32(inner), 0, out, Int32(columns))
     }
 
-    /// `a · w` with `w` of shape `[a.columns, columns]`.
-    func matmul(_ a: Matrix, _ w: UnsafeBufferPointer<Float>, columns: Int) -> Matrix {
-        var out = Matrix(rows: a.rows, columns: columns)
-        a.data.withUnsafeBufferPointer { ap in
-            out.data.withUnsafeMutableBufferPointer { op in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(a.rows), Int32(columns), Int32(a.columns),
-                            1, ap.baseAddress, Int32(a.columns), w.baseAddress, Int32(columns), 0, op.baseAddress, Int32(columns))
-            }
-        }
-        return out
+    /// `out[rows, columns] = a[rows, inner] · w[inner, columns]`.
+    public static func sgemm(_ a: UnsafePointer<Float>, rows: Int, inner: Int, _ w: UnsafePointer<Float>, columns: Int,
+                      into out: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(columns), Int32(inner),
+                    1, a, Int32(inner), w, Int32(columns), 0, out, Int32(columns))
     }
 
-    func layerNorm(_ x: Matrix, _ ln: LayerNormOp) -> Matrix {
-        var out = x
-        let d = x.columns
-        let weight = ln.affine.map { weights($0.weight) }
-        let bias = ln.affine.map { weights($0.bias) }
-        for row in 0..<x.rows {
+    /// Row-wise LayerNorm, biased variance, double accumulators.
+    public static func layerNorm(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int, width d: Int, eps: Double,
+                          weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?) {
+        for row in 0..<rows {
             let base = row * d
             var sum = 0.0
-            for j in 0..<d { sum += Double(x.data[base + j]) }
+            for j in 0..<d { sum += Double(x[base + j]) }
             let mean = sum / Double(d)
             var squares = 0.0
-            for j in 0..<d { let c = Double(x.data[base + j]) - mean; squares += c * c }
-            let inverse = 1 / (squares / Double(d) + ln.eps).squareRoot()
+            for j in 0..<d { let c = Double(x[base + j]) - mean; squares += c * c }
+            let inverse = 1 / (squares / Double(d) + eps).squareRoot()
             for j in 0..<d {
-                var y = Float((Double(x.data[base + j]) - mean) * inverse)
+                var y = Float((Double(x[base + j]) - mean) * inverse)
                 if let weight, let bias { y = y * weight[j] + bias[j] }
-                out.data[base + j] = y
+                out[base + j] = y
             }
         }
-        return out
     }
 
-    /// `Θ(X·Kᵀ)·V`: two sgemm calls around a separate pass over the whole `[T, n]` score matrix.
-    func pattention(_ x: Matrix, _ p: PattentionOp) -> Matrix {
-        var scores = matmulTransposed(x, weights(p.keyName), rows: p.tokens)
+    /// `Θ(X·Kᵀ)·V`: sgemm, a pass of Θ over each score row, sgemm.
+    public static func pattention(_ x: UnsafePointer<Float>, rows: Int, _ p: PattentionOp, key: UnsafePointer<Float>, value: UnsafePointer<Float>,
+                           scores: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let n = p.tokens
-        let tau = p.tau
-        for row in 0..<x.rows {
-            scores.data.withUnsafeMutableBufferPointer { s in
-                normalise(UnsafeMutableBufferPointer(rebasing: s[(row * n)..<(row * n + n)]), p.norm, tau: tau)
-            }
-        }
-        return matmul(scores, weights(p.valueName), columns: p.outFeatures)
+        sgemmTransposed(x, rows: rows, inner: p.inFeatures, key, columns: n, into: scores)
+        for row in 0..<rows { normalise(UnsafeMutableBufferPointer(start: scores + row * n, count: n), p.norm, tau: p.tau) }
+        sgemm(scores, rows: rows, inner: n, value, columns: p.outFeatures, into: out)
     }
 
-    /// Θ on one score row, in place.
-    func normalise(_ s: UnsafeMutableBufferPointer<Float>, _ norm: PattentionNorm, tau: Double) {
+    /// Θ on one score row, in place. A zero row stays zero (the reference would divide 0 by 0);
+    /// softmax multiplies by n, as the reference does (τ does not apply to it).
+    public static func normalise(_ s: UnsafeMutableBufferPointer<Float>, _ norm: PattentionNorm, tau: Double) {
         func l2(_ v: UnsafeMutableBufferPointer<Float>) -> Double {
             var sum = 0.0
             for x in v { sum += Double(x) * Double(x) }
@@ -74,7 +60,6 @@ extension NaiveExecutor {
         switch norm {
         case .l2NormGelu:
             let length = l2(s)
-            // A zero row stays zero (the reference would divide 0 by 0).
             let factor = length > 0 ? Float(tau / length) : 0
             for i in s.indices { s[i] = gelu(s[i] * factor) }
         case .geluL2Norm:
@@ -86,57 +71,46 @@ extension NaiveExecutor {
             let maximum = s.max() ?? 0
             var sum = 0.0
             for i in s.indices { let e = Foundation.exp(s[i] - maximum); s[i] = e; sum += Double(e) }
-            // Θ = exp(s)/Σexp(s)·n (the reference's factor n; τ does not apply to this variant).
             let factor = Float(Double(s.count) / sum)
             for i in s.indices { s[i] *= factor }
         }
     }
 
     /// Exact-erf GELU.
-    func gelu(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.70710678118654752)) }
+    public static func gelu(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.70710678118654752)) }
 
-    /// GPT-NeoX rotate-half rotary on each head's first `rotaryDims` dims, rows at `firstPosition + row`.
-    func rotary(_ x: Matrix, _ r: RotaryOp, firstPosition: Int) -> Matrix {
-        var out = x
+    /// GPT-NeoX rotate-half rotary on each head's first `rotaryDims` dims, in place.
+    public static func rotary(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, _ r: RotaryOp, firstPosition: Int) {
         let half = r.rotaryDims / 2
-        for row in 0..<x.rows {
+        for row in 0..<rows {
             let p = Double(firstPosition + row)
             for j in 0..<half {
                 let inverseFrequency = 1 / Foundation.pow(r.base, Double(2 * j) / Double(r.rotaryDims))
                 let angle = p * inverseFrequency
                 let c = Float(Foundation.cos(angle)), s = Float(Foundation.sin(angle))
                 for h in 0..<r.heads {
-                    let base = row * x.columns + h * r.headDim
-                    let x1 = x.data[base + j], x2 = x.data[base + j + half]
-                    out.data[base + j] = x1 * c - x2 * s
-                    out.data[base + j + half] = x2 * c + x1 * s
+                    let base = row * width + h * r.headDim
+                    let x1 = x[base + j], x2 = x[base + j + half]
+                    x[base + j] = x1 * c - x2 * s
+                    x[base + j + half] = x2 * c + x1 * s
                 }
             }
         }
-        return out
     }
 
-    /// Appends k, v to the cache at the current position, then attends each new query to every
-    /// cached key up to its own position (causal) or to all cached keys.
-    func attention(q: Matrix, k: Matrix, v: Matrix, _ a: AttentionOp) -> Matrix {
-        let width = a.heads * a.headDim, t = q.rows, p0 = position
+    /// Attention over a KV cache: copy k, v into the caches at `position`, then per head an sgemm for the
+    /// scores, a masked-softmax pass, and an sgemm with the values.
+    public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                          keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>,
+                          rows t: Int, position p0: Int, width: Int, _ a: AttentionOp) {
         let length = p0 + t
-        keyCache[a.cacheSlot].replaceSubrange((p0 * width)..<(length * width), with: k.data)
-        valueCache[a.cacheSlot].replaceSubrange((p0 * width)..<(length * width), with: v.data)
-        var out = Matrix(rows: t, columns: width)
-        var scores = [Float](repeating: 0, count: t * length)
+        (keys + p0 * width).update(from: k, count: t * width)
+        (values + p0 * width).update(from: v, count: t * width)
         let scale = Float(1 / Double(a.headDim).squareRoot())
         for h in 0..<a.heads {
             let offset = h * a.headDim
-            q.data.withUnsafeBufferPointer { qp in
-                keyCache[a.cacheSlot].withUnsafeBufferPointer { kp in
-                    scores.withUnsafeMutableBufferPointer { sp in
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(length), Int32(a.headDim),
-                                    scale, qp.baseAddress! + offset, Int32(width), kp.baseAddress! + offset, Int32(width),
-                                    0, sp.baseAddress, Int32(length))
-                    }
-                }
-            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(length), Int32(a.headDim),
+                        scale, q + offset, Int32(width), keys + offset, Int32(width), 0, scores, Int32(length))
             for row in 0..<t {
                 let visible = a.causal ? p0 + row + 1 : length
                 let base = row * length
@@ -147,16 +121,8 @@ extension NaiveExecutor {
                 let inverse = Float(1 / sum)
                 for j in 0..<length { scores[base + j] = j < visible ? scores[base + j] * inverse : 0 }
             }
-            scores.withUnsafeBufferPointer { sp in
-                valueCache[a.cacheSlot].withUnsafeBufferPointer { vp in
-                    out.data.withUnsafeMutableBufferPointer { op in
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(a.headDim), Int32(length),
-                                    1, sp.baseAddress, Int32(length), vp.baseAddress! + offset, Int32(width),
-                                    0, op.baseAddress! + offset, Int32(width))
-                    }
-                }
-            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(a.headDim), Int32(length),
+                        1, scores, Int32(length), values + offset, Int32(width), 0, out + offset, Int32(width))
         }
-        return out
     }
 }
