@@ -13,12 +13,14 @@ setup:
 build: setup
 	$(SWIFT) build $(BUILD_FLAGS) --product tfc
 
-# Checks, initialises and runs the bundled tiny model.
+# Checks, initialises and runs the bundled tiny model: the fused backend, the naive oracle, generation.
 demo: build
 	@mkdir -p $(DEMO_DIR)
 	$(TFC) check specs/tiny.tfs
 	$(TFC) init specs/tiny.tfs -o $(DEMO_DIR)/tiny.safetensors --seed 1
 	$(TFC) run specs/tiny.tfs --weights $(DEMO_DIR)/tiny.safetensors --tokens 1,2,3,4,5,6,7,8
+	$(TFC) run specs/tiny.tfs --weights $(DEMO_DIR)/tiny.safetensors --tokens 1,2,3,4,5,6,7,8 --backend naive
+	$(TFC) generate specs/tiny.tfs --weights $(DEMO_DIR)/tiny.safetensors --tokens 1,2,3 -n 16 --temperature 0.8 --top-k 40 --seed 1
 
 # Builds and runs every test: the Swift suites (which drive the NumPy reference) and the
 # reference's own tests.

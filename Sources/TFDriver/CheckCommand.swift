@@ -53,7 +53,7 @@ struct ModelSummary {
         lines.append("  parameters: \(grouped(parameters)) (\(String(format: "%.1f", Double(parameters) * 4 / 1_048_576)) MiB as float32)")
         let perToken = graph.flopsPerToken(atPosition: -1)
         let attention = graph.flopsPerToken(atPosition: 0) - perToken
-        lines.append("  FLOPs per token: \(String(format: "%.3f", perToken / 1e9)) GFLOP in matrix products, plus \(grouped(Int(attention))) per cached position in attention")
+        lines.append("  FLOPs per token: \(formatFlops(perToken)) in matrix products, plus \(grouped(Int(attention))) per cached position in attention")
         lines.append("  IR: \(graph.instructions.count) instructions")
         return lines.joined(separator: "\n")
     }
@@ -77,6 +77,14 @@ struct ModelSummary {
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(data: data, encoding: .utf8)!
     }
+}
+
+/// 2.5e9 → "2.50 GFLOP", 295000 → "295.0 kFLOP".
+func formatFlops(_ flops: Double) -> String {
+    for (scale, unit) in [(1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP"), (1e3, "kFLOP")] where flops >= scale {
+        return String(format: "%.2f %@", flops / scale, unit)
+    }
+    return String(format: "%.0f FLOP", flops)
 }
 
 /// 1234567 → "1,234,567".
