@@ -5,6 +5,8 @@ import TFWeights
 public enum KernelClass: String, CaseIterable, Sendable {
     /// One Pattention site: X·Kᵀ, Θ, ·V.
     case pattention
+    /// A Pattention site's score GEMM `X·Kᵀ` alone: the generated GEMM against OpenBLAS `sgemm`.
+    case gemm
     /// LayerNorm prologue + the query, key and value sites side by side + rotary on q and k.
     case fusedQKV = "fused_qkv"
     /// Causal multi-head attention over a KV cache.

@@ -32,6 +32,21 @@ public enum KernelSuite {
             }
         }
 
+        // The score GEMM X·Kᵀ of each distinct site shape, at prefill: the generated GEMM (packed
+        // keys, as inside the fused kernel) against a plain OpenBLAS sgemm on the same shape. It is
+        // a product `x · tableᵀ`, so it runs as a logits op over the site's key tokens.
+        for s in shapes {
+            let sites = sitesOf[s]!
+            let names = sites.map { $0.site.split(separator: ".").last.map(String.init) ?? $0.site }
+            let key = sites[0].keyName
+            cases.append(KernelCase(name: "gemm X·Kᵀ " + names.joined(separator: ","), kernelClass: .gemm, phase: .prefill,
+                                    shape: "T=\(seq) \(s.inFeatures)→\(s.tokens)", op: .logits(table: key), rows: seq, position: 0,
+                                    weights: [TensorSpec(name: key, shape: [s.tokens, s.inFeatures], initStd: 0.02)],
+                                    flops: 2 * Double(seq) * Double(s.inFeatures) * Double(s.tokens),
+                                    bytes: 4 * (Double(seq * s.inFeatures) + Double(s.tokens * s.inFeatures) + Double(seq * s.tokens)),
+                                    bound: .compute, inputWidths: [s.inFeatures], outputWidth: s.tokens))
+        }
+
         // Fused q/k/v: the first horizontally fused kernel the fusion pipeline produces.
         let fusedGraph = try PassPipeline.fusion.run(graph)
         for inst in fusedGraph.instructions {

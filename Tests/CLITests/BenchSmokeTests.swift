@@ -32,7 +32,7 @@ final class BenchSmokeTests: XCTestCase {
         XCTAssertEqual(object["contexts"] as? [Int], [16, 64])
         let kernels = try XCTUnwrap(object["kernels"] as? [[String: Any]])
         XCTAssertEqual(object["fused_available"] as? Bool, true)
-        XCTAssertEqual(kernels.count, 14)
+        XCTAssertEqual(kernels.count, 16)
         for k in kernels {
             let naive = try XCTUnwrap(k["naive"] as? [String: Any])
             XCTAssertTrue(naive["median_s"] is Double, "\(k)")
