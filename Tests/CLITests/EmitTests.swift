@@ -4,7 +4,8 @@ import XCTest
 /// `tfc compile --emit KIND` prints each stage of the pipeline.
 final class EmitTests: XCTestCase {
     func emit(_ kind: String, _ spec: String = "specs/tiny.tfs") throws -> String {
-        let r = try TFC.run(["compile", spec, "--emit", kind], environment: ["TFC_CACHE_DIR": NSTemporaryDirectory() + "tfc-emit-cache"])
+        let cache = try TFC.temporaryDirectory(self).path
+        let r = try TFC.run(["compile", spec, "--emit", kind], environment: ["TFC_CACHE_DIR": cache])
         XCTAssertSucceeded(r, "--emit \(kind)")
         return r.stdout
     }
