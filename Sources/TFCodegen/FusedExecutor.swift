@@ -39,14 +39,15 @@ public final class FusedExecutor: ModelExecutor {
     ///   - graph: the lowered (unfused) graph; the fusion passes run here.
     ///   - cache: where compiled code is kept between runs; nil compiles every time.
     ///   - notes: receives one-line notes (e.g. a damaged cache entry that was rebuilt).
+    ///   - scheduleOverride: `key=value` pairs applied to every GEMM's schedule (see `ModelProgram`).
     public init(graph: Graph, weights: WeightLookup, threads: Int, cache: CompiledCodeCache? = CompiledCodeCache(),
-                notes: (String) -> Void = { _ in }) throws {
+                scheduleOverride: String? = nil, notes: (String) -> Void = { _ in }) throws {
         self.graph = graph
         tfc_set_num_threads(Int32(threads))
         let start = Date()
         fusedGraph = try PassPipeline.fusion.run(graph)
         let module = try KernelModule(name: "tfc_model")
-        let program = try ModelProgram(fused: fusedGraph, into: module)
+        let program = try ModelProgram(fused: fusedGraph, into: module, scheduleOverride: scheduleOverride)
         slots = program.slots
         schedule = program.schedule
         plan = program.plan

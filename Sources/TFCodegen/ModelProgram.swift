@@ -35,8 +35,10 @@ public struct ModelProgram {
     public static let forwardSymbol = "tfc_model_forward"
     public static let forwardLastSymbol = "tfc_model_forward_last"
 
-    /// Emits the model's kernels and programs into `module`.
-    public init(fused graph: Graph, into module: KernelModule) throws {
+    /// Emits the model's kernels and programs into `module`. `scheduleOverride` (`key=value`
+    /// pairs, e.g. `"mr=4 nr=24 kc=128"`) is applied on top of the schedule chosen for every GEMM,
+    /// for experiments; it is part of `schedule`, and so of the compiled-code cache key.
+    public init(fused graph: Graph, into module: KernelModule, scheduleOverride: String? = nil) throws {
         self.graph = graph
         self.plan = MemoryPlan(graph)
         var all: [KernelCall] = []
@@ -52,6 +54,13 @@ public struct ModelProgram {
                   let producer = graph.instruction(producing: input), case .layerNorm = producer.op else { return [] }
             return [graph.output, input]
         }()
+
+        /// The schedule for a GEMM of depth `k` into `n` columns: the chosen one, then the override.
+        func gemmSchedule(k: Int, n: Int) throws -> GemmSchedule {
+            let chosen = GemmSchedule.choose(k: k, n: n)
+            guard let scheduleOverride else { return chosen }
+            return try GemmSchedule(parsing: scheduleOverride, base: chosen)
+        }
 
         func slot(_ s: Slot) -> Int {
             if let i = slotIndex[s] { return i }
@@ -126,7 +135,8 @@ public struct ModelProgram {
                      describe: "\(v) \(spec)", value: v)
             case .logits(let table):
                 let x = location(inst.operands[0])
-                let spec = GemmKernelSpec(k: config.hidden, n: config.vocab, ldx: x.stride, ldc: config.vocab)
+                let spec = GemmKernelSpec(k: config.hidden, n: config.vocab, ldx: x.stride, ldc: config.vocab,
+                                          schedule: try gemmSchedule(k: config.hidden, n: config.vocab))
                 let k = module.addGemm(spec)
                 emit(k, [x.slot, slot(.packed(table, spec.weightLayout, transposed: true)), slot(.logits)],
                      describe: "\(v) logits \(spec)", lastRowStrides: [x.stride, nil, nil], value: v)
@@ -148,7 +158,10 @@ public struct ModelProgram {
                 sites.append(PattentionSite(tokens: site.tokens, dOut: site.outFeatures, activation: activation,
                                             tau: site.norm == .softmax ? nil : Float(site.tau), residual: f.residual, rotary: rope, ldy: y.stride))
             }
-            let spec = PattentionKernelSpec(dIn: f.sites[0].inFeatures, layerNormEps: f.prologue.map { Float($0.eps) }, sites: sites, ldx: x.stride)
+            let maxTokens = sites.map(\.tokens).max()!
+            let spec = PattentionKernelSpec(dIn: f.sites[0].inFeatures, layerNormEps: f.prologue.map { Float($0.eps) }, sites: sites,
+                                            schedule: try gemmSchedule(k: f.sites[0].inFeatures, n: maxTokens),
+                                            valueSchedule: try gemmSchedule(k: maxTokens, n: sites.map(\.dOut).max()!), ldx: x.stride)
             let k = module.addPattention(spec)
             var args = [x.slot]
             let base = plan.locations[v]!

@@ -28,6 +28,9 @@ struct CompileCommand: ParsableCommand {
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
     @Option(help: "Print this stage: \(EmitKind.stages.map(\.rawValue).joined(separator: "|")); or build: exe (the default with -o) or shared.") var emit: EmitKind?
     @OptionGroup var native: NativeOptions
+    @Option(help: "Override every GEMM's schedule, for experiments (e.g. \"mr=4 nr=24 kc=128\"); see --emit plan.") var schedule: String?
+
+    func validate() throws { try validateSchedule(schedule) }
 
     func run() throws {
         try reportingErrors {
@@ -41,7 +44,7 @@ struct CompileCommand: ParsableCommand {
             case .plan, .llvm, .asm:
                 let fused = try PassPipeline.fusion.run(loaded.graph)
                 let module = try KernelModule(name: loaded.graph.config.name)
-                let program = try ModelProgram(fused: fused, into: module)
+                let program = try ModelProgram(fused: fused, into: module, scheduleOverride: schedule)
                 switch emit {
                 case .plan:
                     Swift.print(program.plan.text(for: fused, rows: loaded.graph.config.context), terminator: "")

@@ -33,7 +33,7 @@ extension CompileCommand {
             }
             return stage
         }
-        try NativeBuild(spec: spec, options: native, shared: emit == .shared).run()
+        try NativeBuild(spec: spec, options: native, shared: emit == .shared, schedule: schedule).run()
         return nil
     }
 }
@@ -45,6 +45,8 @@ struct NativeBuild {
     let spec: String
     let options: NativeOptions
     let shared: Bool
+    /// `--schedule`: applied to every GEMM's schedule, as for the JIT.
+    var schedule: String? = nil
 
     func run() throws {
         let start = Date()
@@ -63,7 +65,7 @@ struct NativeBuild {
         // Kernels and their description, one object.
         let fused = try PassPipeline.fusion.run(loaded.graph)
         let module = try KernelModule(name: config.name, target: target.target)
-        let program = try ModelProgram(fused: fused, into: module)
+        let program = try ModelProgram(fused: fused, into: module, scheduleOverride: schedule)
         var shapes: [String: [Int]] = [:]
         for p in loaded.graph.parameters { shapes[p.name] = p.shape }
         let model = try AOTModel(program: program, parameterShapes: shapes)

@@ -40,7 +40,7 @@ struct GenerateCommand: ParsableCommand {
             let config = loaded.graph.config
             let prompt = try parseTokens(tokens, config: config)
             let model = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights),
-                                        backend: execution.backend, threads: execution.threads)
+                                        backend: execution.backend, threads: execution.threads, schedule: execution.schedule)
             let sampler = Sampler(sampling, vocab: config.vocab)
             let out = FileHandle.standardOutput
 

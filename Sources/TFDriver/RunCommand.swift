@@ -18,9 +18,23 @@ struct ExecutionOptions: ParsableArguments {
     @Option(help: "Weights (.safetensors) matching the spec.") var weights: String
     @Option(help: "Worker threads (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "fused (JIT-compiled kernels) or naive (OpenBLAS, op by op).") var backend: BackendChoice = .fused
+    @Option(help: ArgumentHelp("Override every GEMM's schedule, for experiments (fused backend), e.g. \"mr=4 nr=24 kc=128\".",
+                               discussion: "Keys: mr, nr, kc, rowBlock, smallRows, unroll, columnTasks, prefetch, loop. `tfc compile --emit plan` shows the chosen schedules."))
+    var schedule: String?
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        try validateSchedule(schedule)
+    }
+}
+
+/// Checks a `--schedule` override before anything is compiled.
+func validateSchedule(_ schedule: String?) throws {
+    guard let schedule else { return }
+    do {
+        _ = try GemmSchedule(parsing: schedule)
+    } catch {
+        throw ValidationError("--schedule '\(schedule)': \("\(error)".replacingOccurrences(of: "codegen: schedule: ", with: "").replacingOccurrences(of: "codegen: ", with: ""))")
     }
 }
 
@@ -40,7 +54,8 @@ struct RunCommand: ParsableCommand {
             let loaded = try LoadedSpec(path: spec)
             let ids = try parseTokens(tokens, config: loaded.graph.config)
             let weightFile = try loaded.graph.loadWeights(execution.weights)
-            let model = try ModelRunner(graph: loaded.graph, weights: weightFile, backend: execution.backend, threads: execution.threads)
+            let model = try ModelRunner(graph: loaded.graph, weights: weightFile, backend: execution.backend, threads: execution.threads,
+                                        schedule: execution.schedule)
             let start = Date()
             let output = model.forward(ids)
             let seconds = Date().timeIntervalSince(start)
@@ -68,7 +83,7 @@ final class ModelRunner {
     /// Seconds spent compiling (fused backend), nil for the naive one.
     var compileSeconds: Double? { fused?.compileSeconds }
 
-    init(graph: Graph, weights: WeightFile, backend: BackendChoice, threads: Int) throws {
+    init(graph: Graph, weights: WeightFile, backend: BackendChoice, threads: Int, schedule: String? = nil) throws {
         self.weights = weights
         let file = weights
         let lookup: (String) -> UnsafeBufferPointer<Float> = { file.tensor($0)!.floats }
@@ -77,7 +92,7 @@ final class ModelRunner {
             executor = NaiveExecutor(graph: graph, weights: lookup, threads: threads)
             fused = nil
         case .fused:
-            let f = try FusedExecutor(graph: graph, weights: lookup, threads: threads) { note in
+            let f = try FusedExecutor(graph: graph, weights: lookup, threads: threads, scheduleOverride: schedule) { note in
                 FileHandle.standardError.write((note + "\n").data(using: .utf8)!)
             }
             executor = f

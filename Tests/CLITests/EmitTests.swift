@@ -41,6 +41,32 @@ final class EmitTests: XCTestCase {
         XCTAssertTrue(asm.contains("ymm"), "256-bit vectors")
     }
 
+    /// `--schedule` overrides every GEMM's schedule: the plan shows it, the logits do not change.
+    func testScheduleOverride() throws {
+        let dir = try TFC.temporaryDirectory(self)
+        let env = ["TFC_CACHE_DIR": dir.path]
+        var r = try TFC.run(["compile", "specs/tiny.tfs", "--emit", "plan", "--schedule", "mr=4 nr=24 kc=32"], environment: env)
+        XCTAssertSucceeded(r, "plan")
+        XCTAssertTrue(r.stdout.contains("scores[mr=4 nr=24 kc=32 "), r.stdout)
+        XCTAssertFalse(r.stdout.contains("mr=6"), r.stdout)
+
+        let weights = dir.appendingPathComponent("w.safetensors").path
+        XCTAssertSucceeded(try TFC.run(["init", "specs/tiny.tfs", "-o", weights]), "init")
+        let a = dir.appendingPathComponent("a.npy").path, b = dir.appendingPathComponent("b.npy").path
+        XCTAssertSucceeded(try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1,2,3,4,5", "--logits", a], environment: env), "run")
+        XCTAssertSucceeded(try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1,2,3,4,5", "--logits", b,
+                                        "--schedule", "mr=4 nr=24 kc=32 rowBlock=8"], environment: env), "run with a schedule")
+        let compare = try TFC.python(["-c", "import numpy as np; print(float(np.abs(np.load('\(a)') - np.load('\(b)')).max()))"])
+        XCTAssertLessThanOrEqual(try XCTUnwrap(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines))), 1e-5)
+
+        r = try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1", "--schedule", "mr=9 nr=24"], environment: env)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--schedule 'mr=9 nr=24': an 9x24 tile needs more than the 16 ymm registers"), r.stderr)
+        r = try TFC.run(["compile", "specs/tiny.tfs", "--emit", "plan", "--schedule", "kc=lots"], environment: env)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--schedule 'kc=lots': schedule item 'kc=lots' is not key=integer"), r.stderr)
+    }
+
     func testUnknownEmitKind() throws {
         let r = try TFC.run(["compile", "specs/tiny.tfs", "--emit", "bitcode"])
         XCTAssertNotEqual(r.status, 0)
