@@ -64,7 +64,7 @@ struct GenerateCommand: ParsableCommand {
             }
             if generated.count == count, next == Int32(config.endToken ?? -1) { stopReason = "end token \(next)" }
             let decodeSeconds = Date().timeIntervalSince(decodeStart)
-            print("")
+            out.write("\n".data(using: .utf8)!)
             let decoded = generated.count - 1
             var report = String(format: "%@; prefill %d tokens at %.1f tokens/s, time to first token %.3f s",
                                 stopReason, prompt.count, Double(prompt.count) / prefillSeconds, prefillSeconds)
