@@ -26,7 +26,7 @@ struct GenerateCommand: ParsableCommand {
 
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
     @OptionGroup var execution: ExecutionOptions
-    @Option(help: "The prompt: comma-separated token ids.") var tokens: String
+    @Option(parsing: .unconditional, help: "The prompt: comma-separated token ids.") var tokens: String
     @Option(name: [.customShort("n"), .customLong("count")], help: "How many tokens to generate.") var count: Int = 16
     @OptionGroup var sampling: SamplingOptions
 

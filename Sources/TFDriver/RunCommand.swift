@@ -46,7 +46,7 @@ struct RunCommand: ParsableCommand {
 
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
     @OptionGroup var execution: ExecutionOptions
-    @Option(help: "Comma-separated token ids, e.g. 1,2,3.") var tokens: String
+    @Option(parsing: .unconditional, help: "Comma-separated token ids, e.g. 1,2,3.") var tokens: String
     @Option(help: "Write all logits [T, vocab] as a float32 .npy file.") var logits: String?
 
     func run() throws {

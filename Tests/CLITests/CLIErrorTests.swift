@@ -67,6 +67,8 @@ final class CLIErrorTests: XCTestCase {
         var r = try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1,256"])
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stderr, "error: --tokens: token id 256 (item 2) is outside the vocabulary 0..<256\n")
+        r = try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "-1"])
+        XCTAssertEqual(r.stderr, "error: --tokens: token id -1 (item 1) is outside the vocabulary 0..<256\n")
         r = try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1,x"])
         XCTAssertEqual(r.stderr, "error: --tokens: 'x' (item 2) is not an integer token id\n")
         r = try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", ""])
