@@ -7,7 +7,7 @@ public struct TFCommand: ParsableCommand {
         commandName: "tfc",
         abstract: "A compiler for TokenFormer models.",
         discussion: """
-        A model is described in a spec file (specs/*.tfs). tfc parses it, lowers it to a graph IR,
+        A model is described in a spec file (specs/*.tfs). tfc parses it, lowers it to a graph IR, \
         fuses it into vectorised kernels and runs it; the naive OpenBLAS backend is the oracle.
 
         Start with:  tfc check specs/tiny.tfs
