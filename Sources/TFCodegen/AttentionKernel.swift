@@ -103,11 +103,8 @@ extension KernelModule {
         if hasKernel(symbol) { return symbol }
         let g = gen
         let H = spec.heads, Dh = spec.headDim, R = spec.queryRows, ld = spec.ldInput, ldo = spec.ldOutput
-        let w = g.width
-        let nv = (Dh + w - 1) / w
-        let dhPad = nv * w
+        let dhPad = roundUp(Dh, g.width)
         let headK = spec.contextPadded * Dh, headV = spec.contextPadded * Dh
-        let tailMask = g.laneMask(Dh - (nv - 1) * w)
 
         // ctx: 0 Q, 1 Knew, 2 Vnew, 3 Out, 4 Kc, 5 Vc, 6 T, 7 p0, 8 groups
         let append = g.task(symbol + ".append") { ctx, h in
@@ -137,97 +134,21 @@ extension KernelModule {
             let rowsHere = g.smin(g.i64(R), g.sub(T, t0))
             let lastPos = g.add(p0, g.add(t0, g.sub(rowsHere, g.i64(1))))
             let kHead = g.gep(Kc, g.mul(h, headK)), vHead = g.gep(Vc, g.mul(h, headV))
-
             // Scaled queries (rows past T are zero), the output accumulators, per-block probabilities.
             let qBuf = g.alloca(g.f32, count: R * Dh)
             let oBuf = g.alloca(g.f32, count: R * dhPad)
-            let pBuf = g.alloca(g.f32, count: R * w)
-            var pos: [LLVMValueRef] = []
-            for r in 0..<R {
-                let valid = g.icmp(LLVMIntSLT, g.i64(r), rowsHere)
-                pos.append(g.smin(g.add(p0, g.add(t0, g.i64(r))), lastPos))
-                let src = g.add(g.mul(g.add(t0, g.i64(r)), ld), g.mul(h, Dh))
-                g.loop(0, g.i64(Dh)) { d in
-                    g.storeF(g.f32(0), qBuf, g.add(g.i64(r * Dh), d))
-                }
-                g.ifThen(valid) {
-                    g.loop(0, g.i64(Dh)) { d in
-                        g.storeF(g.fmul(g.loadF(Q, g.add(src, d)), g.f32(spec.scale)), qBuf, g.add(g.i64(r * Dh), d))
-                    }
-                }
-                for v in 0..<nv { g.storeV(g.vzero, oBuf, r * dhPad + v * w) }
-            }
-            let iota = g.constVector((0..<w).map { g.i32($0) })
-            let blocks = g.add(g.sdiv(lastPos, g.i64(8)), g.i64(1))
-            let negInf = g.f32(-Float.infinity)
-            let initial = [LLVMValueRef](repeating: negInf, count: R) + [LLVMValueRef](repeating: g.f32(0), count: R)
-            let stats = g.loop(g.i64(0), blocks, carried: initial) { kb, carried in
-                var m = Array(carried[0..<R]), l = Array(carried[R..<2 * R])
-                // Scores for 8 keys: two accumulators per row (even/odd dims) for latency.
-                let kBlock = g.gep(kHead, g.mul(kb, Dh * 8))
-                let zeros = [LLVMValueRef](repeating: g.vzero, count: 2 * R)
-                let halfDh = Dh / 2
-                var acc = g.loop(g.i64(0), g.i64(halfDh), carried: zeros) { d, acc in
-                    var a = acc
-                    for e in 0..<2 {
-                        let dd = g.add(g.mul(d, 2), e)
-                        let kv = g.loadV(kBlock, g.mul(dd, 8))
-                        for r in 0..<R { a[2 * r + e] = g.fma(g.broadcastLoad(qBuf, g.add(dd, r * Dh)), kv, a[2 * r + e]) }
-                    }
-                    return a
-                }
-                if Dh % 2 == 1 {
-                    let dd = g.i64(Dh - 1)
-                    let kv = g.loadV(kBlock, g.mul(dd, 8))
-                    for r in 0..<R { acc[2 * r] = g.fma(g.broadcastLoad(qBuf, g.add(dd, r * Dh)), kv, acc[2 * r]) }
-                }
-                let keyIdx = LLVMBuildAdd(g.builder, iota, g.splat(g.trunc32(g.mul(kb, 8))), "")!
-                var corr: [LLVMValueRef] = []
-                for r in 0..<R {
-                    let s0 = g.fadd(acc[2 * r], acc[2 * r + 1])
-                    let visible = g.icmp(LLVMIntSLE, keyIdx, g.splat(g.trunc32(pos[r])))
-                    let s = g.select(visible, s0, g.vsplat(-Float.infinity))
-                    let mNew = g.fmax(m[r], g.hmax(s))
-                    let c = g.extract(g.vexp(g.splat(g.fsub(m[r], mNew))), 0)
-                    let p = g.select(visible, g.vexp(g.fsub(s, g.splat(mNew))), g.vzero)
-                    g.storeV(p, pBuf, r * w)
-                    l[r] = g.fadd(g.fmul(l[r], c), g.hsum(p))
-                    m[r] = mNew
-                    corr.append(g.splat(c))
-                }
-                // O = O·corr + P·V over the block's keys (keys past lastPos are never read).
-                let vBlock = g.gep(vHead, g.mul(kb, 8 * Dh))
-                let keysHere = g.smin(g.i64(8), g.sub(g.add(lastPos, g.i64(1)), g.mul(kb, 8)))
-                for v in 0..<nv {
-                    let isTail = v == nv - 1 && Dh % w != 0
-                    var o = (0..<R).map { r in g.fmul(g.loadV(oBuf, r * dhPad + v * w), corr[r]) }
-                    for lane in 0..<w {
-                        let present = g.icmp(LLVMIntSLT, g.i64(lane), keysHere)
-                        o = g.ifElse(present, then: {
-                            let off = g.i64(lane * Dh + v * w)
-                            let vv = isTail ? g.maskedLoadV(vBlock, off, tailMask) : g.loadV(vBlock, off)
-                            return (0..<R).map { r in g.fma(g.broadcastLoad(pBuf, g.i64(r * w + lane)), vv, o[r]) }
-                        }, otherwise: { o })
-                    }
-                    for r in 0..<R { g.storeV(o[r], oBuf, r * dhPad + v * w) }
-                }
-                return m + l
-            }
-            // Out = O / l for the valid rows.
-            for r in 0..<R {
-                let valid = g.icmp(LLVMIntSLT, g.i64(r), rowsHere)
-                g.ifThen(valid) {
-                    let inv = g.splat(g.fdiv(g.f32(1), stats[R + r]))
-                    let dst = g.add(g.mul(g.add(t0, g.i64(r)), ldo), g.mul(h, Dh))
-                    for v in 0..<nv {
-                        let val = g.fmul(g.loadV(oBuf, r * dhPad + v * w), inv)
-                        if v == nv - 1 && Dh % w != 0 {
-                            g.maskedStoreV(val, Out, g.add(dst, g.i64(v * w)), tailMask)
-                        } else {
-                            g.storeV(val, Out, g.add(dst, g.i64(v * w)))
-                        }
-                    }
-                }
+            let pBuf = g.alloca(g.f32, count: R * AttentionTiling.maxBlockKeys)
+            let io = AttentionIO(Q: Q, Out: Out, kHead: kHead, vHead: vHead, qBuf: qBuf, oBuf: oBuf, pBuf: pBuf,
+                                 p0: p0, t0: t0, h: h, rowsHere: rowsHere, lastPos: lastPos)
+            if R > 1 {
+                // A lone row (decode, or a remainder group) gets a one-row body: no wasted work.
+                g.ifElse(g.icmp(LLVMIntEQ, rowsHere, g.i64(1)), then: {
+                    g.emitAttentionRows(spec, rows: 1, io: io); return []
+                }, otherwise: {
+                    g.emitAttentionRows(spec, rows: R, io: io); return []
+                })
+            } else {
+                g.emitAttentionRows(spec, rows: 1, io: io)
             }
         }
 
