@@ -106,7 +106,7 @@ public struct ModelProgram {
                 let k = module.addLayerNorm(spec)
                 var args = [x.slot, y.slot]
                 if let affine = ln.affine { args += [slot(.raw(affine.weight)), slot(.raw(affine.bias))] }
-                emit(k, args, describe: "\(v) \(spec)", lastRowStrides: [x.stride, y.stride, nil, nil].prefix(args.count).map { $0 }, value: v)
+                emit(k, args, describe: "\(v) \(spec)", lastRowStrides: [x.stride, y.stride, nil, nil], value: v)
             case .add:
                 let a = location(inst.operands[0]), b = location(inst.operands[1]), y = location(v)
                 let k = module.addAdd(d: inst.type.columns!, lda: a.stride, ldb: b.stride, ldy: y.stride)

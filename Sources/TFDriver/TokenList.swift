@@ -1,3 +1,4 @@
+import Foundation
 import TFIR
 
 /// Parses `--tokens 1,2,3` and checks the ids against the model: non-empty, in the vocabulary,
@@ -22,5 +23,3 @@ func parseTokens(_ text: String, config: ModelConfig, alreadyCached: Int = 0) th
     }
     return tokens
 }
-
-import Foundation

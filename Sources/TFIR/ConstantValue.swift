@@ -24,14 +24,12 @@ public enum ConstantValue: Equatable, CustomStringConvertible {
 /// constant may refer to one defined later; a cycle is an error.
 struct ConstantEvaluator {
     let source: SourceFile?
-    let file: String
     private var definitions: [String: Binding] = [:]
     private var values: [String: ConstantValue] = [:]
     private var inProgress: [String] = []
 
-    init(bindings: [Binding], source: SourceFile?, file: String) {
+    init(bindings: [Binding], source: SourceFile?) {
         self.source = source
-        self.file = file
         for b in bindings where definitions[b.name] == nil { definitions[b.name] = b }
     }
 

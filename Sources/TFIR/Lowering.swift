@@ -42,8 +42,8 @@ private struct Lowering {
             if let first = seen[b.name] { throw error("'\(b.name)' is already defined at \(first.line):\(first.column)", at: b.location) }
             seen[b.name] = b.location
         }
-        constants = ConstantEvaluator(bindings: fieldBindings + spec.constants, source: source, file: spec.file)
-        config = try ModelConfig.evaluate(model, in: &constants, endOfFile: end)
+        constants = ConstantEvaluator(bindings: fieldBindings + spec.constants, source: source)
+        config = try ModelConfig.evaluate(model, in: &constants)
         for c in spec.constants { _ = try constants.value(of: c.name, at: c.location) }
     }
 

@@ -16,7 +16,7 @@ enum ModelField: String, CaseIterable {
 
 extension ModelConfig {
     /// Evaluates and checks the model fields.
-    static func evaluate(_ model: ModelDecl, in constants: inout ConstantEvaluator, endOfFile: SourceLocation) throws -> ModelConfig {
+    static func evaluate(_ model: ModelDecl, in constants: inout ConstantEvaluator) throws -> ModelConfig {
         var fields: [ModelField: Binding] = [:]
         for field in model.fields {
             guard let known = ModelField(rawValue: field.name) else {

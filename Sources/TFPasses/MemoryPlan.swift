@@ -1,3 +1,4 @@
+import Foundation
 import TFIR
 
 /// Where every value of a (fused) graph lives: activation buffers assigned by liveness, so a
@@ -95,5 +96,3 @@ public func formatBytes(_ bytes: Int) -> String {
     while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
     return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
 }
-
-import Foundation
