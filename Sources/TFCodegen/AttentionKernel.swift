@@ -102,7 +102,7 @@ extension KernelModule {
         let symbol = spec.symbol
         if hasKernel(symbol) { return symbol }
         let g = gen
-        let H = spec.heads, Dh = spec.headDim, R = spec.queryRows, ld = spec.ldInput, ldo = spec.ldOutput
+        let H = spec.heads, Dh = spec.headDim, R = spec.queryRows, ld = spec.ldInput
         let dhPad = roundUp(Dh, g.width)
         let headK = spec.contextPadded * Dh, headV = spec.contextPadded * Dh
 
