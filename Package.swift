@@ -4,10 +4,10 @@
 // → TFNaive (OpenBLAS oracle) | TFCodegen (LLVM JIT / objects) → tfc (command line).
 import PackageDescription
 
-// LLVM 14 from Debian's llvm-dev (see docs/llvm.md; `llvm-config --includedir --libdir`).
-let llvmInclude = "/usr/lib/llvm-14/include"
+// LLVM 14 from Debian's llvm-14-dev. Its headers are reached through symbolic links in
+// Sources/CLLVM/include (so every importer of CLLVM finds them); only the library path is a flag.
+// See docs/llvm.md.
 let llvmLib = "/usr/lib/llvm-14/lib"
-let llvmSwiftFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I", "-Xcc", llvmInclude])]
 
 let package = Package(
     name: "tfc",
@@ -26,7 +26,6 @@ let package = Package(
         // System libraries.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .target(name: "CLLVM", path: "Sources/CLLVM",
-                cSettings: [.unsafeFlags(["-I", llvmInclude])],
                 linkerSettings: [.unsafeFlags(["-L", llvmLib, "-Xlinker", "-rpath", "-Xlinker", llvmLib]),
                                  .linkedLibrary("LLVM-14")]),
         // The compiler, phase by phase.
@@ -36,25 +35,25 @@ let package = Package(
         .target(name: "TFWeights", dependencies: ["TFRuntime"], path: "Sources/TFWeights"),
         .target(name: "TFNaive", dependencies: ["TFIR", "TFWeights", "TFRuntime", "COpenBLAS"], path: "Sources/TFNaive"),
         .target(name: "TFCodegen", dependencies: ["TFIR", "TFPasses", "TFWeights", "TFRuntime", "CLLVM"],
-                path: "Sources/TFCodegen", swiftSettings: llvmSwiftFlags),
+                path: "Sources/TFCodegen"),
         .target(name: "TFBench", dependencies: ["TFIR", "TFPasses", "TFNaive", "TFCodegen", "TFWeights", "TFRuntime", "COpenBLAS"],
-                path: "Sources/TFBench", swiftSettings: llvmSwiftFlags),
+                path: "Sources/TFBench"),
         .target(name: "TFDriver", dependencies: [
                     "TFSpec", "TFIR", "TFPasses", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                ], path: "Sources/TFDriver", swiftSettings: llvmSwiftFlags),
+                ], path: "Sources/TFDriver"),
         // Shared by the test targets only: `tfc init`-style weights in memory.
         .target(name: "TFTestSupport", dependencies: ["TFIR", "TFWeights"], path: "Sources/TFTestSupport"),
-        .executableTarget(name: "tfc", dependencies: ["TFDriver"], path: "Sources/tfc", swiftSettings: llvmSwiftFlags),
+        .executableTarget(name: "tfc", dependencies: ["TFDriver"], path: "Sources/tfc"),
 
         .testTarget(name: "TFSpecTests", dependencies: ["TFSpec", "TFIR"], path: "Tests/TFSpecTests"),
         .testTarget(name: "TFIRTests", dependencies: ["TFSpec", "TFIR", "TFPasses"], path: "Tests/TFIRTests"),
         .testTarget(name: "TFPassesTests", dependencies: ["TFSpec", "TFIR", "TFPasses", "TFNaive", "TFWeights", "TFTestSupport"], path: "Tests/TFPassesTests"),
-        .testTarget(name: "TFBenchTests", dependencies: ["TFBench", "TFIR"], path: "Tests/TFBenchTests", swiftSettings: llvmSwiftFlags),
+        .testTarget(name: "TFBenchTests", dependencies: ["TFBench", "TFIR"], path: "Tests/TFBenchTests"),
         .testTarget(name: "TFWeightsTests", dependencies: ["TFWeights"], path: "Tests/TFWeightsTests"),
         .testTarget(name: "TFNaiveTests", dependencies: ["TFSpec", "TFIR", "TFWeights", "TFNaive", "TFTestSupport"], path: "Tests/TFNaiveTests"),
         .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFSpec", "TFIR", "TFPasses", "TFWeights", "CLLVM", "TFRuntime", "TFTestSupport"],
-                    path: "Tests/TFCodegenTests", swiftSettings: llvmSwiftFlags),
-        .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests", swiftSettings: llvmSwiftFlags),
+                    path: "Tests/TFCodegenTests"),
+        .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests"),
     ]
 )

@@ -39,7 +39,7 @@ final class CLIErrorTests: XCTestCase {
         XCTAssertTrue(r.stderr.hasPrefix("\(empty):1:1: error: empty spec"), r.stderr)
 
         let binary = dir.appendingPathComponent("latin1.tfs").path
-        FileManager.default.createFile(atPath: binary, contents: Data([0x6d, 0x6f, 0xff, 0xfe, 0x0a]))
+        XCTAssertTrue(FileManager.default.createFile(atPath: binary, contents: Data([0x6d, 0x6f, 0xff, 0xfe, 0x0a])))
         r = try TFC.run(["check", binary])
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stderr, "\(binary):1:1: error: file is not valid UTF-8 (at byte 2)\n")
@@ -91,7 +91,7 @@ final class CLIErrorTests: XCTestCase {
         // A truncated file.
         let data = try Data(contentsOf: URL(fileURLWithPath: weights))
         let truncated = dir.appendingPathComponent("truncated.safetensors").path
-        FileManager.default.createFile(atPath: truncated, contents: data.prefix(data.count / 2))
+        XCTAssertTrue(FileManager.default.createFile(atPath: truncated, contents: data.prefix(data.count / 2)))
         r = try TFC.run(["run", "specs/tiny.tfs", "--weights", truncated, "--tokens", "1"])
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.hasPrefix("\(truncated): error: "), r.stderr)
