@@ -1,5 +1,6 @@
 import Foundation
 import COpenBLAS
+import TFNaive
 import TFRuntime
 
 /// What the bench says about the machine it runs on.
@@ -21,7 +22,7 @@ public enum Machine {
     /// Fixes the thread count of both sides: OpenBLAS (the naive side, and the peak sgemm) and the
     /// runtime's pool (the fused side's kernels).
     public static func setThreads(_ threads: Int) {
-        openblas_set_num_threads(Int32(threads))
+        BLASThreadLimit.set(threads)
         tfc_set_num_threads(Int32(threads))
     }
 

@@ -6,8 +6,9 @@ import TFRuntime
 /// The fused backend: runs the fusion passes, emits the whole model as one program of
 /// explicitly vectorised kernels (`ModelProgram`), JIT-compiles it (or loads it from the
 /// compiled-code cache), packs the weights once into the kernels' panel layouts, and runs
-/// forward passes that continue from its KV caches. Nothing is allocated per forward pass
-/// except when a longer prompt than ever before needs a larger logits buffer.
+/// forward passes that continue from its KV caches. Activation buffers hold as many rows as the
+/// longest call so far (grown when a longer one comes, never sized by the context up front); the
+/// KV caches are reserved for the whole context but take memory only as positions are written.
 public final class FusedExecutor: ModelExecutor {
     public let graph: Graph
     public let fusedGraph: Graph
@@ -25,8 +26,14 @@ public final class FusedExecutor: ModelExecutor {
     let forwardLast: KernelEntryPoint
     let table: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     let slots: [ModelProgram.Slot]
-    /// Keeps packed weights, activations, caches and the token buffer alive.
+    /// Keeps packed weights alive.
     var buffers: [AlignedBuffer] = []
+    /// The KV caches.
+    var caches: [ZeroPages] = []
+    /// Activation and scratch buffers, `[rowCapacity, columns]` each, by slot.
+    var rowBuffers: [AlignedBuffer] = []
+    /// Rows the activation buffers hold now.
+    var rowCapacity = 0
     let tokens: UnsafeMutablePointer<Int32>
     var logits: AlignedBuffer
     var logitsRows: Int
@@ -79,7 +86,6 @@ public final class FusedExecutor: ModelExecutor {
         tokens = .allocate(capacity: config.context)
         logitsRows = 1
         logits = AlignedBuffer(count: config.vocab, zeroed: true)
-        var activation: [Int: AlignedBuffer] = [:]
         var logitsSlot: Int? = nil
         for (i, slot) in slots.enumerated() {
             switch slot {
@@ -91,18 +97,11 @@ public final class FusedExecutor: ModelExecutor {
                 if transposed { layout.packTransposed(source, into: packed.pointer) } else { layout.pack(source, into: packed.pointer) }
                 buffers.append(packed)
                 table[i] = packed.raw
-            case .buffer(let index, let offset):
-                if activation[index] == nil {
-                    activation[index] = AlignedBuffer(count: config.context * plan.bufferColumns[index], zeroed: true)
-                }
-                table[i] = UnsafeMutableRawPointer(activation[index]!.pointer + offset)
-            case .scratch(_, let columns):
-                let b = AlignedBuffer(count: config.context * columns, zeroed: true)
-                buffers.append(b)
-                table[i] = b.raw
-            case .keyCache(_, let floats), .valueCache(_, let floats):
-                let b = AlignedBuffer(count: floats, zeroed: true)
-                buffers.append(b)
+            case .buffer, .scratch:
+                break  // sized by the first call (`reserveRows`)
+            case .keyCache(let index, let floats), .valueCache(let index, let floats):
+                let b = try ZeroPages(count: floats, what: "the KV cache of attention \(index) (context \(config.context))")
+                caches.append(b)
                 table[i] = b.raw
             case .tokens:
                 table[i] = UnsafeMutableRawPointer(tokens)
@@ -111,8 +110,33 @@ public final class FusedExecutor: ModelExecutor {
                 table[i] = logits.raw
             }
         }
-        buffers += activation.values
         self.logitsSlot = logitsSlot
+    }
+
+    /// Makes the activation and scratch buffers hold at least `rows` rows (rounded up to 16, and
+    /// at least doubling, so a growing prompt reallocates rarely). Their contents do not outlive a
+    /// call, so nothing is copied.
+    private func reserveRows(_ rows: Int) {
+        guard rows > rowCapacity else { return }
+        let rounded = (max(rows, min(2 * rowCapacity, graph.config.context)) + 15) / 16 * 16
+        var activation: [Int: AlignedBuffer] = [:]
+        rowBuffers = []
+        for (i, slot) in slots.enumerated() {
+            switch slot {
+            case .buffer(let index, let offset):
+                if activation[index] == nil {
+                    activation[index] = AlignedBuffer(count: rounded * plan.bufferColumns[index], zeroed: true)
+                }
+                table[i] = UnsafeMutableRawPointer(activation[index]!.pointer + offset)
+            case .scratch(_, let columns):
+                let b = AlignedBuffer(count: rounded * columns, zeroed: true)
+                rowBuffers.append(b)
+                table[i] = b.raw
+            default: break
+            }
+        }
+        rowBuffers += activation.values
+        rowCapacity = rounded
     }
 
     deinit {
@@ -124,6 +148,7 @@ public final class FusedExecutor: ModelExecutor {
 
     private func prepare(_ ids: [Int32], logitRows: Int) {
         precondition(!ids.isEmpty && position + ids.count <= graph.config.context, "tokens were validated by the caller")
+        reserveRows(ids.count)
         for (i, t) in ids.enumerated() { tokens[i] = t }
         if logitRows > logitsRows, let logitsSlot {
             logits = AlignedBuffer(count: logitRows * graph.config.vocab, zeroed: false)

@@ -56,6 +56,7 @@ struct BenchOptions: ParsableArguments {
 
     /// Fixes the thread count and measures the machine's peak.
     func measurePeak(_ progress: ProgressLine) -> MachinePeak {
+        if let note = BLASThreadLimit.clamp(threads).note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
         Machine.setThreads(threads)
         progress.update(step: 0, of: 0, "measuring the machine's peak (sgemm, memory bandwidth)")
         let peak = quick ? MachinePeak.measure(threads: threads, sgemmSize: 128, bandwidthBytes: 4 << 20, runs: 1)

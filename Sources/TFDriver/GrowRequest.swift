@@ -83,9 +83,14 @@ struct GrowRequest {
             guard let (clause, _) = chosen[p.site] else { continue }
             let n: Int
             switch clause.amount {
-            case .add(let k): n = p.tokens + k
+            case .add(let k): n = p.tokens.addingReportingOverflow(k).overflow ? Int.max : p.tokens + k
             case .set(let k): n = k
-            case .factor(let f): n = Int((Double(p.tokens) * f).rounded())
+            case .factor(let f):
+                let scaled = (Double(p.tokens) * f).rounded()
+                n = scaled >= Double(SizeLimits.maximumDimension) ? Int.max : Int(max(scaled, 0))
+            }
+            if n > SizeLimits.maximumDimension {
+                throw UserError("error: --tokens '\(clause.text)': site '\(p.site)' would have more than \(SizeLimits.maximumDimension) tokens, the limit of one dimension")
             }
             if n < p.tokens {
                 throw UserError("error: --tokens '\(clause.text)': site '\(p.site)' has \(p.tokens) tokens; growth cannot shrink it to \(n)")
@@ -120,13 +125,19 @@ struct GrowRequest {
                 throw UserError("error: --layers '\(text)': \(form)")
             }
             if n <= 0 { throw UserError("error: --layers '\(text)': the number of layers to insert must be positive, got \(n)") }
+            try checkLayerLimit(n > SizeLimits.maximumLayers - current, text)
             return n
         }
         guard let n = Int(value) else { throw UserError("error: --layers '\(text)': \(form)") }
         if n <= current {
             throw UserError("error: --layers \(text): the model already has \(current) layers; give a larger total, or +N to insert N")
         }
+        try checkLayerLimit(n > SizeLimits.maximumLayers, text)
         return n - current
+    }
+
+    private static func checkLayerLimit(_ over: Bool, _ text: String) throws {
+        if over { throw UserError("error: --layers '\(text)': a model has at most \(SizeLimits.maximumLayers) layers") }
     }
 
     /// "; did you mean 'x'?" for a close name (edit distance or prefix), or "".

@@ -89,6 +89,7 @@ final class ModelRunner {
         let lookup: (String) -> UnsafeBufferPointer<Float> = { file.tensor($0)!.floats }
         switch backend {
         case .naive:
+            if let note = BLASThreadLimit.clamp(threads).note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
             executor = NaiveExecutor(graph: graph, weights: lookup, threads: threads)
             fused = nil
         case .fused:

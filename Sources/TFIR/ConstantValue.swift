@@ -67,7 +67,10 @@ struct ConstantEvaluator {
             return .symbol(path.joined(separator: "."))
         case .negate(let inner):
             switch try evaluate(inner) {
-            case .integer(let v): return .integer(-v)
+            case .integer(let v):
+                let (negated, overflow) = Int(0).subtractingReportingOverflow(v)
+                if overflow { throw error("integer overflow in -(\(v))", at: expr.location) }
+                return .integer(negated)
             case .float(let v): return .float(-v)
             case let other: throw error("cannot negate \(other)", at: expr.location)
             }
@@ -98,8 +101,12 @@ struct ConstantEvaluator {
             case .multiply: result = x.multipliedReportingOverflow(by: y)
             case .divide, .remainder:
                 if y == 0 { throw error("division by zero", at: location) }
-                if op == .divide, x % y != 0 { throw error("\(x) / \(y) does not divide evenly", at: location) }
-                result = op == .divide ? (x / y, false) : (x % y, false)
+                // Int.min / -1 overflows; its remainder is 0 but Swift's `%` traps on it too.
+                let quotient = x.dividedReportingOverflow(by: y), remainder = x.remainderReportingOverflow(dividingBy: y)
+                if op == .divide, !quotient.overflow, remainder.partialValue != 0 {
+                    throw error("\(x) / \(y) does not divide evenly", at: location)
+                }
+                result = op == .divide ? quotient : (y == -1 ? (0, false) : remainder)
             }
             if result.1 { throw error("integer overflow in \(x) \(op.rawValue) \(y)", at: location) }
             return .integer(result.0)

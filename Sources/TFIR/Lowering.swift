@@ -3,8 +3,10 @@ import TFSpec
 /// Lowers a parsed spec to the graph IR: evaluates the constants, checks the block (names, arities,
 /// shapes, cycles, sites), and unrolls it `layers` times between the embedding and the logits.
 /// Every error is a `Diagnostic` pointing at the spec text that caused it.
-public func lower(_ spec: Spec, source: SourceFile? = nil) throws -> Graph {
+/// `memory` is the bytes the model may need at `context` (see `SizeLimits`); nil skips that check.
+public func lower(_ spec: Spec, source: SourceFile? = nil, memory: Int? = SizeLimits.machineMemory) throws -> Graph {
     var lowering = try Lowering(spec: spec, source: source)
+    lowering.memory = memory
     return try lowering.run()
 }
 
@@ -24,6 +26,7 @@ private struct Lowering {
     /// Statements in an order where each comes after the values it reads.
     var order: [Binding] = []
     var nextCacheSlot = 0
+    var memory: Int? = nil
 
     init(spec: Spec, source: SourceFile?) throws {
         self.spec = spec
@@ -73,32 +76,48 @@ private struct Lowering {
             if let first = byName[s.name] { throw error("'\(s.name)' is already defined at \(first.location.line):\(first.location.column)", at: s.location) }
             byName[s.name] = s
         }
+        // Depth-first, with an explicit stack: a chain of 10,000 statements written in reverse
+        // order must not recurse 10,000 deep.
         enum Mark { case visiting, done }
         var marks: [String: Mark] = [:]
         var stack: [String] = []
         var used = Set<String>()
-        func visit(_ statement: Binding) throws {
-            switch marks[statement.name] {
-            case .done: return
-            case .visiting:
-                let start = stack.firstIndex(of: statement.name)!
-                let cycle = (stack[start...] + [statement.name]).joined(separator: " → ")
-                throw error("cycle in block: \(cycle)", at: statement.location)
-            case nil: break
-            }
-            marks[statement.name] = .visiting
-            stack.append(statement.name)
+        struct Frame { var statement: Binding; var references: [(String, SourceLocation)]; var next = 0 }
+        func references(_ statement: Binding) -> [(String, SourceLocation)] {
             var refs: [(String, SourceLocation)] = []
             tensorReferences(statement.value, into: &refs)
-            for (name, _) in refs {
-                used.insert(name)
-                if let dep = byName[name] { try visit(dep) }
-            }
-            stack.removeLast()
-            marks[statement.name] = .done
-            order.append(statement)
+            return refs
         }
-        for s in block.statements { try visit(s) }
+        for root in block.statements where marks[root.name] == nil {
+            marks[root.name] = .visiting
+            stack.append(root.name)
+            var frames = [Frame(statement: root, references: references(root))]
+            while !frames.isEmpty {
+                let top = frames.count - 1
+                guard frames[top].next < frames[top].references.count else {
+                    let statement = frames.removeLast().statement
+                    stack.removeLast()
+                    marks[statement.name] = .done
+                    order.append(statement)
+                    continue
+                }
+                let name = frames[top].references[frames[top].next].0
+                frames[top].next += 1
+                used.insert(name)
+                guard let dep = byName[name] else { continue }
+                switch marks[dep.name] {
+                case .done: continue
+                case .visiting:
+                    let start = stack.firstIndex(of: dep.name)!
+                    let cycle = (stack[start...] + [dep.name]).joined(separator: " → ")
+                    throw error("cycle in block: \(cycle)", at: dep.location)
+                case nil:
+                    marks[dep.name] = .visiting
+                    stack.append(dep.name)
+                    frames.append(Frame(statement: dep, references: references(dep)))
+                }
+            }
+        }
         var resultRefs: [(String, SourceLocation)] = []
         tensorReferences(block.result, into: &resultRefs)
         for (name, _) in resultRefs { used.insert(name) }
@@ -149,6 +168,9 @@ private struct Lowering {
         let table = config.tieEmbeddings ? "embed.weight" : "lm_head.weight"
         let logits = builder.emit(.logits(table: table), [normed], .activations(config.vocab))
         let graph = Graph(config: config, instructions: builder.instructions, output: logits, source: source?.path ?? spec.file)
+        let model = spec.model!
+        let contextAt = model.fields.first { $0.name == ModelField.context.rawValue }?.value.location ?? model.location
+        try graph.checkSizes(memory: memory ?? Int.max, context: contextAt, model: model.location) { error($0, at: $1) }
         try graph.verify()
         return graph
     }
@@ -291,6 +313,7 @@ private struct Lowering {
             throw error("\(what) must be an integer, found \(v)", at: arg.value.location)
         }
         if n <= 0 { throw error("\(what) must be positive, got \(n)", at: arg.value.location) }
+        if n > SizeLimits.maximumDimension { throw error("\(what) must be at most \(SizeLimits.maximumDimension), got \(n)", at: arg.value.location) }
         return n
     }
 

@@ -34,6 +34,8 @@ extension ModelConfig {
                 throw constants.error("'\(field.rawValue)' must be an integer, found \(try constants.value(of: field.rawValue, at: binding.location))", at: binding.value.location)
             }
             if v < minimum { throw constants.error("'\(field.rawValue)' must be at least \(minimum), got \(v)", at: binding.value.location) }
+            let maximum = field == .layers ? SizeLimits.maximumLayers : SizeLimits.maximumDimension
+            if v > maximum { throw constants.error("'\(field.rawValue)' must be at most \(maximum), got \(v)", at: binding.value.location) }
             return v
         }
         func number(_ field: ModelField, default value: Double) throws -> Double {

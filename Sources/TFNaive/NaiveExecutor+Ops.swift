@@ -53,6 +53,12 @@ extension NaiveExecutor {
     func attention(q: Matrix, k: Matrix, v: Matrix, _ a: AttentionOp) -> Matrix {
         var out = Matrix(rows: q.rows, columns: q.columns)
         var scores = [Float](repeating: 0, count: q.rows * (position + q.rows))
+        let needed = (position + q.rows) * cacheWidths[a.cacheSlot]
+        if keyCache[a.cacheSlot].count < needed {
+            let more = needed - keyCache[a.cacheSlot].count
+            keyCache[a.cacheSlot].append(contentsOf: repeatElement(0, count: more))
+            valueCache[a.cacheSlot].append(contentsOf: repeatElement(0, count: more))
+        }
         q.data.withUnsafeBufferPointer { qp in k.data.withUnsafeBufferPointer { kp in v.data.withUnsafeBufferPointer { vp in
             keyCache[a.cacheSlot].withUnsafeMutableBufferPointer { keys in valueCache[a.cacheSlot].withUnsafeMutableBufferPointer { values in
                 scores.withUnsafeMutableBufferPointer { sp in out.data.withUnsafeMutableBufferPointer { op in

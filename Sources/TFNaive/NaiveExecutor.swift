@@ -12,19 +12,23 @@ public typealias WeightLookup = (String) -> UnsafeBufferPointer<Float>
 public final class NaiveExecutor: ModelExecutor {
     public let graph: Graph
     let weights: WeightLookup
-    /// KV caches: per slot, keys and values `[context, width]`, row-major.
+    /// KV caches: per slot, keys and values `[rows, width]`, row-major, grown as tokens arrive
+    /// (a 3-token prompt at a context of millions holds 3 rows, not millions).
     var keyCache: [[Float]]
     var valueCache: [[Float]]
+    /// Width of each slot's cache rows.
+    let cacheWidths: [Int]
     /// Positions already in the caches.
     public private(set) var position = 0
 
     public init(graph: Graph, weights: @escaping WeightLookup, threads: Int) {
         self.graph = graph
         self.weights = weights
-        openblas_set_num_threads(Int32(threads))
+        BLASThreadLimit.set(threads)
         var widths = [Int](repeating: 0, count: graph.cacheSlots)
         for inst in graph.instructions { if case .attention(let a) = inst.op { widths[a.cacheSlot] = a.heads * a.headDim } }
-        keyCache = widths.map { [Float](repeating: 0, count: graph.config.context * $0) }
+        cacheWidths = widths
+        keyCache = widths.map { _ in [] }
         valueCache = keyCache
     }
 

@@ -34,6 +34,9 @@ public struct Parser {
 
     /// Expressions nested deeper than this are rejected rather than risking the stack.
     public static let maximumDepth = 200
+    /// Expression trees taller than this are rejected: evaluating, lowering and printing them recurse
+    /// once per level.
+    public static let maximumHeight = 1000
 
     public init(_ source: SourceFile) {
         self.source = source
@@ -154,52 +157,62 @@ public struct Parser {
 
     /// `expr := term (('+' | '-') term)*`
     public mutating func parseExpression() throws -> Expr {
-        var left = try parseTerm()
+        try parseExpressionWithHeight().expr
+    }
+
+    // Each parse function also returns the height of the tree it built (a leaf is 0; an operator,
+    // call or negation is one more than its tallest operand). Every pass over an `Expr` recurses
+    // that deep, so `maximumHeight` keeps a 10,000-term sum from overflowing the stack later.
+
+    private mutating func parseExpressionWithHeight() throws -> (expr: Expr, height: Int) {
+        var (left, height) = try parseTerm()
         while let op = try binaryOperator(in: [.add, .subtract]) {
-            try advance()
+            let token = try advance()
             let right = try parseTerm()
-            left = Expr(.binary(op, left, right), at: left.location)
+            height = try checkedHeight(max(height, right.height) + 1, at: token)
+            left = Expr(.binary(op, left, right.expr), at: left.location)
         }
-        return left
+        return (left, height)
     }
 
     /// `term := unary (('*' | '/' | '%') unary)*`
-    private mutating func parseTerm() throws -> Expr {
-        var left = try parseUnary()
+    private mutating func parseTerm() throws -> (expr: Expr, height: Int) {
+        var (left, height) = try parseUnary()
         while let op = try binaryOperator(in: [.multiply, .divide, .remainder]) {
-            try advance()
+            let token = try advance()
             let right = try parseUnary()
-            left = Expr(.binary(op, left, right), at: left.location)
+            height = try checkedHeight(max(height, right.height) + 1, at: token)
+            left = Expr(.binary(op, left, right.expr), at: left.location)
         }
-        return left
+        return (left, height)
     }
 
     /// `unary := '-' unary | primary`
-    private mutating func parseUnary() throws -> Expr {
+    private mutating func parseUnary() throws -> (expr: Expr, height: Int) {
         let token = try peek()
         guard token.isPunctuation(.minus) else { return try parsePrimary() }
         try advance()
         try enter(token)
         defer { depth -= 1 }
         let operand = try parseUnary()
-        return Expr(.negate(operand), at: token.location)
+        return (Expr(.negate(operand.expr), at: token.location), try checkedHeight(operand.height + 1, at: token))
     }
 
-    private mutating func parsePrimary() throws -> Expr {
+    private mutating func parsePrimary() throws -> (expr: Expr, height: Int) {
         let token = try peek()
         switch token.kind {
         case .integer(let value):
             try advance()
-            return Expr(.integer(value), at: token.location)
+            return (Expr(.integer(value), at: token.location), 0)
         case .float(let value):
             try advance()
-            return Expr(.float(value), at: token.location)
+            return (Expr(.float(value), at: token.location), 0)
         case .string(let value):
             try advance()
-            return Expr(.string(value), at: token.location)
+            return (Expr(.string(value), at: token.location), 0)
         case .keyword(.true), .keyword(.false):
             try advance()
-            return Expr(.boolean(token.kind == .keyword(.true)), at: token.location)
+            return (Expr(.boolean(token.kind == .keyword(.true)), at: token.location), 0)
         case .identifier(let name):
             if try peek(1).isPunctuation(.leftParen) { return try parseCall() }
             try advance()
@@ -209,14 +222,14 @@ public struct Parser {
                 let part = try expectIdentifier("expected a name after '\(parts.joined(separator: ".")).'")
                 parts.append(part.text)
             }
-            return Expr(.name(parts), at: token.location)
+            return (Expr(.name(parts), at: token.location), 0)
         case .punctuation(.leftParen):
             try enter(token)
             defer { depth -= 1 }
             try expectOpen(.leftParen, "")
-            var inner = try parseExpression()
+            var inner = try parseExpressionWithHeight()
             try expectClose(.rightParen, "expected ')' to close '(' at \(Self.position(token.location))")
-            inner.location = token.location
+            inner.expr.location = token.location
             return inner
         default:
             let after = previous.map { " after '\($0.text)'" } ?? ""
@@ -225,15 +238,16 @@ public struct Parser {
     }
 
     /// `IDENT '(' [arg (',' arg)*] ')'` with `arg := [IDENT ':'] expr`
-    private mutating func parseCall() throws -> Expr {
+    private mutating func parseCall() throws -> (expr: Expr, height: Int) {
         let name = try advance()
         try enter(name)
         defer { depth -= 1 }
         try expectOpen(.leftParen, "")
         var arguments: [Argument] = []
+        var height = 0
         if try peek().isPunctuation(.rightParen) {
             try close()
-            return Expr(.call(name.text, []), at: name.location)
+            return (Expr(.call(name.text, []), at: name.location), 1)
         }
         while true {
             let start = try peek()
@@ -243,18 +257,28 @@ public struct Parser {
                 try advance()
                 try advance()
             }
-            let value = try parseExpression()
-            arguments.append(Argument(label: label, value: value, at: start.location))
+            let value = try parseExpressionWithHeight()
+            height = max(height, value.height)
+            arguments.append(Argument(label: label, value: value.expr, at: start.location))
             let next = try peek()
             if next.isPunctuation(.comma) {
                 try advance()
             } else if next.isPunctuation(.rightParen) {
                 try close()
-                return Expr(.call(name.text, arguments), at: name.location)
+                return (Expr(.call(name.text, arguments), at: name.location), try checkedHeight(height + 1, at: name))
             } else {
                 throw unexpected(next, "expected ',' or ')' in the arguments of '\(name.text)'")
             }
         }
+    }
+
+    /// `height`, or an error at `token` when it is more than `maximumHeight`.
+    private func checkedHeight(_ height: Int, at token: Token) throws -> Int {
+        guard height <= Self.maximumHeight else {
+            throw source.error("expression is too deep: more than \(Self.maximumHeight) operators, calls or negations inside one another (a sum of n terms has n - 1); split it into named parts",
+                               at: token.location)
+        }
+        return height
     }
 
     private mutating func binaryOperator(in operators: [BinaryOperator]) throws -> BinaryOperator? {
