@@ -69,7 +69,7 @@ struct RunCommand: ParsableCommand {
                 print("  \(rank + 1). token \(entry.offset)  logit \(String(format: "%.4f", entry.element))")
             }
             let compile = model.compileSeconds.map { String(format: "compile %.3f s, ", $0) } ?? ""
-            print(String(format: "\(compile)run %.3f s (%d tokens, %d threads)", seconds, ids.count, execution.threads))
+            print(String(format: "\(compile)run %.3f s (%d tokens, %d threads)", seconds, ids.count, model.threads))
             if let logits { print("logits [\(output.rows), \(output.columns)] written to \(logits)") }
         }
     }
@@ -82,6 +82,8 @@ final class ModelRunner {
     let weights: WeightFile
     /// Seconds spent compiling (fused backend), nil for the naive one.
     var compileSeconds: Double? { fused?.compileSeconds }
+    /// Threads the backend really uses (the naive one is clamped to what OpenBLAS can use).
+    let threads: Int
 
     init(graph: Graph, weights: WeightFile, backend: BackendChoice, threads: Int, schedule: String? = nil) throws {
         self.weights = weights
@@ -89,10 +91,13 @@ final class ModelRunner {
         let lookup: (String) -> UnsafeBufferPointer<Float> = { file.tensor($0)!.floats }
         switch backend {
         case .naive:
-            if let note = BLASThreadLimit.clamp(threads).note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
-            executor = NaiveExecutor(graph: graph, weights: lookup, threads: threads)
+            let (used, note) = BLASThreadLimit.clamp(threads)
+            if let note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
+            self.threads = used
+            executor = NaiveExecutor(graph: graph, weights: lookup, threads: used)
             fused = nil
         case .fused:
+            self.threads = threads
             let f = try FusedExecutor(graph: graph, weights: lookup, threads: threads, scheduleOverride: schedule) { note in
                 FileHandle.standardError.write((note + "\n").data(using: .utf8)!)
             }

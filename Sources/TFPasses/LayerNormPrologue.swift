@@ -9,9 +9,10 @@ public struct LayerNormPrologue: Pass {
 
     public func run(_ graph: Graph) throws -> Graph {
         var g = graph
+        let producer = UseIndex(g).producer
         for i in g.instructions.indices {
             guard case .fusedPattention(var f) = g.instructions[i].op, f.prologue == nil,
-                  let source = g.index(of: g.instructions[i].operands[0]),
+                  let source = producer[g.instructions[i].operands[0]],
                   case .layerNorm(let ln) = g.instructions[source].op,
                   ln.affine == nil else { continue }  // the kernels' prologue is the non-parametric LayerNorm
             f.prologue = ln

@@ -9,20 +9,21 @@ public struct ResidualEpilogue: Pass {
 
     public func run(_ graph: Graph) throws -> Graph {
         var g = graph
+        var index = UseIndex(g)
         for i in g.instructions.indices {
             guard g.instructions[i].op == .add else { continue }
-            let uses = g.useCounts()
             let operands = g.instructions[i].operands
             // Prefer the operand that is a fusable Pattention; the other one is the residual stream.
             for (slot, value) in operands.enumerated() {
-                guard let source = g.index(of: value), case .fusedPattention(var f) = g.instructions[source].op,
-                      f.sites.count == 1, !f.residual, f.rotary[0] == nil, uses[value] == 1 else { continue }
+                guard let source = index.producer[value], case .fusedPattention(var f) = g.instructions[source].op,
+                      f.sites.count == 1, !f.residual, f.rotary[0] == nil, index.uses(of: value, in: g) == 1 else { continue }
                 let residual = operands[1 - slot]
                 if residual == value { continue }
                 f.residual = true
                 g.instructions[source].op = .fusedPattention(f)
                 g.instructions[source].operands.append(residual)
-                g.replaceUses(of: g.instructions[i].result, with: value)
+                index.addReader(source, of: residual)
+                index.replaceUses(of: g.instructions[i].result, with: value, in: &g)
                 break
             }
         }

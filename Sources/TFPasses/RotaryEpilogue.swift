@@ -10,15 +10,16 @@ public struct RotaryEpilogue: Pass {
     public func run(_ graph: Graph) throws -> Graph {
         var g = graph
         let uses = g.useCounts()
+        var index = UseIndex(g)
         for i in g.instructions.indices {
             guard case .rotary(let r) = g.instructions[i].op,
-                  let source = g.index(of: g.instructions[i].operands[0]),
+                  let source = index.producer[g.instructions[i].operands[0]],
                   case .fusedPattention(var f) = g.instructions[source].op,
                   f.sites.count == 1, f.rotary[0] == nil, !f.residual,
                   uses[g.instructions[source].result] == 1 else { continue }
             f.rotary[0] = r
             g.instructions[source].op = .fusedPattention(f)
-            g.replaceUses(of: g.instructions[i].result, with: g.instructions[source].result)
+            index.replaceUses(of: g.instructions[i].result, with: g.instructions[source].result, in: &g)
         }
         return try DeadCodeElimination().run(g)
     }
