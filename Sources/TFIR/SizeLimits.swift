@@ -52,8 +52,9 @@ public func formatByteCount(_ bytes: Double) -> String {
 }
 
 extension Graph {
-    /// Refuses a parameter tensor above `maximumTensorElements`, then a model that does not fit in
-    /// `memory` bytes. `at` locates a message: the instruction that reads the tensor, else `fallback`.
+    /// Refuses a parameter tensor above `maximumTensorElements` (at the op that reads it, else at
+    /// the model), then a model whose weights do not fit in `memory` bytes (at the model) or whose
+    /// weights, KV cache and activations at `context` do not (at the `context` field).
     func checkSizes(memory: Int, context contextAt: SourceLocation, model modelAt: SourceLocation,
                     error: (String, SourceLocation) -> Diagnostic) throws {
         var firstUse: [String: SourceLocation] = [:]
