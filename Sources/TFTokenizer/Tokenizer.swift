@@ -82,7 +82,7 @@ public final class Tokenizer {
 
         rawAddedTokens = AddedTokenMatcher(file.addedTokens.filter { !$0.normalized }.map { (Array($0.content.utf8), $0.id) })
         normalizedAddedTokens = AddedTokenMatcher(file.addedTokens.filter(\.normalized).map {
-            (Array((file.nfc ? $0.content.precomposedStringWithCanonicalMapping : $0.content).utf8), $0.id)
+            (Array((file.nfc ? NFC.normalize($0.content) : $0.content).utf8), $0.id)
         })
         var addedIds: [String: Int32] = [:]
         for token in file.addedTokens where addedIds[token.content] == nil { addedIds[token.content] = token.id }
@@ -128,7 +128,7 @@ public final class Tokenizer {
     private func encodeNormalizable(_ buffer: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into out: inout [Int32]) {
         // Below U+0300 (UTF-8 lead bytes under 0xCC) every character is NFC and stays so: skip the work.
         if nfc, buffer[range].contains(where: { $0 >= 0xCC }) {
-            var normalized = String(decoding: UnsafeBufferPointer(rebasing: buffer[range]), as: UTF8.self).precomposedStringWithCanonicalMapping
+            var normalized = NFC.normalize(String(decoding: UnsafeBufferPointer(rebasing: buffer[range]), as: UTF8.self))
             normalized.withUTF8 { encodeNormalized($0, 0..<$0.count, into: &out) }
         } else {
             encodeNormalized(buffer, range, into: &out)
