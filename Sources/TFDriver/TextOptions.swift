@@ -18,21 +18,7 @@ extension TextOptions {
     /// The tokenizer: --tokenizer, else the spec's `tokenizer` field (relative to the spec's directory);
     /// nil when there is neither. Its ids must fit the model's vocabulary.
     func loadTokenizer(for loaded: LoadedSpec) throws -> Tokenizer? {
-        let path: String
-        if let tokenizer {
-            path = tokenizer
-        } else if let named = loaded.graph.config.tokenizer {
-            let specDirectory = URL(fileURLWithPath: loaded.source.path).deletingLastPathComponent()
-            path = named.hasPrefix("/") ? named : specDirectory.appendingPathComponent(named).path
-        } else {
-            return nil
-        }
-        let model = try Tokenizer(contentsOf: path)
-        let vocab = loaded.graph.config.vocab
-        if model.vocabularySize > vocab {
-            throw UserError("\(path): error: the tokenizer has ids up to \(model.vocabularySize - 1), outside the model's vocabulary 0..<\(vocab) (\(loaded.source.path))")
-        }
-        return model
+        try loadModelTokenizer(override: tokenizer, for: loaded)
     }
 
     /// The prompt's ids from exactly one of --tokens, --prompt and --prompt-file.
@@ -100,4 +86,24 @@ final class GenerationOutput {
     }
 
     private func write(_ s: String) { if !s.isEmpty { out.write(Data(s.utf8)) } }
+}
+
+/// The tokenizer: `override` (--tokenizer), else the spec's `tokenizer` field (relative to the spec's
+/// directory); nil when there is neither. Its ids must fit the model's vocabulary.
+func loadModelTokenizer(override: String?, for loaded: LoadedSpec) throws -> Tokenizer? {
+    let path: String
+    if let override {
+        path = override
+    } else if let named = loaded.graph.config.tokenizer {
+        let specDirectory = URL(fileURLWithPath: loaded.source.path).deletingLastPathComponent()
+        path = named.hasPrefix("/") ? named : specDirectory.appendingPathComponent(named).path
+    } else {
+        return nil
+    }
+    let model = try Tokenizer(contentsOf: path)
+    let vocab = loaded.graph.config.vocab
+    if model.vocabularySize > vocab {
+        throw UserError("\(path): error: the tokenizer has ids up to \(model.vocabularySize - 1), outside the model's vocabulary 0..<\(vocab) (\(loaded.source.path))")
+    }
+    return model
 }
