@@ -28,6 +28,7 @@ public final class Tokenizer {
     private let wordIds: [[UInt8]: Int32]?
     private let addedIds: [String: Int32]
     private var word = BPEWord()
+    private let normalizer = NFC()
     private var cache: [[UInt8]: [Int32]] = [:]
     private static let cacheCapacity = 50_000, cachedWordLength = 64
 
@@ -80,9 +81,10 @@ public final class Tokenizer {
         }
         merges = MergeTable(mergeIds)
 
+        let nfc = NFC()
         rawAddedTokens = AddedTokenMatcher(file.addedTokens.filter { !$0.normalized }.map { (Array($0.content.utf8), $0.id) })
         normalizedAddedTokens = AddedTokenMatcher(file.addedTokens.filter(\.normalized).map {
-            (Array((file.nfc ? NFC.normalize($0.content) : $0.content).utf8), $0.id)
+            (Array((file.nfc ? nfc.normalize($0.content) : $0.content).utf8), $0.id)
         })
         var addedIds: [String: Int32] = [:]
         for token in file.addedTokens where addedIds[token.content] == nil { addedIds[token.content] = token.id }
@@ -128,8 +130,10 @@ public final class Tokenizer {
     private func encodeNormalizable(_ buffer: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into out: inout [Int32]) {
         // Below U+0300 (UTF-8 lead bytes under 0xCC) every character is NFC and stays so: skip the work.
         if nfc, buffer[range].contains(where: { $0 >= 0xCC }) {
-            var normalized = NFC.normalize(String(decoding: UnsafeBufferPointer(rebasing: buffer[range]), as: UTF8.self))
-            normalized.withUTF8 { encodeNormalized($0, 0..<$0.count, into: &out) }
+            var normalized: [UInt8] = []
+            normalized.reserveCapacity(range.count + 16)
+            normalizer.normalize(buffer, range, into: &normalized)
+            normalized.withUnsafeBufferPointer { encodeNormalized($0, 0..<$0.count, into: &out) }
         } else {
             encodeNormalized(buffer, range, into: &out)
         }

@@ -128,6 +128,36 @@ final class ExactnessTests: XCTestCase {
         try assertSameIds(texts, "random text")
     }
 
+    /// Text where NFC has work to do: base letters with stacked combining marks in random order,
+    /// jamo, kana with voicing marks, Tibetan and Indic vowel signs, singletons and exclusions.
+    func testNFCStress() throws {
+        let ranges: [ClosedRange<UInt32>] = [
+            0x41...0x5A, 0x61...0x7A, 0xC0...0xFF, 0x300...0x36F, 0x300...0x36F, 0x591...0x5C7, 0x5D0...0x5EA, 0x610...0x61A,
+            0x627...0x64A, 0x64B...0x655, 0x915...0x939, 0x93C...0x94D, 0xB05...0xB39, 0xB3E...0xB57, 0xBBE...0xBD7,
+            0xD3E...0xD57, 0xDCA...0xDDF, 0xF40...0xF69, 0xF71...0xF84, 0x1025...0x102E, 0x1100...0x1112, 0x1161...0x1175,
+            0x11A8...0x11C2, 0xAC00...0xAC40, 0x304B...0x3062, 0x3099...0x309A, 0x1F00...0x1F7D, 0x2126...0x212B,
+            0xF900...0xF90F, 0x1D15E...0x1D164, 0x2F800...0x2F80F, 0x20...0x20, 0x1B05...0x1B35,
+        ]
+        var generator = SeededGenerator(seed: 13)
+        var texts: [String] = []
+        for _ in 0..<1500 {
+            var scalars = String.UnicodeScalarView()
+            for _ in 0..<Int(generator.next() % 120) {
+                let range = ranges[Int(generator.next() % UInt64(ranges.count))]
+                if let scalar = Unicode.Scalar(range.lowerBound + UInt32(generator.next() % UInt64(range.count))) { scalars.append(scalar) }
+            }
+            texts.append(String(scalars))
+        }
+        // One long stretch with no stable character, to show NFC stays linear and exact.
+        texts.append(String(repeating: "\u{1100}\u{1161}\u{11A8}\u{0F73}", count: 5000))
+        try assertSameIds(texts, "NFC stress")
+        let normalized = try HFReference.run(normalize: texts).normalize
+        let tokenizer = try neox()
+        for (text, theirs) in zip(texts, normalized) {
+            XCTAssertEqual(Array(try tokenizer.decode(tokenizer.encode(text)).unicodeScalars), Array(theirs.unicodeScalars), text.debugDescription)
+        }
+    }
+
     /// Decoding: the text of encoded edge cases, and of random id sequences (which split characters
     /// into invalid UTF-8), is the text HF decodes.
     func testDecodeMatchesHF() throws {
