@@ -12,7 +12,7 @@ struct EvalCommand: ParsableCommand {
         discussion: """
         Window k feeds tokens [k·stride, k·stride + context) and scores the targets after each of \
         them that no earlier window scored, so every token but the first is scored once, with up \
-        to `context` tokens before it (at least context − stride after the first window). \
+        to `context` tokens before it (at least context − stride + 1 after the first window). \
         Bits per byte divide the total log-loss (in bits) by the UTF-8 bytes of the scored tokens.
         """)
 

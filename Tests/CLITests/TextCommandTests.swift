@@ -118,6 +118,20 @@ final class TextCommandTests: XCTestCase {
         XCTAssertEqual(r.stderr, "\(Self.neox): error: the tokenizer has ids up to 50276, outside the model's vocabulary 0..<256 (\(tiny))\n")
     }
 
+    /// `tfc bench tokenizer` measures both sides and compares their ids (speed itself is not asserted).
+    func testBenchTokenizerReportsBothSides() throws {
+        let r = try TFC.run(["bench", "tokenizer", "/usr/share/common-licenses/GPL-3", "--tokenizer", Self.neox, "--repeat", "1"])
+        XCTAssertSucceeded(r, "tfc bench tokenizer")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 4, r.stdout)
+        XCTAssertTrue(lines[0].hasPrefix("tokenizer bench: /usr/share/common-licenses/GPL-3 ("), r.stdout)
+        XCTAssertTrue(lines[1].hasPrefix("  tfc ") && lines[1].contains(" MB/s"), r.stdout)
+        XCTAssertTrue(lines[2].hasPrefix("  HF tokenizers ") && lines[2].contains(" MB/s"), r.stdout)
+        XCTAssertTrue(lines[3].hasSuffix("the ids are identical"), r.stdout)
+        let count = try TFC.run(["tokenize", Self.neox, "/usr/share/common-licenses/GPL-3", "--count"]).stdout.trimmingCharacters(in: .newlines)
+        XCTAssertTrue(lines[0].contains(" \(count) tokens)"), "\(lines[0]) vs \(count)")
+    }
+
     func testCheckJsonNamesTheTokenizer() throws {
         let r = try TFC.run(["check", Self.tinyNeox, "--json"])
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
