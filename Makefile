@@ -13,7 +13,8 @@ setup:
 build: setup
 	$(SWIFT) build $(BUILD_FLAGS) --product tfc
 
-# Checks, initialises and runs the bundled tiny model: the fused backend, the naive oracle, generation.
+# Checks, initialises and runs the bundled tiny model: the fused backend, the naive oracle, generation;
+# then text in, text out with the GPT-NeoX tokenizer (specs/tiny-neox.tfs, untrained: random words).
 demo: build
 	@mkdir -p $(DEMO_DIR)
 	$(TFC) check specs/tiny.tfs
@@ -21,6 +22,8 @@ demo: build
 	$(TFC) run specs/tiny.tfs --weights $(DEMO_DIR)/tiny.safetensors --tokens 1,2,3,4,5,6,7,8
 	$(TFC) run specs/tiny.tfs --weights $(DEMO_DIR)/tiny.safetensors --tokens 1,2,3,4,5,6,7,8 --backend naive
 	$(TFC) generate specs/tiny.tfs --weights $(DEMO_DIR)/tiny.safetensors --tokens 1,2,3 -n 16 --temperature 0.8 --top-k 40 --seed 1
+	$(TFC) init specs/tiny-neox.tfs -o $(DEMO_DIR)/tiny-neox.safetensors --seed 1
+	$(TFC) generate specs/tiny-neox.tfs --weights $(DEMO_DIR)/tiny-neox.safetensors --prompt "Once upon a time" -n 32 --temperature 0.8 --top-k 40 --seed 1
 
 # Builds and runs every test: the Swift suites (which drive the NumPy reference) and the
 # reference's own tests.

@@ -39,10 +39,12 @@ let package = Package(
         .target(name: "TFBench", dependencies: ["TFIR", "TFPasses", "TFNaive", "TFCodegen", "TFWeights", "TFRuntime", "COpenBLAS"],
                 path: "Sources/TFBench"),
         .target(name: "TFDriver", dependencies: [
-                    "TFSpec", "TFIR", "TFPasses", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime",
+                    "TFSpec", "TFIR", "TFPasses", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime", "TFTokenizer",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ], path: "Sources/TFDriver"),
         // Shared by the test targets only: `tfc init`-style weights in memory.
+        // Text ↔ token ids: byte-level BPE tokenizer.json files (GPT-2, GPT-NeoX, Pythia).
+        .target(name: "TFTokenizer", path: "Sources/TFTokenizer"),
         .target(name: "TFTestSupport", dependencies: ["TFIR", "TFWeights"], path: "Sources/TFTestSupport"),
         .executableTarget(name: "tfc", dependencies: ["TFDriver"], path: "Sources/tfc"),
 
@@ -54,6 +56,7 @@ let package = Package(
         .testTarget(name: "TFNaiveTests", dependencies: ["TFSpec", "TFIR", "TFWeights", "TFNaive", "TFTestSupport"], path: "Tests/TFNaiveTests"),
         .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFSpec", "TFIR", "TFPasses", "TFWeights", "CLLVM", "TFRuntime", "TFTestSupport"],
                     path: "Tests/TFCodegenTests"),
+        .testTarget(name: "TFTokenizerTests", dependencies: ["TFTokenizer"], path: "Tests/TFTokenizerTests"),
         .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests"),
     ]
 )

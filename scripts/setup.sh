@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what tfc needs on a fresh Debian machine, only when it is missing:
-# LLVM 14's C API (llvm-dev), OpenBLAS (libopenblas-dev), and NumPy + pytest for the reference tests.
+# LLVM 14's C API (llvm-dev), OpenBLAS (libopenblas-dev), and NumPy + pytest for the reference tests,
+# HF tokenizers for the tokenizer tests.
 set -euo pipefail
 
 missing=()
@@ -12,8 +13,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-if ! python3 -c 'import numpy, pytest' 2>/dev/null; then
-  echo "setup: installing numpy and pytest"
-  python3 -m pip install -q numpy pytest
+if ! python3 -c 'import numpy, pytest, tokenizers' 2>/dev/null; then
+  echo "setup: installing numpy, pytest and tokenizers"
+  python3 -m pip install -q numpy pytest tokenizers
 fi
 command -v swift >/dev/null || { echo "setup: error: swift is not on PATH (tfc needs Swift 5.10 or later)" >&2; exit 1; }

@@ -73,6 +73,7 @@ struct ModelSummary {
             "parameters": graph.parameterCount, "sites": siteObject,
             "flops_per_token": graph.flopsPerToken(atPosition: -1),
             "end_token": c.endToken.map { $0 as Any } ?? NSNull(),
+            "tokenizer": c.tokenizer.map { $0 as Any } ?? NSNull(),
         ]
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(data: data, encoding: .utf8)!

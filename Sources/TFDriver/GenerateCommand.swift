@@ -26,7 +26,8 @@ struct GenerateCommand: ParsableCommand {
 
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
     @OptionGroup var execution: ExecutionOptions
-    @Option(parsing: .unconditional, help: "The prompt: comma-separated token ids.") var tokens: String
+    @Option(parsing: .unconditional, help: "The prompt: comma-separated token ids.") var tokens: String?
+    @OptionGroup var text: TextOptions
     @Option(name: [.customShort("n"), .customLong("count")], help: "How many tokens to generate.") var count: Int = 16
     @OptionGroup var sampling: SamplingOptions
 
@@ -38,33 +39,37 @@ struct GenerateCommand: ParsableCommand {
         try reportingErrors {
             let loaded = try LoadedSpec(path: spec)
             let config = loaded.graph.config
-            let prompt = try parseTokens(tokens, config: config)
+            let tokenizer = text.isText ? try text.loadTokenizer(for: loaded) : nil
+            let prompt = try text.promptIds(tokens: tokens, loaded: loaded, tokenizer: tokenizer)
+            // A text prompt gives text out; the end token is the spec's, else the tokenizer's <|endoftext|>.
+            let output = GenerationOutput(tokenizer: text.isText ? tokenizer : nil, showIds: text.showIds)
+            let endToken = Int32(config.endToken ?? (text.isText ? tokenizer?.id(of: "<|endoftext|>").map(Int.init) : nil) ?? -1)
             let model = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights),
                                         backend: execution.backend, threads: execution.threads, schedule: execution.schedule)
             let sampler = Sampler(sampling, vocab: config.vocab)
-            let out = FileHandle.standardOutput
 
             let start = Date()
             let promptLogits = model.forwardLast(prompt)
             let prefillSeconds = Date().timeIntervalSince(start)
             var next = sampler.sample(promptLogits)
             var generated: [Int32] = [next]
-            out.write("\(next)".data(using: .utf8)!)
+            output.prompt(prompt)
+            output.token(next, isEnd: next == endToken)
             var stopReason = "generated \(count) tokens"
             let decodeStart = Date()
             while generated.count < count {
-                if next == Int32(config.endToken ?? -1) { stopReason = "end token \(next)"; break }
+                if next == endToken { stopReason = "end token \(next)"; break }
                 if model.position >= config.context {
                     stopReason = "reached the context length (\(config.context) tokens)"
                     break
                 }
                 next = sampler.sample(model.forwardLast([next]))
                 generated.append(next)
-                out.write(",\(next)".data(using: .utf8)!)
+                output.token(next, isEnd: next == endToken)
             }
-            if generated.count == count, next == Int32(config.endToken ?? -1) { stopReason = "end token \(next)" }
+            if generated.count == count, next == endToken { stopReason = "end token \(next)" }
             let decodeSeconds = Date().timeIntervalSince(decodeStart)
-            out.write("\n".data(using: .utf8)!)
+            output.finish()
             let decoded = generated.count - 1
             var report = String(format: "%@; prefill %d tokens at %.1f tokens/s, time to first token %.3f s",
                                 stopReason, prompt.count, Double(prompt.count) / prefillSeconds, prefillSeconds)

@@ -46,13 +46,15 @@ struct RunCommand: ParsableCommand {
 
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
     @OptionGroup var execution: ExecutionOptions
-    @Option(parsing: .unconditional, help: "Comma-separated token ids, e.g. 1,2,3.") var tokens: String
+    @Option(parsing: .unconditional, help: "Comma-separated token ids, e.g. 1,2,3.") var tokens: String?
+    @OptionGroup var text: TextOptions
     @Option(help: "Write all logits [T, vocab] as a float32 .npy file.") var logits: String?
 
     func run() throws {
         try reportingErrors {
             let loaded = try LoadedSpec(path: spec)
-            let ids = try parseTokens(tokens, config: loaded.graph.config)
+            let tokenizer = try text.loadTokenizer(for: loaded)
+            let ids = try text.promptIds(tokens: tokens, loaded: loaded, tokenizer: tokenizer)
             let weightFile = try loaded.graph.loadWeights(execution.weights)
             let model = try ModelRunner(graph: loaded.graph, weights: weightFile, backend: execution.backend, threads: execution.threads,
                                         schedule: execution.schedule)
@@ -66,7 +68,8 @@ struct RunCommand: ParsableCommand {
             let top = last.enumerated().sorted { $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset) }.prefix(5)
             print("next-token top 5 after \(ids.count) tokens (\(execution.backend.rawValue) backend):")
             for (rank, entry) in top.enumerated() {
-                print("  \(rank + 1). token \(entry.offset)  logit \(String(format: "%.4f", entry.element))")
+                let shown = tokenizer.flatMap { $0.bytes(of: Int32(entry.offset)) }.map { "  " + String(decoding: $0, as: UTF8.self).debugDescription } ?? ""
+                print("  \(rank + 1). token \(entry.offset)\(shown)  logit \(String(format: "%.4f", entry.element))")
             }
             let compile = model.compileSeconds.map { String(format: "compile %.3f s, ", $0) } ?? ""
             print(String(format: "\(compile)run %.3f s (%d tokens, %d threads)", seconds, ids.count, model.threads))

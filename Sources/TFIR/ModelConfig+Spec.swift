@@ -10,6 +10,7 @@ enum ModelField: String, CaseIterable {
     case rotaryFraction = "rotary_fraction"
     case rotaryBase = "rotary_base"
     case endToken = "end_token"
+    case tokenizer
 
     static let required: [ModelField] = [.vocab, .hidden, .heads, .layers, .context]
 }
@@ -69,6 +70,12 @@ extension ModelConfig {
         config.rotaryFraction = try number(.rotaryFraction, default: 0.25)
         config.rotaryBase = try number(.rotaryBase, default: 10000)
         if fields[.endToken] != nil { config.endToken = try integer(.endToken, minimum: 0) }
+        if let binding = fields[.tokenizer] {
+            guard case .string(let path) = try constants.value(of: ModelField.tokenizer.rawValue, at: binding.location), !path.isEmpty else {
+                throw constants.error("'tokenizer' must be a non-empty string naming a tokenizer.json (relative to the spec file)", at: binding.value.location)
+            }
+            config.tokenizer = path
+        }
 
         if config.hidden % config.heads != 0 {
             throw constants.error("hidden (\(config.hidden)) is not divisible by heads (\(config.heads))", at: fields[.heads]!.value.location)

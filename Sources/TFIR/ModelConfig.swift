@@ -23,6 +23,8 @@ public struct ModelConfig: Equatable, Sendable {
     public var rotaryBase: Double
     /// Generation stops at this token when the spec names one.
     public var endToken: Int?
+    /// The tokenizer.json the spec names, as written (relative to the spec file's directory).
+    public var tokenizer: String?
 
     public init(name: String, vocab: Int, hidden: Int, heads: Int, layers: Int, context: Int,
                 tieEmbeddings: Bool = true, pattentionNorm: PattentionNorm = .l2NormGelu, normEps: Double = 1e-5,

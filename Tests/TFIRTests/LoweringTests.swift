@@ -157,7 +157,7 @@ final class LoweringTests: XCTestCase {
         XCTAssertEqual(diagnostic(spec("    h = layernorm(x)\n    return x")),
                        "t.tfs:11:5: error: 'h' is computed but never used")
         XCTAssertEqual(diagnostic(spec("    return x", header: "    vocabulary = 3")),
-                       "t.tfs:7:5: error: unknown model field 'vocabulary'; the fields are vocab, hidden, heads, layers, context, tie_embeddings, pattention, norm_eps, final_norm, rotary_fraction, rotary_base, end_token")
+                       "t.tfs:7:5: error: unknown model field 'vocabulary'; the fields are vocab, hidden, heads, layers, context, tie_embeddings, pattention, norm_eps, final_norm, rotary_fraction, rotary_base, end_token, tokenizer")
         XCTAssertEqual(diagnostic(spec("    return x", header: "    pattention = l2_norm")),
                        "t.tfs:7:18: error: 'pattention' must be one of l2_norm_gelu, gelu_l2_norm, softmax, found l2_norm")
     }
