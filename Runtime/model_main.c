@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 int tfc_model_host_check_cpu(const char *what, char *err);
+const char *tfc_model_host_noncausal_message(void);
 
 static const char *g_prog = "model";
 
@@ -181,6 +182,8 @@ int main(int argc, char **argv) {
                info->target_cpu, info->cpu_features[0] ? info->cpu_features : "baseline", info->weights_file);
         return 0;
     }
+    // Generation decodes against the KV cache, which only a causal model allows.
+    if (!logits_path && tfc_model_host_noncausal_message()) fail("%s", tfc_model_host_noncausal_message());
     if (!tokens_text) fail("--tokens is required, e.g. --tokens 1,2,3 (see %s --help)", g_prog);
     if (count < 1) fail("-n must be at least 1, got %lld", count);
     if (!(temperature >= 0)) fail("--temperature must be 0 or more, got %g", temperature);

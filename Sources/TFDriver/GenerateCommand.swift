@@ -38,8 +38,11 @@ struct GenerateCommand: ParsableCommand {
         try reportingErrors {
             let loaded = try LoadedSpec(path: spec)
             let config = loaded.graph.config
+            if let refusal = loaded.graph.incrementalDecodingRefusal {
+                throw UserError("\(refusal.location.map { "\($0): " } ?? "")error: generate: \(refusal.message)")
+            }
             let prompt = try parseTokens(tokens, config: config)
-            let model = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights),
+            let model = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights, allowNonFinite: execution.allowNonFinite),
                                         backend: execution.backend, threads: execution.threads, schedule: execution.schedule)
             let sampler = Sampler(sampling, vocab: config.vocab)
             let out = FileHandle.standardOutput
@@ -47,6 +50,7 @@ struct GenerateCommand: ParsableCommand {
             let start = Date()
             let promptLogits = model.forwardLast(prompt)
             let prefillSeconds = Date().timeIntervalSince(start)
+            try NonFinitePolicy.checkForSampling(promptLogits, position: prompt.count - 1)
             var next = sampler.sample(promptLogits)
             var generated: [Int32] = [next]
             out.write("\(next)".data(using: .utf8)!)
@@ -58,7 +62,10 @@ struct GenerateCommand: ParsableCommand {
                     stopReason = "reached the context length (\(config.context) tokens)"
                     break
                 }
-                next = sampler.sample(model.forwardLast([next]))
+                let logits = model.forwardLast([next])
+                if NonFinitePolicy.count(logits) > 0 { out.write("\n".data(using: .utf8)!) }
+                try NonFinitePolicy.checkForSampling(logits, position: model.position - 1)
+                next = sampler.sample(logits)
                 generated.append(next)
                 out.write(",\(next)".data(using: .utf8)!)
             }

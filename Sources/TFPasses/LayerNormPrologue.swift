@@ -13,7 +13,7 @@ public struct LayerNormPrologue: Pass {
             guard case .fusedPattention(var f) = g.instructions[i].op, f.prologue == nil,
                   let source = g.index(of: g.instructions[i].operands[0]),
                   case .layerNorm(let ln) = g.instructions[source].op,
-                  ln.affine == nil else { continue }  // the kernels' prologue is the non-parametric LayerNorm
+                  FusedCapabilities.decide(prologue: ln).kernel != nil else { continue }
             f.prologue = ln
             g.instructions[i].op = .fusedPattention(f)
             g.instructions[i].operands[0] = g.instructions[source].operands[0]
