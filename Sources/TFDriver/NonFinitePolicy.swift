@@ -3,13 +3,14 @@ import TFIR
 import TFWeights
 
 /// What tfc does about NaN and ±Inf (README "Non-finite values"):
-/// - weights are scanned at load and a non-finite value is an error naming the file, the tensor
-///   and the index, unless `--allow-nonfinite`;
-/// - logits that come out non-finite anyway (allowed weights, or finite weights such as 3e38 that
-///   overflow float32 in the computation) are a one-line warning on stderr for `run`, and an
-///   error for `generate`, which cannot sample from them (it stops instead of printing 0,0,0…).
+/// - weights are scanned at load and a NaN, ±Inf or a magnitude of 2^64 or more (whose square
+///   overflows float32, as in 3e38) is an error naming the file, the tensor and the index, unless
+///   `--allow-nonfinite`;
+/// - logits that come out non-finite anyway (allowed weights, or a computation that overflowed
+///   float32) are a one-line warning on stderr for `run`, and an error for `generate`, which
+///   cannot sample from them (it stops instead of printing 0,0,0…).
 enum NonFinitePolicy {
-    static let flagHelp = "Load weights holding NaN or ±Inf instead of refusing them (logits that come out non-finite are still reported)."
+    static let flagHelp = "Load weights holding NaN, ±Inf or magnitudes of 2^64 or more instead of refusing them (non-finite logits are still reported)."
     static let hint = "; pass --allow-nonfinite to load it anyway"
 
     static func count<C: Collection>(_ values: C) -> Int where C.Element == Float {

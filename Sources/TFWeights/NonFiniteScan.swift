@@ -1,18 +1,27 @@
-/// Finding NaN and ±Inf in weights before they silently poison a forward pass (one NaN key makes
-/// the naive logits NaN but the fused ones finite and wrong, since their reductions differ).
+/// Finding NaN, ±Inf and overflowing magnitudes in weights before they silently poison a forward
+/// pass: one NaN key makes the naive logits NaN but the fused ones finite and wrong, and a finite
+/// 3e38 makes a float32 LayerNorm's variance infinite (the fused backend then normalises the row
+/// to zeros, the naive one, accumulating in double, does not).
 public enum NonFiniteScan {
     /// Floats per block: the vector pass keeps one running maximum per block, and only a block that
-    /// has a non-finite value is looked at again, element by element, for its index.
+    /// has a value out of range is looked at again, element by element, for its index.
     static let block = 1 << 14
 
-    /// The index of the first NaN or ±Inf in `values`, or nil.
+    /// The largest magnitude the backends compute with safely: LayerNorm and the Pattention row
+    /// norms square values, and a square of 2^64 or more is not finite in float32.
+    public static let largestSafe: Float = 0x1p64
+
+    /// The index of the first value of `values` that is NaN, ±Inf or at least `limit` in
+    /// magnitude, or nil.
     ///
     /// With the sign bit cleared, a float's bits compare as unsigned integers in the order of its
-    /// magnitude, and they are ≥ 0x7f80_0000 exactly for Inf and NaN; so the pass is an AND and an
-    /// unsigned max per 16 lanes, with no branch, at memory bandwidth.
-    public static func firstNonFinite(_ values: UnsafeBufferPointer<Float>) -> Int? {
+    /// magnitude (NaN above Inf), so the pass is an AND and an unsigned max per 16 lanes, with no
+    /// branch, at memory bandwidth.
+    public static func firstBeyond(_ limit: Float, in values: UnsafeBufferPointer<Float>) -> Int? {
         guard let base = values.baseAddress, !values.isEmpty else { return nil }
         let raw = UnsafeRawPointer(base)
+        let bound = limit.magnitude.bitPattern
+        func out(_ i: Int) -> Bool { values[i].bitPattern & 0x7fff_ffff >= bound }
         let lanes = SIMD16<UInt32>.scalarCount
         var start = 0
         while start < values.count {
@@ -24,21 +33,26 @@ public enum NonFiniteScan {
                 top = pointwiseMax(top, raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<UInt32>.self) & 0x7fff_ffff)
                 i &+= lanes
             }
-            var found = top.max() >= 0x7f80_0000
-            while i < end { found = found || !values[i].isFinite; i &+= 1 }
-            if found { return (start..<end).first { !values[$0].isFinite } }
+            var found = top.max() >= bound
+            while i < end { found = found || out(i); i &+= 1 }
+            if found { return (start..<end).first(where: out) }
             start = end
         }
         return nil
     }
+
+    /// The index of the first NaN or ±Inf, or nil.
+    public static func firstNonFinite(_ values: UnsafeBufferPointer<Float>) -> Int? {
+        firstBeyond(.infinity, in: values)
+    }
 }
 
 extension WeightFile {
-    /// Throws for the first tensor (in file order) holding a NaN or ±Inf, naming it, the index
-    /// (flat and per dimension) and the value.
+    /// Throws for the first tensor (in file order) holding a NaN, ±Inf or a magnitude of 2^64 or
+    /// more, naming it, the index (flat and per dimension) and the value; `hint` ends the message.
     public func checkFinite(hint: String = "") throws {
         for tensor in tensors {
-            guard let index = tensor.withFloats({ NonFiniteScan.firstNonFinite($0) }) else { continue }
+            guard let index = tensor.withFloats({ NonFiniteScan.firstBeyond(NonFiniteScan.largestSafe, in: $0) }) else { continue }
             let value = tensor.withFloats { $0[index] }
             var rest = index
             var coordinates: [Int] = []
@@ -46,8 +60,11 @@ extension WeightFile {
                 coordinates.append(rest % size)
                 rest /= size
             }
-            let at = tensor.shape.count > 1 ? " [\(coordinates.reversed().map(String.init).joined(separator: ", "))]" : ""
-            throw WeightError(path: path, message: "tensor \(tensor.name) holds a non-finite value (\(value)) at index \(index)\(at)\(hint)")
+            let at = "at index \(index)" + (tensor.shape.count > 1 ? " [\(coordinates.reversed().map(String.init).joined(separator: ", "))]" : "")
+            let what = value.isFinite
+                ? "a value too large for float32 arithmetic (\(value) \(at); its square overflows, the limit is ±2^64)"
+                : "a non-finite value (\(value)) \(at)"
+            throw WeightError(path: path, message: "tensor \(tensor.name) holds \(what)\(hint)")
         }
     }
 }
