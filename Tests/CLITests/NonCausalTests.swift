@@ -70,4 +70,41 @@ final class NonCausalTests: XCTestCase {
         XCTAssertEqual(g.stderr, "bidirectional: error: this model has non-causal attention (causal: false): it cannot continue from cached tokens "
                        + "(decoding), whose earlier rows would see the new ones; reset it and evaluate whole sequences (--logits)\n")
     }
+
+    /// The C API: a whole sequence evaluates; continuing (decode, or eval at a position > 0) fails
+    /// with the reason and leaves the instance usable after a reset.
+    func testSharedLibraryRefusesContinuation() throws {
+        let lib = Self.dir.appendingPathComponent("lib")
+        try FileManager.default.createDirectory(at: lib, withIntermediateDirectories: true)
+        XCTAssertSucceeded(try tfc(["compile", Self.model.spec, "--weights", Self.model.weights, "--emit", "shared",
+                                    "-o", lib.appendingPathComponent("libbidirectional.so").path]), "compile --emit shared")
+        let source = Self.dir.appendingPathComponent("client.c")
+        try """
+        #include <stdio.h>
+        #include "bidirectional.h"
+        int main(void) {
+            int32_t ids[3] = {1, 2, 3};
+            float logits[3 * 256];
+            tfc_model *m = tfc_model_create(NULL);
+            if (!m) { fprintf(stderr, "%s\\n", tfc_model_error(NULL)); return 1; }
+            if (tfc_model_eval(m, ids, 3, logits) != 0) return 2;
+            if (tfc_model_decode(m, 4, logits) == 0) return 3;
+            printf("decode: %s\\n", tfc_model_error(m));
+            if (tfc_model_eval_last(m, ids, 2, logits) == 0) return 4;
+            tfc_model_reset(m);
+            if (tfc_model_eval_last(m, ids, 3, logits) != 0) return 5;
+            printf("after reset: ok\\n");
+            tfc_model_destroy(m);
+            return 0;
+        }
+        """.write(to: source, atomically: true, encoding: .utf8)
+        let client = Self.dir.appendingPathComponent("client").path
+        guard let cc = try runTool("/usr/bin/cc", ["-O2", "-I", lib.path, source.path, "-L", lib.path, "-lbidirectional",
+                                                   "-Wl,-rpath,\(lib.path)", "-lm", "-o", client]) else { throw XCTSkip("no /usr/bin/cc") }
+        XCTAssertEqual(cc.status, 0, cc.stderr)
+        let r = try TFC.runProcess(URL(fileURLWithPath: client), [])
+        XCTAssertSucceeded(r, "C client")
+        XCTAssertEqual(r.stdout, "decode: this model has non-causal attention (causal: false): it cannot continue from cached tokens (decoding), "
+                       + "whose earlier rows would see the new ones; reset it and evaluate whole sequences (--logits)\nafter reset: ok\n")
+    }
 }
