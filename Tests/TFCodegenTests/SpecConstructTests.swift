@@ -186,6 +186,27 @@ final class SpecConstructTests: XCTestCase {
         }
     }
 
+    /// A pass never forms what the table refuses: an affine LayerNorm before a Pattention (IR only;
+    /// the spec language's block LayerNorm is plain) stays a separate kernel, and both backends agree.
+    func testPassesAskTheTable() throws {
+        var g = try graph(Self.spec("af", header: "final_norm = affine", Self.sequential()))
+        let affine = LayerNormOp(eps: 1e-5, affine: (weight: "final_norm.weight", bias: "final_norm.bias"))
+        let first = g.instructions.firstIndex { if case .layerNorm = $0.op { return true } else { return false } }!
+        g.instructions[first].op = .layerNorm(affine)
+        try g.verify()
+        let fused = try PassPipeline.fusion.run(g)
+        XCTAssertTrue(fused.instructions.contains { $0.op == .layerNorm(affine) }, "the affine LayerNorm is not folded into a prologue")
+        for inst in fused.instructions {
+            if case .fusedPattention(let f) = inst.op { XCTAssertNil(f.prologue?.affine) }
+            XCTAssertNotNil(FusedCapabilities.decide(inst.op).kernel, "\(inst.op.name) is lowered")
+        }
+        let w = weights(g)
+        let ids = tokens(9)
+        let n = NaiveExecutor(graph: g, weights: w.lookup, threads: 2).forward(ids)
+        let f = try FusedExecutor(graph: g, weights: w.lookup, threads: 2, cache: Self.cache).forward(ids)
+        XCTAssertLessThanOrEqual(relativeDifference(f.data, n.data), 1e-4)
+    }
+
     /// The table's refusals reach the user as a located error from `ModelProgram` (used by the
     /// JIT, `tfc compile` and the bench alike): an affine LayerNorm prologue, which the
     /// LayerNorm-prologue pass never forms because it asks the same table.
