@@ -5,7 +5,7 @@
 #pragma once
 #include <stdint.h>
 
-#define TFC_AOT_FORMAT_VERSION 1
+#define TFC_AOT_FORMAT_VERSION 2
 
 // The generated program: `void f(void *const *table, int64_t T, int64_t p0)`, one table entry
 // per slot (Sources/TFCodegen/ModelProgram.swift).
@@ -25,6 +25,7 @@ enum {
     TFC_AOT_WEIGHT_COUNT,    // entries in the weights file
     TFC_AOT_LAYOUT_HASH,     // FNV-1a 64 of the slot and weight layout (also in the file)
     TFC_AOT_LAST_ROW_ONLY,   // 1: tfc_model_forward_last writes one logits row, else T rows
+    TFC_AOT_INCREMENTAL,     // 1: continuing from cached tokens computes the model; 0: non-causal, whole sequences only
     TFC_AOT_INFO_COUNT
 };
 

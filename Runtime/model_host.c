@@ -353,6 +353,14 @@ void tfc_model_reset(tfc_model *m) {
 
 void tfc_model_set_threads(int n) { tfc_set_num_threads(n); }
 
+// Why this model cannot continue from cached tokens (a non-causal model), or NULL when it can.
+const char *tfc_model_host_noncausal_message(void);
+const char *tfc_model_host_noncausal_message(void) {
+    if (tfc_aot_info[TFC_AOT_INCREMENTAL]) return NULL;
+    return "this model has non-causal attention (causal: false): it cannot continue from cached tokens (decoding), "
+           "whose earlier rows would see the new ones; reset it and evaluate whole sequences (--logits)";
+}
+
 static int run(tfc_model *m, const int32_t *tokens, int64_t count, float *logits, int last_only) {
     if (!m) return -1;
     m->error[0] = 0;
@@ -369,6 +377,10 @@ static int run(tfc_model *m, const int32_t *tokens, int64_t count, float *logits
             set_error(m->error, "token id %d (item %lld) is outside the vocabulary 0..<%lld", tokens[i], (long long)i + 1, (long long)vocab);
             return -1;
         }
+    }
+    if (m->position > 0 && !tfc_aot_info[TFC_AOT_INCREMENTAL]) {
+        set_error(m->error, "%s", tfc_model_host_noncausal_message());
+        return -1;
     }
     memcpy(m->tokens, tokens, (size_t)count * sizeof(int32_t));
     if (last_only && !tfc_aot_info[TFC_AOT_LAST_ROW_ONLY] && count > 1) {

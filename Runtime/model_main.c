@@ -12,6 +12,7 @@
 #include "tfc_sampling.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 int tfc_model_host_check_cpu(const char *what, char *err);
+const char *tfc_model_host_noncausal_message(void);
 
 static const char *g_prog = "model";
 
@@ -61,6 +63,23 @@ static void usage(FILE *out) {
             "  -h, --help          this help\n",
             g_prog, g_prog, info->name, (long long)info->vocab, (long long)info->context, info->tfc_version,
             info->target_cpu, info->weights_file);
+}
+
+// How many of `n` logits are NaN or ±Inf (huge weights, or a computation that overflowed float32).
+static int64_t count_nonfinite(const float *logits, int64_t n) {
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) bad += !isfinite(logits[i]);
+    return bad;
+}
+
+// Generation cannot sample from non-finite logits: stop with an error (as `tfc generate` does).
+static void check_sampling(const float *logits, int64_t vocab, int64_t position, int printed) {
+    int64_t bad = count_nonfinite(logits, vocab);
+    if (!bad) return;
+    if (printed) { printf("\n"); fflush(stdout); }
+    fail("%lld of %lld logits at position %lld are not finite (NaN or Inf), so no token can be sampled: "
+         "the weights hold huge or non-finite values, or the computation overflowed float32",
+         (long long)bad, (long long)vocab, (long long)position);
 }
 
 // The value of option `name` at argv[*i + 1].
@@ -181,6 +200,8 @@ int main(int argc, char **argv) {
                info->target_cpu, info->cpu_features[0] ? info->cpu_features : "baseline", info->weights_file);
         return 0;
     }
+    // Generation decodes against the KV cache, which only a causal model allows.
+    if (!logits_path && tfc_model_host_noncausal_message()) fail("%s", tfc_model_host_noncausal_message());
     if (!tokens_text) fail("--tokens is required, e.g. --tokens 1,2,3 (see %s --help)", g_prog);
     if (count < 1) fail("-n must be at least 1, got %lld", count);
     if (!(temperature >= 0)) fail("--temperature must be 0 or more, got %g", temperature);
@@ -215,6 +236,11 @@ int main(int argc, char **argv) {
         double start = now();
         if (tfc_model_eval(m, prompt, n, logits) != 0) fail("%s", tfc_model_error(m));
         double seconds = now() - start;
+        int64_t bad = count_nonfinite(logits, n * vocab);
+        if (bad) {
+            fprintf(stderr, "%s: warning: %lld of %lld logits are not finite (NaN or Inf): the weights hold huge or non-finite values, "
+                    "or the computation overflowed float32\n", g_prog, (long long)bad, (long long)(n * vocab));
+        }
         if (write_npy(logits_path, logits, n, vocab) != 0) fail("cannot write %s: %s", logits_path, strerror(errno));
         const float *last = logits + (n - 1) * vocab;
         printf("next-token top 5 after %lld tokens (compiled %s):\n", (long long)n, info->name);
@@ -247,6 +273,7 @@ int main(int argc, char **argv) {
     double start = now();
     if (tfc_model_eval_last(m, prompt, n, logits) != 0) fail("%s", tfc_model_error(m));
     double prefill_seconds = now() - start;
+    check_sampling(logits, vocab, n - 1, 0);
     int32_t next = tfc_sample_with_scratch(logits, (int32_t)vocab, (float)temperature, (int32_t)top_k, (float)top_p, &state, scratch);
     long long generated = 1;
     printf("%d", next);
@@ -261,6 +288,7 @@ int main(int argc, char **argv) {
             break;
         }
         if (tfc_model_decode(m, next, logits) != 0) fail("%s", tfc_model_error(m));
+        check_sampling(logits, vocab, tfc_model_position(m) - 1, 1);
         next = tfc_sample_with_scratch(logits, (int32_t)vocab, (float)temperature, (int32_t)top_k, (float)top_p, &state, scratch);
         generated++;
         printf(",%d", next);

@@ -57,6 +57,8 @@ tfc_model *tfc_model_create(const char *weights_path);
 
 // Evaluates `count` tokens at the current position and writes the logits of every one of them
 // into `logits` ([count, vocab] floats, row-major, caller-owned). The position advances by count.
+// A model with non-causal attention evaluates whole sequences only: at a position > 0 these
+// calls fail (reset it first), since its earlier tokens would see the new ones.
 int tfc_model_eval(tfc_model *model, const int32_t *tokens, int64_t count, float *logits);
 
 // The same, but only the last token's logits ([vocab] floats): a prompt's prefill.

@@ -16,7 +16,8 @@
 ///   positions `position ..< position + rows`) and residual (`inputs[1]`) as the op says.
 ///   Weights: `workload.weight(site.keyName)`, `workload.weight(site.valueName)`.
 /// - `.attention(a)`: `inputs` are q, k, v `[rows, heads·headDim]`; append k, v to the caches at
-///   rows `position ..< position + rows`, attend causally, write `[rows, heads·headDim]`.
+///   rows `position ..< position + rows`, attend (causally, or to every cached key when
+///   `a.causal` is false), write `[rows, heads·headDim]`.
 /// - `.layerNorm(ln)`: `inputs[0]` `[rows, d]` → output `[rows, d]`.
 /// - `.logits(table)`: `inputs[0]` `[rows, hidden]` · `weight(table)ᵀ` → `[rows, vocab]`.
 ///

@@ -16,7 +16,7 @@ import Darwin
 /// and the logits are the host's. The C side of every layout here is Runtime/model_desc.h.
 public struct AOTModel {
     /// Bump with TFC_AOT_FORMAT_VERSION in Runtime/model_desc.h.
-    public static let formatVersion = 1
+    public static let formatVersion = 2
     static let weightsMagic = Array("TFCWGHT1".utf8)
     static let weightsVersion: UInt32 = 1
     static let headerBytes = 256
@@ -54,6 +54,8 @@ public struct AOTModel {
     public let dataOffset: Int
     /// Whether `forward_last` writes only the last row's logits.
     public let lastRowOnly: Bool
+    /// Whether the program may continue from cached tokens (false: a non-causal model).
+    public let incremental: Bool
     /// FNV-1a 64 of the whole layout: the program and its weights file must agree on it.
     public let layoutHash: UInt64
 
@@ -141,6 +143,8 @@ public struct AOTModel {
             lastRowOnly = false
         }
 
+        incremental = graph.incrementalDecodingRefusal == nil
+
         var text = "tfc aot \(Self.formatVersion) vocab \(config.vocab) context \(context) arena \(arenaBytes) file \(weightsBytes) last \(lastRowOnly)\n"
         for (i, p) in placements.enumerated() { text += "slot \(i) \(p)\n" }
         for e in entries { text += "weight \(e.name) \(e.kind) \(e.layout?.description ?? "-") \(e.floats) @\(e.offset)\n" }
@@ -192,6 +196,7 @@ public struct AOTModel {
             Int64(Self.formatVersion), Int64(config.vocab), Int64(config.hidden), Int64(config.context),
             Int64(config.endToken ?? -1), Int64(placements.count), Int64(arenaBytes), Int64(weightsBytes),
             Int64(entries.count), Int64(bitPattern: layoutHash), lastRowOnly ? 1 : 0,
+            incremental ? 1 : 0,
         ]
         try module.addConstant("tfc_aot_info", int64s: info)
         try module.addConstant("tfc_aot_slots", int64s: slotRows)

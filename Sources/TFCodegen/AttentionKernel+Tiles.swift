@@ -19,7 +19,8 @@ extension IRGen {
     /// 16-key super-blocks visible to every row, unmasked; then the super-blocks crossing the
     /// diagonal, masked) and writes `O / l` for the valid rows. Super-blocks are aligned to 16
     /// keys and each row's arithmetic is independent of `rows` and of its group, so a row gives
-    /// bit-identical results whether it is prefilled in a group or decoded alone.
+    /// bit-identical results whether it is prefilled in a group or decoded alone. Non-causal, every
+    /// row's last key is `lastPos`, the call's last position.
     func emitAttentionRows(_ spec: AttentionKernelSpec, rows rr: Int, io: AttentionIO) {
         let Dh = spec.headDim, ld = spec.ldInput, ldo = spec.ldOutput
         let w = width
@@ -32,7 +33,8 @@ extension IRGen {
 
         var pos: [LLVMValueRef] = []
         for r in 0..<rr {
-            pos.append(smin(add(io.p0, add(t0, i64(r))), lastPos))
+            // The last key row r sees (non-causal: every row sees up to lastPos).
+            pos.append(spec.causal ? smin(add(io.p0, add(t0, i64(r))), lastPos) : lastPos)
             let src = add(mul(add(t0, i64(r)), ld), mul(h, Dh))
             if r == 0 {
                 // Row 0 is always valid.

@@ -1,10 +1,12 @@
 import CLLVM
 
-/// Fused causal multi-head attention over a KV cache (flash-attention style online softmax).
+/// Fused multi-head attention over a KV cache (flash-attention style online softmax).
 ///
 /// For T new rows at absolute positions `p0 ..< p0 + T`: the rows' keys and values are
 /// appended to the cache, then for each row and head
-/// `out = softmax_{j ≤ p}(q·k_j · scale) · v_j` with `scale = 1/sqrt(head_dim)`.
+/// `out = softmax_{j ≤ p}(q·k_j · scale) · v_j` with `scale = 1/sqrt(head_dim)`, where `p` is the
+/// row's own position (causal) or the last one, `p0 + T - 1` (non-causal: every row sees every key
+/// in the cache, its own call's included).
 /// Decoding one token costs O(context · D). Heads × query-row groups are the parallel axis.
 ///
 /// Cache layout (per layer; zero-initialise it once, positions ≥ p0 + T are never read):
@@ -28,8 +30,11 @@ public struct AttentionKernelSpec: Hashable, Sendable, CustomStringConvertible {
     public var scale: Float
     /// Query rows processed together (they share each key/value load).
     public var queryRows: Int
+    /// Each row sees keys up to its own position (true) or all keys in the cache (false).
+    public var causal: Bool
 
-    public init(heads: Int, headDim: Int, context: Int, ldInput: Int? = nil, ldOutput: Int? = nil, scale: Float? = nil, queryRows: Int = 4) {
+    public init(heads: Int, headDim: Int, context: Int, ldInput: Int? = nil, ldOutput: Int? = nil, scale: Float? = nil, queryRows: Int = 4,
+                causal: Bool = true) {
         precondition(heads > 0 && headDim > 0 && context > 0 && queryRows > 0)
         precondition((ldInput ?? heads * headDim) >= heads * headDim && (ldOutput ?? heads * headDim) >= heads * headDim)
         self.heads = heads
@@ -39,6 +44,7 @@ public struct AttentionKernelSpec: Hashable, Sendable, CustomStringConvertible {
         self.ldOutput = ldOutput ?? heads * headDim
         self.scale = scale ?? Float(1 / Double(headDim).squareRoot())
         self.queryRows = queryRows
+        self.causal = causal
     }
 
     public var dModel: Int { heads * headDim }
@@ -47,7 +53,7 @@ public struct AttentionKernelSpec: Hashable, Sendable, CustomStringConvertible {
     public var cacheFloats: Int { heads * contextPadded * headDim }
 
     public var description: String {
-        "attention heads=\(heads) head_dim=\(headDim) context=\(context) ld=\(ldInput)/\(ldOutput) scale=\(scale) rows=\(queryRows)"
+        "attention heads=\(heads) head_dim=\(headDim) context=\(context) ld=\(ldInput)/\(ldOutput) scale=\(scale) rows=\(queryRows)\(causal ? "" : " non-causal")"
     }
     public var symbol: String { "tfc_attention_" + stableHash(description) }
 
@@ -96,7 +102,7 @@ extension AttentionKernelSpec {
 }
 
 extension KernelModule {
-    /// Emits a causal attention kernel (once per distinct spec) and returns its symbol.
+    /// Emits an attention kernel (once per distinct spec) and returns its symbol.
     @discardableResult
     public func addAttention(_ spec: AttentionKernelSpec) -> String {
         let symbol = spec.symbol
@@ -132,7 +138,8 @@ extension KernelModule {
             let h = LLVMBuildSRem(g.builder, index, g.i64(H), "")!
             let t0 = g.mul(group, R)
             let rowsHere = g.smin(g.i64(R), g.sub(T, t0))
-            let lastPos = g.add(p0, g.add(t0, g.sub(rowsHere, g.i64(1))))
+            // The last key any row of the group sees: its last row's position, or the call's last.
+            let lastPos = spec.causal ? g.add(p0, g.add(t0, g.sub(rowsHere, g.i64(1)))) : g.add(p0, g.sub(T, g.i64(1)))
             let kHead = g.gep(Kc, g.mul(h, headK)), vHead = g.gep(Vc, g.mul(h, headV))
             // Scaled queries (rows past T are zero), the output accumulators, per-block probabilities.
             let qBuf = g.alloca(g.f32, count: R * Dh)

@@ -91,7 +91,9 @@ public struct ModelProgram {
             return scratch
         }
 
-        for inst in graph.instructions {
+        // The capability table decides what lowers; an op it refuses stops here, located.
+        let kernels = try FusedCapabilities.kernels(of: graph)
+        for (inst, kernel) in zip(graph.instructions, kernels) {
             let v = inst.result
             switch inst.op {
             case .tokens, .columns:
@@ -129,7 +131,8 @@ public struct ModelProgram {
                 let ks = withStride(inst.operands[1], columns: width, stride: stride)
                 let vs = withStride(inst.operands[2], columns: width, stride: stride)
                 let out = location(v)
-                let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: context, ldInput: stride, ldOutput: out.stride)
+                let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: context, ldInput: stride, ldOutput: out.stride,
+                                               causal: kernel == .causalAttention)
                 let k = module.addAttention(spec)
                 emit(k, [qs, ks, vs, out.slot, slot(.keyCache(a.cacheSlot, floats: spec.cacheFloats)), slot(.valueCache(a.cacheSlot, floats: spec.cacheFloats))],
                      describe: "\(v) \(spec)", value: v)
@@ -153,7 +156,7 @@ public struct ModelProgram {
             }
             var sites: [PattentionSite] = []
             for (site, rotary) in zip(f.sites, f.rotary) {
-                let activation = PattentionActivation(rawValue: site.norm.rawValue)!
+                let activation = PattentionActivation(site.norm)
                 let rope = rotary.map { RotaryEmbedding(heads: $0.heads, headDim: $0.headDim, rotaryDims: $0.rotaryDims, base: $0.base) }
                 sites.append(PattentionSite(tokens: site.tokens, dOut: site.outFeatures, activation: activation,
                                             tau: site.norm == .softmax ? nil : Float(site.tau), residual: f.residual, rotary: rope, ldy: y.stride))

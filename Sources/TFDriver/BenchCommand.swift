@@ -158,6 +158,7 @@ struct BenchModelCommand: ParsableCommand {
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
     @Option(help: ArgumentHelp("Weights (.safetensors) matching the spec (default: random, in memory).", valueName: "file"))
     var weights: String?
+    @Flag(name: .customLong("allow-nonfinite"), help: ArgumentHelp(NonFinitePolicy.flagHelp)) var allowNonFinite = false
     @Option(help: "Prompt length: the prefill's tokens and the decode's starting context.") var seq = 128
     @Option(help: "Tokens decoded one at a time after the prompt.") var decode = 32
     @OptionGroup var options: BenchOptions
@@ -178,7 +179,7 @@ struct BenchModelCommand: ParsableCommand {
             let progress = ProgressLine()
             let benchWeights: BenchWeights
             if let weights {
-                benchWeights = BenchWeights(file: try graph.loadWeights(weights))
+                benchWeights = BenchWeights(file: try graph.loadWeights(weights, allowNonFinite: allowNonFinite))
             } else {
                 progress.update(step: 0, of: 0, "initialising random weights")
                 benchWeights = BenchWeights(randomFor: graph)

@@ -1,6 +1,7 @@
 import TFBench
 import TFCodegen
 import TFIR
+import TFPasses
 
 /// Where the fused backend plugs into `tfc bench`: the fused kernels (TFCodegen, JIT-compiled)
 /// for `tfc bench kernels`, and the whole-model `FusedExecutor` for `tfc bench model`.
@@ -39,6 +40,8 @@ final class FusedKernels: FusedKernelProvider {
     }
 
     func prepare(_ w: KernelWorkload) throws -> (() -> Void)? {
+        // The capability table decides; a case it refuses shows as n/a.
+        guard FusedCapabilities.decide(w.kernel.op).kernel != nil else { return nil }
         switch w.kernel.op {
         case .fusedPattention(let f): return try pattention(f, w)
         case .attention(let a): return try attention(a, w)
@@ -61,11 +64,10 @@ final class FusedKernels: FusedKernelProvider {
     /// into its output: the closure first copies the residual (operand 1) there, as the model
     /// program does when the output is not the residual stream itself.
     private func pattention(_ f: FusedPattentionOp, _ w: KernelWorkload) throws -> (() -> Void)? {
-        if f.prologue?.affine != nil { return nil }  // the kernels' prologue is the non-parametric LayerNorm
         let outWidth = f.outFeatures
         var sites: [PattentionSite] = []
         for (site, rotary) in zip(f.sites, f.rotary) {
-            guard let activation = PattentionActivation(rawValue: site.norm.rawValue) else { return nil }
+            let activation = PattentionActivation(site.norm)
             let rope = rotary.map { RotaryEmbedding(heads: $0.heads, headDim: $0.headDim, rotaryDims: $0.rotaryDims, base: $0.base) }
             sites.append(PattentionSite(tokens: site.tokens, dOut: site.outFeatures, activation: activation,
                                         tau: site.norm == .softmax ? nil : Float(site.tau), residual: f.residual, rotary: rope,
@@ -99,14 +101,14 @@ final class FusedKernels: FusedKernelProvider {
         }
     }
 
-    /// Causal attention: the naive cache's rows before `position` are copied into the kernel's
-    /// cache layout once; each run appends the new k, v rows at `position ..<` (the same rows
-    /// every run, so runs are repeatable) and attends to all.
+    /// Attention (causal or not, as the op says): the naive cache's rows before `position` are
+    /// copied into the kernel's cache layout once; each run appends the new k, v rows at
+    /// `position ..<` (the same rows every run, so runs are repeatable) and attends to all.
     private func attention(_ a: AttentionOp, _ w: KernelWorkload) throws -> (() -> Void)? {
-        guard a.causal else { return nil }  // the kernel is causal only
         let rows = w.kernel.rows, position = w.kernel.position
         guard position + rows <= context else { return nil }
-        let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: context)
+        let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: context,
+                                       causal: FusedCapabilities.decide(.attention(a)) == .kernel(.causalAttention))
         let kernel = try jit.attention(spec)
         let keys = AlignedBuffer(count: spec.cacheFloats, zeroed: true)
         let values = AlignedBuffer(count: spec.cacheFloats, zeroed: true)

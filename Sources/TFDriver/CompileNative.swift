@@ -8,6 +8,7 @@ import TFWeights
 /// The options of `tfc compile` that build a native program or library (docs/compile.md).
 struct NativeOptions: ParsableArguments {
     @Option(help: "Weights (.safetensors) to compile with (--emit exe|shared).") var weights: String?
+    @Flag(name: .customLong("allow-nonfinite"), help: ArgumentHelp(NonFinitePolicy.flagHelp)) var allowNonFinite = false
     @Option(name: [.customShort("o"), .customLong("output")],
             help: "The executable, or libNAME.so with --emit shared (default: the model's name).") var output: String?
     @Option(name: .customLong("target-cpu"),
@@ -60,7 +61,7 @@ struct NativeBuild {
         let compiler = try CCompiler.find()
         let runtime = try RuntimeSources.locate()
         let target = try resolveTarget(options.targetCPU ?? "host", compiler: compiler)
-        let weights = try loaded.graph.loadWeights(weightsPath)
+        let weights = try loaded.graph.loadWeights(weightsPath, allowNonFinite: options.allowNonFinite)
 
         // Kernels and their description, one object.
         let fused = try PassPipeline.fusion.run(loaded.graph)

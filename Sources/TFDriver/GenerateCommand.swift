@@ -39,18 +39,22 @@ struct GenerateCommand: ParsableCommand {
         try reportingErrors {
             let loaded = try LoadedSpec(path: spec)
             let config = loaded.graph.config
+            if let refusal = loaded.graph.incrementalDecodingRefusal {
+                throw UserError("\(refusal.location.map { "\($0): " } ?? "")error: generate: \(refusal.message)")
+            }
             let tokenizer = text.isText ? try text.loadTokenizer(for: loaded) : nil
             let prompt = try text.promptIds(tokens: tokens, loaded: loaded, tokenizer: tokenizer)
             // A text prompt gives text out; the end token is the spec's, else the tokenizer's <|endoftext|>.
             let output = GenerationOutput(tokenizer: text.isText ? tokenizer : nil, showIds: text.showIds)
             let endToken = Int32(config.endToken ?? (text.isText ? tokenizer?.id(of: "<|endoftext|>").map(Int.init) : nil) ?? -1)
-            let model = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights),
+            let model = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights, allowNonFinite: execution.allowNonFinite),
                                         backend: execution.backend, threads: execution.threads, schedule: execution.schedule)
             let sampler = Sampler(sampling, vocab: config.vocab)
 
             let start = Date()
             let promptLogits = model.forwardLast(prompt)
             let prefillSeconds = Date().timeIntervalSince(start)
+            try NonFinitePolicy.checkForSampling(promptLogits, position: prompt.count - 1)
             var next = sampler.sample(promptLogits)
             var generated: [Int32] = [next]
             output.prompt(prompt)
@@ -63,7 +67,10 @@ struct GenerateCommand: ParsableCommand {
                     stopReason = "reached the context length (\(config.context) tokens)"
                     break
                 }
-                next = sampler.sample(model.forwardLast([next]))
+                let logits = model.forwardLast([next])
+                if NonFinitePolicy.count(logits) > 0 { output.finish() }  // end the printed line before the error
+                try NonFinitePolicy.checkForSampling(logits, position: model.position - 1)
+                next = sampler.sample(logits)
                 generated.append(next)
                 output.token(next, isEnd: next == endToken)
             }

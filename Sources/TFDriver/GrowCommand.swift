@@ -38,6 +38,7 @@ struct GrowCommand: ParsableCommand {
 
     @ArgumentParser.Argument(help: "The spec file (.tfs) of the trained model.") var spec: String
     @Option(help: "The trained weights (.safetensors) matching the spec.") var weights: String?
+    @Flag(name: .customLong("allow-nonfinite"), help: ArgumentHelp(NonFinitePolicy.flagHelp)) var allowNonFinite = false
     @Option(name: [.customShort("o"), .customLong("output")], help: "Where to write the grown spec (.tfs).") var output: String?
     @Option(name: .customLong("out-weights"), help: "Where to write the grown weights (.safetensors).") var outWeights: String?
     @Option(name: .customLong("tokens"),
@@ -124,7 +125,7 @@ struct GrowCommand: ParsableCommand {
         }
 
         let output = output!, outWeights = outWeights!
-        let oldWeights = try old.loadWeights(weights!)
+        let oldWeights = try old.loadWeights(weights!, allowNonFinite: allowNonFinite)
         // The original model's executor first: a backend that cannot run fails before any writing.
         let oldExecutor = verify ? try GrowExecutor(graph: old, weights: oldWeights, backend: backend, threads: threads) : nil
         let start = Date()
@@ -147,7 +148,7 @@ struct GrowCommand: ParsableCommand {
         print(String(format: "weights: %@; written in %.2f s", GrowReport.planSummary(result.plan), writeSeconds))
 
         if verify {
-            let newWeights = try result.graph.loadWeights(temporaryWeights)
+            let newWeights = try result.graph.loadWeights(temporaryWeights, allowNonFinite: allowNonFinite)
             let comparison = try compare(oldExecutor!, result.graph, newWeights)
             let exact = result.drift.isEmpty
             var line = String(format: "verify (%@ backend, %d sample tokens): max |Δlogit| = %.3g (largest |logit| %.3g), top-1 agreement %d/%d",

@@ -21,6 +21,7 @@ struct ExecutionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Override every GEMM's schedule, for experiments (fused backend), e.g. \"mr=4 nr=24 kc=128\".",
                                discussion: "Keys: mr, nr, kc, rowBlock, smallRows, unroll, columnTasks, prefetch, loop. `tfc compile --emit plan` shows the chosen schedules."))
     var schedule: String?
+    @Flag(name: .customLong("allow-nonfinite"), help: ArgumentHelp(NonFinitePolicy.flagHelp)) var allowNonFinite = false
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -55,12 +56,13 @@ struct RunCommand: ParsableCommand {
             let loaded = try LoadedSpec(path: spec)
             let tokenizer = try text.loadTokenizer(for: loaded)
             let ids = try text.promptIds(tokens: tokens, loaded: loaded, tokenizer: tokenizer)
-            let weightFile = try loaded.graph.loadWeights(execution.weights)
+            let weightFile = try loaded.graph.loadWeights(execution.weights, allowNonFinite: execution.allowNonFinite)
             let model = try ModelRunner(graph: loaded.graph, weights: weightFile, backend: execution.backend, threads: execution.threads,
                                         schedule: execution.schedule)
             let start = Date()
             let output = model.forward(ids)
             let seconds = Date().timeIntervalSince(start)
+            NonFinitePolicy.warnIfNonFinite(output)
             if let logits {
                 try Npy.write(path: logits, shape: [output.rows, output.columns], data: output.data)
             }

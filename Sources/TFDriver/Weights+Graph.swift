@@ -14,10 +14,12 @@ extension Graph {
         }
     }
 
-    /// Opens a weights file and checks it holds exactly this graph's parameters.
-    func loadWeights(_ path: String) throws -> WeightFile {
+    /// Opens a weights file and checks it holds exactly this graph's parameters, all finite unless
+    /// `allowNonFinite` (`--allow-nonfinite`).
+    func loadWeights(_ path: String, allowNonFinite: Bool = false) throws -> WeightFile {
         let file = try WeightFile(path: path)
         try file.validate(against: tensorSpecs)
+        try file.checkFinite(allowed: allowNonFinite)
         return file
     }
 }

@@ -258,6 +258,10 @@ private struct Lowering {
                 guard let v = try constants.evaluate(s.value).asDouble, v > 0, v.isFinite else {
                     throw error("'scale:' must be a positive number", at: s.value.location)
                 }
+                // Both backends apply τ in float32: a value it cannot hold would be inf or 0 there.
+                guard v <= Double(Float.greatestFiniteMagnitude), v >= Double(Float.leastNormalMagnitude) else {
+                    throw error("'scale:' \(v) does not fit in float32 (\(Float.leastNormalMagnitude) to \(Float.greatestFiniteMagnitude))", at: s.value.location)
+                }
                 scale = v
             }
             var norm = config.pattentionNorm

@@ -39,6 +39,7 @@ public struct HorizontalFusion: Pass {
                 prologue = f.prologue
             }
             let fused = FusedPattentionOp(prologue: prologue, sites: sites, rotary: rotary, residual: false)
+            guard FusedCapabilities.decide(.fusedPattention(fused)).kernel != nil else { continue }
             let first = g.instructions[members[0]]
             let combined = Instruction(result: ValueID(next), op: .fusedPattention(fused), operands: [key.input],
                                        type: .activations(fused.outFeatures), location: first.location)

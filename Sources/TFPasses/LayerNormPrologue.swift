@@ -13,9 +13,10 @@ public struct LayerNormPrologue: Pass {
         for i in g.instructions.indices {
             guard case .fusedPattention(var f) = g.instructions[i].op, f.prologue == nil,
                   let source = producer[g.instructions[i].operands[0]],
-                  case .layerNorm(let ln) = g.instructions[source].op,
-                  ln.affine == nil else { continue }  // the kernels' prologue is the non-parametric LayerNorm
+                  case .layerNorm(let ln) = g.instructions[source].op else { continue }
             f.prologue = ln
+            // The table says which LayerNorms can be a prologue (not the affine one).
+            guard FusedCapabilities.decide(.fusedPattention(f)).kernel != nil else { continue }
             g.instructions[i].op = .fusedPattention(f)
             g.instructions[i].operands[0] = g.instructions[source].operands[0]
         }

@@ -20,6 +20,7 @@ public struct ResidualEpilogue: Pass {
                 let residual = operands[1 - slot]
                 if residual == value { continue }
                 f.residual = true
+                guard FusedCapabilities.decide(.fusedPattention(f)).kernel != nil else { continue }
                 g.instructions[source].op = .fusedPattention(f)
                 g.instructions[source].operands.append(residual)
                 index.addReader(source, of: residual)

@@ -18,6 +18,7 @@ public struct RotaryEpilogue: Pass {
                   f.sites.count == 1, f.rotary[0] == nil, !f.residual,
                   uses[g.instructions[source].result] == 1 else { continue }
             f.rotary[0] = r
+            guard FusedCapabilities.decide(.fusedPattention(f)).kernel != nil else { continue }
             g.instructions[source].op = .fusedPattention(f)
             index.replaceUses(of: g.instructions[i].result, with: g.instructions[source].result, in: &g)
         }

@@ -96,8 +96,10 @@ final class NaiveSideTests: XCTestCase {
             XCTAssertEqual(Array(w.keyCache!), keys, "k appended at the position")
             XCTAssertEqual(Array(w.valueCache!), values)
             var expected = [Float](repeating: 0, count: k.rows * width)
+            var pairs = 0  // query–key pairs attended, counted row by row
             for r in 0..<k.rows {
                 let visible = k.position + r + 1
+                pairs += visible
                 for h in 0..<a.heads {
                     let o = h * a.headDim
                     var scores = (0..<visible).map { j -> Double in
@@ -112,7 +114,11 @@ final class NaiveSideTests: XCTestCase {
                     }
                 }
             }
-            XCTAssertEqual(length, k.position + k.rows)
+            // setUp asked for contexts [16]: prefill and decode both end at position 16, and the case's
+            // FLOPs (the bench's GFLOP/s) are 4·width per pair actually attended.
+            XCTAssertEqual(length, 16, "attention \(phase) ends at the requested context")
+            XCTAssertEqual(w.keyCache!.count, length * width, "the cache holds exactly the attended positions")
+            XCTAssertEqual(k.flops, 4 * Double(width) * Double(pairs), "attention \(phase) FLOPs")
             assertClose(expected, Array(w.output), "attention \(phase)")
         }
     }

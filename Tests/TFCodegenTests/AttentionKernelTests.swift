@@ -2,12 +2,13 @@ import XCTest
 @testable import TFCodegen
 
 final class AttentionKernelTests: XCTestCase {
-    /// Causal attention of rows at positions [p0, p0+T) against all keys 0...p (Double).
+    /// Attention of rows at positions [p0, p0+T) against keys 0...p (Double), p the row's own
+    /// position (causal) or the chunk's last one (non-causal).
     func reference(q: [Float], keys: [[Float]], values: [[Float]], p0: Int, T: Int, spec: AttentionKernelSpec) -> [Double] {
         let D = spec.dModel, Dh = spec.headDim
         var out = [Double](repeating: 0, count: T * D)
         for t in 0..<T {
-            let p = p0 + t
+            let p = spec.causal ? p0 + t : p0 + T - 1
             for h in 0..<spec.heads {
                 var s = [Double](repeating: 0, count: p + 1)
                 for j in 0...p {
@@ -68,6 +69,13 @@ final class AttentionKernelTests: XCTestCase {
     func testOddHeadDimAndRowGroups() {
         check(AttentionKernelSpec(heads: 2, headDim: 12, context: 40, queryRows: 3), chunks: [1, 2, 17, 1])
         check(AttentionKernelSpec(heads: 1, headDim: 7, context: 20, queryRows: 1), chunks: [5, 1, 1])
+    }
+
+    /// Non-causal: every row of a chunk sees every key cached so far, its own chunk's included.
+    func testNonCausal() {
+        check(AttentionKernelSpec(heads: 3, headDim: 16, context: 64, causal: false), chunks: [13, 1, 3, 1, 30])
+        check(AttentionKernelSpec(heads: 2, headDim: 12, context: 40, queryRows: 3, causal: false), chunks: [1, 2, 17])
+        check(AttentionKernelSpec(heads: 1, headDim: 7, context: 20, queryRows: 1, causal: false), chunks: [20])
     }
 
     func testLongPrefill() {
