@@ -51,6 +51,10 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            // Checked before the (long) run: never over the spec or the weights, a device in place, ...
+            let logitsTarget = try logits.map {
+                try OutputPolicy.check(role: "--logits", path: $0, inputs: [(what: "spec", path: spec), (what: "weights file", path: execution.weights)])
+            }
             let loaded = try LoadedSpec(path: spec)
             let ids = try parseTokens(tokens, config: loaded.graph.config)
             let weightFile = try loaded.graph.loadWeights(execution.weights)
@@ -59,8 +63,8 @@ struct RunCommand: ParsableCommand {
             let start = Date()
             let output = model.forward(ids)
             let seconds = Date().timeIntervalSince(start)
-            if let logits {
-                try Npy.write(path: logits, shape: [output.rows, output.columns], data: output.data)
+            if let logitsTarget {
+                try Npy.write(to: logitsTarget, shape: [output.rows, output.columns], data: output.data)
             }
             let last = Array(output.data[((output.rows - 1) * output.columns)...])
             let top = last.enumerated().sorted { $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset) }.prefix(5)

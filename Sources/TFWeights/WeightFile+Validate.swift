@@ -13,9 +13,30 @@ extension WeightFile {
         }
         let unexpected = names.filter { !expected.contains($0) }
         var parts: [String] = []
-        if !missing.isEmpty { parts.append("missing " + missing.joined(separator: ", ")) }
-        if !unexpected.isEmpty { parts.append("unexpected " + unexpected.joined(separator: ", ")) }
-        return parts + misShaped
+        if !missing.isEmpty { parts.append("missing " + abbreviated(missing)) }
+        if !unexpected.isEmpty { parts.append("unexpected " + abbreviated(unexpected)) }
+        parts += misShaped.prefix(Self.listLimit)
+        if misShaped.count > Self.listLimit { parts.append("\(grouped(misShaped.count - Self.listLimit)) more mis-shaped") }
+        return parts
+    }
+
+    /// At most this many names of each kind are listed (a file of a million names would make
+    /// a message of megabytes); the rest are counted.
+    static let listLimit = 10
+
+    private func abbreviated(_ names: [String]) -> String {
+        if names.count <= Self.listLimit { return names.joined(separator: ", ") }
+        return names.prefix(Self.listLimit).joined(separator: ", ") + ", … and \(grouped(names.count - Self.listLimit)) more"
+    }
+
+    /// 1234567 → "1,234,567".
+    private func grouped(_ n: Int) -> String {
+        var digits = String(n), out = ""
+        while digits.count > 3 {
+            out = "," + digits.suffix(3) + out
+            digits.removeLast(3)
+        }
+        return digits + out
     }
 
     /// Throws one `WeightError` listing every missing, unexpected and mis-shaped tensor, e.g.

@@ -1,0 +1,29 @@
+// Files to remove when the process is killed by a signal: the temporary files of outputs being
+// written and tfc compile's work directory, so an interrupted command (Ctrl-C, kill) leaves
+// nothing behind. The handler (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE) removes every
+// registered path, signals the registered child processes, restores the default action and
+// re-raises the signal, so the process still dies of it. Signals the process ignores (nohup)
+// stay ignored. Registering is thread-safe; the handler only makes async-signal-safe calls.
+#pragma once
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Registers a file (or, with is_directory, an empty-by-then directory: removed after the files)
+// and returns its slot, or -1 when the registry is full or the path too long (the path is then
+// simply not cleaned up). Installs the signal handlers on first use.
+int tfc_cleanup_add(const char *path, int is_directory);
+
+// Forgets a slot from tfc_cleanup_add (the file was renamed into place or removed). -1: no-op.
+void tfc_cleanup_remove(int slot);
+
+// A child process to send the same signal to (a C compiler writing into a registered path).
+// Returns its slot, or -1.
+int tfc_cleanup_add_child(pid_t pid);
+void tfc_cleanup_remove_child(int slot);
+
+#ifdef __cplusplus
+}
+#endif
