@@ -43,7 +43,7 @@ static void on_signal(int sig) {
     int saved = errno;
     for (int i = 0; i < CHILDREN; i++) {
         pid_t pid = __atomic_load_n(&g_children[i], __ATOMIC_ACQUIRE);
-        if (pid > 0) kill(pid, sig);
+        if (pid > 0 && kill(-pid, sig) != 0) kill(pid, sig);  // its process group, else the process
     }
     remove_all();
     // Die of the signal as if there were no handler: default action, re-raised. It is blocked

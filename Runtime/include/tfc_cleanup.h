@@ -19,7 +19,8 @@ int tfc_cleanup_add(const char *path, int is_directory);
 // Forgets a slot from tfc_cleanup_add (the file was renamed into place or removed). -1: no-op.
 void tfc_cleanup_remove(int slot);
 
-// A child process to send the same signal to (a C compiler writing into a registered path).
+// A child process to send the same signal to (a C compiler writing into a registered path): to
+// its process group when it leads one (so the tools it started stop too), else to it alone.
 // Returns its slot, or -1.
 int tfc_cleanup_add_child(pid_t pid);
 void tfc_cleanup_remove_child(int slot);

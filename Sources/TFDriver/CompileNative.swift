@@ -110,8 +110,10 @@ struct NativeBuild {
             arguments += ["-DTFC_MODEL_MAIN"]
             sources.insert(runtime.path + "/model_main.c", at: 0)
         }
-        arguments += sources + [object, "-o", binary.temporaryPath, "-lm", "-lpthread"]
-        try compiler.run(arguments, in: work.path)
+        // Absolute paths only: the compiler runs in tfc's working directory.
+        let linked = URL(fileURLWithPath: binary.temporaryPath).path
+        arguments += sources + [object, "-o", linked, "-lm", "-lpthread"]
+        try compiler.run(arguments)
         let packedWeights = try AtomicFile(targets[1])
         do {
             try model.writeWeights(into: packedWeights, specHash: specHash) { weights.tensor($0)!.floats }
@@ -268,8 +270,8 @@ struct CCompiler {
     }
 
     /// Runs the compiler; throws its diagnostics when it fails.
-    func run(_ arguments: [String], in directory: String) throws {
-        let (status, _, err) = try execute(arguments, in: directory)
+    func run(_ arguments: [String]) throws {
+        let (status, _, err) = try execute(arguments)
         if status != 0 {
             throw UserError("error: the C compiler failed (\(display), exit status \(status)):\n\(err.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
@@ -277,33 +279,16 @@ struct CCompiler {
 
     /// Standard output of a successful run, or nil.
     func output(_ arguments: [String]) throws -> String? {
-        let (status, out, _) = try execute(arguments, in: FileManager.default.temporaryDirectory.path)
+        let (status, out, _) = try execute(arguments)
         return status == 0 ? out : nil
     }
 
-    private func execute(_ arguments: [String], in directory: String) throws -> (Int32, String, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = leading + arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        do { try process.run() } catch {
-            throw UserError("error: cannot run the C compiler \(program): \(error.localizedDescription)")
+    private func execute(_ arguments: [String]) throws -> (Int32, String, String) {
+        do {
+            return try runChildProcess(program, leading + arguments)
+        } catch let error as UserError {
+            throw UserError(error.description.replacingOccurrences(of: "error: cannot run ", with: "error: cannot run the C compiler "))
         }
-        // An interrupt stops the compiler too, so it writes nothing after tfc cleaned up.
-        let child = InterruptCleanup.addChild(process.processIdentifier)
-        defer { InterruptCleanup.removeChild(child) }
-        final class Box: @unchecked Sendable { var data = Data() }
-        let box = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { box.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: box.data, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 }
 
