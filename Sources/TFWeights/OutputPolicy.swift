@@ -94,10 +94,13 @@ public enum OutputPolicy {
             guard d.st_mode & S_IFMT == S_IFDIR else { throw refuse("\(role): \(directory) is not a directory") }
             method = .create
         }
-        // Replacing and creating both make a file in the directory.
-        if access(directory, W_OK | X_OK) != 0 {
-            throw refuse("\(role): cannot create a file in \(directory): \(String(cString: strerror(errno)))")
-        }
+        // Replacing and creating both make a file in the directory: try it (permissions, a
+        // read-only file system, /proc ...), so a command fails before it writes anything.
+        let probe = directory + "/.tfc-probe-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw refuse("\(role): cannot create a file in \(directory): \(String(cString: strerror(errno)))") }
+        close(fd)
+        unlink(probe)
         return OutputTarget(role: role, path: path, destination: destination, method: method)
     }
 
