@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SLOTS 64
@@ -22,6 +24,7 @@ static struct {
     char path[PATH_BYTES];
 } g_slots[SLOTS];
 static pid_t g_children[CHILDREN];
+static int g_spawning;  // children being started (tfc_cleanup_spawning)
 
 static const int g_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
 #define SIGNAL_COUNT (int)(sizeof g_signals / sizeof g_signals[0])
@@ -39,12 +42,38 @@ static void remove_all(void) {
     }
 }
 
-static void on_signal(int sig) {
-    int saved = errno;
+static void pause_10ms(void) {
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+// Stops the registered children and waits (up to a second) until they and the tools they
+// started are gone, so none of them creates a file after remove_all.
+static void stop_children(int sig) {
+    // A child being started on another thread is registered within moments.
+    for (int i = 0; i < 100 && __atomic_load_n(&g_spawning, __ATOMIC_ACQUIRE) > 0; i++) pause_10ms();
+    pid_t pids[CHILDREN];
+    int n = 0;
     for (int i = 0; i < CHILDREN; i++) {
         pid_t pid = __atomic_load_n(&g_children[i], __ATOMIC_ACQUIRE);
-        if (pid > 0 && kill(-pid, sig) != 0) kill(pid, sig);  // its process group, else the process
+        if (pid <= 0) continue;
+        if (kill(-pid, sig) != 0) kill(pid, sig);  // its process group, else the process
+        pids[n++] = pid;
     }
+    for (int tries = 0; n > 0 && tries < 100; tries++) {
+        int alive = 0;
+        for (int i = 0; i < n; i++) {
+            waitpid(pids[i], NULL, WNOHANG);  // reap our child, so it stops counting as a member
+            if (kill(-pids[i], 0) == 0 || (errno != ESRCH && kill(pids[i], 0) == 0)) alive = 1;
+        }
+        if (!alive) break;
+        pause_10ms();
+    }
+}
+
+static void on_signal(int sig) {
+    int saved = errno;
+    stop_children(sig);
     remove_all();
     // Die of the signal as if there were no handler: default action, re-raised. It is blocked
     // while the handler runs, so it is delivered (and kills) as soon as the handler returns.
@@ -103,4 +132,9 @@ int tfc_cleanup_add_child(pid_t pid) {
 void tfc_cleanup_remove_child(int slot) {
     if (slot < 0 || slot >= CHILDREN) return;
     __atomic_store_n(&g_children[slot], 0, __ATOMIC_RELEASE);
+}
+
+void tfc_cleanup_spawning(int starting) {
+    pthread_once(&g_once, install);
+    __atomic_add_fetch(&g_spawning, starting ? 1 : -1, __ATOMIC_ACQ_REL);
 }

@@ -133,16 +133,19 @@ int tfc_output_write(const char *flag, const char *path, const tfc_output_input 
     base = base ? base + 1 : p.destination;
     char temporary[PATH_MAX];
     static unsigned counter;
-    int fd = -1;
+    int fd = -1, slot = -1;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
         if (snprintf(temporary, sizeof temporary, "%s/.%s.tmp-%d-%u", p.directory, base, (int)getpid(),
                      __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED)) >= (int)sizeof temporary)
             return failf(err, errlen, "%s: %s: the file name is too long", path, flag);
+        slot = tfc_cleanup_add(temporary, 0);  // before it exists: no moment in which a signal leaves it
         fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) return failf(err, errlen, "%s: cannot create a file in %s: %s", path, p.directory, strerror(errno));
+        if (fd >= 0) break;
+        int code = errno;
+        tfc_cleanup_remove(slot);
+        if (code != EEXIST) return failf(err, errlen, "%s: cannot create a file in %s: %s", path, p.directory, strerror(code));
     }
     if (fd < 0) return failf(err, errlen, "%s: cannot create a file in %s: %s", path, p.directory, strerror(EEXIST));
-    int slot = tfc_cleanup_add(temporary, 0);
     int bad = write_all(fd, parts, sizes, nparts) != 0;
     int code = errno;
     if (!bad && p.method == REPLACE) {

@@ -25,6 +25,11 @@ void tfc_cleanup_remove(int slot);
 int tfc_cleanup_add_child(pid_t pid);
 void tfc_cleanup_remove_child(int slot);
 
+// Brackets starting a child: tfc_cleanup_spawning(1) before fork/spawn, (0) once it is
+// registered (or failed to start). A signal meanwhile waits for it; the handler then stops the
+// children's process groups and waits (up to a second) for them to end before removing files.
+void tfc_cleanup_spawning(int starting);
+
 #ifdef __cplusplus
 }
 #endif

@@ -39,7 +39,18 @@ func runChildProcess(_ program: String, _ arguments: [String]) throws -> (Int32,
     let argv: [UnsafeMutablePointer<CChar>?] = ([program] + arguments).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
     var pid: pid_t = 0
+    // The signals wait until the child is registered (blocked on this thread; another thread's
+    // handler waits for it): one arriving while it is started would leave it unknown to the handler.
+    var blocked = sigset_t(), previous = sigset_t()
+    sigemptyset(&blocked)
+    for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE] { sigaddset(&blocked, s) }
+    pthread_sigmask(SIG_BLOCK, &blocked, &previous)
+    InterruptCleanup.spawning(true)  // a signal taken by another thread meanwhile waits for the registration
     let spawned = posix_spawn(&pid, program, &actions, &attributes, argv, environ)
+    let child = spawned == 0 ? InterruptCleanup.addChild(pid) : nil
+    InterruptCleanup.spawning(false)
+    pthread_sigmask(SIG_SETMASK, &previous, nil)
+    defer { if let child { InterruptCleanup.removeChild(child) } }
     close(outPipe[1])
     close(errPipe[1])
     guard spawned == 0 else {
@@ -47,8 +58,6 @@ func runChildProcess(_ program: String, _ arguments: [String]) throws -> (Int32,
         close(errPipe[0])
         throw UserError("error: cannot run \(program): \(String(cString: strerror(spawned)))")
     }
-    let child = InterruptCleanup.addChild(pid)
-    defer { InterruptCleanup.removeChild(child) }
 
     // Both pipes drained at once so a chatty child cannot block on a full one.
     final class Box: @unchecked Sendable { var data = Data() }

@@ -33,14 +33,17 @@ public final class AtomicFile {
         var attempt = 0
         while true {
             let candidate = directory + "/\(name).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+            // Registered before it exists, so no moment is left in which a signal would leave it.
+            let registration = InterruptCleanup.add(candidate)
             let fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
             if fd >= 0 {
                 self.fd = fd
                 self.temporaryPath = candidate
-                self.registration = InterruptCleanup.add(candidate)
+                self.registration = registration
                 return
             }
             let code = errno
+            InterruptCleanup.remove(registration)
             attempt += 1
             if code != EEXIST || attempt > 100 {
                 throw OutputError(path: target.path, message: "cannot create a file in \(directory): \(Self.describe(code))")

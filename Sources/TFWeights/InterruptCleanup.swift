@@ -24,6 +24,10 @@ public enum InterruptCleanup {
     /// A child process (a C compiler) that gets the same signal.
     public static func addChild(_ pid: Int32) -> Registration { Registration(slot: tfc_cleanup_add_child(pid)) }
     public static func removeChild(_ registration: Registration) { tfc_cleanup_remove_child(registration.slot) }
+
+    /// Around starting a child: `spawning(true)` before, `spawning(false)` once `addChild` ran
+    /// (or the start failed); a signal meanwhile waits for the registration.
+    public static func spawning(_ starting: Bool) { tfc_cleanup_spawning(starting ? 1 : 0) }
 }
 
 /// A fresh private directory in $TMPDIR (default /tmp) for intermediate files, removed with its
@@ -35,14 +39,19 @@ public final class TemporaryDirectory {
 
     public init(prefix: String) throws {
         let candidate = temporaryDirectoryPath() + "/\(prefix)-\(getpid())-\(String(UInt64.random(in: 0 ... .max), radix: 16))"
+        // Registered before it exists, so no moment is left in which a signal would leave it.
+        let registration = InterruptCleanup.add(candidate, directory: true)
         guard mkdir(candidate, 0o700) == 0 else {
-            throw OutputError(path: candidate, message: "cannot create a temporary directory: \(String(cString: strerror(errno)))")
+            let code = errno
+            InterruptCleanup.remove(registration)
+            throw OutputError(path: candidate, message: "cannot create a temporary directory: \(String(cString: strerror(code)))")
         }
         path = candidate
-        registrations.append(InterruptCleanup.add(candidate, directory: true))
+        registrations.append(registration)
     }
 
-    /// The path of a file in the directory, registered so an interrupt removes it.
+    /// The path of a file in the directory, registered (before anything creates it) so an
+    /// interrupt removes it.
     public func file(_ name: String) -> String {
         let file = path + "/" + name
         registrations.append(InterruptCleanup.add(file))
