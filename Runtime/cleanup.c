@@ -25,6 +25,7 @@ static struct {
 } g_slots[SLOTS];
 static pid_t g_children[CHILDREN];
 static int g_spawning;  // children being started (tfc_cleanup_spawning)
+static volatile sig_atomic_t g_terminating;  // the handler has started: the process is dying
 
 static const int g_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
 #define SIGNAL_COUNT (int)(sizeof g_signals / sizeof g_signals[0])
@@ -73,6 +74,7 @@ static void stop_children(int sig) {
 
 static void on_signal(int sig) {
     int saved = errno;
+    g_terminating = 1;
     stop_children(sig);
     remove_all();
     // Die of the signal as if there were no handler: default action, re-raised. It is blocked
@@ -137,4 +139,10 @@ void tfc_cleanup_remove_child(int slot) {
 void tfc_cleanup_spawning(int starting) {
     pthread_once(&g_once, install);
     __atomic_add_fetch(&g_spawning, starting ? 1 : -1, __ATOMIC_ACQ_REL);
+}
+
+int tfc_cleanup_terminating(void) { return g_terminating; }
+
+void tfc_cleanup_await_termination(void) {
+    for (;;) pause_10ms();  // the handler, on another thread, ends the process
 }

@@ -63,10 +63,7 @@ static int follow_links(const char *path, char *out, size_t n) {
 
 static int decide(plan *p, const char *flag, const char *path, const tfc_output_input *inputs, int ninputs, char *err, size_t errlen) {
     if (!*path) return failf(err, errlen, "%s: an empty file name", flag);
-    if (follow_links(path, p->destination, sizeof p->destination) != 0)
-        return failf(err, errlen, "%s: %s: too many levels of symbolic links", path, flag);
-    directory_of(p->destination, p->directory, sizeof p->directory);
-    if (stat(p->destination, &p->existing) == 0) {
+    if (stat(path, &p->existing) == 0) {  // through every link, /dev/stdout's too
         for (int i = 0; i < ninputs; i++) {
             struct stat in;
             if (inputs[i].path && stat(inputs[i].path, &in) == 0 && in.st_dev == p->existing.st_dev && in.st_ino == p->existing.st_ino) {
@@ -78,12 +75,24 @@ static int decide(plan *p, const char *flag, const char *path, const tfc_output_
         mode_t mode = p->existing.st_mode;
         if (S_ISDIR(mode)) return failf(err, errlen, "%s: %s names a directory; give a file name", path, flag);
         if (S_ISSOCK(mode)) return failf(err, errlen, "%s: %s names a socket; cannot write to it", path, flag);
-        if ((mode & 0222) == 0 || access(p->destination, W_OK) != 0)
+        if ((mode & 0222) == 0 || access(path, W_OK) != 0)
             return failf(err, errlen, "%s: %s is read-only; not overwritten (write to another file, or make it writable)", path, flag);
-        p->method = S_ISREG(mode) && p->existing.st_nlink <= 1 ? REPLACE : IN_PLACE;
-        if (p->method == IN_PLACE) return 0;
+        // A regular file with one name is replaced by rename, at the end of its links; anything else
+        // (a device, a FIFO, more names, a file only a /proc link reaches) is written in place.
+        struct stat real;
+        if (!S_ISREG(mode) || p->existing.st_nlink > 1 || follow_links(path, p->destination, sizeof p->destination) != 0 ||
+            lstat(p->destination, &real) != 0 || real.st_dev != p->existing.st_dev || real.st_ino != p->existing.st_ino) {
+            p->method = IN_PLACE;
+            snprintf(p->destination, sizeof p->destination, "%s", path);
+            return 0;
+        }
+        p->method = REPLACE;
+        directory_of(p->destination, p->directory, sizeof p->directory);
     } else {
-        p->method = CREATE;
+        if (follow_links(path, p->destination, sizeof p->destination) != 0)
+            return failf(err, errlen, "%s: %s: too many levels of symbolic links", path, flag);
+        p->method = CREATE;  // a link to nothing: its target is created
+        directory_of(p->destination, p->directory, sizeof p->directory);
         struct stat dir;
         if (stat(p->directory, &dir) != 0) return failf(err, errlen, "%s: %s: the directory %s does not exist", path, flag, p->directory);
         if (!S_ISDIR(dir.st_mode)) return failf(err, errlen, "%s: %s: %s is not a directory", path, flag, p->directory);
@@ -119,6 +128,7 @@ int tfc_output_write(const char *flag, const char *path, const tfc_output_input 
                      const void *const *parts, const size_t *sizes, int nparts, char *err, size_t errlen) {
     plan p;
     if (decide(&p, flag, path, inputs, ninputs, err, errlen) != 0) return -1;
+    if (tfc_cleanup_terminating()) tfc_cleanup_await_termination();
     if (p.method == IN_PLACE) {
         // A device or FIFO is written as it is (opening a FIFO waits for its reader).
         int fd = open(p.destination, O_WRONLY | O_CLOEXEC | (S_ISREG(p.existing.st_mode) ? O_TRUNC : 0));
@@ -154,6 +164,7 @@ int tfc_output_write(const char *flag, const char *path, const tfc_output_input 
         if (!bad && geteuid() == 0 && fchown(fd, p.existing.st_uid, p.existing.st_gid) != 0) { /* keep root's */ }
     }
     if (close(fd) != 0 && !bad) { bad = 1; code = errno; }
+    if (tfc_cleanup_terminating()) tfc_cleanup_await_termination();  // interrupted: never put in place
     if (!bad && rename(temporary, p.destination) != 0) { bad = 1; code = errno; }
     if (bad) unlink(temporary);
     tfc_cleanup_remove(slot);

@@ -30,6 +30,12 @@ void tfc_cleanup_remove_child(int slot);
 // children's process groups and waits (up to a second) for them to end before removing files.
 void tfc_cleanup_spawning(int starting);
 
+// Whether a handled signal arrived (the handler, on some thread, is cleaning up and the process is
+// about to die of it). An output is not put in place then: the writer calls
+// tfc_cleanup_await_termination, which never returns.
+int tfc_cleanup_terminating(void);
+void tfc_cleanup_await_termination(void) __attribute__((noreturn));
+
 #ifdef __cplusplus
 }
 #endif

@@ -69,7 +69,14 @@ func runChildProcess(_ program: String, _ arguments: [String]) throws -> (Int32,
     let err = FileHandle(fileDescriptor: errPipe[0], closeOnDealloc: true).readDataToEndOfFile()
     group.wait()
     var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    var waited = waitpid(pid, &status, 0)
+    while waited < 0 && errno == EINTR { waited = waitpid(pid, &status, 0) }
+    if waited < 0 {
+        // The interrupt handler reaped it (the process is about to die), or it is lost.
+        InterruptCleanup.proceedUnlessTerminating()
+        throw UserError("error: cannot wait for \(program): \(String(cString: strerror(errno)))")
+    }
+    InterruptCleanup.proceedUnlessTerminating()  // stopped by tfc's own interrupt: no error to report
     let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     return (code, String(decoding: out.data, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }

@@ -85,6 +85,7 @@ public final class AtomicFile {
     /// with execute permission added wherever it grants read permission.
     public func commit(executable: Bool = false) throws {
         try closeForExternalWriter()
+        InterruptCleanup.proceedUnlessTerminating()  // interrupted: never put in place
         defer { finish() }
         do {
             switch target.method {

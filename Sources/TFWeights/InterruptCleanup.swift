@@ -28,6 +28,12 @@ public enum InterruptCleanup {
     /// Around starting a child: `spawning(true)` before, `spawning(false)` once `addChild` ran
     /// (or the start failed); a signal meanwhile waits for the registration.
     public static func spawning(_ starting: Bool) { tfc_cleanup_spawning(starting ? 1 : 0) }
+
+    /// Returns only if no handled signal has arrived; otherwise waits for the handler (on another
+    /// thread) to end the process, so nothing is put in place while it cleans up.
+    public static func proceedUnlessTerminating() {
+        if tfc_cleanup_terminating() != 0 { tfc_cleanup_await_termination() }
+    }
 }
 
 /// A fresh private directory in $TMPDIR (default /tmp) for intermediate files, removed with its

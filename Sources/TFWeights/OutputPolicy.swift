@@ -66,11 +66,10 @@ public enum OutputPolicy {
         func refuse(_ message: String) -> OutputError { OutputError(path: path, message: message) }
         if path.isEmpty { throw OutputError(path: "''", message: "\(role): an empty file name") }
         if path.hasSuffix("/") { throw refuse("\(role) names a directory; give a file name") }
-        guard let destination = followLinks(path) else { throw refuse("\(role): too many levels of symbolic links") }
-        let directory = directoryOf(destination)
         var existing = stat()
         let method: OutputTarget.Method
-        if stat(destination, &existing) == 0 {
+        let destination: String
+        if stat(path, &existing) == 0 {  // through every link, /dev/stdout's too
             for input in inputs {
                 var s = stat()
                 guard stat(input.path, &s) == 0, s.st_dev == existing.st_dev, s.st_ino == existing.st_ino else { continue }
@@ -80,20 +79,28 @@ public enum OutputPolicy {
             let type = existing.st_mode & S_IFMT
             if type == S_IFDIR { throw refuse("\(role) names a directory; give a file name") }
             if type == S_IFSOCK { throw refuse("\(role) names a socket; cannot write to it") }
-            if existing.st_mode & 0o222 == 0 || access(destination, W_OK) != 0 {
+            if existing.st_mode & 0o222 == 0 || access(path, W_OK) != 0 {
                 throw refuse("\(role) is read-only; not overwritten (write to another file, or make it writable)")
             }
-            if type == S_IFREG && existing.st_nlink <= 1 {
-                method = .replace(mode: existing.st_mode & 0o7777, owner: existing.st_uid, group: existing.st_gid)
-            } else {
-                return OutputTarget(role: role, path: path, destination: destination, method: .inPlace(regular: type == S_IFREG))
+            // A regular file with one name is replaced by rename, at the end of its links; anything
+            // else (a device, a FIFO, more names, a file only a /proc link reaches) is written in place.
+            var real = stat()
+            guard type == S_IFREG, existing.st_nlink <= 1, let resolved = followLinks(path), lstat(resolved, &real) == 0,
+                  real.st_dev == existing.st_dev, real.st_ino == existing.st_ino else {
+                return OutputTarget(role: role, path: path, destination: path, method: .inPlace(regular: type == S_IFREG))
             }
+            destination = resolved
+            method = .replace(mode: existing.st_mode & 0o7777, owner: existing.st_uid, group: existing.st_gid)
         } else {
+            guard let resolved = followLinks(path) else { throw refuse("\(role): too many levels of symbolic links") }
+            destination = resolved  // a link to nothing: its target is created
+            let directory = directoryOf(destination)
             var d = stat()
             guard stat(directory, &d) == 0 else { throw refuse("\(role): the directory \(directory) does not exist") }
             guard d.st_mode & S_IFMT == S_IFDIR else { throw refuse("\(role): \(directory) is not a directory") }
             method = .create
         }
+        let directory = directoryOf(destination)
         // Replacing and creating both make a file in the directory: try it (permissions, a
         // read-only file system, /proc ...), so a command fails before it writes anything.
         let probe = directory + "/.tfc-probe-\(getpid())-\(UInt32.random(in: 0 ... .max))"

@@ -15,18 +15,18 @@ extension WeightFile {
         var parts: [String] = []
         if !missing.isEmpty { parts.append("missing " + abbreviated(missing)) }
         if !unexpected.isEmpty { parts.append("unexpected " + abbreviated(unexpected)) }
-        parts += misShaped.prefix(Self.listLimit)
-        if misShaped.count > Self.listLimit { parts.append("\(grouped(misShaped.count - Self.listLimit)) more mis-shaped") }
-        return parts
+        if misShaped.count <= Self.listAll { return parts + misShaped }
+        return parts + misShaped.prefix(Self.listShown) + ["\(grouped(misShaped.count - Self.listShown)) more mis-shaped"]
     }
 
-    /// At most this many names of each kind are listed (a file of a million names would make
-    /// a message of megabytes); the rest are counted.
-    static let listLimit = 10
+    /// Up to `listAll` names of a kind are listed; of more (a file of a million names would make a
+    /// message of megabytes), `listShown` and a count.
+    static let listAll = 20
+    static let listShown = 10
 
     private func abbreviated(_ names: [String]) -> String {
-        if names.count <= Self.listLimit { return names.joined(separator: ", ") }
-        return names.prefix(Self.listLimit).joined(separator: ", ") + ", … and \(grouped(names.count - Self.listLimit)) more"
+        if names.count <= Self.listAll { return names.joined(separator: ", ") }
+        return names.prefix(Self.listShown).joined(separator: ", ") + ", … and \(grouped(names.count - Self.listShown)) more"
     }
 
     /// 1234567 → "1,234,567".

@@ -197,6 +197,19 @@ final class OutputPolicyTests: XCTestCase {
         }
     }
 
+    /// /dev/stdout (here a pipe, reached through /proc's magic links) is written in place.
+    func testStandardOutputIsWrittenInPlace() throws {
+        let scene = try Scene(self)
+        let r = try TFC.run(["run", scene.spec, "--weights", scene.weights, "--tokens", "1,2,3", "--logits", "/dev/stdout"])
+        XCTAssertSucceeded(r, "run --logits /dev/stdout")
+        XCTAssertTrue(r.stdout.hasPrefix("\u{FFFD}NUMPY"), String(r.stdout.prefix(20)))
+        XCTAssertTrue(r.stdout.contains("logits [3, 256] written to /dev/stdout"), r.stdout)
+        let tiny = try CompiledTiny.get()
+        let c = try tiny.run(["--tokens", "1,2,3", "--logits", "/dev/stdout"])
+        XCTAssertSucceeded(c, "compiled --logits /dev/stdout")
+        XCTAssertTrue(c.stdout.hasPrefix("\u{FFFD}NUMPY"), String(c.stdout.prefix(20)))
+    }
+
     func testGrowChecksBothOutputsBeforeWritingEither() throws {
         let scene = try Scene(self)
         XCTAssertTrue(FileManager.default.createFile(atPath: scene.path("W.safetensors"), contents: Data("old weights".utf8)))
