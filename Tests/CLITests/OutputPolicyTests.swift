@@ -227,16 +227,29 @@ final class OutputPolicyTests: XCTestCase {
         XCTAssertEqual(same.stderr, "\(scene.path("./n.tfs")): error: -o and --out-weights name the same file; give each its own\n")
     }
 
-    func testCompileWritesADeviceInPlace() throws {
+    func testCompileWritesADeviceOrAFIFOInPlace() throws {
         let scene = try Scene(self)
+        let environment = ["TFC_CACHE_DIR": scene.path("cache")]
+        // A private device as root; /dev/null's directory is not writable for NAME.weights otherwise.
         let null = nullDevice(in: scene)
-        let r = try TFC.run(["compile", scene.spec, "--weights", scene.weights, "-o", null], environment: ["TFC_CACHE_DIR": scene.path("cache")])
-        XCTAssertSucceeded(r, "compile -o \(null)")
-        assertCharacterDevice(null, "compile -o")
-        // The packed weights beside it are a regular file (NAME.weights); the program went to the device.
         if null != "/dev/null" {
+            XCTAssertSucceeded(try TFC.run(["compile", scene.spec, "--weights", scene.weights, "-o", null], environment: environment), "compile -o \(null)")
+            assertCharacterDevice(null, "compile -o")
             XCTAssertGreaterThan((try FileManager.default.attributesOfItem(atPath: null + ".weights"))[.size] as? Int ?? 0, 1000)
         }
+        // A FIFO gets the whole program; NAME.weights beside it is a regular file.
+        let fifo = scene.path("prog")
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        let reader = FIFOReader(fifo)
+        if let r = try runBounded(TFC.executable, ["compile", scene.spec, "--weights", scene.weights, "-o", fifo], environment: environment) {
+            XCTAssertSucceeded(r, "compile -o FIFO")
+        }
+        let program = reader.finish()
+        XCTAssertEqual(Array(program.prefix(4)), [0x7F, 0x45, 0x4C, 0x46], "an ELF file came through the FIFO")
+        var s = stat()
+        lstat(fifo, &s)
+        XCTAssertEqual(s.st_mode & S_IFMT, S_IFIFO, "the FIFO stays a FIFO")
+        XCTAssertGreaterThan((try FileManager.default.attributesOfItem(atPath: fifo + ".weights"))[.size] as? Int ?? 0, 1000)
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: scene.dir.path).contains { $0.contains(".tmp-") })
     }
 
