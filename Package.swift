@@ -29,7 +29,7 @@ let package = Package(
                 linkerSettings: [.unsafeFlags(["-L", llvmLib, "-Xlinker", "-rpath", "-Xlinker", llvmLib]),
                                  .linkedLibrary("LLVM-14")]),
         // The compiler, phase by phase.
-        .target(name: "TFSpec", path: "Sources/TFSpec"),
+        .target(name: "TFSpec", dependencies: ["TFRuntime"], path: "Sources/TFSpec"),  // input-file checks (Runtime/input_file.c)
         .target(name: "TFIR", dependencies: ["TFSpec"], path: "Sources/TFIR"),
         .target(name: "TFPasses", dependencies: ["TFIR"], path: "Sources/TFPasses"),
         .target(name: "TFWeights", dependencies: ["TFRuntime"], path: "Sources/TFWeights"),

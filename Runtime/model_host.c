@@ -9,6 +9,7 @@
 #include "tfc_model.h"
 #include "model_desc.h"
 #include "tfc_threadpool.h"
+#include "tfc_input_file.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -181,18 +182,19 @@ static int looks_like_safetensors(const uint8_t *h, size_t n) {
 
 // Maps PATH and checks it belongs to this program. 0, or -1 with the reason in err.
 static int map_weights(tfc_model *m, const char *path, char *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    // Checked before opening: a FIFO or a device as --weights would block or never end.
+    char why[256];
+    int fd = tfc_input_open(path, why, sizeof why);
     if (fd < 0) {
-        int code = errno;
-        if (code == ENOENT)
+        if (strncmp(why, "no such file", 12) == 0)
             set_error(err, "%s: no such weights file (tfc compile writes %s next to the program; give its path)", path, tfc_aot_weights_file);
         else
-            set_error(err, "%s: cannot open the weights file: %s", path, strerror(code));
+            set_error(err, "%s: cannot read the weights file: %s", path, why);
         return -1;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_error(err, "%s: not a regular file", path);
+    if (fstat(fd, &st) != 0) {
+        set_error(err, "%s: cannot read the weights file: %s", path, strerror(errno));
         close(fd);
         return -1;
     }

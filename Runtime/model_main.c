@@ -9,6 +9,7 @@
 #ifdef TFC_MODEL_MAIN
 #define _GNU_SOURCE
 #include "tfc_model.h"
+#include "tfc_output_file.h"
 #include "tfc_sampling.h"
 
 #include <errno.h>
@@ -141,8 +142,10 @@ static int32_t *parse_tokens(const char *text, int64_t *count, const tfc_model_i
     return ids;
 }
 
-// float32 [rows, cols] as NumPy .npy version 1.0 (header padded to 64 bytes).
-static int write_npy(const char *path, const float *data, int64_t rows, int64_t cols) {
+// float32 [rows, cols] as NumPy .npy version 1.0 (header padded to 64 bytes), written by the
+// output policy (never over an input, a device or a FIFO in place, ...).
+static int write_npy(const char *path, const float *data, int64_t rows, int64_t cols, const tfc_output_input *inputs,
+                     int ninputs, char *err, size_t errlen) {
     char header[256];
     int len = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %lld), }",
                        (long long)rows, (long long)cols);
@@ -151,12 +154,9 @@ static int write_npy(const char *path, const float *data, int64_t rows, int64_t 
     for (int i = 0; i < pad; i++) header[len++] = ' ';
     header[len++] = '\n';
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(len & 0xff), (unsigned char)(len >> 8)};
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t n = (size_t)(rows * cols);
-    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, (size_t)len, f) == (size_t)len && fwrite(data, sizeof(float), n, f) == n;
-    if (fclose(f) != 0) ok = 0;
-    return ok ? 0 : -1;
+    const void *parts[] = {pre, header, data};
+    size_t sizes[] = {sizeof pre, (size_t)len, (size_t)(rows * cols) * sizeof(float)};
+    return tfc_output_write("--logits", path, inputs, ninputs, parts, sizes, 3, err, errlen);
 }
 
 int main(int argc, char **argv) {
@@ -224,6 +224,14 @@ int main(int argc, char **argv) {
             weights = exe_weights;
         }
     }
+    // The inputs an output must not replace: the weights and this program.
+    char self_path[4096];
+    ssize_t self_len = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+    self_path[self_len > 0 ? self_len : 0] = 0;
+    const tfc_output_input inputs[] = {{"weights file", weights}, {"program", self_len > 0 ? self_path : argv[0]}};
+    const int ninputs = 2;
+    // Checked before the (long) evaluation; written by the same rules afterwards.
+    if (logits_path && tfc_output_check("--logits", logits_path, inputs, ninputs, err, sizeof err) != 0) fail("%s", err);
     double t0 = now();
     tfc_model *m = tfc_model_create(weights);
     if (!m) fail("%s", tfc_model_error(NULL));
@@ -241,7 +249,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s: warning: %lld of %lld logits are not finite (NaN or Inf): the weights hold huge or non-finite values, "
                     "or the computation overflowed float32\n", g_prog, (long long)bad, (long long)(n * vocab));
         }
-        if (write_npy(logits_path, logits, n, vocab) != 0) fail("cannot write %s: %s", logits_path, strerror(errno));
+        if (write_npy(logits_path, logits, n, vocab, inputs, ninputs, err, sizeof err) != 0) fail("%s", err);
         const float *last = logits + (n - 1) * vocab;
         printf("next-token top 5 after %lld tokens (compiled %s):\n", (long long)n, info->name);
         int32_t top[5];

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tfc_safetensors.h"
 #include "tfc_memory.h"
+#include "tfc_input_file.h"
 #include "json.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -326,16 +327,11 @@ tfc_safetensors *tfc_st_open_memory(const void *bytes, size_t len, char *err, si
 }
 
 tfc_safetensors *tfc_st_open(const char *path, char *err, size_t errlen) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) failf(err, errlen, "no such file");
-        else failf(err, errlen, "cannot open: %s", strerror(errno));
-        return NULL;
-    }
+    // Checked before opening: a FIFO or a device would block or never end.
+    int fd = tfc_input_open(path, err, errlen);
+    if (fd < 0) return NULL;
     struct stat sb;
     if (fstat(fd, &sb) != 0) { failf(err, errlen, "cannot stat: %s", strerror(errno)); close(fd); return NULL; }
-    if (S_ISDIR(sb.st_mode)) { failf(err, errlen, "is a directory, not a safetensors file"); close(fd); return NULL; }
-    if (!S_ISREG(sb.st_mode)) { failf(err, errlen, "not a regular file"); close(fd); return NULL; }
     size_t size = (size_t)sb.st_size;
     tfc_safetensors *st = calloc(1, sizeof *st);
     if (!st) { failf(err, errlen, "out of memory"); close(fd); return NULL; }

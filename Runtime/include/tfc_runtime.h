@@ -6,3 +6,6 @@
 #include "tfc_threadpool.h"
 #include "tfc_random.h"
 #include "tfc_sampling.h"
+#include "tfc_input_file.h"
+#include "tfc_output_file.h"
+#include "tfc_cleanup.h"

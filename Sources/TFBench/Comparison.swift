@@ -1,4 +1,5 @@
 import Foundation
+import TFRuntime
 
 /// `--compare OLD.json`: the change from an earlier report of the same kind, figure by figure.
 /// Works on the JSON objects, so any two reports of the schema compare, whichever build wrote them.
@@ -9,8 +10,13 @@ public enum Comparison {
 
     /// Reads a report written with `--json`.
     public static func load(_ path: String) throws -> [String: Any] {
+        // Checked before reading: a FIFO or a device would block or never end.
+        var why = [CChar](repeating: 0, count: 256)
+        if tfc_input_check(path, &why, why.count) != 0 {
+            throw Failure(description: "\(path): \(String(cString: why)) (--compare takes a report written by tfc bench --json)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw Failure(description: "\(path): no such file (--compare takes a report written by tfc bench --json)")
+            throw Failure(description: "\(path): cannot read: \(String(cString: strerror(errno)))")
         }
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw Failure(description: "\(path): not a JSON object (--compare takes a report written by tfc bench --json)")

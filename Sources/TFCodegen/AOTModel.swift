@@ -1,5 +1,6 @@
 import CLLVM
 import TFIR
+import TFWeights
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -209,9 +210,9 @@ public struct AOTModel {
         try module.addConstant("tfc_aot_tfc_version", string: d.tfcVersion)
     }
 
-    /// Writes the packed weights file (see Runtime/model_desc.h) to `path`, through a temporary
-    /// file renamed into place. `weights` gives a parameter's float32 data by name.
-    public func writeWeights(to path: String, specHash: String, weights: (String) -> UnsafeBufferPointer<Float>) throws {
+    /// Writes the packed weights file (see Runtime/model_desc.h) into `file` (the caller commits
+    /// it). `weights` gives a parameter's float32 data by name.
+    public func writeWeights(into file: AtomicFile, specHash: String, weights: (String) -> UnsafeBufferPointer<Float>) throws {
         var header = [UInt8](repeating: 0, count: Self.headerBytes)
         func put<T: FixedWidthInteger>(_ v: T, at offset: Int) {
             withUnsafeBytes(of: v.littleEndian) { for (i, b) in $0.enumerated() { header[offset + i] = b } }
@@ -238,30 +239,24 @@ public struct AOTModel {
             table.replaceSubrange(i * Self.entryBytes ..< (i + 1) * Self.entryBytes, with: fields)
         }
 
-        let slash = path.lastIndex(of: "/")
-        let temporary = (slash.map { String(path[...$0]) } ?? "") + "." + (slash.map { String(path[path.index(after: $0)...]) } ?? path) + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CodegenError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        var ok = false
-        defer {
-            close(fd)
-            if !ok { unlink(temporary) }
-        }
+        // In file order, sequentially (zero padding between entries), so any output works: a
+        // regular file, /dev/null or a FIFO.
+        var written = 0
         func write(_ p: UnsafeRawPointer, _ count: Int, at offset: Int) throws {
-            var done = 0
-            while done < count {
-                let n = pwrite(fd, p + done, min(count - done, 1 << 30), off_t(offset + done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw CodegenError("cannot write \(path): \(String(cString: strerror(errno)))")
-                }
-                done += n
-            }
+            try pad(to: offset)
+            try file.write(UnsafeRawBufferPointer(start: p, count: count))
+            written += count
+        }
+        func pad(to offset: Int) throws {
+            guard offset > written else { return }
+            try file.write([UInt8](repeating: 0, count: offset - written))
+            written = offset
         }
         try header.withUnsafeBytes { try write($0.baseAddress!, $0.count, at: 0) }
         if !table.isEmpty { try table.withUnsafeBytes { try write($0.baseAddress!, $0.count, at: Self.headerBytes) } }
         if !nameTable.isEmpty { try nameTable.withUnsafeBytes { try write($0.baseAddress!, $0.count, at: Self.headerBytes + table.count) } }
-        for e in entries {
+        for e in entries.sorted(by: { $0.offset < $1.offset }) {
+            precondition(e.offset >= written, "weight entries overlap")
             let source = weights(e.name)
             guard let base = source.baseAddress else { throw CodegenError("parameter \(e.name) has no data") }
             switch e.kind {
@@ -275,9 +270,7 @@ public struct AOTModel {
                 try write(UnsafeRawPointer(packed.pointer), e.floats * 4, at: e.offset)
             }
         }
-        guard ftruncate(fd, off_t(weightsBytes)) == 0 else { throw CodegenError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        guard rename(temporary, path) == 0 else { throw CodegenError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        ok = true
+        try pad(to: weightsBytes)
     }
 }
 

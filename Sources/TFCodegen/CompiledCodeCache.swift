@@ -1,4 +1,5 @@
 import Foundation
+import TFWeights
 
 /// Compiled model code kept on disk, keyed by everything that determines it: the fused IR and
 /// the kernel plan (so the spec and its sizes), the target CPU and features, the LLVM version
@@ -65,6 +66,8 @@ public struct CompiledCodeCache {
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let target = path(for: key)
         let temporary = target + ".tmp\(getpid())"
+        let registration = InterruptCleanup.add(temporary)  // an interrupt leaves no partial entry
+        defer { InterruptCleanup.remove(registration) }
         guard FileManager.default.createFile(atPath: temporary, contents: Data(out)) else { return }
         if rename(temporary, target) != 0 { unlink(temporary) }
     }

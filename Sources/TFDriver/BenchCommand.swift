@@ -3,6 +3,7 @@ import Foundation
 import TFBench
 import TFIR
 import TFNaive
+import TFWeights
 
 /// `tfc bench`: fused versus naive, side by side, against the machine's own peak.
 struct BenchCommand: ParsableCommand {
@@ -38,14 +39,15 @@ struct BenchOptions: ParsableArguments {
         if repeats < 1 { throw ValidationError("--repeat must be at least 1, got \(repeats)") }
         if warmup < 0 { throw ValidationError("--warmup must be 0 or more, got \(warmup)") }
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
-        for (flag, path) in [("--json", json), ("--plot", plot)] {
-            guard let path else { continue }
-            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            var isDirectory: ObjCBool = false
-            if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
-                throw ValidationError("\(flag) \(path): directory \(directory) does not exist")
-            }
-        }
+    }
+
+    /// --json and --plot, checked by the output policy against the inputs before the (long) run.
+    func checkOutputs(inputs: [(what: String, path: String)]) throws -> [String: OutputTarget] {
+        var outputs: [(role: String, path: String)] = []
+        if let json { outputs.append((role: "--json", path: json)) }
+        if let plot { outputs.append((role: "--plot", path: plot)) }
+        let all = inputs + (compare.map { [(what: "--compare report", path: $0)] } ?? [])
+        return Dictionary(uniqueKeysWithValues: try OutputPolicy.check(outputs, inputs: all).map { ($0.role, $0) })
     }
 
     /// The earlier report, read before the (long) run so a bad path fails at once.
@@ -71,10 +73,10 @@ struct BenchOptions: ParsableArguments {
     }
 
     /// Prints the table, writes --json and --plot, prints the --compare table.
-    func finish(text: String, json object: [String: Any], chart: BarChart, old: [String: Any]?) throws {
+    func finish(text: String, json object: [String: Any], chart: BarChart, old: [String: Any]?, outputs: [String: OutputTarget]) throws {
         print(text)
-        if let json { try write(jsonText(object), to: json, what: "JSON report") }
-        if let plot { try write(chart.svg, to: plot, what: "chart") }
+        if let target = outputs["--json"] { try write(jsonText(object), to: target, what: "JSON report") }
+        if let target = outputs["--plot"] { try write(chart.svg, to: target, what: "chart") }
         if let old, let compare {
             print("")
             do { print(try Comparison.text(old: old, new: object, oldName: compare)) } catch let error as Comparison.Failure {
@@ -83,11 +85,11 @@ struct BenchOptions: ParsableArguments {
         }
     }
 
-    func write(_ text: String, to path: String, what: String) throws {
-        do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-            throw UserError("error: \(path): cannot write the \(what): \(error.localizedDescription)")
-        }
-        print("\(what) written to \(path)")
+    func write(_ text: String, to target: OutputTarget, what: String) throws {
+        let file = try AtomicFile(target)
+        try file.write(Array(text.utf8))
+        try file.commit()
+        print("\(what) written to \(target.path)")
     }
 }
 
@@ -124,6 +126,7 @@ struct BenchKernelsCommand: ParsableCommand {
             if spec == Self.defaultSpec && !FileManager.default.fileExists(atPath: spec) {
                 throw UserError("error: \(spec): no such file (the default spec, relative to the current directory); run from the tfc repository or name a spec: tfc bench kernels SPEC")
             }
+            let outputs = try options.checkOutputs(inputs: [(what: "spec", path: spec)])
             let loaded = try LoadedSpec(path: spec)
             let graph = loaded.graph, context = graph.config.context
             if seq > context { throw UserError("error: --seq \(seq) exceeds the context of \(graph.config.name) (\(context))") }
@@ -139,7 +142,7 @@ struct BenchKernelsCommand: ParsableCommand {
             let results = bench.run(cases, fused: provider, progress: progress)
             let report = KernelReport(run: options.run(spec: spec, graph: graph, fusedAvailable: provider != nil),
                                       peak: peak, seq: seq, contexts: lengths, results: results)
-            try options.finish(text: report.text, json: report.json, chart: report.chart, old: old)
+            try options.finish(text: report.text, json: report.json, chart: report.chart, old: old, outputs: outputs)
         }
     }
 }
@@ -170,6 +173,7 @@ struct BenchModelCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            let outputs = try options.checkOutputs(inputs: [(what: "spec", path: spec)] + (weights.map { [(what: "weights file", path: $0)] } ?? []))
             let loaded = try LoadedSpec(path: spec)
             let graph = loaded.graph, context = graph.config.context
             if seq + decode > context {
@@ -193,7 +197,7 @@ struct BenchModelCommand: ParsableCommand {
                                        fused: fused, progress: progress)
             let report = ModelReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil),
                                      peak: peak, weights: benchWeights.origin, result: result)
-            try options.finish(text: report.text, json: report.json, chart: report.chart, old: old)
+            try options.finish(text: report.text, json: report.json, chart: report.chart, old: old, outputs: outputs)
         }
     }
 }

@@ -56,10 +56,26 @@ struct NativeBuild {
         }
         let loaded = try LoadedSpec(path: spec)
         let config = loaded.graph.config
-        let output = options.output ?? (shared ? "lib\(config.name).so" : config.name)
+        let output: String
+        if let given = options.output {
+            output = given
+        } else {
+            // The model's name comes from the spec file: a file name made from it, never a path.
+            let safe = OutputNames.fileName(fromModelName: config.name)
+            output = shared ? "lib\(safe).so" : safe
+            if safe != config.name {
+                FileHandle.standardError.write("note: the model name \"\(config.name)\" is not a plain file name; writing \(output) (choose with -o)\n".data(using: .utf8)!)
+            }
+        }
         let names = try OutputNames(output, shared: shared)
         let compiler = try CCompiler.find()
         let runtime = try RuntimeSources.locate()
+        // Every output checked against every input (and each other) before anything is written.
+        var outputs = [(role: "-o", path: names.path), (role: "the packed weights file (beside -o)", path: names.weightsPath)]
+        if shared { outputs.append((role: "the header (beside -o)", path: names.headerPath)) }
+        let inputs = [(what: "spec", path: spec), (what: "weights file", path: weightsPath)]
+            + RuntimeSources.linked.map { (what: "runtime source", path: runtime.path + "/" + $0) }
+        let targets = try OutputPolicy.check(outputs, inputs: inputs)
         let target = try resolveTarget(options.targetCPU ?? "host", compiler: compiler)
         let weights = try loaded.graph.loadWeights(weightsPath, allowNonFinite: options.allowNonFinite)
 
@@ -75,44 +91,43 @@ struct NativeBuild {
             specHash: specHash, targetCPU: target.target.cpu, targetLabel: target.label, cpuFeatures: target.requiredFeatures,
             weightsFile: names.weightsFile, tfcVersion: tfcVersion), to: module)
 
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("tfc-compile-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
-        let object = work.appendingPathComponent("\(names.base).o").path
+        // Intermediate files in a private directory, removed on any exit (and on an interrupt).
+        let work = try TemporaryDirectory(prefix: "tfc-compile")
+        defer { work.remove() }
+        let object = work.file("\(names.base).o")
         try module.writeObject(to: object)
 
-        // Link: into a temporary name next to the output, renamed over it when cc succeeds.
-        let temporary = URL(fileURLWithPath: names.directory).standardizedFileURL.path + "/.\(names.file).tmp-\(getpid())"
+        // Link into the output's temporary file; every output is committed once all are written.
+        let binary = try AtomicFile(targets[0])
+        try binary.closeForExternalWriter()
         var arguments = ["-O2", "-std=gnu11", "-I", runtime.path + "/include", "-I", runtime.path, "-DTFC_MODEL_HOST"]
-        var sources = ["model_host.c", "threadpool.c", "sampling.c", "random.c"].map { runtime.path + "/" + $0 }
+        var sources = RuntimeSources.linked.map { runtime.path + "/" + $0 }
         if shared {
-            let script = work.appendingPathComponent("exports.map").path
+            let script = work.file("exports.map")
             try "{ global: tfc_model_create; tfc_model_destroy; tfc_model_describe; tfc_model_eval; tfc_model_eval_last; tfc_model_decode; tfc_model_position; tfc_model_reset; tfc_model_error; tfc_model_set_threads; local: *; };\n"
-                .write(toFile: script, atomically: true, encoding: .utf8)
+                .write(toFile: script, atomically: false, encoding: .utf8)
             arguments += ["-fPIC", "-shared", "-Wl,--version-script=\(script)", "-Wl,-z,nodelete", "-Wl,-soname,\(names.file)"]
         } else {
             arguments += ["-DTFC_MODEL_MAIN"]
             sources.insert(runtime.path + "/model_main.c", at: 0)
         }
-        arguments += sources + [object, "-o", temporary, "-lm", "-lpthread"]
-        do { try compiler.run(arguments, in: work.path) } catch { unlink(temporary); throw error }
-        // The weights once the program exists, so a failed build leaves no files behind.
+        // Absolute paths only: the compiler runs in tfc's working directory.
+        let linked = URL(fileURLWithPath: binary.temporaryPath).path
+        arguments += sources + [object, "-o", linked, "-lm", "-lpthread"]
+        try compiler.run(arguments)
+        let packedWeights = try AtomicFile(targets[1])
         do {
-            try model.writeWeights(to: names.weightsPath, specHash: specHash) { weights.tensor($0)!.floats }
+            try model.writeWeights(into: packedWeights, specHash: specHash) { weights.tensor($0)!.floats }
         } catch let error as CodegenError {
-            unlink(temporary)
-            throw UserError("error: \(error.message)")
+            throw UserError("\(names.weightsPath): error: \(error.message)")
         }
-        guard rename(temporary, names.path) == 0 else {
-            let why = String(cString: strerror(errno))
-            unlink(temporary)
-            throw UserError("error: cannot write \(names.path): \(why)")
-        }
+        let header = shared ? try AtomicFile(targets[2]) : nil
+        if let header { try header.write(Array(headerText(names: names, runtime: runtime, config: config, specHash: specHash).utf8)) }
+        try packedWeights.commit()
+        try header?.commit()
+        try binary.commit(executable: true)
         var written = [names.path, names.weightsPath]
-        if shared {
-            try writeHeader(names: names, runtime: runtime, config: config, specHash: specHash)
-            written.insert(names.headerPath, at: 1)
-        }
+        if shared { written.insert(names.headerPath, at: 1) }
 
         let sizes = written.map { path -> String in
             let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -163,11 +178,11 @@ struct NativeBuild {
     }
 
     /// NAME.h: the C API (Runtime/include/tfc_model.h) with the model's constants.
-    func writeHeader(names: OutputNames, runtime: URL, config: ModelConfig, specHash: String) throws {
+    func headerText(names: OutputNames, runtime: URL, config: ModelConfig, specHash: String) throws -> String {
         let api = try String(contentsOfFile: runtime.path + "/include/tfc_model.h", encoding: .utf8)
         let prefix = names.base.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
         let macro = prefix.first?.isNumber == true ? "M" + prefix : prefix
-        let text = """
+        return """
         // \(names.base).h: the compiled TokenFormer model "\(config.name)" (\(names.file)), generated by
         // `tfc compile \(spec) --emit shared` (tfc \(tfcVersion)). Link with -L DIR -l\(names.libraryName); the
         // weights are read from \(names.weightsFile) next to the library unless tfc_model_create gets a path.
@@ -180,11 +195,6 @@ struct NativeBuild {
         #define \(macro)_SPEC_HASH "\(specHash)"
 
         """ + api.replacingOccurrences(of: "#pragma once\n", with: "")
-        do {
-            try text.write(toFile: names.headerPath, atomically: true, encoding: .utf8)
-        } catch {
-            throw UserError("error: cannot write \(names.headerPath): \(error.localizedDescription)")
-        }
     }
 }
 
@@ -203,7 +213,7 @@ struct OutputNames {
     /// For `-lNAME`.
     var libraryName: String { file.hasPrefix("lib") && file.hasSuffix(".so") ? String(file.dropFirst(3).dropLast(3)) : base }
 
-    /// Checks that the output's directory exists and a file can be created in it.
+    /// Splits `-o` into its parts; the file system is checked by `OutputPolicy`.
     init(_ output: String, shared: Bool) throws {
         let url = URL(fileURLWithPath: output)
         path = output
@@ -213,25 +223,20 @@ struct OutputNames {
         var base = file
         if shared && base.hasPrefix("lib") && base.count > 3 { base = String(base.dropFirst(3)) }
         if base.hasSuffix(".so") && base.count > 3 { base = String(base.dropLast(3)) }
-        if base.isEmpty || output.hasSuffix("/") { throw UserError("error: cannot write \(output): -o must name a file") }
+        if base.isEmpty || output.hasSuffix("/") || file == "." || file == ".." {
+            throw UserError("\(output): error: -o names a directory; give a file name")
+        }
         self.base = base
+    }
 
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
-            throw UserError("error: cannot write \(output): the directory \(directory) does not exist")
+    /// A file name for the default `-o`, made from the model's name: letters, digits and `._+-`
+    /// kept, anything else (a `/`, a space) `_`, no leading `.` or `-`; "model" if nothing is left.
+    static func fileName(fromModelName name: String) -> String {
+        let kept = name.unicodeScalars.map { c -> Character in
+            c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || "._+-".unicodeScalars.contains(c)) ? Character(c) : "_"
         }
-        guard isDirectory.boolValue else { throw UserError("error: cannot write \(output): \(directory) is not a directory") }
-        if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw UserError("error: cannot write \(output): it is a directory")
-        }
-        // Try it: permissions, read-only file systems, /proc ...
-        let probe = directory + "/.tfc-write-test-\(getpid())"
-        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else {
-            throw UserError("error: cannot write \(output): cannot create a file in \(directory): \(String(cString: strerror(errno)))")
-        }
-        close(fd)
-        unlink(probe)
+        let trimmed = String(kept).drop { $0 == "." || $0 == "-" }
+        return trimmed.isEmpty ? "model" : String(trimmed.prefix(200))
     }
 }
 
@@ -266,8 +271,8 @@ struct CCompiler {
     }
 
     /// Runs the compiler; throws its diagnostics when it fails.
-    func run(_ arguments: [String], in directory: String) throws {
-        let (status, _, err) = try execute(arguments, in: directory)
+    func run(_ arguments: [String]) throws {
+        let (status, _, err) = try execute(arguments)
         if status != 0 {
             throw UserError("error: the C compiler failed (\(display), exit status \(status)):\n\(err.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
@@ -275,30 +280,16 @@ struct CCompiler {
 
     /// Standard output of a successful run, or nil.
     func output(_ arguments: [String]) throws -> String? {
-        let (status, out, _) = try execute(arguments, in: FileManager.default.temporaryDirectory.path)
+        let (status, out, _) = try execute(arguments)
         return status == 0 ? out : nil
     }
 
-    private func execute(_ arguments: [String], in directory: String) throws -> (Int32, String, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = leading + arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        do { try process.run() } catch {
-            throw UserError("error: cannot run the C compiler \(program): \(error.localizedDescription)")
+    private func execute(_ arguments: [String]) throws -> (Int32, String, String) {
+        do {
+            return try runChildProcess(program, leading + arguments)
+        } catch let error as UserError {
+            throw UserError(error.description.replacingOccurrences(of: "error: cannot run ", with: "error: cannot run the C compiler "))
         }
-        final class Box: @unchecked Sendable { var data = Data() }
-        let box = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { box.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: box.data, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 }
 
@@ -306,7 +297,9 @@ struct CCompiler {
 /// `$TFC_RUNTIME_DIR`, else a `Runtime/` above the tfc executable (`.build/<config>/tfc` in a
 /// checkout), else the checkout tfc was built from.
 enum RuntimeSources {
-    static let required = ["model_host.c", "model_main.c", "model_desc.h", "threadpool.c", "sampling.c", "random.c", "include/tfc_model.h"]
+    /// The C files compiled into every program or library (model_main.c too for an executable).
+    static let linked = ["model_host.c", "threadpool.c", "sampling.c", "random.c", "input_file.c", "output_file.c", "cleanup.c"]
+    static let required = linked + ["model_main.c", "model_desc.h", "include/tfc_model.h"]
 
     static func isRuntime(_ dir: URL) -> Bool {
         required.allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }

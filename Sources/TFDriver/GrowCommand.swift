@@ -63,8 +63,9 @@ struct GrowCommand: ParsableCommand {
         try reportingErrors { try grow() }
     }
 
-    /// The checks that need no file: option values and output paths.
-    func checkOptions() throws {
+    /// The checks before any file is read: option values, and both outputs by the output policy
+    /// (nil for --dry-run, which writes nothing).
+    func checkOptions() throws -> (spec: OutputTarget, weights: OutputTarget)? {
         if threads < 1 { throw UserError("error: --threads must be at least 1, got \(threads)") }
         if verifyTokens < 1 { throw UserError("error: --verify-tokens must be at least 1, got \(verifyTokens)") }
         if !(tolerance >= 0) { throw UserError("error: --tolerance must be a non-negative number, got \(tolerance)") }
@@ -73,7 +74,11 @@ struct GrowCommand: ParsableCommand {
             throw UserError("error: nothing to grow: give --tokens SITE=+N (or =N, =xF) and/or --layers +N")
         }
         if at != nil && layers == nil { throw UserError("error: --at \(at!) needs --layers +N (the layers to insert)") }
-        if dryRun { return }
+        if let name, let bad = name.unicodeScalars.first(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .lineSeparator || $0.properties.generalCategory == .paragraphSeparator }) {
+            // The name is printed into the new spec as a string literal, which is one line of text.
+            throw UserError("error: --name: a model name cannot contain a line break or control character (\(String(format: "U+%04X", bad.value)))")
+        }
+        if dryRun { return nil }
         var missing: [String] = []
         if weights == nil { missing.append("--weights W.safetensors") }
         if output == nil { missing.append("-o NEW.tfs") }
@@ -81,23 +86,13 @@ struct GrowCommand: ParsableCommand {
         if !missing.isEmpty {
             throw UserError("error: tfc grow needs \(missing.joined(separator: ", ")) (or --dry-run to only print the sizes)")
         }
-        let output = output!, outWeights = outWeights!, weights = weights!
-        if GrowFiles.same(output, spec) { throw UserError("error: -o \(output) is the input spec; write the grown spec to a new file") }
-        if GrowFiles.same(output, weights) { throw UserError("error: -o \(output) is the input weights file; write the grown spec to a new file") }
-        if GrowFiles.same(outWeights, weights) { throw UserError("error: --out-weights \(outWeights) is the input weights file; write the grown weights to a new file") }
-        if GrowFiles.same(outWeights, spec) { throw UserError("error: --out-weights \(outWeights) is the input spec; write the grown weights to a new file") }
-        if GrowFiles.same(output, outWeights) { throw UserError("error: -o and --out-weights name the same file (\(output))") }
-        for (flag, path) in [("-o", output), ("--out-weights", outWeights)] {
-            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            var isDirectory: ObjCBool = false
-            if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
-                throw UserError("error: \(flag) \(path): the directory \(directory) does not exist")
-            }
-        }
+        let targets = try OutputPolicy.check([(role: "-o", path: output!), (role: "--out-weights", path: outWeights!)],
+                                             inputs: [(what: "spec", path: spec), (what: "weights file", path: weights!)])
+        return (targets[0], targets[1])
     }
 
     func grow() throws {
-        try checkOptions()
+        let outputs = try checkOptions()
         let loaded = try LoadedSpec(path: spec)
         let old = loaded.graph
         let mode = scale.mode
@@ -124,23 +119,18 @@ struct GrowCommand: ParsableCommand {
             return
         }
 
-        let output = output!, outWeights = outWeights!
+        let output = output!, outWeights = outWeights!, files = outputs!
         let oldWeights = try old.loadWeights(weights!, allowNonFinite: allowNonFinite)
         // The original model's executor first: a backend that cannot run fails before any writing.
         let oldExecutor = verify ? try GrowExecutor(graph: old, weights: oldWeights, backend: backend, threads: threads) : nil
         let start = Date()
-        let temporaryWeights = GrowFiles.temporary(for: outWeights)
-        var temporarySpec: String?
-        var committed = false
-        defer {
-            if !committed {
-                GrowFiles.remove(temporaryWeights)
-                if let temporarySpec { GrowFiles.remove(temporarySpec) }
-            }
-        }
-        try writeWeights(result, from: oldWeights, to: temporaryWeights, source: weights!)
+        // Both outputs go to temporary files, committed together once verified; a failure or an
+        // interrupt leaves neither (AtomicFile removes its temporary file).
+        let weightsFile = try AtomicFile(files.weights)
+        let specFile = try AtomicFile(files.spec)
+        try writeWeights(result, from: oldWeights, into: weightsFile, source: weights!)
         let header = GrowReport.header(from: spec, old: old, new: result.graph, scale: mode, inserted: inserted)
-        temporarySpec = try GrowFiles.writeTemporary(header + Printer.print(result.spec), for: output)
+        try specFile.write(Array((header + Printer.print(result.spec)).utf8))
         let writeSeconds = Date().timeIntervalSince(start)
 
         print("growing \(old.config.name) (\(spec)), τ \(mode == .pinned ? "pinned at grown sites" : "follows sqrt(n) (reference)")")
@@ -148,7 +138,7 @@ struct GrowCommand: ParsableCommand {
         print(String(format: "weights: %@; written in %.2f s", GrowReport.planSummary(result.plan), writeSeconds))
 
         if verify {
-            let newWeights = try result.graph.loadWeights(temporaryWeights, allowNonFinite: allowNonFinite)
+            let newWeights = try result.graph.loadWeights(weightsFile.temporaryPath, allowNonFinite: allowNonFinite)
             let comparison = try compare(oldExecutor!, result.graph, newWeights)
             let exact = result.drift.isEmpty
             var line = String(format: "verify (%@ backend, %d sample tokens): max |Δlogit| = %.3g (largest |logit| %.3g), top-1 agreement %d/%d",
@@ -172,14 +162,13 @@ struct GrowCommand: ParsableCommand {
             for reason in result.drift { print("  drift expected: \(reason)") }
         }
 
-        try GrowFiles.commit(temporaryWeights, to: outWeights)
-        try GrowFiles.commit(temporarySpec!, to: output)
-        committed = true
+        try weightsFile.commit()
+        try specFile.commit()
         print(String(format: "wrote %@ and %@ in %.2f s", output, outWeights, Date().timeIntervalSince(start)))
     }
 
     /// The grown weights: every tensor made by the plan's one materialising routine.
-    func writeWeights(_ result: GrowthResult, from old: WeightFile, to path: String, source: String) throws {
+    func writeWeights(_ result: GrowthResult, from old: WeightFile, into file: AtomicFile, source: String) throws {
         var metadata = ["tfc.model": result.graph.config.name, "tfc.grow.from": source,
                         "tfc.grow.scale": scale.rawValue, "tfc.grow.seed": String(seed)]
         for (key, value) in old.metadata where metadata[key] == nil && !key.hasPrefix("tfc.grow.") { metadata[key] = value }
@@ -192,7 +181,7 @@ struct GrowCommand: ParsableCommand {
                 })
             }
         }
-        try writer.write(to: path)
+        try writer.write(into: file)
     }
 
     /// Old and new model on the same sample tokens, through the backend `tfc run` would use.

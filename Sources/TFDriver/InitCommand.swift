@@ -20,9 +20,10 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            let target = try OutputPolicy.check(role: "-o", path: output, inputs: [(what: "spec", path: spec)])
             let loaded = try LoadedSpec(path: spec)
             let start = Date()
-            try writeInitialWeights(loaded.graph, seed: seed, to: output)
+            try writeInitialWeights(loaded.graph, seed: seed, to: target)
             let count = loaded.graph.parameterCount
             print(String(format: "wrote %@ parameters (%d tensors, %.1f MiB) to %@ in %.2f s",
                          grouped(count), loaded.graph.parameters.count, Double(count) * 4 / 1_048_576, output, Date().timeIntervalSince(start)))
@@ -31,7 +32,7 @@ struct InitCommand: ParsableCommand {
 }
 
 /// Writes a safetensors file with every parameter of `graph` initialised as its `Parameter` says.
-func writeInitialWeights(_ graph: Graph, seed: UInt64, to path: String) throws {
+func writeInitialWeights(_ graph: Graph, seed: UInt64, to target: OutputTarget) throws {
     var writer = SafetensorsWriter(metadata: ["tfc.model": graph.config.name, "tfc.init.seed": String(seed)])
     for parameter in graph.parameters {
         switch parameter.initialization {
@@ -42,5 +43,5 @@ func writeInitialWeights(_ graph: Graph, seed: UInt64, to path: String) throws {
             writer.add(parameter.name, shape: parameter.shape) { $0.update(repeating: Float(value)) }
         }
     }
-    try writer.write(to: path)
+    try writer.write(to: target)
 }

@@ -53,6 +53,10 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            // Checked before the (long) run: never over the spec or the weights, a device in place, ...
+            let logitsTarget = try logits.map {
+                try OutputPolicy.check(role: "--logits", path: $0, inputs: [(what: "spec", path: spec), (what: "weights file", path: execution.weights)])
+            }
             let loaded = try LoadedSpec(path: spec)
             let tokenizer = try text.loadTokenizer(for: loaded)
             let ids = try text.promptIds(tokens: tokens, loaded: loaded, tokenizer: tokenizer)
@@ -63,8 +67,8 @@ struct RunCommand: ParsableCommand {
             let output = model.forward(ids)
             let seconds = Date().timeIntervalSince(start)
             NonFinitePolicy.warnIfNonFinite(output)
-            if let logits {
-                try Npy.write(path: logits, shape: [output.rows, output.columns], data: output.data)
+            if let logitsTarget {
+                try Npy.write(to: logitsTarget, shape: [output.rows, output.columns], data: output.data)
             }
             let last = Array(output.data[((output.rows - 1) * output.columns)...])
             let top = last.enumerated().sorted { $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset) }.prefix(5)

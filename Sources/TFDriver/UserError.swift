@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TFWeights
 
 /// An error to show the user as it is (already formatted with where and what), then exit 1.
 struct UserError: Error, CustomStringConvertible {
@@ -15,6 +16,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let exit as ExitCode {
         throw exit
     } catch {
+        InterruptCleanup.proceedUnlessTerminating()  // an interrupt caused it: die of the signal instead
         var text = "\(error)"
         if !text.contains(": error:") && !text.hasPrefix("error:") { text = "error: " + text }
         FileHandle.standardError.write((text + "\n").data(using: .utf8)!)

@@ -12,13 +12,35 @@ public struct Diagnostic: Error, Equatable, Sendable, CustomStringConvertible {
         self.sourceLine = sourceLine
     }
 
-    /// The first line only: `FILE:LINE:COL: error: MESSAGE`.
-    public var headline: String { "\(location): error: \(message)" }
+    /// The first line only: `FILE:LINE:COL: error: MESSAGE`, the message cut after
+    /// `messageLimit` characters (it may quote a token of any length).
+    public var headline: String {
+        let text = message.count <= Self.messageLimit ? message
+            : message.prefix(Self.messageLimit) + "… (\(message.count - Self.messageLimit) more characters)"
+        return "\(location): error: \(text)"
+    }
 
     public var description: String {
         guard let sourceLine else { return headline }
+        let (shown, column) = Self.window(sourceLine, column: location.column)
         // The caret goes under the column; tabs are kept so it lines up in a terminal.
-        let prefix = String(sourceLine.prefix(max(0, location.column - 1)).map { $0 == "\t" ? "\t" as Character : " " })
-        return "\(headline)\n\(sourceLine)\n\(prefix)^"
+        let prefix = String(shown.prefix(max(0, column - 1)).map { $0 == "\t" ? "\t" as Character : " " })
+        return "\(headline)\n\(shown)\n\(prefix)^"
+    }
+
+    /// Longest message, and longest stretch of the source line, a diagnostic prints.
+    public static let messageLimit = 400
+    public static let lineLimit = 160
+
+    /// A line longer than `lineLimit` is cut to that many characters around `column`, with `…`
+    /// where text was left out; returns the text shown and the column within it.
+    static func window(_ line: String, column: Int) -> (String, Int) {
+        let characters = Array(line)
+        guard characters.count > lineLimit else { return (line, column) }
+        let at = min(max(column - 1, 0), characters.count)
+        let start = max(0, min(at - lineLimit / 2, characters.count - lineLimit))
+        let end = min(characters.count, start + lineLimit)
+        let head = start > 0 ? "…" : "", tail = end < characters.count ? "…" : ""
+        return (head + String(characters[start..<end]) + tail, at - start + 1 + head.count)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TFRuntime
 
 /// The text of one spec file plus what diagnostics need to quote it.
 public struct SourceFile: Sendable {
@@ -16,9 +17,14 @@ public struct SourceFile: Sendable {
     /// Reads a spec from disk. A missing, unreadable or non-UTF-8 file is a diagnostic, not a crash.
     public static func load(_ path: String) throws -> SourceFile {
         let start = SourceLocation(file: path, line: 1, column: 1)
+        // Checked before reading, with the reason: a FIFO or a device would block or never end.
+        var why = [CChar](repeating: 0, count: 256)
+        if tfc_input_check(path, &why, why.count) != 0 {
+            let reason = String(cString: why)
+            throw Diagnostic(reason.hasPrefix("no such file") ? reason : "cannot read file: " + reason, at: start)
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
-            let exists = FileManager.default.fileExists(atPath: path)
-            throw Diagnostic(exists ? "cannot read file" : "no such file", at: start)
+            throw Diagnostic("cannot read file: \(String(cString: strerror(errno)))", at: start)
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw Diagnostic("file is not valid UTF-8 (at byte \(firstInvalidUTF8Byte(data)))", at: start)

@@ -23,6 +23,12 @@ public enum Npy {
 
     /// Writes `data` (C order) with `shape` to `path` (atomically, like the safetensors writer).
     public static func write(path: String, shape: [Int], data: UnsafeBufferPointer<Float>) throws {
+        try write(to: OutputPolicy.check(role: "output", path: path), shape: shape, data: data)
+    }
+
+    /// Writes `data` (C order) with `shape` to an output checked by `OutputPolicy`.
+    public static func write(to target: OutputTarget, shape: [Int], data: UnsafeBufferPointer<Float>) throws {
+        let path = target.path
         let expected = shape.reduce(1, *)
         guard !shape.contains(where: { $0 < 0 }), data.count == expected else {
             throw WeightError(path: path, message: "\(data.count) values for shape \(formatShape(shape)) (\(expected) expected)")
@@ -34,7 +40,7 @@ public enum Npy {
         header.append(UInt8(ascii: "\n"))
         var prefix: [UInt8] = [0x93] + Swift.Array("NUMPY".utf8) + [1, 0]
         prefix += [UInt8(header.count & 0xFF), UInt8(header.count >> 8)]
-        let file = try AtomicFile(path: path)
+        let file = try AtomicFile(target)
         do {
             try file.write(prefix + header)
             try file.write(UnsafeRawBufferPointer(data))
@@ -48,6 +54,10 @@ public enum Npy {
     /// Writes `data` (C order) with `shape` to `path`.
     public static func write(path: String, shape: [Int], data: [Float]) throws {
         try data.withUnsafeBufferPointer { try write(path: path, shape: shape, data: $0) }
+    }
+
+    public static func write(to target: OutputTarget, shape: [Int], data: [Float]) throws {
+        try data.withUnsafeBufferPointer { try write(to: target, shape: shape, data: $0) }
     }
 
     /// Reads a `.npy` file. Throws a one-line `WeightError` for anything it does not support.
@@ -145,9 +155,12 @@ public enum Npy {
 
     /// The whole file, read with one fread (fast in debug builds too).
     static func readFile(_ path: String) throws -> [UInt8] {
-        guard let f = fopen(path, "rb") else {
-            let code = errno
-            throw WeightError(path: path, message: code == ENOENT ? "no such file" : "cannot open: \(String(cString: strerror(code)))")
+        // Checked before opening: a FIFO or a device would block or never end.
+        var why = [CChar](repeating: 0, count: 256)
+        let fd = tfc_input_open(path, &why, why.count)
+        guard fd >= 0, let f = fdopen(fd, "rb") else {
+            if fd >= 0 { close(fd) }
+            throw WeightError(path: path, message: String(cString: why))
         }
         defer { fclose(f) }
         var info = stat()

@@ -81,6 +81,25 @@ public struct SafetensorsWriter {
     /// Writes the file. Throws a one-line `WeightError` about `path` for a bad tensor (negative
     /// dimension, value count not matching the shape, duplicate name) or an I/O failure.
     public func write(to path: String) throws {
+        try write(to: OutputPolicy.check(role: "output", path: path))
+    }
+
+    /// Writes the file to an output checked by `OutputPolicy`.
+    public func write(to target: OutputTarget) throws {
+        let file = try AtomicFile(target)
+        do {
+            try write(into: file)
+            try file.commit()
+        } catch {
+            file.abandon()
+            throw error
+        }
+    }
+
+    /// Writes the content into `file` without committing it (the caller commits, e.g. after
+    /// checking the written weights, or together with other outputs).
+    public func write(into file: AtomicFile) throws {
+        let path = file.path
         let sorted = entries.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         for (i, e) in sorted.enumerated() {
             if e.shape.contains(where: { $0 < 0 }) {
@@ -101,16 +120,9 @@ public struct SafetensorsWriter {
         var prefix = [UInt8](repeating: 0, count: 8)
         for b in 0..<8 { prefix[b] = UInt8(truncatingIfNeeded: UInt64(header.count) >> (8 * UInt64(b))) }
 
-        let file = try AtomicFile(path: path)
-        do {
-            try file.write(prefix)
-            try file.write(header)
-            for e in sorted { try Self.writeData(e, to: file) }
-            try file.commit()
-        } catch {
-            file.abandon()
-            throw error
-        }
+        try file.write(prefix)
+        try file.write(header)
+        for e in sorted { try Self.writeData(e, to: file) }
     }
 
     private static func writeData(_ e: Entry, to file: AtomicFile) throws {

@@ -13,9 +13,30 @@ extension WeightFile {
         }
         let unexpected = names.filter { !expected.contains($0) }
         var parts: [String] = []
-        if !missing.isEmpty { parts.append("missing " + missing.joined(separator: ", ")) }
-        if !unexpected.isEmpty { parts.append("unexpected " + unexpected.joined(separator: ", ")) }
-        return parts + misShaped
+        if !missing.isEmpty { parts.append("missing " + abbreviated(missing)) }
+        if !unexpected.isEmpty { parts.append("unexpected " + abbreviated(unexpected)) }
+        if misShaped.count <= Self.listAll { return parts + misShaped }
+        return parts + misShaped.prefix(Self.listShown) + ["\(grouped(misShaped.count - Self.listShown)) more mis-shaped"]
+    }
+
+    /// Up to `listAll` names of a kind are listed; of more (a file of a million names would make a
+    /// message of megabytes), `listShown` and a count.
+    static let listAll = 20
+    static let listShown = 10
+
+    private func abbreviated(_ names: [String]) -> String {
+        if names.count <= Self.listAll { return names.joined(separator: ", ") }
+        return names.prefix(Self.listShown).joined(separator: ", ") + ", … and \(grouped(names.count - Self.listShown)) more"
+    }
+
+    /// 1234567 → "1,234,567".
+    private func grouped(_ n: Int) -> String {
+        var digits = String(n), out = ""
+        while digits.count > 3 {
+            out = "," + digits.suffix(3) + out
+            digits.removeLast(3)
+        }
+        return digits + out
     }
 
     /// Throws one `WeightError` listing every missing, unexpected and mis-shaped tensor, e.g.

@@ -1,2 +1,2 @@
 import TFDriver
-TFCommand.main()
+TFCommand.runAsMain()

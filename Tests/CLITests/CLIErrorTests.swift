@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 /// Every bad input a user can produce gets a clear message on stderr and exit status 1 (usage
-/// errors: ArgumentParser's status 64), never a crash.
+/// errors too: README "Exit status"), never a crash.
 final class CLIErrorTests: XCTestCase {
     func write(_ text: String, _ name: String, in dir: URL) throws -> String {
         let path = dir.appendingPathComponent(name).path

@@ -31,14 +31,14 @@ final class CompileErrorTests: XCTestCase {
     func testUnwritableOutput() throws {
         var r = try compile(["-o", "/nonexistent-tfc-dir/tiny"])
         XCTAssertEqual(r.status, 1)
-        XCTAssertEqual(r.stderr, "error: cannot write /nonexistent-tfc-dir/tiny: the directory /nonexistent-tfc-dir does not exist\n")
+        XCTAssertEqual(r.stderr, "/nonexistent-tfc-dir/tiny: error: -o: the directory /nonexistent-tfc-dir does not exist\n")
         r = try compile(["-o", "/proc/tiny"])
         XCTAssertEqual(r.status, 1)
-        XCTAssertTrue(r.stderr.hasPrefix("error: cannot write /proc/tiny: cannot create a file in /proc: "), r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("/proc/tiny: error: -o: cannot create a file in /proc: "), r.stderr)
         let dir = try TFC.temporaryDirectory(self)
         r = try compile(["-o", dir.path])
         XCTAssertEqual(r.status, 1)
-        XCTAssertEqual(r.stderr, "error: cannot write \(dir.path): it is a directory\n")
+        XCTAssertEqual(r.stderr, "\(dir.path): error: -o names a directory; give a file name\n")
     }
 
     func testMissingCCompiler() throws {

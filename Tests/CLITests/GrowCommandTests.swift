@@ -210,20 +210,21 @@ final class GrowCommandTests: XCTestCase {
 
         // Outputs that are inputs.
         try assertRefused(m, base + ["-o", m.spec, "--out-weights", m.path("new.safetensors"), "--tokens", "mlp=+1"],
-                          "error: -o \(m.spec) is the input spec; write the grown spec to a new file")
+                          "\(m.spec): error: -o is the input spec; write to another file")
         try assertRefused(m, base + ["-o", m.path("new.tfs"), "--out-weights", m.weights, "--tokens", "mlp=+1"],
-                          "error: --out-weights \(m.weights) is the input weights file; write the grown weights to a new file")
-        try assertRefused(m, base + ["-o", m.dir.path + "/./sub/../model.safetensors", "--out-weights", m.path("new.safetensors"), "--tokens", "mlp=+1"],
-                          "error: -o \(m.dir.path)/./sub/../model.safetensors is the input weights file")
+                          "\(m.weights): error: --out-weights is the input weights file; write to another file")
+        let dotted = m.dir.path + "/./../" + m.dir.lastPathComponent + "/model.safetensors"
+        try assertRefused(m, base + ["-o", dotted, "--out-weights", m.path("new.safetensors"), "--tokens", "mlp=+1"],
+                          "\(dotted): error: -o is the input weights file \(m.weights) (the same file)")
         try assertRefused(m, base + ["-o", m.path("new.tfs"), "--out-weights", m.path("new.tfs"), "--tokens", "mlp=+1"],
-                          "error: -o and --out-weights name the same file")
+                          "\(m.path("new.tfs")): error: -o and --out-weights name the same file")
         let link = m.path("link.safetensors")
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: m.weights)
         try assertRefused(m, base + ["-o", m.path("new.tfs"), "--out-weights", link, "--tokens", "mlp=+1"],
-                          "error: --out-weights \(link) is the input weights file")
+                          "\(link): error: --out-weights is the input weights file \(m.weights) (the same file)")
 
         try assertRefused(m, base + ["-o", m.path("new.tfs"), "--out-weights", m.path("nodir/new.safetensors"), "--tokens", "mlp=+1"],
-                          "error: --out-weights \(m.path("nodir/new.safetensors")): the directory ")
+                          "\(m.path("nodir/new.safetensors")): error: --out-weights: the directory ")
 
         // Weights of another model.
         let other = try model("specs/examples/mid.tfs")

@@ -116,17 +116,17 @@ final class SafetensorsRoundTripTests: XCTestCase {
         var fine = SafetensorsWriter()
         fine.add("w", shape: [1], data: [1])
         XCTAssertEqual(weightErrorText { try fine.write(to: dir + "/no/such/dir/c.safetensors") },
-                       "\(dir)/no/such/dir/c.safetensors: error: cannot create a file in \(dir)/no/such/dir: No such file or directory")
+                       "\(dir)/no/such/dir/c.safetensors: error: output: the directory \(dir)/no/such/dir does not exist")
         if getuid() != 0 {  // root ignores permissions
             let locked = dir + "/locked"
             try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: false,
                                                     attributes: [.posixPermissions: 0o500])
             XCTAssertEqual(weightErrorText { try fine.write(to: locked + "/d.safetensors") },
-                           "\(locked)/d.safetensors: error: cannot create a file in \(locked): Permission denied")
+                           "\(locked)/d.safetensors: error: output: cannot create a file in \(locked): Permission denied")
         }
-        // The target is a directory: the temporary file is written, the rename fails and is cleaned up.
+        // The target is a directory: refused before anything is written.
         try FileManager.default.createDirectory(atPath: dir + "/isdir", withIntermediateDirectories: false)
-        XCTAssertTrue(weightErrorText { try fine.write(to: dir + "/isdir") }.hasPrefix("\(dir)/isdir: error: cannot replace the file: "))
+        XCTAssertEqual(weightErrorText { try fine.write(to: dir + "/isdir") }, "\(dir)/isdir: error: output names a directory; give a file name")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
         XCTAssertEqual(leftovers, [])
     }

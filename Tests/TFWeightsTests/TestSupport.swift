@@ -50,6 +50,9 @@ func weightErrorText(file: StaticString = #filePath, line: UInt = #line, _ body:
     } catch let error as WeightError {
         XCTAssertFalse(error.description.contains("\n"), "error must be one line", file: file, line: line)
         return error.description
+    } catch let error as OutputError {  // a file an output policy refused (OutputPolicy.swift)
+        XCTAssertFalse(error.description.contains("\n"), "error must be one line", file: file, line: line)
+        return error.description
     } catch {
         XCTFail("expected a WeightError, got \(error)", file: file, line: line)
         return ""
