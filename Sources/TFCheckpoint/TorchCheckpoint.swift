@@ -107,6 +107,9 @@ public final class TorchCheckpoint: @unchecked Sendable {
         guard dtype == .float32 || dtype == .float16 || dtype == .bfloat16 else {
             throw CheckpointError(path: path, "tensor '\(name)' is \(dtype); only float32, float16 and bfloat16 weights can be imported")
         }
+        guard start >= 0, out.count <= tensor.count - start else {
+            throw CheckpointError(path: path, "tensor '\(name)': elements \(start) ..< \(start + out.count) are outside its \(tensor.count)")
+        }
         let (bytes, fileOffset) = try storageBytes(tensor, name: name)
         let size = dtype.size
         func load(_ element: Int) -> Float {

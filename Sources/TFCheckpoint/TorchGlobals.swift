@@ -13,6 +13,12 @@ enum TorchGlobals {
                 guard let offset = args[1].asInt else { throw fail("bad storage offset \(args[1])") }
                 guard let shape = args[2].asTuple?.compactMap(\.asInt), shape.count == args[2].asTuple?.count else { throw fail("bad size \(args[2])") }
                 guard let stride = args[3].asTuple?.compactMap(\.asInt), stride.count == shape.count else { throw fail("bad stride \(args[3]) for size \(shape)") }
+                var count = 1
+                for size in shape {
+                    let (product, overflow) = count.multipliedReportingOverflow(by: size)
+                    guard size >= 0, !overflow else { throw fail("bad size \(shape)") }
+                    count = product
+                }
                 return .tensor(TorchTensor(storage: storage, offset: offset, shape: shape, stride: stride))
             case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
                 // (data, requires_grad, backward_hooks[, state]): a Parameter is its tensor.

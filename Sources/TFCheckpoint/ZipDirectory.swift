@@ -35,7 +35,7 @@ struct ZipDirectory {
         // Zip64: a locator just before the EOCD points at the 64-bit record.
         if eocd >= 20, all.le(UInt32.self, at: eocd - 20) == 0x0706_4b50 {
             let record = all.le(UInt64.self, at: eocd - 20 + 8)
-            guard record <= UInt64(file.count - 56), all.le(UInt32.self, at: Int(record)) == 0x0606_4b50 else {
+            guard file.count >= 56, record <= UInt64(file.count - 56), all.le(UInt32.self, at: Int(record)) == 0x0606_4b50 else {
                 throw fail("bad Zip64 end-of-central-directory record")
             }
             let r = Int(record)
@@ -85,7 +85,7 @@ struct ZipDirectory {
             if method != 0 || compressed != size {
                 throw CheckpointError(path: file.path, "zip entry '\(name)' is compressed (method \(method)); PyTorch checkpoints store entries uncompressed")
             }
-            guard local <= UInt64(file.count - 30), all.le(UInt32.self, at: Int(local)) == 0x0403_4b50 else {
+            guard file.count >= 30, local <= UInt64(file.count - 30), all.le(UInt32.self, at: Int(local)) == 0x0403_4b50 else {
                 throw fail("entry '\(name)': bad local header offset \(local)")
             }
             let l = Int(local)
