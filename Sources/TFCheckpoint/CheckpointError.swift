@@ -7,7 +7,10 @@ public struct CheckpointError: Error, CustomStringConvertible, Equatable, Sendab
 
     public init(path: String, _ message: String) {
         self.path = path
-        self.message = message
+        // Always one line: text from a file (a key, a string in a pickle) may hold control characters.
+        self.message = String(String.UnicodeScalarView(message.unicodeScalars.flatMap { u -> [Unicode.Scalar] in
+            u.value < 0x20 || u.value == 0x7F ? Array("\\x\(String(u.value, radix: 16))".unicodeScalars) : [u]
+        }))
     }
 
     public var description: String { "\(path): error: \(message)" }

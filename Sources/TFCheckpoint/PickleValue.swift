@@ -27,7 +27,7 @@ public indirect enum PickleValue: CustomStringConvertible {
         case .int(let i): return String(i)
         case .bigInt: return "<large int>"
         case .float(let d): return String(d)
-        case .string(let s): return "'\(s)'"
+        case .string(let s): return s.count > 60 ? "'\(s.prefix(60))…'" : "'\(s)'"
         case .bytes(let b): return "<\(b.count) bytes>"
         case .tuple(let t): return "(" + t.map(\.description).joined(separator: ", ") + ")"
         case .list(let l): return "[\(l.items.count) items]"
