@@ -3,8 +3,10 @@
 /// is read at once with the restricted unpickler; tensor data stays in the mapping until copied.
 public final class TorchCheckpoint: @unchecked Sendable {
     public let path: String
-    /// The unpickled object (a state dict, or a trainer's dict holding one).
+    /// The unpickled object (a state dict, or a trainer's dict holding one); its containers are
+    /// valid while this checkpoint lives.
     public let root: PickleValue
+    private let arena = PickleArena()
     let file: MappedFile
     /// Byte range of each storage in the file, by key.
     private let storages: [String: (offset: Int, size: Int)]
@@ -20,9 +22,9 @@ public final class TorchCheckpoint: @unchecked Sendable {
             return .storage(ref)
         }
         if ZipDirectory.looksLikeZip(file) {
-            (root, storages) = try Self.readZip(file, persistentLoad: persistentLoad)
+            (root, storages) = try Self.readZip(file, arena: arena, persistentLoad: persistentLoad)
         } else {
-            (root, storages) = try Self.readLegacy(file, refs: { refs }, persistentLoad: persistentLoad)
+            (root, storages) = try Self.readLegacy(file, arena: arena, refs: { refs }, persistentLoad: persistentLoad)
         }
         for ref in refs.values {
             guard let range = storages[ref.key] else { throw CheckpointError(path: path, "storage '\(ref.key)' is missing from the file") }
@@ -33,7 +35,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
         }
     }
 
-    private static func readZip(_ file: MappedFile, persistentLoad: @escaping Unpickler.PersistentLoad) throws -> (PickleValue, [String: (offset: Int, size: Int)]) {
+    private static func readZip(_ file: MappedFile, arena: PickleArena, persistentLoad: @escaping Unpickler.PersistentLoad) throws -> (PickleValue, [String: (offset: Int, size: Int)]) {
         let directory = try ZipDirectory(file)
         // PyTorch puts everything under one folder, named after the file or "archive".
         guard let pickle = directory.entries.first(where: { $0.path == "data.pkl" || $0.path.hasSuffix("/data.pkl") && !$0.path.dropLast(9).contains("/") }) else {
@@ -49,7 +51,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
         for entry in directory.entries where entry.path.hasPrefix(dataPrefix) {
             storages[String(entry.path.dropFirst(dataPrefix.count))] = (entry.dataOffset, entry.size)
         }
-        let (root, _) = try Unpickler.load(file.bytes(pickle.dataOffset, pickle.size)!, path: "\(file.path) (\(pickle.path))",
+        let (root, _) = try Unpickler.load(file.bytes(pickle.dataOffset, pickle.size)!, path: "\(file.path) (\(pickle.path))", into: arena,
                                            build: TorchGlobals.build(path: file.path), persistentLoad: persistentLoad)
         return (root, storages)
     }
@@ -57,7 +59,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
     /// The legacy layout: pickles of the magic number, the protocol version and the system info,
     /// then the object, then the list of storage keys, then each storage as an int64 element count
     /// followed by its bytes.
-    private static func readLegacy(_ file: MappedFile, refs: () -> [String: TorchStorageRef],
+    private static func readLegacy(_ file: MappedFile, arena: PickleArena, refs: () -> [String: TorchStorageRef],
                                    persistentLoad: @escaping Unpickler.PersistentLoad) throws -> (PickleValue, [String: (offset: Int, size: Int)]) {
         let all = file.bytes(0, file.count)!
         guard file.count >= 2, all[0] == 0x80 else {
@@ -65,20 +67,20 @@ public final class TorchCheckpoint: @unchecked Sendable {
         }
         let build = TorchGlobals.build(path: file.path)
         let noPersistent: Unpickler.PersistentLoad = { _ in throw CheckpointError(path: file.path, "unexpected persistent id in the header") }
-        let (magic, afterMagic) = try Unpickler.load(all, path: file.path, build: build, persistentLoad: noPersistent)
+        let (magic, afterMagic) = try Unpickler.load(all, path: file.path, into: arena, build: build, persistentLoad: noPersistent)
         // 0x1950a86a20f9469cfc6c, pickled as a 10-byte LONG1.
         let expected: [UInt8] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]
         guard case .bigInt(let bytes) = magic, bytes == expected else {
             throw CheckpointError(path: file.path, "a pickle, but not a PyTorch checkpoint (no PyTorch magic number)")
         }
-        let (version, afterVersion) = try Unpickler.load(all, at: afterMagic, path: file.path, build: build, persistentLoad: noPersistent)
+        let (version, afterVersion) = try Unpickler.load(all, at: afterMagic, path: file.path, into: arena, build: build, persistentLoad: noPersistent)
         guard version.asInt == 1001 else { throw CheckpointError(path: file.path, "unsupported legacy checkpoint version \(version)") }
-        let (info, afterInfo) = try Unpickler.load(all, at: afterVersion, path: file.path, build: build, persistentLoad: noPersistent)
+        let (info, afterInfo) = try Unpickler.load(all, at: afterVersion, path: file.path, into: arena, build: build, persistentLoad: noPersistent)
         if case .bool(false) = info.asDict?["little_endian"] ?? .none {
             throw CheckpointError(path: file.path, "big-endian checkpoints are not supported")
         }
-        let (root, afterRoot) = try Unpickler.load(all, at: afterInfo, path: file.path, build: build, persistentLoad: persistentLoad)
-        let (keys, afterKeys) = try Unpickler.load(all, at: afterRoot, path: file.path, build: build, persistentLoad: noPersistent)
+        let (root, afterRoot) = try Unpickler.load(all, at: afterInfo, path: file.path, into: arena, build: build, persistentLoad: persistentLoad)
+        let (keys, afterKeys) = try Unpickler.load(all, at: afterRoot, path: file.path, into: arena, build: build, persistentLoad: noPersistent)
         guard let keyList = keys.asTuple else { throw CheckpointError(path: file.path, "corrupt legacy checkpoint: no storage key list") }
         let known = refs()
         var storages: [String: (offset: Int, size: Int)] = [:]

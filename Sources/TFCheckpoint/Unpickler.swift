@@ -18,17 +18,25 @@ struct Unpickler {
 
     private var position = 0
     private var stack: [PickleValue] = []
+    /// How deeply tuples nest in each stack entry (lists, dicts and objects count 0: the arena
+    /// tears them down without recursion). Deeper than `maximumDepth` is refused, so no value's
+    /// destruction or description can overflow the call stack.
+    private var depths: [Int] = []
     private var marks: [Int] = []
-    private var memo: [Int: PickleValue] = [:]
+    private var memo: [Int: (value: PickleValue, depth: Int)] = [:]
+    /// Every list, dict and object built, so their teardown is flat (see `PickleArena`).
+    let arena: PickleArena
+    static let maximumDepth = 200
 
-    init(_ bytes: UnsafeRawBufferPointer, path: String, build: @escaping Build, persistentLoad: @escaping PersistentLoad) {
-        self.bytes = bytes; self.path = path; self.build = build; self.persistentLoad = persistentLoad
+    init(_ bytes: UnsafeRawBufferPointer, path: String, arena: PickleArena, build: @escaping Build, persistentLoad: @escaping PersistentLoad) {
+        self.bytes = bytes; self.path = path; self.arena = arena; self.build = build; self.persistentLoad = persistentLoad
     }
 
     /// Unpickles one value starting at `offset`; returns it and the offset just after STOP.
-    static func load(_ bytes: UnsafeRawBufferPointer, at offset: Int = 0, path: String,
+    /// The containers of the value live in `arena`: keep it as long as the value is used.
+    static func load(_ bytes: UnsafeRawBufferPointer, at offset: Int = 0, path: String, into arena: PickleArena,
                      build: @escaping Build, persistentLoad: @escaping PersistentLoad) throws -> (PickleValue, Int) {
-        var u = Unpickler(bytes, path: path, build: build, persistentLoad: persistentLoad)
+        var u = Unpickler(bytes, path: path, arena: arena, build: build, persistentLoad: persistentLoad)
         u.position = offset
         let value = try u.run()
         return (value, u.position)
@@ -64,29 +72,44 @@ struct Unpickler {
 
     // MARK: the stack
 
-    private mutating func pop() throws -> PickleValue {
-        guard stack.count > (marks.last ?? 0), let v = stack.popLast() else { throw fail("stack underflow") }
-        return v
+    private mutating func push(_ value: PickleValue, depth: Int = 0) throws {
+        if depth > Self.maximumDepth { throw fail("tuples nested deeper than \(Self.maximumDepth)") }
+        arena.register(value)
+        stack.append(value)
+        depths.append(depth)
+    }
+    private mutating func pop() throws -> PickleValue { try popWithDepth().0 }
+    private mutating func popWithDepth() throws -> (PickleValue, Int) {
+        guard stack.count > (marks.last ?? 0), let v = stack.popLast(), let d = depths.popLast() else { throw fail("stack underflow") }
+        return (v, d)
+    }
+    private func topDepth() -> Int { depths.last ?? 0 }
+    /// A tuple of the items, one level deeper than the deepest.
+    private mutating func pushTuple(_ items: [PickleValue], depths itemDepths: [Int]) throws {
+        try push(.tuple(items), depth: 1 + (itemDepths.max() ?? 0))
     }
     private mutating func top() throws -> PickleValue {
         guard let v = stack.last, stack.count > (marks.last ?? 0) else { throw fail("stack underflow") }
         return v
     }
     /// The items pushed since the last MARK (which is removed).
-    private mutating func popMark() throws -> [PickleValue] {
+    private mutating func popMark() throws -> [PickleValue] { try popMarkWithDepths().0 }
+    private mutating func popMarkWithDepths() throws -> ([PickleValue], [Int]) {
         guard let m = marks.popLast() else { throw fail("no mark on the stack") }
-        let items = Array(stack[m...])
+        let items = Array(stack[m...]), itemDepths = Array(depths[m...])
         stack.removeSubrange(m...)
-        return items
+        depths.removeSubrange(m...)
+        return (items, itemDepths)
     }
     private func pairs(_ items: [PickleValue]) throws -> [(PickleValue, PickleValue)] {
         guard items.count % 2 == 0 else { throw fail("odd number of dict items") }
         return stride(from: 0, to: items.count, by: 2).map { (items[$0], items[$0 + 1]) }
     }
-    private func memoGet(_ index: Int) throws -> PickleValue {
+    private mutating func memoGet(_ index: Int) throws {
         guard let v = memo[index] else { throw fail("memo entry \(index) is not defined") }
-        return v
+        try push(v.value, depth: v.depth)
     }
+    private mutating func memoPut(_ index: Int) throws { memo[index] = (try top(), topDepth()) }
 
     private func integer(fromLittleEndian raw: UnsafeRawBufferPointer) -> PickleValue {
         if raw.isEmpty { return .int(0) }
@@ -148,56 +171,56 @@ struct Unpickler {
             case 0x28: marks.append(stack.count) // MARK
             case 0x30: _ = try pop() // POP
             case 0x31: _ = try popMark() // POP_MARK
-            case 0x32: stack.append(try top()) // DUP
+            case 0x32: try push(try top(), depth: topDepth()) // DUP
 
-            case 0x4E: stack.append(.none) // NONE
-            case 0x88: stack.append(.bool(true)) // NEWTRUE
-            case 0x89: stack.append(.bool(false)) // NEWFALSE
-            case 0x4A: stack.append(.int(Int(Int32(bitPattern: try uint(UInt32.self))))) // BININT
-            case 0x4B: stack.append(.int(Int(try byte()))) // BININT1
-            case 0x4D: stack.append(.int(Int(try uint(UInt16.self)))) // BININT2
-            case 0x8A: stack.append(integer(fromLittleEndian: try take(Int(try byte())))) // LONG1
-            case 0x8B: stack.append(integer(fromLittleEndian: try take(try length(Int32.self)))) // LONG4
+            case 0x4E: try push(.none) // NONE
+            case 0x88: try push(.bool(true)) // NEWTRUE
+            case 0x89: try push(.bool(false)) // NEWFALSE
+            case 0x4A: try push(.int(Int(Int32(bitPattern: try uint(UInt32.self))))) // BININT
+            case 0x4B: try push(.int(Int(try byte()))) // BININT1
+            case 0x4D: try push(.int(Int(try uint(UInt16.self)))) // BININT2
+            case 0x8A: try push(integer(fromLittleEndian: try take(Int(try byte())))) // LONG1
+            case 0x8B: try push(integer(fromLittleEndian: try take(try length(Int32.self)))) // LONG4
             case 0x49: // INT (text; "00"/"01" are False/True)
                 let text = try line()
-                if text == "00" { stack.append(.bool(false)) } else if text == "01" { stack.append(.bool(true)) }
-                else if let v = Int(text) { stack.append(.int(v)) } else { throw fail("bad INT '\(text)'") }
+                if text == "00" { try push(.bool(false)) } else if text == "01" { try push(.bool(true)) }
+                else if let v = Int(text) { try push(.int(v)) } else { throw fail("bad INT '\(text)'") }
             case 0x4C: // LONG (text, trailing L)
                 let text = try line()
                 let digits = text.hasSuffix("L") ? String(text.dropLast()) : text
-                if let v = Int(digits) { stack.append(.int(v)) }
-                else if let big = Self.twosComplement(decimal: digits) { stack.append(.bigInt(big)) }
+                if let v = Int(digits) { try push(.int(v)) }
+                else if let big = Self.twosComplement(decimal: digits) { try push(.bigInt(big)) }
                 else { throw fail("bad LONG '\(text)'") }
             case 0x47: // BINFLOAT (big-endian)
                 let raw = try take(8)
-                stack.append(.float(Double(bitPattern: raw.reduce(0) { $0 << 8 | UInt64($1) })))
+                try push(.float(Double(bitPattern: raw.reduce(0) { $0 << 8 | UInt64($1) })))
             case 0x46: // FLOAT (text)
                 let text = try line()
                 guard let v = Double(text) else { throw fail("bad FLOAT '\(text)'") }
-                stack.append(.float(v))
+                try push(.float(v))
 
-            case 0x58: stack.append(.string(try utf8(try length(UInt32.self)))) // BINUNICODE
-            case 0x8C: stack.append(.string(try utf8(Int(try byte())))) // SHORT_BINUNICODE
-            case 0x8D: stack.append(.string(try utf8(try length(UInt64.self)))) // BINUNICODE8
-            case 0x56: stack.append(.string(try line())) // UNICODE (raw-unicode-escape; plain text suffices)
-            case 0x55: stack.append(.string(try utf8(Int(try byte())))) // SHORT_BINSTRING
-            case 0x54: stack.append(.string(try utf8(try length(Int32.self)))) // BINSTRING
+            case 0x58: try push(.string(try utf8(try length(UInt32.self)))) // BINUNICODE
+            case 0x8C: try push(.string(try utf8(Int(try byte())))) // SHORT_BINUNICODE
+            case 0x8D: try push(.string(try utf8(try length(UInt64.self)))) // BINUNICODE8
+            case 0x56: try push(.string(try line())) // UNICODE (raw-unicode-escape; plain text suffices)
+            case 0x55: try push(.string(try utf8(Int(try byte())))) // SHORT_BINSTRING
+            case 0x54: try push(.string(try utf8(try length(Int32.self)))) // BINSTRING
             case 0x53: // STRING (quoted text)
                 var text = try line()
                 if text.count >= 2, let q = text.first, q == "'" || q == "\"", text.last == q { text = String(text.dropFirst().dropLast()) }
-                stack.append(.string(text))
-            case 0x43: stack.append(.bytes(Array(try take(Int(try byte()))))) // SHORT_BINBYTES
-            case 0x42: stack.append(.bytes(Array(try take(try length(UInt32.self))))) // BINBYTES
-            case 0x8E: stack.append(.bytes(Array(try take(try length(UInt64.self))))) // BINBYTES8
-            case 0x96: stack.append(.bytes(Array(try take(try length(UInt64.self))))) // BYTEARRAY8
+                try push(.string(text))
+            case 0x43: try push(.bytes(Array(try take(Int(try byte()))))) // SHORT_BINBYTES
+            case 0x42: try push(.bytes(Array(try take(try length(UInt32.self))))) // BINBYTES
+            case 0x8E: try push(.bytes(Array(try take(try length(UInt64.self))))) // BINBYTES8
+            case 0x96: try push(.bytes(Array(try take(try length(UInt64.self))))) // BYTEARRAY8
 
-            case 0x29: stack.append(.tuple([])) // EMPTY_TUPLE
-            case 0x74: stack.append(.tuple(try popMark())) // TUPLE
-            case 0x85: stack.append(.tuple([try pop()])) // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b])) // TUPLE2
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c])) // TUPLE3
-            case 0x5D: stack.append(.list(PickleList())) // EMPTY_LIST
-            case 0x6C: stack.append(.list(PickleList(try popMark()))) // LIST
+            case 0x29: try push(.tuple([])) // EMPTY_TUPLE
+            case 0x74: let (items, d) = try popMarkWithDepths(); try pushTuple(items, depths: d) // TUPLE
+            case 0x85: let a = try popWithDepth(); try pushTuple([a.0], depths: [a.1]) // TUPLE1
+            case 0x86: let b = try popWithDepth(), a = try popWithDepth(); try pushTuple([a.0, b.0], depths: [a.1, b.1]) // TUPLE2
+            case 0x87: let c = try popWithDepth(), b = try popWithDepth(), a = try popWithDepth(); try pushTuple([a.0, b.0, c.0], depths: [a.1, b.1, c.1]) // TUPLE3
+            case 0x5D: try push(.list(PickleList())) // EMPTY_LIST
+            case 0x6C: try push(.list(PickleList(try popMark()))) // LIST
             case 0x61: // APPEND
                 let item = try pop()
                 guard case .list(let list) = try top() else { throw fail("APPEND to a non-list") }
@@ -209,11 +232,11 @@ struct Unpickler {
                 case .object: break // extending a placeholder: dropped
                 default: throw fail("APPENDS to a non-list")
                 }
-            case 0x7D: stack.append(.dict(PickleDict())) // EMPTY_DICT
+            case 0x7D: try push(.dict(PickleDict())) // EMPTY_DICT
             case 0x64: // DICT
                 let dict = PickleDict()
                 for (k, v) in try pairs(try popMark()) { dict.set(k, v) }
-                stack.append(.dict(dict))
+                try push(.dict(dict))
             case 0x73: // SETITEM
                 let value = try pop(), key = try pop()
                 switch try top() {
@@ -228,60 +251,61 @@ struct Unpickler {
                 case .object: break
                 default: throw fail("SETITEMS on a non-dict")
                 }
-            case 0x8F: stack.append(.set(PickleList())) // EMPTY_SET
+            case 0x8F: try push(.set(PickleList())) // EMPTY_SET
             case 0x90: // ADDITEMS
                 let items = try popMark()
                 guard case .set(let set) = try top() else { throw fail("ADDITEMS to a non-set") }
                 set.items.append(contentsOf: items)
-            case 0x91: stack.append(.set(PickleList(try popMark()))) // FROZENSET
+            case 0x91: try push(.set(PickleList(try popMark()))) // FROZENSET
 
             case 0x63: // GLOBAL "module\nname\n"
                 let module = try line(), name = try line()
-                stack.append(.global(module: module, name: name))
+                try push(.global(module: module, name: name))
             case 0x93: // STACK_GLOBAL
                 let name = try pop(), module = try pop()
                 guard let m = module.asString, let n = name.asString else { throw fail("STACK_GLOBAL needs two strings") }
-                stack.append(.global(module: m, name: n))
+                try push(.global(module: m, name: n))
             case 0x52: // REDUCE
-                let arguments = try pop(), callable = try pop()
+                let (arguments, depth) = try popWithDepth(), callable = try pop()
                 guard let args = arguments.asTuple else { throw fail("REDUCE arguments are not a tuple") }
-                stack.append(try applyGlobal(callable, args))
+                let built = try applyGlobal(callable, args)
+                if case .tuple = built { try push(built, depth: depth) } else { try push(built) }
             case 0x81: // NEWOBJ
                 let arguments = try pop(), cls = try pop()
                 guard let args = arguments.asTuple else { throw fail("NEWOBJ arguments are not a tuple") }
-                stack.append(try applyGlobal(cls, args))
+                try push(try applyGlobal(cls, args))
             case 0x92: // NEWOBJ_EX
                 _ = try pop()
                 let arguments = try pop(), cls = try pop()
                 guard let args = arguments.asTuple else { throw fail("NEWOBJ_EX arguments are not a tuple") }
-                stack.append(try applyGlobal(cls, args))
+                try push(try applyGlobal(cls, args))
             case 0x6F: // OBJ: MARK cls args... OBJ
                 let items = try popMark()
                 guard let cls = items.first else { throw fail("OBJ without a class") }
-                stack.append(try applyGlobal(cls, Array(items.dropFirst())))
+                try push(try applyGlobal(cls, Array(items.dropFirst())))
             case 0x69: // INST "module\nname\n", MARK args...
                 let module = try line(), name = try line()
-                stack.append(try applyGlobal(.global(module: module, name: name), try popMark()))
+                try push(try applyGlobal(.global(module: module, name: name), try popMark()))
             case 0x62: // BUILD
                 let state = try pop()
                 switch try top() {
                 case .object(let object): object.state = state
                 default: break // an OrderedDict's `_metadata`, a tensor's state: nothing to keep
                 }
-            case 0x51: stack.append(try persistentLoad(try pop())) // BINPERSID
-            case 0x50: stack.append(try persistentLoad(.string(try line()))) // PERSID
+            case 0x51: try push(try persistentLoad(try pop())) // BINPERSID
+            case 0x50: try push(try persistentLoad(.string(try line()))) // PERSID
 
-            case 0x71: memo[Int(try byte())] = try top() // BINPUT
-            case 0x72: memo[Int(try uint(UInt32.self))] = try top() // LONG_BINPUT
-            case 0x94: memo[memo.count] = try top() // MEMOIZE
+            case 0x71: try memoPut(Int(try byte())) // BINPUT
+            case 0x72: try memoPut(Int(try uint(UInt32.self))) // LONG_BINPUT
+            case 0x94: try memoPut(memo.count) // MEMOIZE
             case 0x70: // PUT (text)
                 guard let i = Int(try line()) else { throw fail("bad PUT index") }
-                memo[i] = try top()
-            case 0x68: stack.append(try memoGet(Int(try byte()))) // BINGET
-            case 0x6A: stack.append(try memoGet(Int(try uint(UInt32.self)))) // LONG_BINGET
+                try memoPut(i)
+            case 0x68: try memoGet(Int(try byte())) // BINGET
+            case 0x6A: try memoGet(Int(try uint(UInt32.self))) // LONG_BINGET
             case 0x67: // GET (text)
                 guard let i = Int(try line()) else { throw fail("bad GET index") }
-                stack.append(try memoGet(i))
+                try memoGet(i)
 
             case 0x82, 0x83, 0x84: throw fail("extension registry opcodes are not supported")
             case 0x97, 0x98: throw fail("out-of-band buffers are not supported")

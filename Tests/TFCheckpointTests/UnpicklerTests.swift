@@ -23,9 +23,12 @@ final class UnpicklerTests: XCTestCase {
         return out
     }
 
+    /// Holds the containers of what `load` returns.
+    let arena = PickleArena()
+
     func load(_ bytes: [UInt8]) throws -> PickleValue {
         try bytes.withUnsafeBytes { raw in
-            try Unpickler.load(raw, path: "test.pkl", build: TorchGlobals.build(path: "test.pkl"),
+            try Unpickler.load(raw, path: "test.pkl", into: arena, build: TorchGlobals.build(path: "test.pkl"),
                                persistentLoad: { _ in throw CheckpointError(path: "test.pkl", "no persistent ids") }).0
         }
     }
@@ -75,6 +78,27 @@ final class UnpicklerTests: XCTestCase {
                 XCTAssertFalse(text.contains("\n"))
             }
         }
+    }
+
+    /// A million nested tuples, and a million lists nested through the memo: refused or torn
+    /// down without recursion, never a stack overflow.
+    func testDeepNestingNeverOverflowsTheStack() throws {
+        let tuples: [UInt8] = [0x80, 0x02, 0x4E] + [UInt8](repeating: 0x85, count: 1_000_000) + [0x2E]
+        XCTAssertThrowsError(try load(tuples)) { error in
+            XCTAssertTrue("\(error)".contains("tuples nested deeper than 200"), "\(error)")
+        }
+        // MARK × n, EMPTY_LIST, LIST × n: each LIST wraps the list below it, innermost first.
+        let n = 1_000_000
+        let lists: [UInt8] = [0x80, 0x02] + [UInt8](repeating: 0x28, count: n) + [0x5D] + [UInt8](repeating: 0x6C, count: n) + [0x2E]
+        do {
+            let arena = PickleArena()
+            let value = try lists.withUnsafeBytes { raw in
+                try Unpickler.load(raw, path: "test.pkl", into: arena, build: TorchGlobals.build(path: "test.pkl"),
+                                   persistentLoad: { _ in .none }).0
+            }
+            guard case .list(let first) = value else { return XCTFail("not a list") }
+            XCTAssertEqual(first.items.count, 1)
+        }  // the arena and the chain are released here
     }
 
     func testUnknownGlobalsBecomeInertPlaceholders() throws {
