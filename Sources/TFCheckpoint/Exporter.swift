@@ -93,7 +93,8 @@ public enum Exporter {
     }
 
     /// Writes the export; returns the files written. `weights` must hold the graph's parameters.
-    public static func write(_ plan: Plan, graph: Graph, weights: WeightFile, to directory: String, layout: Layout) throws -> [String] {
+    public static func write(_ plan: Plan, graph: Graph, weights: WeightFile, to directory: String, layout: Layout,
+                             inputs: [String] = []) throws -> [String] {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
@@ -103,6 +104,12 @@ public enum Exporter {
             throw CheckpointError(path: directory, "cannot create the folder: \(error.localizedDescription)")
         }
         func join(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        let outputs = ["config.json", "pytorch_model.bin", "latest", "global_step0/mp_rank_00_model_states.pt"].map(join)
+        for output in outputs {
+            if let input = (inputs + [weights.path]).first(where: { sameFile($0, output) }) {
+                throw CheckpointError(path: output, "would replace the input \(input); choose another -o")
+            }
+        }
 
         var entries: [(String, PickleWriter.Value)] = []
         var storages: [TorchZipWriter.Storage] = []

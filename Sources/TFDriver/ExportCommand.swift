@@ -42,7 +42,7 @@ struct ExportCommand: ParsableCommand {
                 print(String(format: "τ drift: the official code (τ = sqrt(n)) differs from this model by max |Δlogit| %.4g over %d tokens (%@)",
                              drift.maxAbs, drift.tokens, sites))
             }
-            let files = try Exporter.write(plan, graph: loaded.graph, weights: file, to: output, layout: layout)
+            let files = try Exporter.write(plan, graph: loaded.graph, weights: file, to: output, layout: layout, inputs: [spec])
             print("exported \(spec) (\(grouped(loaded.graph.parameterCount)) parameters) as \(layout == .hf ? "a Hugging Face folder" : "a DeepSpeed checkpoint"): \(files.joined(separator: ", "))")
         }
     }

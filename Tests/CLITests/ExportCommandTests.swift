@@ -117,6 +117,16 @@ final class ExportCommandTests: XCTestCase {
         XCTAssertTrue(try refused([noResidual, "--weights", try weightsFor(noResidual), "-o", out])
             .hasPrefix("\(noResidual): error: cannot export: the block is not one the official layer computes"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "a refused export writes nothing")
+
+        // Weights named like an output in the output folder are never replaced.
+        let folder = dir.appendingPathComponent("folder")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let inside = folder.appendingPathComponent("config.json").path
+        try FileManager.default.copyItem(atPath: try weightsFor(spec("specs/tiny.tfs")), toPath: inside)
+        let before = try Data(contentsOf: URL(fileURLWithPath: inside))
+        XCTAssertEqual(try refused([spec("specs/tiny.tfs"), "--weights", inside, "-o", folder.path]),
+                       "\(folder.path)/config.json: error: would replace the input \(inside); choose another -o\n")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: inside)), before)
     }
 
     /// After tfc grow, τ is pinned: refused, unless --allow-tau-drift, which measures the drift.
