@@ -36,7 +36,7 @@ struct ExportCommand: ParsableCommand {
             if !plan.pinnedSites.isEmpty {
                 let sites = plan.pinnedSites.prefix(3).joined(separator: ", ") + (plan.pinnedSites.count > 3 ? " and \(plan.pinnedSites.count - 3) more" : "")
                 guard allowTauDrift else {
-                    throw UserError("\(spec): error: cannot export: τ is pinned at \(sites) (after tfc grow); the official Pattention always uses sqrt(n), so it would compute other logits; pass --allow-tau-drift to export anyway and measure the drift")
+                    throw UserError("\(spec): error: cannot export: τ is pinned at \(sites) (as tfc grow leaves it); the official Pattention always uses sqrt(n), so it would compute other logits; pass --allow-tau-drift to export anyway and measure the drift")
                 }
                 let drift = try Self.logitDrift(loaded.graph, plan.officialGraph, weights: file)
                 print(String(format: "τ drift: the official code (τ = sqrt(n)) differs from this model by max |Δlogit| %.4g over %d tokens (%@)",
