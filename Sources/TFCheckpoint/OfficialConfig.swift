@@ -12,6 +12,7 @@ public struct OfficialConfig: Equatable, Sendable {
     public var ffnTokens: Int
     public var context: Int
     public var rotary: Bool = true
+    /// Absent keys take GPT-NeoX's defaults: rotary_pct 1.0, rotary_emb_base 10000, eps 1e-5.
     public var rotaryFraction: Double = 1.0
     public var rotaryBase: Double = 10000
     public var tieEmbeddings: Bool = true
