@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // The C runtime the generated code calls and links against (no OpenBLAS, no LLVM).
@@ -38,8 +39,12 @@ let package = Package(
                 path: "Sources/TFCodegen"),
         .target(name: "TFBench", dependencies: ["TFIR", "TFPasses", "TFNaive", "TFCodegen", "TFWeights", "TFRuntime", "COpenBLAS"],
                 path: "Sources/TFBench"),
+        // PyTorch and DeepSpeed checkpoints: reader, restricted unpickler, import and export.
+        .target(name: "TFCheckpoint", dependencies: ["TFSpec", "TFIR", "TFWeights",
+                                                     .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                path: "Sources/TFCheckpoint"),
         .target(name: "TFDriver", dependencies: [
-                    "TFSpec", "TFIR", "TFPasses", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime", "TFTokenizer",
+                    "TFSpec", "TFCheckpoint", "TFIR", "TFPasses", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime", "TFTokenizer",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ], path: "Sources/TFDriver"),
         // Shared by the test targets only: `tfc init`-style weights in memory.
@@ -57,6 +62,7 @@ let package = Package(
         .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFSpec", "TFIR", "TFPasses", "TFWeights", "CLLVM", "TFRuntime", "TFTestSupport"],
                     path: "Tests/TFCodegenTests"),
         .testTarget(name: "TFTokenizerTests", dependencies: ["TFTokenizer"], path: "Tests/TFTokenizerTests"),
+        .testTarget(name: "TFCheckpointTests", dependencies: ["TFCheckpoint", "TFWeights"], path: "Tests/TFCheckpointTests"),
         .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests"),
     ]
 )

@@ -73,7 +73,7 @@ public struct SafetensorsWriter {
 
     /// Adds a tensor produced chunk by chunk: `fill(offset, chunk)` is called for consecutive
     /// ranges of at most `chunk` elements.
-    mutating func add(_ name: String, shape: [Int], chunk: Int,
+    public mutating func add(_ name: String, shape: [Int], chunk: Int,
                       fill: @escaping (Int, UnsafeMutableBufferPointer<Float>) throws -> Void) {
         entries.append(Entry(name: name, shape: shape, source: .chunks(chunk: max(chunk, 1), fill)))
     }

@@ -117,8 +117,9 @@ final class CLIErrorTests: XCTestCase {
         XCTAssertEqual(sites["mlp"]?["tokens"] as? Int, 3072)
         XCTAssertEqual(sites["mlp"]?["in"] as? Int, 768)
         XCTAssertTrue(sites["mlp"]?["scale"] is NSNull)
-        // 12 layers × 9,437,184 + 50304 × 768 = 151,879,680 parameters.
-        XCTAssertEqual(object["parameters"] as? Int, 151_879_680)
+        // 12 layers × 9,437,184 + 50304 × 768 + the affine final norm's 2 × 768 = 151,881,216 parameters.
+        XCTAssertEqual(object["parameters"] as? Int, 151_881_216)
+        XCTAssertEqual(object["final_norm_affine"] as? Bool, true)
         XCTAssertEqual(r.stdout.filter { $0 == "\n" }.count, 1, "exactly one JSON object on one line")
     }
 

@@ -162,7 +162,7 @@ final class GrowCommandTests: XCTestCase {
         XCTAssertSucceeded(r, "dry run")
         XCTAssertTrue(r.stdout.contains("768 → 1792"), r.stdout)
         XCTAssertTrue(r.stdout.contains("3072 → 7168"), r.stdout)
-        XCTAssertTrue(r.stdout.contains("353,501,184 → 756,154,368 (+113.9%)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("353,503,232 → 756,156,416 (+113.9%)"), r.stdout)
         XCTAssertTrue(r.stdout.contains("27.71 (pinned)"), r.stdout)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
     }
