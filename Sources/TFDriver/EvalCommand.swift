@@ -3,6 +3,7 @@ import Foundation
 import TFBench
 import TFIR
 import TFTokenizer
+import TFWeights
 
 /// `tfc eval`: perplexity and bits per byte of a text file, with a sliding window.
 struct EvalCommand: ParsableCommand {
@@ -40,11 +41,15 @@ struct EvalCommand: ParsableCommand {
             if window > config.context { throw UserError("error: --context \(window) is more than the model's context of \(config.context)") }
             let step = stride ?? window
             if step > window { throw UserError("error: --stride \(step) is more than the window of \(window) tokens; tokens between windows would not be scored") }
-            if let json { try checkOutputPath(json, inputs: [spec, execution.weights, text, model.path]) }
+            // tfc's output policy, checked before the (long) evaluation.
+            let jsonTarget = try json.map {
+                try OutputPolicy.check(role: "--json", path: $0, inputs: [(what: "spec", path: spec), (what: "weights file", path: execution.weights),
+                                                                           (what: "text", path: text), (what: "tokenizer", path: model.path)])
+            }
 
             let ids = model.encode(try readText(text))
             guard ids.count >= 2 else { throw UserError("\(text): error: the text has \(ids.count) token\(ids.count == 1 ? "" : "s"); scoring needs at least 2") }
-            let runner = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights),
+            let runner = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights, allowNonFinite: execution.allowNonFinite),
                                          backend: execution.backend, threads: execution.threads, schedule: execution.schedule)
             let progress = ProgressLine()
             let start = Date()
@@ -63,31 +68,20 @@ struct EvalCommand: ParsableCommand {
             print(String(format: "perplexity %.4f, bits per byte %.4f", result.perplexity, bitsPerByte))
             print(String(format: "%d tokens scored (%d bytes) in %d windows of %d tokens, stride %d; %.1f tokens/s (%.2f s, %@ backend)",
                          result.scored, bytes, result.windows, window, step, Double(result.scored) / seconds, seconds, execution.backend.rawValue))
-            if let json {
+            if let jsonTarget {
                 let object: [String: Any] = [
                     "perplexity": result.perplexity, "bits_per_byte": bitsPerByte, "nll_sum": result.nllSum,
                     "tokens": ids.count, "scored_tokens": result.scored, "bytes": bytes, "windows": result.windows,
                     "context": window, "stride": step, "seconds": seconds,
                 ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-                do { try data.write(to: URL(fileURLWithPath: json), options: .atomic) } catch {
-                    throw UserError("\(json): error: cannot write the results: \(error.localizedDescription)")
-                }
+                let file = try AtomicFile(jsonTarget)
+                do { try file.write(Array(data)); try file.commit() } catch { file.abandon(); throw error }
             }
         }
     }
 }
 
-/// Refuses an output path that is one of the inputs or an existing special file (a directory, a device).
-func checkOutputPath(_ path: String, inputs: [String]) throws {
-    let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-    for input in inputs where URL(fileURLWithPath: input).resolvingSymlinksInPath().path == target {
-        throw UserError("\(path): error: the output would replace the input \(input)")
-    }
-    if let type = try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType, type != .typeRegular {
-        throw UserError("\(path): error: exists and is not a regular file; choose another output path")
-    }
-}
 
 /// The HF-style strided evaluation: windows of `context` tokens start every `stride` tokens; in each,
 /// the logits at row i predict the token after it, and only targets past the previous window's

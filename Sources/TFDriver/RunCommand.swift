@@ -55,7 +55,8 @@ struct RunCommand: ParsableCommand {
         try reportingErrors {
             // Checked before the (long) run: never over the spec or the weights, a device in place, ...
             let logitsTarget = try logits.map {
-                try OutputPolicy.check(role: "--logits", path: $0, inputs: [(what: "spec", path: spec), (what: "weights file", path: execution.weights)])
+                try OutputPolicy.check(role: "--logits", path: $0, inputs: [(what: "spec", path: spec), (what: "weights file", path: execution.weights)]
+                                       + text.inputFiles)
             }
             let loaded = try LoadedSpec(path: spec)
             let tokenizer = try text.loadTokenizer(for: loaded)

@@ -12,6 +12,11 @@ struct TextOptions: ParsableArguments {
 
     /// Whether the prompt is given as text (so the output is text too).
     var isText: Bool { prompt != nil || promptFile != nil }
+
+    /// The files these options read, for the output policy (an output never replaces an input).
+    var inputFiles: [(what: String, path: String)] {
+        (promptFile.map { [(what: "prompt file", path: $0)] } ?? []) + (tokenizer.map { [(what: "tokenizer", path: $0)] } ?? [])
+    }
 }
 
 extension TextOptions {

@@ -57,8 +57,8 @@ final class EvalTests: XCTestCase {
         }
         XCTAssertEqual(try error(["--context", "129"]), "error: --context 129 is more than the model's context of 128\n")
         XCTAssertEqual(try error(["--context", "8", "--stride", "9"]), "error: --stride 9 is more than the window of 8 tokens; tokens between windows would not be scored\n")
-        XCTAssertEqual(try error(["--json", text.path]), "\(text.path): error: the output would replace the input \(text.path)\n")
-        XCTAssertEqual(try error(["--json", dir.path]), "\(dir.path): error: exists and is not a regular file; choose another output path\n")
+        XCTAssertEqual(try error(["--json", text.path]), "\(text.path): error: --json is the input text; write to another file\n")
+        XCTAssertEqual(try error(["--json", dir.path]), "\(dir.path): error: --json names a directory; give a file name\n")
         try Data("Hi".utf8).write(to: text)
         XCTAssertEqual(try error([]), "\(text.path): error: the text has 1 token; scoring needs at least 2\n")
         let tiny = TFC.root.appendingPathComponent("specs/tiny.tfs").path
