@@ -33,13 +33,14 @@ let package = Package(
         .target(name: "TFIR", dependencies: ["TFSpec"], path: "Sources/TFIR"),
         .target(name: "TFPasses", dependencies: ["TFIR"], path: "Sources/TFPasses"),
         .target(name: "TFWeights", dependencies: ["TFRuntime"], path: "Sources/TFWeights"),
-        .target(name: "TFNaive", dependencies: ["TFIR", "TFWeights", "TFRuntime", "COpenBLAS"], path: "Sources/TFNaive"),
+        .target(name: "TFAutodiff", dependencies: ["TFIR"], path: "Sources/TFAutodiff"),
+        .target(name: "TFNaive", dependencies: ["TFIR", "TFAutodiff", "TFWeights", "TFRuntime", "COpenBLAS"], path: "Sources/TFNaive"),
         .target(name: "TFCodegen", dependencies: ["TFIR", "TFPasses", "TFWeights", "TFRuntime", "CLLVM"],
                 path: "Sources/TFCodegen"),
         .target(name: "TFBench", dependencies: ["TFIR", "TFPasses", "TFNaive", "TFCodegen", "TFWeights", "TFRuntime", "COpenBLAS"],
                 path: "Sources/TFBench"),
         .target(name: "TFDriver", dependencies: [
-                    "TFSpec", "TFIR", "TFPasses", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime",
+                    "TFSpec", "TFIR", "TFPasses", "TFAutodiff", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ], path: "Sources/TFDriver"),
         // Shared by the test targets only: `tfc init`-style weights in memory.
@@ -54,6 +55,7 @@ let package = Package(
         .testTarget(name: "TFNaiveTests", dependencies: ["TFSpec", "TFIR", "TFWeights", "TFNaive", "TFTestSupport"], path: "Tests/TFNaiveTests"),
         .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFSpec", "TFIR", "TFPasses", "TFWeights", "CLLVM", "TFRuntime", "TFTestSupport"],
                     path: "Tests/TFCodegenTests"),
+        .testTarget(name: "TFAutodiffTests", dependencies: ["TFSpec", "TFIR", "TFAutodiff", "TFNaive", "TFTestSupport"], path: "Tests/TFAutodiffTests"),
         .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests"),
     ]
 )
