@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "TFNaiveTests", dependencies: ["TFSpec", "TFIR", "TFWeights", "TFNaive", "TFTestSupport"], path: "Tests/TFNaiveTests"),
         .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFSpec", "TFIR", "TFPasses", "TFWeights", "CLLVM", "TFRuntime", "TFTestSupport"],
                     path: "Tests/TFCodegenTests"),
-        .testTarget(name: "TFAutodiffTests", dependencies: ["TFSpec", "TFIR", "TFAutodiff", "TFNaive", "TFTestSupport"], path: "Tests/TFAutodiffTests"),
+        .testTarget(name: "TFAutodiffTests", dependencies: ["TFSpec", "TFIR", "TFPasses", "TFAutodiff", "TFNaive"], path: "Tests/TFAutodiffTests"),
         .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests"),
     ]
 )
