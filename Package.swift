@@ -35,12 +35,13 @@ let package = Package(
         .target(name: "TFWeights", dependencies: ["TFRuntime"], path: "Sources/TFWeights"),
         .target(name: "TFAutodiff", dependencies: ["TFIR"], path: "Sources/TFAutodiff"),
         .target(name: "TFNaive", dependencies: ["TFIR", "TFAutodiff", "TFWeights", "TFRuntime", "COpenBLAS"], path: "Sources/TFNaive"),
+        .target(name: "TFTraining", dependencies: ["TFIR", "TFAutodiff", "TFNaive", "TFWeights"], path: "Sources/TFTraining"),
         .target(name: "TFCodegen", dependencies: ["TFIR", "TFPasses", "TFWeights", "TFRuntime", "CLLVM"],
                 path: "Sources/TFCodegen"),
         .target(name: "TFBench", dependencies: ["TFIR", "TFPasses", "TFNaive", "TFCodegen", "TFWeights", "TFRuntime", "COpenBLAS"],
                 path: "Sources/TFBench"),
         .target(name: "TFDriver", dependencies: [
-                    "TFSpec", "TFIR", "TFPasses", "TFAutodiff", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime",
+                    "TFSpec", "TFIR", "TFPasses", "TFAutodiff", "TFTraining", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ], path: "Sources/TFDriver"),
         // Shared by the test targets only: `tfc init`-style weights in memory.
@@ -55,7 +56,7 @@ let package = Package(
         .testTarget(name: "TFNaiveTests", dependencies: ["TFSpec", "TFIR", "TFWeights", "TFNaive", "TFTestSupport"], path: "Tests/TFNaiveTests"),
         .testTarget(name: "TFCodegenTests", dependencies: ["TFCodegen", "TFNaive", "TFSpec", "TFIR", "TFPasses", "TFWeights", "CLLVM", "TFRuntime", "TFTestSupport"],
                     path: "Tests/TFCodegenTests"),
-        .testTarget(name: "TFAutodiffTests", dependencies: ["TFSpec", "TFIR", "TFPasses", "TFAutodiff", "TFNaive"], path: "Tests/TFAutodiffTests"),
+        .testTarget(name: "TFAutodiffTests", dependencies: ["TFSpec", "TFIR", "TFPasses", "TFAutodiff", "TFNaive", "TFTraining"], path: "Tests/TFAutodiffTests"),
         .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests"),
     ]
 )

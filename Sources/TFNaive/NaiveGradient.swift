@@ -19,6 +19,12 @@ public final class NaiveGradient {
         self.grad = grad; self.weights = weights; self.threads = threads
     }
 
+    /// The mean next-token cross-entropy alone (a forward pass from position 0).
+    public func loss(_ tokens: [Int32]) -> Double {
+        let forward = NaiveExecutor(graph: grad.forward, weights: weights, threads: threads)
+        return NaiveBackward.crossEntropy(forward.forward(tokens), tokens: tokens).loss
+    }
+
     /// `tokens` (at least 2, within the context) from position 0: the mean next-token
     /// cross-entropy and its gradient.
     public func run(_ tokens: [Int32]) -> GradientResult {
@@ -42,9 +48,8 @@ public final class NaiveGradient {
         var adjoints: [ValueID: Matrix] = [grad.loss.forward.result: seed]
         func accumulate(_ value: ValueID?, _ m: Matrix) {
             guard let value else { return }
-            if var existing = adjoints[value] {
-                for i in existing.data.indices { existing.data[i] += m.data[i] }
-                adjoints[value] = existing
+            if adjoints[value] != nil {
+                adjoints[value]!.data.withUnsafeMutableBufferPointer { a in for i in 0..<a.count { a[i] += m.data[i] } }
             } else {
                 adjoints[value] = m
             }
