@@ -104,8 +104,17 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    /// `--out` must be a directory (created if missing); without --resume it must not hold a checkpoint.
+    /// `--out` must be a directory (created if missing); without --resume it must not hold a
+    /// checkpoint, and no file it will write may be an input.
     func prepareDirectory() throws {
+        for name in [TrainingState.checkpointName, TrainingState.weightsName, TrainingState.journalName] {
+            let target = out + "/" + name
+            for (flag, input) in [("--weights", weights), ("--data", data), ("the spec", spec)] {
+                if let input, GrowFiles.same(target, input) {
+                    throw UserError("error: \(flag) \(input) is \(target), which training writes; move it or choose another --out")
+                }
+            }
+        }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) {
             if !isDirectory.boolValue { throw UserError("error: --out \(out) is a file; give a directory for the checkpoints") }
