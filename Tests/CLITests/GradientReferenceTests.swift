@@ -23,8 +23,17 @@ final class GradientReferenceTests: XCTestCase {
         let dir = try TFC.temporaryDirectory(self)
         let spec = dir.appendingPathComponent("model.tfs").path
         try specText.write(toFile: spec, atomically: true, encoding: .utf8)
-        let config = dir.appendingPathComponent("config.json").path
         let weights = dir.appendingPathComponent("w.safetensors").path
+        XCTAssertSucceeded(try TFC.run(["init", spec, "-o", weights, "--seed", "7"]), "tfc init", file: file, line: line)
+        try check(spec: spec, weights: weights, in: dir, tokens: tokens, block: block, what, file: file, line: line)
+    }
+
+    /// The same on an existing spec file and weights.
+    /// `zero` names the tensors whose gradient is exactly zero by construction; every other one
+    /// must have a non-zero gradient, so no check is vacuous.
+    func check(spec: String, weights: String, in dir: URL, tokens: [Int] = tokens, block: String = "tokenformer", _ what: String,
+               zero: (String) -> Bool = { _ in false }, file: StaticString = #filePath, line: UInt = #line) throws {
+        let config = dir.appendingPathComponent("config.json").path
         let grads = dir.appendingPathComponent("g.safetensors").path
         let report = dir.appendingPathComponent("checks.json").path
         let tokenList = tokens.map(String.init).joined(separator: ",")
@@ -32,7 +41,6 @@ final class GradientReferenceTests: XCTestCase {
         let checked = try TFC.run(["check", spec, "--json"])
         XCTAssertSucceeded(checked, "tfc check", file: file, line: line)
         try checked.stdout.write(toFile: config, atomically: true, encoding: .utf8)
-        XCTAssertSucceeded(try TFC.run(["init", spec, "-o", weights, "--seed", "7"]), "tfc init", file: file, line: line)
         let grad = try TFC.run(["grad", spec, "--weights", weights, "--tokens", tokenList, "-o", grads])
         XCTAssertSucceeded(grad, "tfc grad", file: file, line: line)
         XCTAssertSucceeded(try TFC.python([TFC.root.appendingPathComponent("Tests/reference/tokenformer_grad_ref.py").path,
@@ -52,7 +60,11 @@ final class GradientReferenceTests: XCTestCase {
             // Observed float32-vs-float64 errors are ~1e-7 of the tensor's largest gradient; a wrong
             // rule is off by the size of the gradient itself.
             let scale = result.scale[c.tensor] ?? 0
-            XCTAssertGreaterThan(scale, 0, "\(what): \(c.tensor) has an all-zero gradient", file: file, line: line)
+            if zero(c.tensor) {
+                XCTAssertEqual(scale, 0, "\(what): \(c.tensor) should have a zero gradient", file: file, line: line)
+            } else {
+                XCTAssertGreaterThan(scale, 0, "\(what): \(c.tensor) has an all-zero gradient", file: file, line: line)
+            }
             XCTAssertEqual(c.ours, c.reference, accuracy: 2e-5 * scale + 1e-4 * abs(c.reference),
                            "\(what): \(c.tensor) \(c.check)", file: file, line: line)
         }
@@ -93,5 +105,22 @@ final class GradientReferenceTests: XCTestCase {
     /// No rotary, per-site variants (softmax, pinned τ), a two-Pattention MLP, affine final norm, untied head.
     func testTwoMLP() throws {
         try check(try specText("specs/examples/two-mlp.tfs"), tokens: [3, 1, 4, 1, 5, 9, 2, 6, 149, 0, 77], block: "two-mlp", "two-mlp")
+    }
+
+    /// After `tfc grow` (tokens doubled at every site with zero keys and pinned τ, one zero-valued
+    /// layer inserted): the grown model's gradients, new tokens and layer included.
+    func testAfterGrowth() throws {
+        let dir = try TFC.temporaryDirectory(self)
+        let tiny = TFC.root.appendingPathComponent("specs/tiny.tfs").path
+        let weights = dir.appendingPathComponent("w.safetensors").path, grownSpec = dir.appendingPathComponent("grown.tfs").path
+        let grownWeights = dir.appendingPathComponent("grown.safetensors").path
+        XCTAssertSucceeded(try TFC.run(["init", tiny, "-o", weights, "--seed", "7"]), "tfc init")
+        XCTAssertSucceeded(try TFC.run(["grow", tiny, "--weights", weights, "-o", grownSpec, "--out-weights", grownWeights,
+                                        "--tokens", "all=x2", "--layers", "+1", "--at", "1", "--backend", "naive"]), "tfc grow")
+        // The inserted layer 1 has zero proj and mlp values: nothing upstream of them in that layer
+        // reaches the loss, so only those two value tensors get a gradient there.
+        let live: Set = ["layers.1.attention.proj.value_param_tokens", "layers.1.mlp.value_param_tokens"]
+        try check(spec: grownSpec, weights: grownWeights, in: dir, "grown tiny",
+                  zero: { $0.hasPrefix("layers.1.") && !live.contains($0) })
     }
 }
