@@ -19,12 +19,13 @@ struct TrainCommand: ParsableCommand {
         (the last 10% is held out), averages their gradients, clips them to --clip global norm and takes \
         one AdamW step (bias-corrected, decoupled weight decay on matrices). The rate warms up linearly \
         over --warmup steps, then follows a cosine to 10% at --steps. DIR receives checkpoint.safetensors \
-        (weights and Adam moments), checkpoint.json (step, sampler state) and weights.safetensors \
-        (for tfc run). --resume continues from DIR to --steps total, bit-exactly.
+        (weights and Adam moments), checkpoint.json (step, sampler state), weights.safetensors \
+        (for tfc run) and loss.csv (one row per step). --resume continues from DIR to --steps total, bit-exactly.
         """)
 
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
     @Option(help: "Training data: a text file (bytes are tokens) or, with --format ids, token ids.") var data: String
+    @Option(name: .customLong("eval-data"), help: "Held-out data (same --format); default: the last 10% of --data.") var evalData: String?
     @Option(help: "bytes (each byte a token) or ids (decimal ids separated by commas or whitespace).") var format: DataFormat = .bytes
     @Option(help: "Initial weights (.safetensors); default: tfc init's initialisation with --seed.") var weights: String?
     @Option(help: "Optimiser steps in total.") var steps: Int
@@ -64,7 +65,7 @@ struct TrainCommand: ParsableCommand {
             if seq > config.context { throw UserError("error: --seq \(seq) exceeds the model's context of \(config.context)") }
             try prepareDirectory()
             let grad = try differentiate(loaded.graph)
-            let corpus = try TrainingData(path: data, format: format, vocab: config.vocab, window: seq)
+            let corpus = try TrainingData(path: data, format: format, vocab: config.vocab, window: seq, heldOutPath: evalData)
             let state = try initialState(grad)
             let last = stopAfter ?? steps
             if state.step >= last { throw UserError("error: \(out): the checkpoint is at step \(state.step), nothing to do up to step \(last)") }
@@ -79,10 +80,12 @@ struct TrainCommand: ParsableCommand {
             print(String(format: "held-out loss %.4f at step %d", initialHeldOut, state.step))
             var heldOut = initialHeldOut
             var lastLoss: Double? = nil
+            var log = resume ? TrainingLog(resumingFrom: out, upTo: state.step) : TrainingLog()
             let start = Date()
             while state.step < last {
                 let report = trainer.step()
                 lastLoss = report.loss
+                log.rows.append(.init(step: report.step, loss: report.loss, learningRate: report.learningRate, gradientNorm: report.gradientNorm))
                 let done = state.step == last
                 if state.step % logEvery == 0 || done {
                     let seconds = Date().timeIntervalSince(start)
@@ -94,10 +97,12 @@ struct TrainCommand: ParsableCommand {
                 }
                 if done || (evalEvery > 0 && state.step % evalEvery == 0) {
                     heldOut = trainer.heldOutLoss()
+                    log.rows[log.rows.count - 1].heldOutLoss = heldOut
                     if !done { print(String(format: "held-out loss %.4f at step %d", heldOut, state.step)) }
                 }
                 if done || (checkpointEvery > 0 && state.step % checkpointEvery == 0) {
                     try state.save(to: out, model: config.name, loss: lastLoss, heldOutLoss: done ? heldOut : nil)
+                    try log.write(to: out)
                 }
             }
             print(String(format: "held-out loss %.4f → %.4f (steps %d..%d); checkpoint at step %d in %@", initialHeldOut, heldOut, firstStep, last, last, out))
@@ -107,9 +112,9 @@ struct TrainCommand: ParsableCommand {
     /// `--out` must be a directory (created if missing); without --resume it must not hold a
     /// checkpoint, and no file it will write may be an input.
     func prepareDirectory() throws {
-        for name in [TrainingState.checkpointName, TrainingState.weightsName, TrainingState.journalName] {
+        for name in [TrainingState.checkpointName, TrainingState.weightsName, TrainingState.journalName, TrainingLog.fileName] {
             let target = out + "/" + name
-            for (flag, input) in [("--weights", weights), ("--data", data), ("the spec", spec)] {
+            for (flag, input) in [("--weights", weights), ("--data", data), ("--eval-data", evalData), ("the spec", spec)] {
                 if let input, GrowFiles.same(target, input) {
                     throw UserError("error: \(flag) \(input) is \(target), which training writes; move it or choose another --out")
                 }

@@ -9,13 +9,35 @@ public enum DataFormat: String, CaseIterable, Sendable {
 }
 
 /// A training corpus as token ids: the first 90% trains, the last 10% (at least one window)
-/// is held out for the evaluation loss.
+/// is held out for the evaluation loss, unless a separate evaluation file is given.
 public struct TrainingData: Sendable {
     public var train: [Int32]
     public var heldOut: [Int32]
 
-    /// Reads and splits `path`; errors say which file and what is wrong.
-    public init(path: String, format: DataFormat, vocab: Int, window: Int) throws {
+    /// Reads and splits `path`, or with `heldOutPath` trains on all of `path` and evaluates on
+    /// all of that file; errors say which file and what is wrong.
+    public init(path: String, format: DataFormat, vocab: Int, window: Int, heldOutPath: String? = nil) throws {
+        let tokens = try Self.read(path, format: format, vocab: vocab)
+        if let heldOutPath {
+            heldOut = try Self.read(heldOutPath, format: format, vocab: vocab)
+            if heldOut.count < window {
+                throw TrainingError("\(heldOutPath): error: \(heldOut.count) tokens are fewer than one window of \(window)")
+            }
+            if tokens.count < window + 1 {
+                throw TrainingError("\(path): error: \(tokens.count) tokens are too few for windows of \(window) (need at least \(window + 1))")
+            }
+            train = tokens
+            return
+        }
+        let held = max(window, tokens.count / 10)
+        if tokens.count < held + window + 1 {
+            throw TrainingError("\(path): error: \(tokens.count) tokens are too few for windows of \(window) (need at least \(held + window + 1))")
+        }
+        train = Array(tokens[..<(tokens.count - held)])
+        heldOut = Array(tokens[(tokens.count - held)...])
+    }
+
+    static func read(_ path: String, format: DataFormat, vocab: Int) throws -> [Int32] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TrainingError("\(path): error: cannot read the training data")
         }
@@ -33,12 +55,7 @@ public struct TrainingData: Sendable {
                 tokens.append(Int32(id))
             }
         }
-        let held = max(window, tokens.count / 10)
-        if tokens.count < held + window + 1 {
-            throw TrainingError("\(path): error: \(tokens.count) tokens are too few for windows of \(window) (need at least \(held + window + 1))")
-        }
-        train = Array(tokens[..<(tokens.count - held)])
-        heldOut = Array(tokens[(tokens.count - held)...])
+        return tokens
     }
 
     /// `batch` windows of `window` tokens at random offsets of the training part.

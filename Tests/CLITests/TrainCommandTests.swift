@@ -68,6 +68,34 @@ final class TrainCommandTests: XCTestCase {
             XCTAssertEqual(a, b, name)
         }
         XCTAssertNotEqual(half, try Data(contentsOf: URL(fileURLWithPath: straight + "/checkpoint.safetensors")), "training moved the state")
+        // The loss log: one row per step, the same losses either way (the split run also has the
+        // held-out loss of step 8, where it stopped).
+        func rows(_ dir: String) throws -> [[String]] {
+            try String(contentsOfFile: dir + "/loss.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        }
+        let a = try rows(straight), b = try rows(split)
+        XCTAssertEqual(a.count, 17)
+        XCTAssertEqual(a.map { $0.prefix(4) }, b.map { $0.prefix(4) })
+        XCTAssertEqual(b[8][4].isEmpty, false, "held-out loss where the first half stopped")
+        XCTAssertEqual(a[16][4].isEmpty, false, "held-out loss at the end")
+    }
+
+    /// --eval-data: all of --data trains, the held-out loss is measured on the other file.
+    func testSeparateEvaluationData() throws {
+        let dir = try TFC.temporaryDirectory(self)
+        let data = try text(in: dir)
+        let eval = dir.appendingPathComponent("eval.txt").path
+        try String(repeating: "the model reads text and predicts the next byte. ", count: 4).write(toFile: eval, atomically: true, encoding: .utf8)
+        let r = try TFC.run(["train", tiny, "--data", data, "--eval-data", eval, "--steps", "2", "--batch", "1", "--seq", "16",
+                             "--out", dir.appendingPathComponent("run").path])
+        XCTAssertSucceeded(r, "tfc train --eval-data")
+        XCTAssertTrue(r.stdout.contains(", 20000 training tokens, 196 held out;"), r.stdout)
+        let short = dir.appendingPathComponent("short.txt").path
+        try "abc".write(toFile: short, atomically: true, encoding: .utf8)
+        let bad = try TFC.run(["train", tiny, "--data", data, "--eval-data", short, "--steps", "2", "--seq", "16",
+                               "--out", dir.appendingPathComponent("run2").path])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertEqual(bad.stderr, "\(short): error: 3 tokens are fewer than one window of 16\n")
     }
 
     func testRefusals() throws {
