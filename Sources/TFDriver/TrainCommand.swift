@@ -20,7 +20,7 @@ struct TrainCommand: ParsableCommand {
         one AdamW step (bias-corrected, decoupled weight decay on matrices). The rate warms up linearly \
         over --warmup steps, then follows a cosine to 10% at --steps. DIR receives checkpoint.safetensors \
         (weights and Adam moments), checkpoint.json (step, sampler state), weights.safetensors \
-        (for tfc run) and loss.csv (one row per step). --resume continues from DIR to --steps total, bit-exactly.
+        (for tfc run), loss.csv (one row per step) and, at the end, loss.svg (the loss curve). --resume continues from DIR to --steps total, bit-exactly.
         """)
 
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
@@ -105,6 +105,7 @@ struct TrainCommand: ParsableCommand {
                     try log.write(to: out)
                 }
             }
+            try LossCurve.write(log, title: config.name, to: out)
             print(String(format: "held-out loss %.4f → %.4f (steps %d..%d); checkpoint at step %d in %@", initialHeldOut, heldOut, firstStep, last, last, out))
         }
     }
@@ -112,7 +113,7 @@ struct TrainCommand: ParsableCommand {
     /// `--out` must be a directory (created if missing); without --resume it must not hold a
     /// checkpoint, and no file it will write may be an input.
     func prepareDirectory() throws {
-        for name in [TrainingState.checkpointName, TrainingState.weightsName, TrainingState.journalName, TrainingLog.fileName] {
+        for name in [TrainingState.checkpointName, TrainingState.weightsName, TrainingState.journalName, TrainingLog.fileName, LossCurve.fileName] {
             let target = out + "/" + name
             for (flag, input) in [("--weights", weights), ("--data", data), ("--eval-data", evalData), ("the spec", spec)] {
                 if let input, GrowFiles.same(target, input) {

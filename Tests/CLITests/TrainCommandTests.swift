@@ -48,6 +48,12 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertSucceeded(try TFC.run(["run", tiny, "--weights", out + "/weights.safetensors", "--tokens", "84,104,101", "--backend", "naive"]), "tfc run")
         let journal = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/checkpoint.json"))) as? [String: Any]
         XCTAssertEqual(journal?["step"] as? Int, 300)
+        // The loss curve: one point per step, the held-out loss of the last step as a dot.
+        let svg = try String(contentsOfFile: out + "/loss.svg", encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""), svg)
+        let points = svg.components(separatedBy: "points=\"").last?.split(separator: "\"").first?.split(separator: " ")
+        XCTAssertEqual(points?.count, 300)
+        XCTAssertEqual(svg.components(separatedBy: "<circle").count - 1, 1)
     }
 
     /// N steps straight == N/2, resume, N/2: weights, both moments, step and sampler state.
