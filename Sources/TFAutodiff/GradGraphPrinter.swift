@@ -8,7 +8,11 @@ extension GradGraph {
         out += "\n// backward of the mean next-token cross-entropy\n"
         out += "// saved for the backward pass (\(saved.count) values):\n"
         for s in saved {
-            out += "//   \(s.value) \(s.type)  read by the backward of \(s.readBy.map(\.description).joined(separator: ", "))\n"
+            // The loss seed reads the logits; its "forward" is the logits instruction itself.
+            let steps = s.readBy.filter { !($0 == s.value && $0 == forward.output) }
+            var readers = steps.isEmpty ? [] : ["the backward of " + steps.map(\.description).joined(separator: ", ")]
+            if steps.count < s.readBy.count { readers.append("the loss") }
+            out += "//   \(s.value) \(s.type)  read by \(readers.joined(separator: " and "))\n"
         }
         let freed = forward.instructions.filter { !isSaved($0.result) && $0.op != .tokens }.map(\.result.description)
         out += "// freed after the forward pass: \(freed.isEmpty ? "none" : freed.joined(separator: " "))\n"
