@@ -34,7 +34,9 @@ let package = Package(
         .target(name: "TFIR", dependencies: ["TFSpec"], path: "Sources/TFIR"),
         .target(name: "TFPasses", dependencies: ["TFIR"], path: "Sources/TFPasses"),
         .target(name: "TFWeights", dependencies: ["TFRuntime"], path: "Sources/TFWeights"),
-        .target(name: "TFNaive", dependencies: ["TFIR", "TFWeights", "TFRuntime", "COpenBLAS"], path: "Sources/TFNaive"),
+        .target(name: "TFAutodiff", dependencies: ["TFIR"], path: "Sources/TFAutodiff"),
+        .target(name: "TFNaive", dependencies: ["TFIR", "TFAutodiff", "TFWeights", "TFRuntime", "COpenBLAS"], path: "Sources/TFNaive"),
+        .target(name: "TFTraining", dependencies: ["TFIR", "TFAutodiff", "TFNaive", "TFWeights"], path: "Sources/TFTraining"),
         .target(name: "TFCodegen", dependencies: ["TFIR", "TFPasses", "TFWeights", "TFRuntime", "CLLVM"],
                 path: "Sources/TFCodegen"),
         .target(name: "TFBench", dependencies: ["TFIR", "TFPasses", "TFNaive", "TFCodegen", "TFWeights", "TFRuntime", "COpenBLAS"],
@@ -44,7 +46,7 @@ let package = Package(
                                                      .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 path: "Sources/TFCheckpoint"),
         .target(name: "TFDriver", dependencies: [
-                    "TFSpec", "TFCheckpoint", "TFIR", "TFPasses", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime", "TFTokenizer",
+                    "TFSpec", "TFCheckpoint", "TFIR", "TFPasses", "TFAutodiff", "TFTraining", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime", "TFTokenizer",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ], path: "Sources/TFDriver"),
         // Shared by the test targets only: `tfc init`-style weights in memory.
@@ -63,6 +65,7 @@ let package = Package(
                     path: "Tests/TFCodegenTests"),
         .testTarget(name: "TFTokenizerTests", dependencies: ["TFTokenizer"], path: "Tests/TFTokenizerTests"),
         .testTarget(name: "TFCheckpointTests", dependencies: ["TFCheckpoint", "TFWeights"], path: "Tests/TFCheckpointTests"),
+        .testTarget(name: "TFAutodiffTests", dependencies: ["TFSpec", "TFIR", "TFPasses", "TFAutodiff", "TFNaive", "TFTraining"], path: "Tests/TFAutodiffTests"),
         .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests"),
     ]
 )

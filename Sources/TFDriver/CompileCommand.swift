@@ -2,12 +2,13 @@ import ArgumentParser
 import Foundation
 import TFIR
 import TFPasses
+import TFAutodiff
 import TFCodegen
 import TFSpec
 
 /// The stages `tfc compile --emit` can print.
 enum EmitKind: String, ExpressibleByArgument, CaseIterable {
-    case ast, ir, fusedIR = "fused-ir", plan, llvm, asm
+    case ast, ir, fusedIR = "fused-ir", gradIR = "grad-ir", plan, llvm, asm
     /// Not stages: build a native executable or shared library (CompileNative.swift).
     case exe, shared
 
@@ -41,6 +42,7 @@ struct CompileCommand: ParsableCommand {
             case .ast: Swift.print(loaded.spec.printed, terminator: "")
             case .ir: Swift.print(loaded.graph.text, terminator: "")
             case .fusedIR: Swift.print(try PassPipeline.fusion.run(loaded.graph).text, terminator: "")
+            case .gradIR: Swift.print(try differentiate(loaded.graph).text, terminator: "")
             case .plan, .llvm, .asm:
                 let fused = try PassPipeline.fusion.run(loaded.graph)
                 let module = try KernelModule(name: loaded.graph.config.name)

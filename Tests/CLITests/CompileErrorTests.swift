@@ -61,7 +61,7 @@ final class CompileErrorTests: XCTestCase {
         let tiny = try CompiledTiny.get()
         var r = try tiny.tfc(["compile", CompiledTiny.spec])
         XCTAssertEqual(r.status, 1)
-        XCTAssertTrue(r.stderr.hasPrefix("error: give --emit STAGE (ast|ir|fused-ir|plan|llvm|asm) to print a stage, or --weights W.safetensors -o NAME"), r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("error: give --emit STAGE (ast|ir|fused-ir|grad-ir|plan|llvm|asm) to print a stage, or --weights W.safetensors -o NAME"), r.stderr)
         r = try tiny.tfc(["compile", CompiledTiny.spec, "--emit", "ir", "-o", "x"])
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stderr, "error: --weights, -o and --target-cpu build a program (--emit exe or shared), not --emit ir\n")

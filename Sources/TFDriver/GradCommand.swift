@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import TFIR
+import TFAutodiff
+import TFNaive
+import TFWeights
+
+/// `tfc grad SPEC --weights W --tokens IDS -o G.safetensors`: the mean next-token cross-entropy of
+/// one sequence and the gradient of every weight, computed by the naive backend (the oracle) from
+/// the backward graph `tfc compile --emit grad-ir` prints.
+struct GradCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grad",
+        abstract: "Print the next-token cross-entropy of a sequence and write the gradient of every weight.",
+        discussion: """
+        The loss is the mean over positions t < T-1 of -log softmax(logits[t])[tokens[t+1]]. The \
+        gradients are named like the weights. Runs on the naive backend.
+        """)
+
+    @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
+    @Option(help: "Weights (.safetensors) matching the spec.") var weights: String
+    @Option(parsing: .unconditional, help: "Comma-separated token ids (at least 2), e.g. 1,2,3.") var tokens: String
+    @Option(name: .shortAndLong, help: "Output gradients file (.safetensors).") var output: String
+    @Option(help: "Worker threads (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            // tfc's output policy, checked before the work: never over the spec or the weights.
+            let target = try OutputPolicy.check(role: "-o", path: output, inputs: [(what: "spec", path: spec), (what: "weights file", path: weights)])
+            let loaded = try LoadedSpec(path: spec)
+            let ids = try parseTokens(tokens, config: loaded.graph.config)
+            if ids.count < 2 {
+                throw UserError("error: --tokens: the loss predicts each next token, so it needs at least 2 tokens, got \(ids.count)")
+            }
+            let grad = try differentiate(loaded.graph)
+            let file = try loaded.graph.loadWeights(weights)
+            let (used, note) = BLASThreadLimit.clamp(threads)
+            if let note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
+            let start = Date()
+            let result = NaiveGradient(grad: grad, weights: { file.tensor($0)!.floats }, threads: used).run(ids)
+            let seconds = Date().timeIntervalSince(start)
+            var writer = SafetensorsWriter(metadata: ["tfc.model": loaded.graph.config.name, "tfc.grad.loss": String(result.loss),
+                                                      "tfc.grad.tokens": String(ids.count)])
+            for p in grad.parameters { writer.add(p.name, shape: p.shape, data: result.gradients[p.name]!) }
+            try writer.write(to: target)
+            print(String(format: "loss = %.6f", result.loss))
+            print(String(format: "gradients of %d tensors written to %@ (%d tokens, naive backend, %.3f s)",
+                         grad.parameters.count, output, ids.count, seconds))
+        }
+    }
+}

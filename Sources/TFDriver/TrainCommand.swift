@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import TFIR
+import TFAutodiff
+import TFTraining
+import TFWeights
+import TFNaive
+
+extension DataFormat: ExpressibleByArgument {}
+
+/// `tfc train SPEC --data FILE --out DIR ...`: AdamW on the naive backend, with the backward graph
+/// of the autodiff pass; checkpoints that resume bit-exactly.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model on a text or token file (naive backend, AdamW).",
+        discussion: """
+        Each step draws --batch windows of --seq tokens at random offsets of the first 90% of the data \
+        (the last 10% is held out), averages their gradients, clips them to --clip global norm and takes \
+        one AdamW step (bias-corrected, decoupled weight decay on matrices). The rate warms up linearly \
+        over --warmup steps, then follows a cosine to 10% at --steps. DIR receives checkpoint.safetensors \
+        (weights and Adam moments), checkpoint.json (step, sampler state), weights.safetensors \
+        (for tfc run), loss.csv (one row per step) and, at the end, loss.svg (the loss curve). --resume continues from DIR to --steps total, bit-exactly.
+        """)
+
+    @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
+    @Option(help: "Training data: a text file (bytes are tokens) or, with --format ids, token ids.") var data: String
+    @Option(name: .customLong("eval-data"), help: "Held-out data (same --format); default: the last 10% of --data.") var evalData: String?
+    @Option(help: "bytes (each byte a token) or ids (decimal ids separated by commas or whitespace).") var format: DataFormat = .bytes
+    @Option(help: "Initial weights (.safetensors); default: tfc init's initialisation with --seed.") var weights: String?
+    @Option(help: "Optimiser steps in total.") var steps: Int
+    @Option(help: "Windows per step.") var batch: Int = 8
+    @Option(help: "Tokens per window (at least 2, at most the context).") var seq: Int = 64
+    @Option(help: "Peak learning rate.") var lr: Double = 1e-3
+    @Option(help: "Warm-up steps.") var warmup: Int = 20
+    @Option(name: .customLong("weight-decay"), help: "Decoupled weight decay.") var weightDecay: Double = 0.1
+    @Option(help: "Clip the gradient to this global norm (0: off).") var clip: Double = 1
+    @Option(help: "Seed of the initial weights and of the window sampler.") var seed: UInt64 = 0
+    @Option(help: "Output directory for checkpoints.") var out: String
+    @Flag(help: "Continue from the checkpoint in --out.") var resume = false
+    @Option(name: .customLong("stop-after"), help: "Stop (with a checkpoint) after this step; the schedule still spans --steps.") var stopAfter: Int?
+    @Option(name: .customLong("log-every"), help: "Print a progress line every K steps.") var logEvery: Int = 10
+    @Option(name: .customLong("eval-every"), help: "Held-out loss every K steps (0: at the start and the end only).") var evalEvery: Int = 0
+    @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every K steps (0: at the end only).") var checkpointEvery: Int = 0
+    @Option(help: "Worker threads (1 keeps runs reproducible across machines).") var threads: Int = 1
+
+    func validate() throws {
+        if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        if batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        if seq < 2 { throw ValidationError("--seq must be at least 2 (the loss predicts each next token), got \(seq)") }
+        if !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
+        if !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be a non-negative number, got \(weightDecay)") }
+        if !(clip >= 0 && clip.isFinite) { throw ValidationError("--clip must be a non-negative number, got \(clip)") }
+        if logEvery < 1 { throw ValidationError("--log-every must be at least 1, got \(logEvery)") }
+        if evalEvery < 0 || checkpointEvery < 0 { throw ValidationError("--eval-every and --checkpoint-every must not be negative") }
+        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let stopAfter, stopAfter < 1 || stopAfter > steps { throw ValidationError("--stop-after must be in 1...\(steps) (--steps), got \(stopAfter)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let loaded = try LoadedSpec(path: spec)
+            let config = loaded.graph.config
+            if seq > config.context { throw UserError("error: --seq \(seq) exceeds the model's context of \(config.context)") }
+            try prepareDirectory()
+            let grad = try differentiate(loaded.graph)
+            let corpus = try TrainingData(path: data, format: format, vocab: config.vocab, window: seq, heldOutPath: evalData)
+            let state = try initialState(grad)
+            let last = stopAfter ?? steps
+            if state.step >= last { throw UserError("error: \(out): the checkpoint is at step \(state.step), nothing to do up to step \(last)") }
+            let (used, note) = BLASThreadLimit.clamp(threads)
+            if let note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
+            let trainer = Trainer(grad: grad, state: state, data: corpus,
+                                  options: AdamWOptions(weightDecay: weightDecay, clipNorm: clip),
+                                  schedule: LearningRate(peak: lr, warmup: warmup, steps: steps), batch: batch, window: seq, threads: used)
+            print("training \(config.name): \(grouped(loaded.graph.parameterCount)) parameters, \(corpus.train.count) training tokens, \(corpus.heldOut.count) held out; steps \(state.step + 1)...\(last) of \(steps), batch \(batch) × \(seq) tokens")
+            let firstStep = state.step
+            let initialHeldOut = trainer.heldOutLoss()
+            print(String(format: "held-out loss %.4f at step %d", initialHeldOut, state.step))
+            var heldOut = initialHeldOut
+            var lastLoss: Double? = nil
+            var log = resume ? TrainingLog(resumingFrom: out, upTo: state.step) : TrainingLog()
+            let start = Date()
+            while state.step < last {
+                let report = trainer.step()
+                lastLoss = report.loss
+                log.rows.append(.init(step: report.step, loss: report.loss, learningRate: report.learningRate, gradientNorm: report.gradientNorm))
+                let done = state.step == last
+                if state.step % logEvery == 0 || done {
+                    let seconds = Date().timeIntervalSince(start)
+                    let ran = state.step - firstStep
+                    let rate = Double(ran * batch * seq) / max(seconds, 1e-9)
+                    let eta = seconds / Double(ran) * Double(last - state.step)
+                    print(String(format: "step %d/%d  loss %.4f  lr %.2e  |g| %.3f  %.0f tok/s  ETA %.0f s",
+                                 report.step, steps, report.loss, report.learningRate, report.gradientNorm, rate, eta))
+                }
+                if done || (evalEvery > 0 && state.step % evalEvery == 0) {
+                    heldOut = trainer.heldOutLoss()
+                    log.rows[log.rows.count - 1].heldOutLoss = heldOut
+                    if !done { print(String(format: "held-out loss %.4f at step %d", heldOut, state.step)) }
+                }
+                if done || (checkpointEvery > 0 && state.step % checkpointEvery == 0) {
+                    try state.save(to: out, model: config.name, loss: lastLoss, heldOutLoss: done ? heldOut : nil)
+                    try log.write(to: out)
+                }
+            }
+            try LossCurve.write(log, title: config.name, to: out)
+            print(String(format: "held-out loss %.4f → %.4f (steps %d..%d); checkpoint at step %d in %@", initialHeldOut, heldOut, firstStep, last, last, out))
+        }
+    }
+
+    /// `--out` must be a directory (created if missing); without --resume it must not hold a
+    /// checkpoint, and no file it will write may be an input.
+    func prepareDirectory() throws {
+        for name in [TrainingState.checkpointName, TrainingState.weightsName, TrainingState.journalName, TrainingLog.fileName, LossCurve.fileName] {
+            let target = out + "/" + name
+            for (flag, input) in [("--weights", weights), ("--data", data), ("--eval-data", evalData), ("the spec", spec)] {
+                if let input, OutputPolicy.sameFile(target, input) {
+                    throw UserError("error: \(flag) \(input) is \(target), which training writes; move it or choose another --out")
+                }
+            }
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) {
+            if !isDirectory.boolValue { throw UserError("error: --out \(out) is a file; give a directory for the checkpoints") }
+            let journal = out + "/" + TrainingState.journalName
+            if !resume && FileManager.default.fileExists(atPath: journal) {
+                throw UserError("error: --out \(out) already holds a checkpoint; pass --resume to continue it or choose another directory")
+            }
+        } else if resume {
+            throw UserError("error: --out \(out) does not exist; there is no checkpoint to resume")
+        } else {
+            do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+                throw UserError("error: --out \(out): cannot create the directory: \(error.localizedDescription)")
+            }
+        }
+    }
+
+    func initialState(_ grad: GradGraph) throws -> TrainingState {
+        if resume {
+            if weights != nil { throw UserError("error: --weights and --resume exclude each other; the checkpoint holds the weights") }
+            return try TrainingState.load(from: out, parameters: grad.parameters)
+        }
+        if let weights {
+            let file = try grad.forward.loadWeights(weights)
+            return TrainingState(parameters: grad.parameters, seed: seed) { p, buffer in _ = buffer.update(fromContentsOf: file.tensor(p.name)!.floats) }
+        }
+        let seed = self.seed
+        return TrainingState(parameters: grad.parameters, seed: seed) { p, buffer in
+            switch p.initialization {
+            case .normal(let std): WeightInit.fill(buffer, for: TensorSpec(name: p.name, shape: p.shape, initStd: Float(std)), seed: seed)
+            case .constant(let value): buffer.update(repeating: Float(value))
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+/// AdamW hyper-parameters (Loshchilov & Hutter; PyTorch's `torch.optim.AdamW` semantics).
+public struct AdamWOptions: Equatable, Sendable, Codable {
+    public var beta1: Double = 0.9
+    public var beta2: Double = 0.95
+    public var epsilon: Double = 1e-8
+    /// Decoupled weight decay, applied as `w -= lr · decay · w` to matrices only (not to the
+    /// affine LayerNorm's weight and bias, the usual practice).
+    public var weightDecay: Double = 0
+    /// Gradients are scaled down so their global L2 norm is at most this (0: no clipping).
+    public var clipNorm: Double = 1
+
+    public init(beta1: Double = 0.9, beta2: Double = 0.95, epsilon: Double = 1e-8, weightDecay: Double = 0, clipNorm: Double = 1) {
+        self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.weightDecay = weightDecay; self.clipNorm = clipNorm
+    }
+}
+
+/// One AdamW update, tensor by tensor, in float32 state with double arithmetic per element.
+public enum AdamW {
+    /// The L2 norm of all gradients together.
+    public static func globalNorm<C: Collection>(_ gradients: C) -> Double where C.Element == [Float] {
+        var sum = 0.0
+        for g in gradients { for x in g { sum += Double(x) * Double(x) } }
+        return sum.squareRoot()
+    }
+
+    /// The factor that clips a gradient of global norm `norm` to `options.clipNorm`.
+    public static func clipScale(norm: Double, _ options: AdamWOptions) -> Double {
+        options.clipNorm > 0 && norm > options.clipNorm ? options.clipNorm / norm : 1
+    }
+
+    /// Updates `w` in place from gradient `g · scale`, moments `m`, `v`, at 1-based step `step`:
+    /// `w -= lr·λ·w` (if `decay`), then `w -= lr · m̂ / (√v̂ + ε)` with bias-corrected moments.
+    public static func update(_ w: UnsafeMutableBufferPointer<Float>, gradient g: [Float], scale: Double,
+                              m: UnsafeMutableBufferPointer<Float>, v: UnsafeMutableBufferPointer<Float>,
+                              step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
+        let b1 = options.beta1, b2 = options.beta2
+        let correction1 = 1 - Foundation.pow(b1, Double(step)), correction2 = 1 - Foundation.pow(b2, Double(step))
+        let shrink = decay ? 1 - lr * options.weightDecay : 1
+        for i in 0..<w.count {
+            let gi = Double(g[i]) * scale
+            let mi = b1 * Double(m[i]) + (1 - b1) * gi
+            let vi = b2 * Double(v[i]) + (1 - b2) * gi * gi
+            m[i] = Float(mi); v[i] = Float(vi)
+            let mhat = mi / correction1, vhat = vi / correction2
+            w[i] = Float(Double(w[i]) * shrink - lr * mhat / (vhat.squareRoot() + options.epsilon))
+        }
+    }
+}

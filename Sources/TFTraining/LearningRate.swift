@@ -1,0 +1,19 @@
+import Foundation
+
+/// Linear warm-up to the peak rate over `warmup` steps, then cosine decay to 10% of it at the
+/// last step (the GPT-NeoX recipe's shape).
+public struct LearningRate: Equatable, Sendable {
+    public var peak: Double
+    public var warmup: Int
+    public var steps: Int
+
+    public init(peak: Double, warmup: Int, steps: Int) { self.peak = peak; self.warmup = warmup; self.steps = steps }
+
+    /// The rate of 1-based step `step`.
+    public func at(_ step: Int) -> Double {
+        if step <= warmup { return peak * Double(step) / Double(max(warmup, 1)) }
+        let span = max(steps - warmup, 1)
+        let progress = min(1, Double(step - warmup) / Double(span))
+        return peak * (0.1 + 0.9 * 0.5 * (1 + Foundation.cos(Double.pi * progress)))
+    }
+}

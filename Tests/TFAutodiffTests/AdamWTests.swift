@@ -1,0 +1,45 @@
+import XCTest
+import TFTraining
+
+/// AdamW against the update written out from PyTorch's `torch.optim.AdamW` documentation, in
+/// double precision, over several steps with weight decay and clipping.
+final class AdamWTests: XCTestCase {
+    func testMatchesTheDocumentedUpdate() {
+        let options = AdamWOptions(beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay: 0.1, clipNorm: 0.5)
+        var random = TestRandom(state: 9)
+        let w0 = random.array(6)
+        let w = UnsafeMutableBufferPointer<Float>.allocate(capacity: 6), m = UnsafeMutableBufferPointer<Float>.allocate(capacity: 6)
+        let v = UnsafeMutableBufferPointer<Float>.allocate(capacity: 6)
+        defer { w.deallocate(); m.deallocate(); v.deallocate() }
+        _ = w.initialize(from: w0); m.initialize(repeating: 0); v.initialize(repeating: 0)
+        var rw = w0.map(Double.init), rm = [Double](repeating: 0, count: 6), rv = rm
+        for t in 1...5 {
+            let g = random.array(6, scale: 2)
+            let lr = 0.01 * Double(t)
+            let norm = AdamW.globalNorm([g])
+            let scale = AdamW.clipScale(norm: norm, options)
+            AdamW.update(w, gradient: g, scale: scale, m: m, v: v, step: t, lr: lr, decay: true, options)
+            // Reference: clip to norm 0.5, θ ← θ − γλθ, m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g²,
+            // θ ← θ − γ m/(1−β1ᵗ) / (√(v/(1−β2ᵗ)) + ε).
+            let n = g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let clipped = g.map { Double($0) * (n > 0.5 ? 0.5 / n : 1) }
+            for i in 0..<6 {
+                rw[i] -= lr * 0.1 * rw[i]
+                rm[i] = 0.9 * rm[i] + 0.1 * clipped[i]
+                rv[i] = 0.95 * rv[i] + 0.05 * clipped[i] * clipped[i]
+                rw[i] -= lr * (rm[i] / (1 - pow(0.9, Double(t)))) / ((rv[i] / (1 - pow(0.95, Double(t)))).squareRoot() + 1e-8)
+            }
+            XCTAssertGreaterThan(norm, 0.5, "the clip is exercised")
+        }
+        for i in 0..<6 { XCTAssertEqual(Double(w[i]), rw[i], accuracy: 1e-5) }
+        XCTAssertGreaterThan(zip(w, w0).map { abs(Double($0) - Double($1)) }.max()!, 0.01, "the weights moved")
+    }
+
+    func testScheduleWarmsUpThenDecays() {
+        let s = LearningRate(peak: 1, warmup: 4, steps: 20)
+        XCTAssertEqual(s.at(1), 0.25, accuracy: 1e-12)
+        XCTAssertEqual(s.at(4), 1, accuracy: 1e-12)
+        XCTAssertEqual(s.at(20), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(s.at(12), 0.55, accuracy: 1e-12)
+    }
+}
