@@ -3,6 +3,7 @@ import Foundation
 import TFCodegen
 import TFIR
 import TFPasses
+import TFTokenizer
 import TFWeights
 
 /// The options of `tfc compile` that build a native program or library (docs/compile.md).
@@ -13,13 +14,14 @@ struct NativeOptions: ParsableArguments {
     @Option(name: .customLong("target-cpu"),
             help: "CPU to generate code for: host (default), x86-64, x86-64-v2, x86-64-v3, x86-64-v4, or a CPU name such as skylake.")
     var targetCPU: String?
+    @Option(help: "A tokenizer.json to ship as NAME.tokenizer instead of the one the spec names (for --prompt).") var tokenizer: String?
 }
 
 extension CompileCommand {
     /// Builds a native executable or shared library when asked to (`-o`, `--weights`, or
     /// `--emit exe|shared`); returns the stage to print otherwise (nil: nothing left to do).
     func compileNativeIfRequested() throws -> EmitKind? {
-        let nativeFlags = native.weights != nil || native.output != nil || native.targetCPU != nil
+        let nativeFlags = native.weights != nil || native.output != nil || native.targetCPU != nil || native.tokenizer != nil
         switch emit {
         case .exe?, .shared?:
             break
@@ -29,7 +31,7 @@ extension CompileCommand {
             throw UserError("error: give --emit STAGE (\(EmitKind.stages.map(\.rawValue).joined(separator: "|"))) to print a stage, or --weights W.safetensors -o NAME to build an executable")
         case let stage?:
             if nativeFlags {
-                throw UserError("error: --weights, -o and --target-cpu build a program (--emit exe or shared), not --emit \(stage.rawValue)")
+                throw UserError("error: --weights, -o, --target-cpu and --tokenizer build a program (--emit exe or shared), not --emit \(stage.rawValue)")
             }
             return stage
         }
@@ -61,6 +63,10 @@ struct NativeBuild {
         let runtime = try RuntimeSources.locate()
         let target = try resolveTarget(options.targetCPU ?? "host", compiler: compiler)
         let weights = try loaded.graph.loadWeights(weightsPath)
+        // The tokenizer side file, made before anything is written (a bad tokenizer leaves no files).
+        let tokenizerFile = try loadModelTokenizer(override: options.tokenizer, for: loaded).map {
+            try CompiledTokenizerFile.bytes(tokenizerAt: $0.path)
+        }
 
         // Kernels and their description, one object.
         let fused = try PassPipeline.fusion.run(loaded.graph)
@@ -83,10 +89,10 @@ struct NativeBuild {
         // Link: into a temporary name next to the output, renamed over it when cc succeeds.
         let temporary = URL(fileURLWithPath: names.directory).standardizedFileURL.path + "/.\(names.file).tmp-\(getpid())"
         var arguments = ["-O2", "-std=gnu11", "-I", runtime.path + "/include", "-I", runtime.path, "-DTFC_MODEL_HOST"]
-        var sources = ["model_host.c", "threadpool.c", "sampling.c", "random.c"].map { runtime.path + "/" + $0 }
+        var sources = ["model_host.c", "threadpool.c", "sampling.c", "random.c", "tokenizer.c", "utf8.c", "text_stream.c"].map { runtime.path + "/" + $0 }
         if shared {
             let script = work.appendingPathComponent("exports.map").path
-            try "{ global: tfc_model_create; tfc_model_destroy; tfc_model_describe; tfc_model_eval; tfc_model_eval_last; tfc_model_decode; tfc_model_position; tfc_model_reset; tfc_model_error; tfc_model_set_threads; local: *; };\n"
+            try "{ global: tfc_model_create; tfc_model_destroy; tfc_model_describe; tfc_model_eval; tfc_model_eval_last; tfc_model_decode; tfc_model_position; tfc_model_reset; tfc_model_error; tfc_model_set_threads; tfc_model_tokenizer_open; tfc_tokenizer_open; tfc_tokenizer_close; tfc_tokenizer_encode; tfc_tokenizer_decode; tfc_tokenizer_token_bytes; tfc_tokenizer_vocab; tfc_tokenizer_end_of_text; tfc_tokenizer_error; local: *; };\n"
                 .write(toFile: script, atomically: true, encoding: .utf8)
             arguments += ["-fPIC", "-shared", "-Wl,--version-script=\(script)", "-Wl,-z,nodelete", "-Wl,-soname,\(names.file)"]
         } else {
@@ -108,6 +114,12 @@ struct NativeBuild {
             throw UserError("error: cannot write \(names.path): \(why)")
         }
         var written = [names.path, names.weightsPath]
+        if let tokenizerFile {
+            guard FileManager.default.createFile(atPath: names.tokenizerPath, contents: Data(tokenizerFile)) else {
+                throw UserError("error: cannot write \(names.tokenizerPath)")
+            }
+            written.append(names.tokenizerPath)
+        }
         if shared {
             try writeHeader(names: names, runtime: runtime, config: config, specHash: specHash)
             written.insert(names.headerPath, at: 1)
@@ -125,7 +137,8 @@ struct NativeBuild {
             let dir = URL(fileURLWithPath: names.directory).standardizedFileURL.path
             print("use: #include \"\(names.headerPath)\", link with -L\(dir) -l\(names.libraryName) -Wl,-rpath,\(dir)")
         } else {
-            print("run: \(names.path.contains("/") ? names.path : "./" + names.path) --tokens 1,2,3 -n 32")
+            let program = names.path.contains("/") ? names.path : "./" + names.path
+            print(tokenizerFile != nil ? "run: \(program) --prompt \"Once upon a time\" -n 32" : "run: \(program) --tokens 1,2,3 -n 32")
         }
     }
 
@@ -179,6 +192,7 @@ struct NativeBuild {
         #define \(macro)_SPEC_HASH "\(specHash)"
 
         """ + api.replacingOccurrences(of: "#pragma once\n", with: "")
+            + (try String(contentsOfFile: runtime.path + "/include/tfc_tokenizer.h", encoding: .utf8)).replacingOccurrences(of: "#pragma once\n", with: "")
         do {
             try text.write(toFile: names.headerPath, atomically: true, encoding: .utf8)
         } catch {
@@ -197,6 +211,7 @@ struct OutputNames {
     var weightsFile: String { base + ".weights" }
     var weightsPath: String { prefix + weightsFile }
     var headerPath: String { prefix + base + ".h" }
+    var tokenizerPath: String { prefix + base + ".tokenizer" }
     /// The output's directory part as given ("" or ending in "/").
     var prefix: String { path.lastIndex(of: "/").map { String(path[...$0]) } ?? "" }
     /// For `-lNAME`.
@@ -305,7 +320,7 @@ struct CCompiler {
 /// `$TFC_RUNTIME_DIR`, else a `Runtime/` above the tfc executable (`.build/<config>/tfc` in a
 /// checkout), else the checkout tfc was built from.
 enum RuntimeSources {
-    static let required = ["model_host.c", "model_main.c", "model_desc.h", "threadpool.c", "sampling.c", "random.c", "include/tfc_model.h"]
+    static let required = ["model_host.c", "model_main.c", "model_desc.h", "threadpool.c", "sampling.c", "random.c", "tokenizer.c", "utf8.c", "text_stream.c", "include/tfc_model.h", "include/tfc_tokenizer.h"]
 
     static func isRuntime(_ dir: URL) -> Bool {
         required.allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }
