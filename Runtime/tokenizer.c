@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define ERROR_BYTES 1024
 #define HEADER_BYTES 64
@@ -121,9 +122,9 @@ tfc_tokenizer *tfc_tokenizer_open(const char *path) {
     }
     tfc_tokenizer *t = calloc(1, sizeof *t);
     if (!t) { fclose(f); return refuse(NULL, path, "out of memory"); }
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return refuse(t, path, "cannot read the tokenizer file (not a regular file)"); }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) { fclose(f); return refuse(t, path, "cannot read the tokenizer file (not a regular file)"); }
+    long size = (long)st.st_size;
     t->size = (size_t)size;
     t->data = malloc(t->size ? t->size : 1);
     if (!t->data) { fclose(f); return refuse(t, path, "out of memory"); }
