@@ -48,6 +48,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: %s --tokens 1,2,3 [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
             "       %s --tokens 1,2,3 --logits OUT.npy\n"
+            "       %s --prompt TEXT [-n N] ...   (text in and out, with the NAME.tokenizer tfc compile wrote)\n"
             "\n"
             "The TokenFormer model \"%s\" (vocab %lld, context %lld), compiled by tfc %s for %s.\n"
             "\n"
@@ -65,7 +66,7 @@ static void usage(FILE *out) {
             "  --weights PATH      the packed weights (default: %s next to this program)\n"
             "  --info              print what the program was compiled from and for\n"
             "  -h, --help          this help\n",
-            g_prog, g_prog, info->name, (long long)info->vocab, (long long)info->context, info->tfc_version,
+            g_prog, g_prog, g_prog, info->name, (long long)info->vocab, (long long)info->context, info->tfc_version,
             info->target_cpu, info->weights_file);
 }
 
@@ -227,7 +228,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     int prompts = (tokens_text != NULL) + (prompt_text != NULL) + (prompt_file != NULL);
-    if (prompts == 0) fail("give the prompt with --tokens IDS, --prompt TEXT or --prompt-file FILE (see %s --help)", g_prog);
+    if (prompts == 0) fail("--tokens is required, or --prompt TEXT or --prompt-file FILE (see %s --help)", g_prog);
     if (prompts > 1) fail("give only one of --tokens, --prompt, --prompt-file");
     if (count < 1) fail("-n must be at least 1, got %lld", count);
     if (!(temperature >= 0)) fail("--temperature must be 0 or more, got %g", temperature);
@@ -297,6 +298,7 @@ int main(int argc, char **argv) {
         free(logits);
         tfc_model_destroy(m);
         free(prompt);
+        tfc_tokenizer_close(tokenizer);
         return 0;
     }
 

@@ -64,8 +64,9 @@ struct NativeBuild {
         let target = try resolveTarget(options.targetCPU ?? "host", compiler: compiler)
         let weights = try loaded.graph.loadWeights(weightsPath)
         // The tokenizer side file, made before anything is written (a bad tokenizer leaves no files).
-        let tokenizerFile = try loadModelTokenizer(override: options.tokenizer, for: loaded).map {
-            try CompiledTokenizerFile.bytes(tokenizerAt: $0.path)
+        let tokenizerFile = try loadModelTokenizer(override: options.tokenizer, for: loaded).map { tokenizer -> [UInt8] in
+            try Self.checkSideFile(names.tokenizerPath, input: tokenizer.path)
+            return try CompiledTokenizerFile.bytes(tokenizerAt: tokenizer.path)
         }
 
         // Kernels and their description, one object.
@@ -115,8 +116,10 @@ struct NativeBuild {
         }
         var written = [names.path, names.weightsPath]
         if let tokenizerFile {
-            guard FileManager.default.createFile(atPath: names.tokenizerPath, contents: Data(tokenizerFile)) else {
-                throw UserError("error: cannot write \(names.tokenizerPath)")
+            do {
+                try Data(tokenizerFile).write(to: URL(fileURLWithPath: names.tokenizerPath), options: .atomic)
+            } catch {
+                throw UserError("error: cannot write \(names.tokenizerPath): \(error.localizedDescription)")
             }
             written.append(names.tokenizerPath)
         }
@@ -139,6 +142,21 @@ struct NativeBuild {
         } else {
             let program = names.path.contains("/") ? names.path : "./" + names.path
             print(tokenizerFile != nil ? "run: \(program) --prompt \"Once upon a time\" -n 32" : "run: \(program) --tokens 1,2,3 -n 32")
+        }
+    }
+
+    /// A side file may replace an earlier one of its own, never its input or a special file.
+    static func checkSideFile(_ path: String, input: String) throws {
+        let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        if target == URL(fileURLWithPath: input).resolvingSymlinksInPath().standardizedFileURL.path {
+            throw UserError("error: cannot write \(path): it is the tokenizer being compiled (\(input)); choose another -o")
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            let type = (try? FileManager.default.attributesOfItem(atPath: path)[.type]) as? FileAttributeType
+            if isDirectory.boolValue || type != .typeRegular {
+                throw UserError("error: cannot write \(path): it is not a regular file")
+            }
         }
     }
 

@@ -72,6 +72,11 @@ final class CompileTokenizerTests: XCTestCase {
         XCTAssertSucceeded(ids, "./neox --tokens")
         XCTAssertEqual(ids.stdout, try TFC.run(["generate", CompiledNeox.spec, "--weights", neox.weights, "--tokens", "12092,1533", "-n", "6"]).stdout)
         XCTAssertTrue(ids.stdout.split(separator: ",").count == 6, ids.stdout)
+        // --prompt with --logits: the logits of the prompt's ids ("Hello world" is 12092,1533 in HF's NeoX).
+        let byText = neox.dir.appendingPathComponent("text.npy").path, byIds = neox.dir.appendingPathComponent("ids.npy").path
+        XCTAssertSucceeded(try neox.run(["--prompt", "Hello world", "--logits", byText]), "--prompt --logits")
+        XCTAssertSucceeded(try neox.run(["--tokens", "12092,1533", "--logits", byIds]), "--tokens --logits")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: byText)), try Data(contentsOf: URL(fileURLWithPath: byIds)))
     }
 
     func testPromptErrors() throws {
@@ -95,7 +100,7 @@ final class CompileTokenizerTests: XCTestCase {
         try Data([0x48, 0x69, 0xFF, 0x21]).write(to: badUTF8)
 
         try refused(["--prompt", "x", "--tokens", "1"], "neox: error: give only one of --tokens, --prompt, --prompt-file")
-        try refused(["-n", "3"], "neox: error: give the prompt with --tokens IDS, --prompt TEXT or --prompt-file FILE (see neox --help)")
+        try refused(["-n", "3"], "neox: error: --tokens is required, or --prompt TEXT or --prompt-file FILE (see neox --help)")
         try refused(["--prompt"], "neox: error: --prompt needs a value")
         try refused(["--prompt", ""], "neox: error: --prompt: the prompt is empty (no tokens)")
         try refused(["--prompt", String(repeating: "hello ", count: 200)], "neox: error: --prompt: the prompt is 201 tokens, more than the model's context of 128")
@@ -131,6 +136,22 @@ final class CompileTokenizerTests: XCTestCase {
                                     "--tokenizer", dir.appendingPathComponent("none.json").path])
         XCTAssertEqual(missing.status, 1)
         XCTAssertEqual(missing.stderr, "\(dir.path)/none.json: error: no such tokenizer file\n")
+    }
+
+    func testTheSideFileNeverReplacesItsInputOrASpecialFile() throws {
+        let neox = try CompiledNeox.get()
+        let dir = try TFC.temporaryDirectory(self)
+        let input = dir.appendingPathComponent("t.tokenizer").path
+        try FileManager.default.copyItem(atPath: CompiledNeox.tokenizerJSON, toPath: input)
+        let r = try TFC.run(["compile", CompiledNeox.spec, "--weights", neox.weights, "-o", dir.appendingPathComponent("t").path, "--tokenizer", input])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr, "error: cannot write \(input): it is the tokenizer being compiled (\(input)); choose another -o\n")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: input)), try Data(contentsOf: URL(fileURLWithPath: CompiledNeox.tokenizerJSON)))
+        try FileManager.default.createDirectory(atPath: dir.appendingPathComponent("u.tokenizer").path, withIntermediateDirectories: false)
+        let d = try TFC.run(["compile", CompiledNeox.spec, "--weights", neox.weights, "-o", dir.appendingPathComponent("u").path])
+        XCTAssertEqual(d.status, 1)
+        XCTAssertEqual(d.stderr, "error: cannot write \(dir.path)/u.tokenizer: it is not a regular file\n")
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)), ["t.tokenizer", "u.tokenizer"])
     }
 
     static let cProgram = """
