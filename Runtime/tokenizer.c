@@ -114,6 +114,7 @@ static tfc_tokenizer *refuse(tfc_tokenizer *t, const char *path, const char *wha
 tfc_tokenizer *tfc_tokenizer_open(const char *path) {
     t_open_error[0] = 0;
     char why[512];
+    if (!path || !path[0]) { set_error(t_open_error, "error: tfc_tokenizer_open needs the path of a tokenizer file"); return NULL; }
     FILE *f = fopen(path, "rb");
     if (!f) {
         if (errno == ENOENT) return refuse(NULL, path, "no such tokenizer file (tfc compile writes NAME.tokenizer beside the model when the spec names a tokenizer or --tokenizer is given)");
@@ -238,8 +239,8 @@ tfc_tokenizer *tfc_tokenizer_open(const char *path) {
     return t;
 }
 
-int64_t tfc_tokenizer_vocab(const tfc_tokenizer *t) { return t->vocab; }
-int32_t tfc_tokenizer_end_of_text(const tfc_tokenizer *t) { return t->end_of_text; }
+int64_t tfc_tokenizer_vocab(const tfc_tokenizer *t) { return t ? t->vocab : 0; }
+int32_t tfc_tokenizer_end_of_text(const tfc_tokenizer *t) { return t ? t->end_of_text : -1; }
 const char *tfc_tokenizer_error(const tfc_tokenizer *t) { return t ? t->error : t_open_error; }
 // For the model host, when its own check after opening fails.
 void tfc_tokenizer_set_open_error(const char *message);
@@ -247,7 +248,7 @@ void tfc_tokenizer_set_open_error(const char *message) { snprintf(t_open_error, 
 
 const uint8_t *tfc_tokenizer_token_bytes(const tfc_tokenizer *t, int32_t id, size_t *length) {
     size_t n = 0;
-    const uint8_t *s = token(t, id, &n);
+    const uint8_t *s = t ? token(t, id, &n) : NULL;
     if (length) *length = n;
     return s;
 }
@@ -592,7 +593,10 @@ static void encode_normalizable(tfc_tokenizer *t, const uint8_t *s, size_t n) {
 }
 
 int64_t tfc_tokenizer_encode(tfc_tokenizer *t, const char *text, size_t length, int32_t *ids, int64_t capacity) {
+    if (!t) return -1;
     t->error[0] = 0;
+    if (!text && length) { set_error(t->error, "the text is NULL"); return -1; }
+    if (!ids) capacity = 0;
     const uint8_t *s = (const uint8_t *)text;
     size_t valid = tfc_utf8_valid_prefix(s, length);
     if (valid != length) {
@@ -609,7 +613,9 @@ int64_t tfc_tokenizer_encode(tfc_tokenizer *t, const char *text, size_t length, 
 }
 
 int64_t tfc_tokenizer_decode(tfc_tokenizer *t, const int32_t *ids, int64_t count, char *out, size_t capacity) {
+    if (!t) return -1;
     t->error[0] = 0;
+    if (!ids && count > 0) { set_error(t->error, "the ids are NULL"); return -1; }
     size_t total = 0;
     for (int64_t i = 0; i < count; i++) {
         size_t n;
