@@ -154,6 +154,37 @@ final class CompileTokenizerTests: XCTestCase {
         XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)), ["t.tokenizer", "u.tokenizer"])
     }
 
+    /// Other files of the family (as Tests/TFTokenizerTests/FileVariantTests makes them): no normalizer,
+    /// ignore_merges, no added tokens, merges as pairs. Each side file gives HF's ids for its own file.
+    func testVariantsTokenizeAsHFTokenizers() throws {
+        let neox = try CompiledNeox.get()
+        let dir = try TFC.temporaryDirectory(self)
+        let base = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: CompiledNeox.tokenizerJSON))) as! [String: Any]
+        let edits: [(String, (inout [String: Any]) -> Void)] = [
+            ("no-normalizer", { $0["normalizer"] = NSNull() }),
+            ("ignore-merges", { var m = $0["model"] as! [String: Any]; m["ignore_merges"] = true; $0["model"] = m }),
+            ("no-added-tokens", { $0["added_tokens"] = [Any]() }),
+            ("merges-as-pairs", { var m = $0["model"] as! [String: Any]; m["merges"] = (m["merges"] as! [String]).map { $0.split(separator: " ").map(String.init) }; $0["model"] = m }),
+        ]
+        let request = dir.appendingPathComponent("request.json")
+        let files = Array(try Self.licenceFiles().prefix(4))
+        try JSONSerialization.data(withJSONObject: ["texts": Self.edgeCases, "files": files, "random": 300, "seed": 9] as [String: Any]).write(to: request)
+        let script = TFC.root.appendingPathComponent("Tests/reference/compiled_tokenizer_ctypes.py").path
+        for (name, edit) in edits {
+            var root = base
+            edit(&root)
+            let json = dir.appendingPathComponent("\(name).json").path
+            try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: json))
+            let output = dir.appendingPathComponent(name).path
+            XCTAssertSucceeded(try TFC.run(["compile", CompiledNeox.spec, "--weights", neox.weights, "-o", output, "--tokenizer", json]), "tfc compile --tokenizer \(name)")
+            let r = try TFC.python([script, neox.library.path, json, request.path, output + ".tokenizer"])
+            XCTAssertSucceeded(r, "python ctypes client, \(name)")
+            let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            XCTAssertEqual(summary["mismatch_count"] as? Int, 0, "\(name): \(summary["mismatches"] ?? "")")
+            XCTAssertEqual(summary["texts"] as? Int, Self.edgeCases.count + files.count + 300, name)
+        }
+    }
+
     static let cProgram = """
     #include <stdio.h>
     #include <stdlib.h>

@@ -1,10 +1,12 @@
 # The tokenizer of a compiled shared library (ctypes) against HF tokenizers: encode texts, files and random
 # Unicode, decode random id lists. Run by Tests/CLITests/CompileTokenizerTests.swift:
-#   python3 compiled_tokenizer_ctypes.py libNAME.so TOKENIZER.json REQUEST.json   (prints a JSON summary)
+#   python3 compiled_tokenizer_ctypes.py libNAME.so TOKENIZER.json REQUEST.json [SIDE_FILE]   (prints a JSON summary)
+# Without SIDE_FILE the library's own NAME.tokenizer is opened (tfc_model_tokenizer_open(NULL)).
 import ctypes, json, random, sys
 import tokenizers
 
 lib_path, tokenizer_json, request_path = sys.argv[1:4]
+side_file = sys.argv[4] if len(sys.argv) > 4 else None
 lib = ctypes.CDLL(lib_path)
 lib.tfc_model_tokenizer_open.restype = ctypes.c_void_p
 lib.tfc_model_tokenizer_open.argtypes = [ctypes.c_char_p]
@@ -15,8 +17,10 @@ lib.tfc_tokenizer_encode.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_
 lib.tfc_tokenizer_decode.restype = ctypes.c_int64
 lib.tfc_tokenizer_decode.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int32), ctypes.c_int64, ctypes.c_char_p, ctypes.c_size_t]
 lib.tfc_tokenizer_close.argtypes = [ctypes.c_void_p]
+lib.tfc_tokenizer_open.restype = ctypes.c_void_p
+lib.tfc_tokenizer_open.argtypes = [ctypes.c_char_p]
 
-tok = lib.tfc_model_tokenizer_open(None)
+tok = lib.tfc_tokenizer_open(side_file.encode()) if side_file else lib.tfc_model_tokenizer_open(None)
 if not tok:
     print(json.dumps({"error": lib.tfc_tokenizer_error(None).decode()})); sys.exit(1)
 hf = tokenizers.Tokenizer.from_file(tokenizer_json)
