@@ -10,6 +10,7 @@
 #include "model_desc.h"
 #include "tfc_threadpool.h"
 #include "tfc_input_file.h"
+#include "tfc_tokenizer.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -413,6 +414,31 @@ int tfc_model_eval_last(tfc_model *m, const int32_t *tokens, int64_t count, floa
 
 int tfc_model_decode(tfc_model *m, int32_t token, float *logits) {
     return run(m, &token, 1, logits, 1);
+}
+
+// The model's tokenizer: NAME.tokenizer (the weights file's name with .tokenizer for .weights)
+// next to the library or executable, unless a path is given; its ids must fit the vocabulary.
+void tfc_tokenizer_set_open_error(const char *message);  // tokenizer.c: what tfc_tokenizer_error(NULL) says
+
+tfc_tokenizer *tfc_model_tokenizer_open(const char *path) {
+    char own[4096];
+    if (!path || !path[0]) {
+        own_directory(own, sizeof own);
+        size_t used = strlen(own), stem = strlen(tfc_aot_weights_file);
+        if (stem > 8 && !strcmp(tfc_aot_weights_file + stem - 8, ".weights")) stem -= 8;
+        snprintf(own + used, sizeof own - used, "%.*s.tokenizer", (int)stem, tfc_aot_weights_file);
+        path = own;
+    }
+    tfc_tokenizer *t = tfc_tokenizer_open(path);
+    if (t && tfc_tokenizer_vocab(t) > tfc_aot_info[TFC_AOT_VOCAB]) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s: error: the tokenizer has ids up to %lld, outside the model's vocabulary 0..<%lld", path,
+                 (long long)tfc_tokenizer_vocab(t) - 1, (long long)tfc_aot_info[TFC_AOT_VOCAB]);
+        tfc_tokenizer_close(t);
+        tfc_tokenizer_set_open_error(why);
+        return NULL;
+    }
+    return t;
 }
 
 // For the executable's main (model_main.c): the CPU check with its own wording.

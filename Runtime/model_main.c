@@ -2,15 +2,19 @@
 //
 //   NAME --tokens 1,2,3 [-n 32] [--temperature T] [--top-k K] [--top-p P] [--seed S]
 //   NAME --tokens 1,2,3 --logits OUT.npy
+//   NAME --prompt "Once upon a time" [-n 64 ...]   (text in and out, with NAME.tokenizer)
 //
 // Generation mirrors `tfc generate` (prefill, then decoding against the KV cache; the same
 // sampler and seed, so the same tokens); --logits mirrors `tfc run --logits`. Depends on the C
 // library only. Compiled only into executables (`tfc compile` defines TFC_MODEL_MAIN).
 #ifdef TFC_MODEL_MAIN
 #define _GNU_SOURCE
+#include "tfc_input_file.h"
 #include "tfc_model.h"
 #include "tfc_output_file.h"
 #include "tfc_sampling.h"
+#include "tfc_text_stream.h"
+#include "tfc_tokenizer.h"
 
 #include <errno.h>
 #include <math.h>
@@ -48,10 +52,14 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: %s --tokens 1,2,3 [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
             "       %s --tokens 1,2,3 --logits OUT.npy\n"
+            "       %s --prompt TEXT [-n N] ...   (text in and out, with the NAME.tokenizer tfc compile wrote)\n"
             "\n"
             "The TokenFormer model \"%s\" (vocab %lld, context %lld), compiled by tfc %s for %s.\n"
             "\n"
             "  --tokens IDS        the prompt: comma-separated token ids\n"
+            "  --prompt TEXT       the prompt as text (prints the prompt, then the generated text as it comes)\n"
+            "  --prompt-file F     the prompt, read from a UTF-8 text file\n"
+            "  --tokenizer PATH    the tokenizer side file (default: the one tfc compile wrote next to this program)\n"
             "  -n, --count N       tokens to generate (default 16); stops early at the end token or the context\n"
             "  --temperature T     0 (default) is greedy; top-k and top-p apply when T > 0\n"
             "  --top-k K           keep the k most likely tokens (0: all)\n"
@@ -62,7 +70,7 @@ static void usage(FILE *out) {
             "  --weights PATH      the packed weights (default: %s next to this program)\n"
             "  --info              print what the program was compiled from and for\n"
             "  -h, --help          this help\n",
-            g_prog, g_prog, info->name, (long long)info->vocab, (long long)info->context, info->tfc_version,
+            g_prog, g_prog, g_prog, info->name, (long long)info->vocab, (long long)info->context, info->tfc_version,
             info->target_cpu, info->weights_file);
 }
 
@@ -142,6 +150,45 @@ static int32_t *parse_tokens(const char *text, int64_t *count, const tfc_model_i
     return ids;
 }
 
+// The whole file as a NUL-terminated string (its length in *length).
+static char *read_file(const char *path, size_t *length) {
+    // Checked before it is opened: a FIFO or a device would block or never end.
+    char why[256];
+    int fd = tfc_input_open(path, why, sizeof why);
+    if (fd < 0) fail("--prompt-file: %s: cannot read file: %s", path, why);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) fail("--prompt-file: %s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *text = malloc(cap);
+    for (;;) {
+        if (!text) fail("out of memory");
+        n += fread(text + n, 1, cap - n - 1, f);
+        if (n < cap - 1) break;
+        cap *= 2;
+        text = realloc(text, cap);
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) fail("--prompt-file: %s: cannot read the file (is it a directory?)", path);
+    text[n] = 0;
+    *length = n;
+    return text;
+}
+
+// The ids of a text prompt (the same checks and messages as tfc's --prompt).
+static int32_t *encode_prompt(tfc_tokenizer *tok, const char *option, const char *text, size_t length, int64_t *count,
+                              const tfc_model_info *info) {
+    int64_t n = tfc_tokenizer_encode(tok, text, length, NULL, 0);
+    if (n < 0) fail("%s: %s", option, tfc_tokenizer_error(tok));
+    if (n == 0) fail("%s: the prompt is empty (no tokens)", option);
+    if (n > info->context) fail("%s: the prompt is %lld tokens, more than the model's context of %lld", option, (long long)n, (long long)info->context);
+    int32_t *ids = malloc((size_t)n * sizeof(int32_t));
+    if (!ids) fail("out of memory");
+    tfc_tokenizer_encode(tok, text, length, ids, n);
+    *count = n;
+    return ids;
+}
+
 // float32 [rows, cols] as NumPy .npy version 1.0 (header padded to 64 bytes), written by the
 // output policy (never over an input, a device or a FIFO in place, ...).
 static int write_npy(const char *path, const float *data, int64_t rows, int64_t cols, const tfc_output_input *inputs,
@@ -165,6 +212,7 @@ int main(int argc, char **argv) {
     const tfc_model_info *info = tfc_model_describe();
 
     const char *tokens_text = NULL, *logits_path = NULL, *weights = NULL;
+    const char *prompt_text = NULL, *prompt_file = NULL, *tokenizer_path = NULL;
     long long count = 16, top_k = 0, threads = -1;  // -1: not given
     double temperature = 0, top_p = 1;
     unsigned long long seed = 0;
@@ -185,6 +233,9 @@ int main(int argc, char **argv) {
             seed = strtoull(s, &end, 10);
             if (errno || end == s || *end || s[0] == '-') fail("--seed: '%s' is not a non-negative integer", s);
         }
+        else if (!strcmp(a, "--prompt")) prompt_text = value(argc, argv, &i);
+        else if (!strcmp(a, "--prompt-file")) prompt_file = value(argc, argv, &i);
+        else if (!strcmp(a, "--tokenizer")) tokenizer_path = value(argc, argv, &i);
         else if (!strcmp(a, "--logits")) logits_path = value(argc, argv, &i);
         else if (!strcmp(a, "--weights")) weights = value(argc, argv, &i);
         else if (!strcmp(a, "--threads")) threads = parse_int(a, value(argc, argv, &i));
@@ -202,14 +253,31 @@ int main(int argc, char **argv) {
     }
     // Generation decodes against the KV cache, which only a causal model allows.
     if (!logits_path && tfc_model_host_noncausal_message()) fail("%s", tfc_model_host_noncausal_message());
-    if (!tokens_text) fail("--tokens is required, e.g. --tokens 1,2,3 (see %s --help)", g_prog);
+    int prompts = (tokens_text != NULL) + (prompt_text != NULL) + (prompt_file != NULL);
+    if (prompts == 0) fail("--tokens is required, or --prompt TEXT or --prompt-file FILE (see %s --help)", g_prog);
+    if (prompts > 1) fail("give only one of --tokens, --prompt, --prompt-file");
     if (count < 1) fail("-n must be at least 1, got %lld", count);
     if (!(temperature >= 0)) fail("--temperature must be 0 or more, got %g", temperature);
     if (top_k < 0) fail("--top-k must be 0 or more, got %lld", top_k);
     if (!(top_p > 0 && top_p <= 1)) fail("--top-p must be in (0, 1], got %g", top_p);
     if (threads != -1 && threads < 1) fail("--threads must be at least 1, got %lld", threads);
     int64_t n = 0;
-    int32_t *prompt = parse_tokens(tokens_text, &n, info);
+    int32_t *prompt = NULL;
+    tfc_tokenizer *tokenizer = NULL;  // text mode: a text prompt gives text out
+    if (tokens_text) {
+        prompt = parse_tokens(tokens_text, &n, info);
+    } else {
+        tokenizer = tfc_model_tokenizer_open(tokenizer_path);
+        if (!tokenizer) {
+            fprintf(stderr, "%s: %s\n", g_prog, tfc_tokenizer_error(NULL));
+            exit(1);
+        }
+        size_t length = 0;
+        char *text = prompt_text ? NULL : read_file(prompt_file, &length);
+        prompt = encode_prompt(tokenizer, prompt_text ? "--prompt" : "--prompt-file", prompt_text ? prompt_text : text,
+                               prompt_text ? strlen(prompt_text) : length, &n, info);
+        free(text);
+    }
     if (threads > 0) tfc_model_set_threads((int)threads);
 
     char exe_weights[4096];
@@ -228,8 +296,9 @@ int main(int argc, char **argv) {
     char self_path[4096];
     ssize_t self_len = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
     self_path[self_len > 0 ? self_len : 0] = 0;
-    const tfc_output_input inputs[] = {{"weights file", weights}, {"program", self_len > 0 ? self_path : argv[0]}};
-    const int ninputs = 2;
+    tfc_output_input inputs[3] = {{"weights file", weights}, {"program", self_len > 0 ? self_path : argv[0]}};
+    int ninputs = 2;
+    if (prompt_file) inputs[ninputs++] = (tfc_output_input){"prompt file", prompt_file};
     // Checked before the (long) evaluation; written by the same rules afterwards.
     if (logits_path && tfc_output_check("--logits", logits_path, inputs, ninputs, err, sizeof err) != 0) fail("%s", err);
     double t0 = now();
@@ -269,6 +338,7 @@ int main(int argc, char **argv) {
         free(logits);
         tfc_model_destroy(m);
         free(prompt);
+        tfc_tokenizer_close(tokenizer);
         return 0;
     }
 
@@ -276,7 +346,14 @@ int main(int argc, char **argv) {
     void *scratch = malloc(tfc_sample_scratch_size((int32_t)vocab));
     if (!logits || !scratch) fail("out of memory");
     uint64_t state = seed;
-    const int32_t end_token = info->end_token >= 0 ? (int32_t)info->end_token : -1;
+    int32_t end_token = info->end_token >= 0 ? (int32_t)info->end_token : -1;
+    // Text mode: the end token is the spec's, else the tokenizer's <|endoftext|> (as tfc generate).
+    if (tokenizer && end_token < 0) end_token = tfc_tokenizer_end_of_text(tokenizer);
+    tfc_text_stream text_out;
+    if (tokenizer) {
+        tfc_text_stream_init(&text_out, tokenizer, stdout);
+        for (int64_t i = 0; i < n; i++) if (tfc_text_stream_token(&text_out, prompt[i])) fail("cannot write the output: %s", strerror(errno));
+    }
 
     double start = now();
     if (tfc_model_eval_last(m, prompt, n, logits) != 0) fail("%s", tfc_model_error(m));
@@ -284,8 +361,12 @@ int main(int argc, char **argv) {
     check_sampling(logits, vocab, n - 1, 0);
     int32_t next = tfc_sample_with_scratch(logits, (int32_t)vocab, (float)temperature, (int32_t)top_k, (float)top_p, &state, scratch);
     long long generated = 1;
+    if (tokenizer) {
+        if (next != end_token && tfc_text_stream_token(&text_out, next)) fail("cannot write the output: %s", strerror(errno));
+    } else {
     printf("%d", next);
     fflush(stdout);
+    }
     char reason[128];
     snprintf(reason, sizeof reason, "generated %lld tokens", count);
     double decode_start = now();
@@ -299,13 +380,21 @@ int main(int argc, char **argv) {
         check_sampling(logits, vocab, tfc_model_position(m) - 1, 1);
         next = tfc_sample_with_scratch(logits, (int32_t)vocab, (float)temperature, (int32_t)top_k, (float)top_p, &state, scratch);
         generated++;
+        if (tokenizer) {
+            if (next != end_token && tfc_text_stream_token(&text_out, next)) fail("cannot write the output: %s", strerror(errno));
+            continue;
+        }
         printf(",%d", next);
         fflush(stdout);
     }
     if (generated == count && next == end_token) snprintf(reason, sizeof reason, "end token %d", next);
     double decode_seconds = now() - decode_start;
+    if (tokenizer) {
+        if (tfc_text_stream_finish(&text_out)) fail("cannot write the output: %s", strerror(errno));
+    } else {
     printf("\n");
     fflush(stdout);
+    }
     fprintf(stderr, "%s; prefill %lld tokens at %.1f tokens/s, time to first token %.3f s", reason, (long long)n,
             (double)n / prefill_seconds, prefill_seconds);
     if (generated > 1) fprintf(stderr, ", decode %.1f tokens/s", (double)(generated - 1) / decode_seconds);
@@ -313,6 +402,7 @@ int main(int argc, char **argv) {
     free(logits);
     free(scratch);
     free(prompt);
+    tfc_tokenizer_close(tokenizer);
     tfc_model_destroy(m);
     return 0;
 }

@@ -3,6 +3,7 @@ import Foundation
 import TFCodegen
 import TFIR
 import TFPasses
+import TFTokenizer
 import TFWeights
 
 /// The options of `tfc compile` that build a native program or library (docs/compile.md).
@@ -14,13 +15,14 @@ struct NativeOptions: ParsableArguments {
     @Option(name: .customLong("target-cpu"),
             help: "CPU to generate code for: host (default), x86-64, x86-64-v2, x86-64-v3, x86-64-v4, or a CPU name such as skylake.")
     var targetCPU: String?
+    @Option(help: "A tokenizer.json to ship as NAME.tokenizer instead of the one the spec names (for --prompt).") var tokenizer: String?
 }
 
 extension CompileCommand {
     /// Builds a native executable or shared library when asked to (`-o`, `--weights`, or
     /// `--emit exe|shared`); returns the stage to print otherwise (nil: nothing left to do).
     func compileNativeIfRequested() throws -> EmitKind? {
-        let nativeFlags = native.weights != nil || native.output != nil || native.targetCPU != nil
+        let nativeFlags = native.weights != nil || native.output != nil || native.targetCPU != nil || native.tokenizer != nil
         switch emit {
         case .exe?, .shared?:
             break
@@ -30,7 +32,7 @@ extension CompileCommand {
             throw UserError("error: give --emit STAGE (\(EmitKind.stages.map(\.rawValue).joined(separator: "|"))) to print a stage, or --weights W.safetensors -o NAME to build an executable")
         case let stage?:
             if nativeFlags {
-                throw UserError("error: --weights, -o and --target-cpu build a program (--emit exe or shared), not --emit \(stage.rawValue)")
+                throw UserError("error: --weights, -o, --target-cpu and --tokenizer build a program (--emit exe or shared), not --emit \(stage.rawValue)")
             }
             return stage
         }
@@ -73,11 +75,17 @@ struct NativeBuild {
         // Every output checked against every input (and each other) before anything is written.
         var outputs = [(role: "-o", path: names.path), (role: "the packed weights file (beside -o)", path: names.weightsPath)]
         if shared { outputs.append((role: "the header (beside -o)", path: names.headerPath)) }
+        // The spec's tokenizer (or --tokenizer) ships beside the model as NAME.tokenizer.
+        let tokenizerSource = try loadModelTokenizer(override: options.tokenizer, for: loaded)
+        if tokenizerSource != nil { outputs.append((role: "the tokenizer file (beside -o)", path: names.tokenizerPath)) }
         let inputs = [(what: "spec", path: spec), (what: "weights file", path: weightsPath)]
+            + (tokenizerSource.map { [(what: "tokenizer", path: $0.path)] } ?? [])
             + RuntimeSources.linked.map { (what: "runtime source", path: runtime.path + "/" + $0) }
         let targets = try OutputPolicy.check(outputs, inputs: inputs)
         let target = try resolveTarget(options.targetCPU ?? "host", compiler: compiler)
         let weights = try loaded.graph.loadWeights(weightsPath, allowNonFinite: options.allowNonFinite)
+        // The tokenizer side file, made before anything is written (a bad tokenizer leaves no files).
+        let tokenizerFile = try tokenizerSource.map { try CompiledTokenizerFile.bytes(tokenizerAt: $0.path) }
 
         // Kernels and their description, one object.
         let fused = try PassPipeline.fusion.run(loaded.graph)
@@ -104,7 +112,7 @@ struct NativeBuild {
         var sources = RuntimeSources.linked.map { runtime.path + "/" + $0 }
         if shared {
             let script = work.file("exports.map")
-            try "{ global: tfc_model_create; tfc_model_destroy; tfc_model_describe; tfc_model_eval; tfc_model_eval_last; tfc_model_decode; tfc_model_position; tfc_model_reset; tfc_model_error; tfc_model_set_threads; local: *; };\n"
+            try "{ global: tfc_model_create; tfc_model_destroy; tfc_model_describe; tfc_model_eval; tfc_model_eval_last; tfc_model_decode; tfc_model_position; tfc_model_reset; tfc_model_error; tfc_model_set_threads; tfc_model_tokenizer_open; tfc_tokenizer_open; tfc_tokenizer_close; tfc_tokenizer_encode; tfc_tokenizer_decode; tfc_tokenizer_token_bytes; tfc_tokenizer_vocab; tfc_tokenizer_end_of_text; tfc_tokenizer_error; local: *; };\n"
                 .write(toFile: script, atomically: false, encoding: .utf8)
             arguments += ["-fPIC", "-shared", "-Wl,--version-script=\(script)", "-Wl,-z,nodelete", "-Wl,-soname,\(names.file)"]
         } else {
@@ -123,11 +131,18 @@ struct NativeBuild {
         }
         let header = shared ? try AtomicFile(targets[2]) : nil
         if let header { try header.write(Array(headerText(names: names, runtime: runtime, config: config, specHash: specHash).utf8)) }
+        let tokenizerOut = try tokenizerFile.map { bytes -> AtomicFile in
+            let file = try AtomicFile(targets[targets.count - 1])
+            try file.write(bytes)
+            return file
+        }
         try packedWeights.commit()
         try header?.commit()
+        try tokenizerOut?.commit()
         try binary.commit(executable: true)
         var written = [names.path, names.weightsPath]
         if shared { written.insert(names.headerPath, at: 1) }
+        if tokenizerFile != nil { written.append(names.tokenizerPath) }
 
         let sizes = written.map { path -> String in
             let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -141,7 +156,8 @@ struct NativeBuild {
             let dir = URL(fileURLWithPath: names.directory).standardizedFileURL.path
             print("use: #include \"\(names.headerPath)\", link with -L\(dir) -l\(names.libraryName) -Wl,-rpath,\(dir)")
         } else {
-            print("run: \(names.path.contains("/") ? names.path : "./" + names.path) --tokens 1,2,3 -n 32")
+            let program = names.path.contains("/") ? names.path : "./" + names.path
+            print(tokenizerFile != nil ? "run: \(program) --prompt \"Once upon a time\" -n 32" : "run: \(program) --tokens 1,2,3 -n 32")
         }
     }
 
@@ -195,6 +211,7 @@ struct NativeBuild {
         #define \(macro)_SPEC_HASH "\(specHash)"
 
         """ + api.replacingOccurrences(of: "#pragma once\n", with: "")
+            + (try String(contentsOfFile: runtime.path + "/include/tfc_tokenizer.h", encoding: .utf8)).replacingOccurrences(of: "#pragma once\n", with: "")
     }
 }
 
@@ -208,6 +225,7 @@ struct OutputNames {
     var weightsFile: String { base + ".weights" }
     var weightsPath: String { prefix + weightsFile }
     var headerPath: String { prefix + base + ".h" }
+    var tokenizerPath: String { prefix + base + ".tokenizer" }
     /// The output's directory part as given ("" or ending in "/").
     var prefix: String { path.lastIndex(of: "/").map { String(path[...$0]) } ?? "" }
     /// For `-lNAME`.
@@ -298,8 +316,9 @@ struct CCompiler {
 /// checkout), else the checkout tfc was built from.
 enum RuntimeSources {
     /// The C files compiled into every program or library (model_main.c too for an executable).
-    static let linked = ["model_host.c", "threadpool.c", "sampling.c", "random.c", "input_file.c", "output_file.c", "cleanup.c"]
-    static let required = linked + ["model_main.c", "model_desc.h", "include/tfc_model.h"]
+    static let linked = ["model_host.c", "threadpool.c", "sampling.c", "random.c", "input_file.c", "output_file.c", "cleanup.c",
+                         "tokenizer.c", "utf8.c", "text_stream.c"]
+    static let required = linked + ["model_main.c", "model_desc.h", "include/tfc_model.h", "include/tfc_tokenizer.h"]
 
     static func isRuntime(_ dir: URL) -> Bool {
         required.allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }

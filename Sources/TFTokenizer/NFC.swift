@@ -120,7 +120,7 @@ final class NFC {
     private var composites: [UInt64: UInt32] = [:]
 
     /// The full canonical decomposition of one character.
-    private func decomposition(_ v: UInt32) -> [UInt32] {
+    func decomposition(_ v: UInt32) -> [UInt32] {
         if v < 0xC0 { return [v] }
         if v >= 0xAC00 && v <= 0xD7A3 {           // Hangul syllables, by arithmetic (§3.12)
             let index = v - 0xAC00
@@ -134,7 +134,7 @@ final class NFC {
     }
 
     /// The primary composite of a starter and a following character, if any.
-    private func composite(_ a: UInt32, _ b: UInt32) -> UInt32? {
+    func composite(_ a: UInt32, _ b: UInt32) -> UInt32? {
         if a >= 0x1100 && a <= 0x1112 && b >= 0x1161 && b <= 0x1175 { return 0xAC00 + ((a - 0x1100) * 21 + (b - 0x1161)) * 28 }
         if a >= 0xAC00 && a <= 0xD7A3 && (a - 0xAC00) % 28 == 0 && b >= 0x11A8 && b <= 0x11C2 { return a + (b - 0x11A7) }
         if b < 0x300 { return nil }

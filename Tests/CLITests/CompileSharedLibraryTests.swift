@@ -162,7 +162,10 @@ final class CompileSharedLibraryTests: XCTestCase {
         if let nm = try runTool("/usr/bin/nm", ["-D", "--defined-only", tiny.library.path]) {
             let symbols = nm.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
             XCTAssertEqual(Set(symbols), ["tfc_model_create", "tfc_model_destroy", "tfc_model_describe", "tfc_model_eval", "tfc_model_eval_last",
-                                          "tfc_model_decode", "tfc_model_position", "tfc_model_reset", "tfc_model_error", "tfc_model_set_threads"])
+                                          "tfc_model_decode", "tfc_model_position", "tfc_model_reset", "tfc_model_error", "tfc_model_set_threads",
+                                          "tfc_model_tokenizer_open", "tfc_tokenizer_open", "tfc_tokenizer_close", "tfc_tokenizer_encode",
+                                          "tfc_tokenizer_decode", "tfc_tokenizer_token_bytes", "tfc_tokenizer_vocab", "tfc_tokenizer_end_of_text",
+                                          "tfc_tokenizer_error"])
         }
         if let ldd = try runTool("/usr/bin/ldd", [tiny.library.path]) {
             for library in ["swift", "llvm", "openblas"] { XCTAssertFalse(ldd.stdout.lowercased().contains(library), ldd.stdout) }
