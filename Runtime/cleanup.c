@@ -48,8 +48,10 @@ static void pause_10ms(void) {
     nanosleep(&ts, NULL);
 }
 
-// Stops the registered children and waits (up to a second) until they and the tools they
-// started are gone, so none of them creates a file after remove_all.
+// Stops the registered children and waits (up to ten seconds: on a loaded machine the C
+// compiler's driver needs a while to remove its own temporary files once its tools are
+// stopped) until they and the tools they started are gone, so none of them leaves or creates a
+// file after remove_all.
 static void stop_children(int sig) {
     // A child being started on another thread is registered within moments.
     for (int i = 0; i < 100 && __atomic_load_n(&g_spawning, __ATOMIC_ACQUIRE) > 0; i++) pause_10ms();
@@ -61,7 +63,7 @@ static void stop_children(int sig) {
         if (kill(-pid, sig) != 0) kill(pid, sig);  // its process group, else the process
         pids[n++] = pid;
     }
-    for (int tries = 0; n > 0 && tries < 100; tries++) {
+    for (int tries = 0; n > 0 && tries < 1000; tries++) {
         int alive = 0;
         for (int i = 0; i < n; i++) {
             waitpid(pids[i], NULL, WNOHANG);  // reap our child, so it stops counting as a member
