@@ -21,7 +21,7 @@ struct TrainCommand: ParsableCommand {
         one AdamW step (bias-corrected, decoupled weight decay on matrices). The rate warms up linearly \
         over --warmup steps, then follows a cosine to 10% at --steps. DIR receives checkpoint.safetensors \
         (weights and Adam moments), checkpoint.json (step, sampler state), weights.safetensors \
-        (for tfc run), loss.csv (one row per step) and, at the end, loss.svg (the loss curve). --resume continues from DIR to --steps total, bit-exactly.
+        (for tfc run), loss.csv and loss.json (one row per step) and, at the end, loss.svg (the loss curve). --resume continues from DIR to --steps total, bit-exactly.
         """)
 
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
@@ -117,7 +117,7 @@ struct TrainCommand: ParsableCommand {
     /// `--out` must be a directory (created if missing); without --resume it must not hold a
     /// checkpoint, and no file it will write may be an input.
     func prepareDirectory() throws {
-        for name in [TrainingState.checkpointName, TrainingState.weightsName, TrainingState.journalName, TrainingLog.fileName, LossCurve.fileName] {
+        for name in [TrainingState.checkpointName, TrainingState.weightsName, TrainingState.journalName, TrainingLog.fileName, TrainingLog.jsonName, LossCurve.fileName] {
             let target = out + "/" + name
             for (flag, input) in [("--weights", weights), ("--data", data), ("--eval-data", evalData), ("--tokenizer", tokenizer), ("the spec", spec)] {
                 if let input, OutputPolicy.sameFile(target, input) {
