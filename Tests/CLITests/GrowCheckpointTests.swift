@@ -29,6 +29,15 @@ final class GrowCheckpointTests: XCTestCase {
         XCTAssertSucceeded(r, "grow checkpoint")
         XCTAssertTrue(r.stdout.contains("at step 6"), r.stdout)
         XCTAssertTrue(r.stdout.contains(": exact"), r.stdout)   // the logits agree within --tolerance 1e-4
+        // The same figure plain growth's tests hold exact growth to.
+        let range = try XCTUnwrap(r.stdout.range(of: "max |Δlogit| = "), r.stdout)
+        let difference = try XCTUnwrap(Double(r.stdout[range.upperBound...].prefix { !$0.isWhitespace }), r.stdout)
+        XCTAssertLessThanOrEqual(difference, 1e-5)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: grown).sorted(),
+                       ["checkpoint.json", "checkpoint.safetensors", "loss.csv", "loss.json", "weights.safetensors"])
+        // The plain weights are the checkpoint's, for tfc run.
+        let plain = try WeightFile(path: grown + "/weights.safetensors"), state = try WeightFile(path: grown + "/checkpoint.safetensors")
+        XCTAssertEqual(try floats(plain, "layers.0.mlp.key_param_tokens"), try floats(state, "layers.0.mlp.key_param_tokens"))
 
         let old = try WeightFile(path: run + "/checkpoint.safetensors"), new = try WeightFile(path: grown + "/checkpoint.safetensors")
         XCTAssertEqual(new.metadata["tfc.train.step"], "6")
