@@ -10,11 +10,17 @@ import TFWeights
 /// every new entry zero (a new token has no gradient history); the step count and the window
 /// sampler's state are kept, so `tfc train NEW.tfs --out NEW_DIR --resume` continues the schedule.
 extension GrowCommand {
-    /// The training directory --weights names (the directory itself or its checkpoint.safetensors).
+    /// The training directory --weights names (a directory holding a checkpoint, or its
+    /// checkpoint.safetensors); any other directory is left to the weights reader's error.
     var checkpointDirectory: String? {
         guard let weights else { return nil }
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: weights, isDirectory: &isDirectory), isDirectory.boolValue { return weights }
+        if FileManager.default.fileExists(atPath: weights, isDirectory: &isDirectory), isDirectory.boolValue {
+            let holdsCheckpoint = [TrainingState.checkpointName, TrainingState.journalName].contains {
+                FileManager.default.fileExists(atPath: weights + "/" + $0)
+            }
+            return holdsCheckpoint ? weights : nil
+        }
         let url = URL(fileURLWithPath: weights)
         return url.lastPathComponent == TrainingState.checkpointName ? url.deletingLastPathComponent().path : nil
     }

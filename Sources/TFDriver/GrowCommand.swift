@@ -33,6 +33,10 @@ struct GrowCommand: ParsableCommand {
 
         --init small draws the new key tokens from normal(0, --init-std) (values stay zero): the new scores change the row norm and so every old token's activation, a small drift.
 
+        --init exact (zero keys, τ pinned), reference (zero keys, τ follows sqrt(n)) and random-keys (normal(0, 0.02) keys, zero values, τ follows sqrt(n)) are the three initialisations of new tokens to compare. Zero keys with zero values are a stationary point of training: such tokens never move.
+
+        Growing a training checkpoint: --weights RUN_DIR (tfc train --out) with --out-checkpoint NEW_DIR instead of --out-weights. Both Adam moments grow with the weights (new entries zero); the step and sampler state are kept, so tfc train NEW.tfs --out NEW_DIR --resume continues the schedule.
+
         Inserted layers: residual-writing sites get zero value tokens, the other sites tfc init's initialisation (from --seed), so the new attention sees well-defined inputs. Layers from --at K on are renumbered.
 
         --verify (default) runs the old and new model on sample tokens and prints the max-abs logit difference; a growth that should be exact but differs by more than --tolerance is an error and nothing is written. --dry-run prints parameters and FLOPs/token per site, before and after, and reads or writes no weights.

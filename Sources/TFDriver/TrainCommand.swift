@@ -78,7 +78,7 @@ struct TrainCommand: ParsableCommand {
             let trainer = Trainer(grad: grad, state: state, data: corpus,
                                   options: AdamWOptions(weightDecay: weightDecay, clipNorm: clip),
                                   schedule: LearningRate(peak: lr, warmup: warmup, steps: steps), batch: batch, window: seq, threads: used)
-            print("training \(config.name): \(grouped(loaded.graph.parameterCount)) parameters, \(corpus.train.count) training tokens (\(format.rawValue)), \(corpus.heldOut.count) held out; steps \(state.step + 1)...\(last) of \(steps), batch \(batch) × \(seq) tokens")
+            print("training \(config.name): \(grouped(loaded.graph.parameterCount)) parameters, \(corpus.train.count) training tokens, \(corpus.heldOut.count) held out; data as \(format.rawValue); steps \(state.step + 1)...\(last) of \(steps), batch \(batch) × \(seq) tokens")
             let firstStep = state.step
             let initialHeldOut = trainer.heldOutLoss()
             print(String(format: "held-out loss %.4f at step %d", initialHeldOut, state.step))

@@ -23,10 +23,10 @@ final class TrainTextTests: XCTestCase {
         let fromText = try TFC.run(common + ["--data", text, "--out", dir.appendingPathComponent("text").path])
         XCTAssertSucceeded(fromText, "train on text")
         let held = max(16, count / 10)
-        XCTAssertTrue(fromText.stdout.contains("\(count - held) training tokens (text), \(held) held out"), fromText.stdout)
+        XCTAssertTrue(fromText.stdout.contains("\(count - held) training tokens, \(held) held out; data as text;"), fromText.stdout)
         let fromIds = try TFC.run(common + ["--data", ids, "--format", "ids", "--out", dir.appendingPathComponent("ids").path])
         XCTAssertSucceeded(fromIds, "train on ids")
-        XCTAssertTrue(fromIds.stdout.contains("training tokens (ids)"), fromIds.stdout)
+        XCTAssertTrue(fromIds.stdout.contains("data as ids;"), fromIds.stdout)
         let a = try Data(contentsOf: dir.appendingPathComponent("text/checkpoint.safetensors")),
             b = try Data(contentsOf: dir.appendingPathComponent("ids/checkpoint.safetensors"))
         XCTAssertEqual(a, b, "text and its ids train identically")
