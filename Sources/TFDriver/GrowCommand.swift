@@ -3,6 +3,7 @@ import Foundation
 import TFIR
 import TFPasses
 import TFSpec
+import TFTraining
 import TFWeights
 
 enum GrowScaleChoice: String, ExpressibleByArgument, CaseIterable {
@@ -10,8 +11,13 @@ enum GrowScaleChoice: String, ExpressibleByArgument, CaseIterable {
     var mode: ScaleMode { self == .pinned ? .pinned : .reference }
 }
 
+/// New key tokens, and for the three initialisations the paper's question compares, τ too:
+/// exact (zero keys, τ pinned), reference (zero keys, τ follows sqrt(n)) and random-keys
+/// (normal(0, 0.02) keys and zero values, τ follows sqrt(n) unless --scale pinned: the official
+/// incremental-scaling code). zero and small leave τ to --scale.
 enum GrowInitChoice: String, ExpressibleByArgument, CaseIterable {
-    case zero, small
+    case zero, small, exact, reference
+    case randomKeys = "random-keys"
 }
 
 /// `tfc grow SPEC --weights W -o NEW.tfs --out-weights NEW.safetensors [--tokens SITE=...]... [--layers +N [--at K]]`:
@@ -26,6 +32,10 @@ struct GrowCommand: ParsableCommand {
         --scale pinned (default) keeps τ at each grown site at its old value (the new spec says `scale: τ_old`), so the output is preserved exactly for l2_norm_gelu sites and also for gelu_l2_norm sites: zero keys give zero scores, the row norm is unchanged, and gelu(0) = 0. softmax sites cannot be grown exactly (exp(0) = 1 gives every new token weight), so pinned growth refuses them. --scale reference lets τ follow sqrt(n) as the reference training code does; the output then drifts, and --verify reports by how much.
 
         --init small draws the new key tokens from normal(0, --init-std) (values stay zero): the new scores change the row norm and so every old token's activation, a small drift.
+
+        --init exact (zero keys, τ pinned), reference (zero keys, τ follows sqrt(n)) and random-keys (normal(0, 0.02) keys, zero values, τ follows sqrt(n)) are the three initialisations of new tokens to compare. Zero keys with zero values are a stationary point of training: such tokens never move.
+
+        Growing a training checkpoint: --weights RUN_DIR (tfc train --out) with --out-checkpoint NEW_DIR instead of --out-weights. Both Adam moments grow with the weights (new entries zero); the step and sampler state are kept, so tfc train NEW.tfs --out NEW_DIR --resume continues the schedule.
 
         Inserted layers: residual-writing sites get zero value tokens, the other sites tfc init's initialisation (from --seed), so the new attention sees well-defined inputs. Layers from --at K on are renumbered.
 
@@ -47,8 +57,9 @@ struct GrowCommand: ParsableCommand {
     var tokenClauses: [String] = []
     @Option(help: ArgumentHelp("+N inserts N layers; N grows to N layers in total.", valueName: "+N")) var layers: String?
     @Option(help: ArgumentHelp("Insert the new layers before layer K (default: after the last one).", valueName: "K")) var at: Int?
-    @Option(help: "pinned: τ keeps its old value at grown sites (exact); reference: τ follows sqrt(n) (drifts).") var scale: GrowScaleChoice = .pinned
-    @Option(name: .customLong("init"), help: "New key tokens: zero (exact) or small (normal(0, --init-std); drifts a little).") var keyInit: GrowInitChoice = .zero
+    @Option(help: "pinned (default): τ keeps its old value at grown sites (exact); reference: τ follows sqrt(n) (drifts).") var scale: GrowScaleChoice?
+    @Option(name: .customLong("init"), help: "New tokens: exact (zero keys, τ pinned), reference (zero keys, τ follows sqrt(n)), random-keys (normal(0, 0.02) keys, zero values, τ follows sqrt(n)), zero (zero keys, τ by --scale) or small (normal(0, --init-std) keys).") var keyInit: GrowInitChoice = .zero
+    @Option(name: .customLong("out-checkpoint"), help: "With --weights a training directory (tfc train --out DIR): the new training directory, for tfc train --resume.") var outCheckpoint: String?
     @Option(name: .customLong("init-std"), help: "Standard deviation of --init small.") var initStd: Double = 1e-3
     @Option(help: "Random seed for inserted layers, --init small and the verify tokens.") var seed: UInt64 = 0
     @Flag(inversion: .prefixedNo, help: "Run the old and new model on sample tokens and compare their logits.") var verify = true
@@ -65,7 +76,7 @@ struct GrowCommand: ParsableCommand {
 
     /// The checks before any file is read: option values, and both outputs by the output policy
     /// (nil for --dry-run, which writes nothing).
-    func checkOptions() throws -> (spec: OutputTarget, weights: OutputTarget)? {
+    func checkOptions() throws -> (spec: OutputTarget, weights: OutputTarget?)? {
         if threads < 1 { throw UserError("error: --threads must be at least 1, got \(threads)") }
         if verifyTokens < 1 { throw UserError("error: --verify-tokens must be at least 1, got \(verifyTokens)") }
         if !(tolerance >= 0) { throw UserError("error: --tolerance must be a non-negative number, got \(tolerance)") }
@@ -78,7 +89,12 @@ struct GrowCommand: ParsableCommand {
             // The name is printed into the new spec as a string literal, which is one line of text.
             throw UserError("error: --name: a model name cannot contain a line break or control character (\(String(format: "U+%04X", bad.value)))")
         }
+        _ = try scaleMode()
         if dryRun { return nil }
+        if let directory = checkpointDirectory { return try checkCheckpointOptions(directory) }
+        if let outCheckpoint {
+            throw UserError("error: --out-checkpoint \(outCheckpoint) needs --weights to be a training directory (tfc train --out DIR) or its \(TrainingState.checkpointName)")
+        }
         var missing: [String] = []
         if weights == nil { missing.append("--weights W.safetensors") }
         if output == nil { missing.append("-o NEW.tfs") }
@@ -91,16 +107,48 @@ struct GrowCommand: ParsableCommand {
         return (targets[0], targets[1])
     }
 
+    /// τ at grown sites: --scale, or what --init exact / reference / random-keys implies.
+    func scaleMode() throws -> ScaleMode {
+        let implied: GrowScaleChoice?
+        switch keyInit {
+        case .exact: implied = .pinned
+        case .reference: implied = .reference
+        case .randomKeys: implied = scale ?? .reference
+        case .zero, .small: implied = nil
+        }
+        if let scale, let implied, scale != implied {
+            throw UserError("error: --init \(keyInit.rawValue) sets τ to \(implied.rawValue), which contradicts --scale \(scale.rawValue)")
+        }
+        return (scale ?? implied ?? .pinned).mode
+    }
+
+    /// The new key tokens' values (new value tokens are always zero).
+    var newKeys: NewTokenInit {
+        switch keyInit {
+        case .small: return .normal(std: initStd)
+        case .randomKeys: return .normal(std: 0.02)  // tfc init's std for key tokens
+        case .zero, .exact, .reference: return .zero
+        }
+    }
+
+    /// Random rows: the first values of the named normal stream tfc init draws with --seed.
+    var normalFill: (String, Double, UnsafeMutableBufferPointer<Float>) -> Void {
+        let seed = self.seed
+        return { stream, std, out in
+            WeightInit.fill(out, for: TensorSpec(name: stream, shape: [out.count], initStd: Float(std)), seed: seed)
+        }
+    }
+
     func grow() throws {
         let outputs = try checkOptions()
         let loaded = try LoadedSpec(path: spec)
         let old = loaded.graph
-        let mode = scale.mode
+        let mode = try scaleMode()
 
         var rewrites: [any GrowthRewrite] = []
         let targets = try GrowRequest.targets(tokenClauses, sites: old.siteTemplates)
         if !targets.isEmpty {
-            rewrites.append(GrowSites(targets, scale: mode, newKeys: keyInit == .small ? .normal(std: initStd) : .zero))
+            rewrites.append(GrowSites(targets, scale: mode, newKeys: newKeys))
         }
         var inserted: (count: Int, at: Int)?
         if let layers {
@@ -119,6 +167,9 @@ struct GrowCommand: ParsableCommand {
             return
         }
 
+        if let directory = checkpointDirectory {
+            return try growCheckpoint(directory, result: result, report: report, inserted: inserted, files: outputs!)
+        }
         let output = output!, outWeights = outWeights!, files = outputs!
         let oldWeights = try old.loadWeights(weights!, allowNonFinite: allowNonFinite)
         // The original model's executor first: a backend that cannot run fails before any writing.
@@ -126,7 +177,7 @@ struct GrowCommand: ParsableCommand {
         let start = Date()
         // Both outputs go to temporary files, committed together once verified; a failure or an
         // interrupt leaves neither (AtomicFile removes its temporary file).
-        let weightsFile = try AtomicFile(files.weights)
+        let weightsFile = try AtomicFile(files.weights!)
         let specFile = try AtomicFile(files.spec)
         try writeWeights(result, from: oldWeights, into: weightsFile, source: weights!)
         let header = GrowReport.header(from: spec, old: old, new: result.graph, scale: mode, inserted: inserted)
@@ -137,8 +188,17 @@ struct GrowCommand: ParsableCommand {
         print(report.text)
         print(String(format: "weights: %@; written in %.2f s", GrowReport.planSummary(result.plan), writeSeconds))
 
+        try verifyGrowth(oldExecutor, result, weightsPath: weightsFile.temporaryPath)
+        try weightsFile.commit()
+        try specFile.commit()
+        print(String(format: "wrote %@ and %@ in %.2f s", output, outWeights, Date().timeIntervalSince(start)))
+    }
+
+    /// --verify: the grown model against the original on sample tokens; an exact growth that
+    /// differs by more than --tolerance is an error.
+    func verifyGrowth(_ oldExecutor: GrowExecutor?, _ result: GrowthResult, weightsPath: String) throws {
         if verify {
-            let newWeights = try result.graph.loadWeights(weightsFile.temporaryPath, allowNonFinite: allowNonFinite)
+            let newWeights = try result.graph.loadWeights(weightsPath, allowNonFinite: allowNonFinite)
             let comparison = try compare(oldExecutor!, result.graph, newWeights)
             let exact = result.drift.isEmpty
             var line = String(format: "verify (%@ backend, %d sample tokens): max |Δlogit| = %.3g (largest |logit| %.3g), top-1 agreement %d/%d",
@@ -161,24 +221,18 @@ struct GrowCommand: ParsableCommand {
             print("verify: skipped (--no-verify)")
             for reason in result.drift { print("  drift expected: \(reason)") }
         }
-
-        try weightsFile.commit()
-        try specFile.commit()
-        print(String(format: "wrote %@ and %@ in %.2f s", output, outWeights, Date().timeIntervalSince(start)))
     }
 
     /// The grown weights: every tensor made by the plan's one materialising routine.
     func writeWeights(_ result: GrowthResult, from old: WeightFile, into file: AtomicFile, source: String) throws {
         var metadata = ["tfc.model": result.graph.config.name, "tfc.grow.from": source,
-                        "tfc.grow.scale": scale.rawValue, "tfc.grow.seed": String(seed)]
+                        "tfc.grow.scale": (try? scaleMode()) == .reference ? "reference" : "pinned", "tfc.grow.init": keyInit.rawValue, "tfc.grow.seed": String(seed)]
         for (key, value) in old.metadata where metadata[key] == nil && !key.hasPrefix("tfc.grow.") { metadata[key] = value }
         var writer = SafetensorsWriter(metadata: metadata)
-        let seed = self.seed
+        let normal = normalFill
         for tensor in result.plan.tensors {
             writer.add(tensor.name, shape: tensor.shape) { buffer in
-                WeightPlan.materialise(tensor, into: buffer, source: { old.tensor($0)!.floats }, normal: { stream, std, out in
-                    WeightInit.fill(out, for: TensorSpec(name: stream, shape: [out.count], initStd: Float(std)), seed: seed)
-                })
+                WeightPlan.materialise(tensor, into: buffer, source: { old.tensor($0)!.floats }, normal: normal)
             }
         }
         try writer.write(into: file)

@@ -5,6 +5,7 @@ import TFAutodiff
 import TFTraining
 import TFWeights
 import TFNaive
+import TFTokenizer
 
 extension DataFormat: ExpressibleByArgument {}
 
@@ -20,13 +21,14 @@ struct TrainCommand: ParsableCommand {
         one AdamW step (bias-corrected, decoupled weight decay on matrices). The rate warms up linearly \
         over --warmup steps, then follows a cosine to 10% at --steps. DIR receives checkpoint.safetensors \
         (weights and Adam moments), checkpoint.json (step, sampler state), weights.safetensors \
-        (for tfc run), loss.csv (one row per step) and, at the end, loss.svg (the loss curve). --resume continues from DIR to --steps total, bit-exactly.
+        (for tfc run), loss.csv and loss.json (one row per step) and, at the end, loss.svg (the loss curve). --resume continues from DIR to --steps total, bit-exactly.
         """)
 
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
-    @Option(help: "Training data: a text file (bytes are tokens) or, with --format ids, token ids.") var data: String
+    @Option(help: "Training data: text (tokenized with the spec's tokenizer, or bytes as tokens) or, with --format ids, token ids.") var data: String
     @Option(name: .customLong("eval-data"), help: "Held-out data (same --format); default: the last 10% of --data.") var evalData: String?
-    @Option(help: "bytes (each byte a token) or ids (decimal ids separated by commas or whitespace).") var format: DataFormat = .bytes
+    @Option(help: "text (the spec's tokenizer or --tokenizer; the default when there is one), bytes (each byte a token; the default otherwise) or ids (decimal ids separated by commas or whitespace).") var format: DataFormat?
+    @Option(help: "A tokenizer.json for --format text instead of the one the spec names.") var tokenizer: String?
     @Option(help: "Initial weights (.safetensors); default: tfc init's initialisation with --seed.") var weights: String?
     @Option(help: "Optimiser steps in total.") var steps: Int
     @Option(help: "Windows per step.") var batch: Int = 8
@@ -65,7 +67,9 @@ struct TrainCommand: ParsableCommand {
             if seq > config.context { throw UserError("error: --seq \(seq) exceeds the model's context of \(config.context)") }
             try prepareDirectory()
             let grad = try differentiate(loaded.graph)
-            let corpus = try TrainingData(path: data, format: format, vocab: config.vocab, window: seq, heldOutPath: evalData)
+            let (format, encoder) = try dataFormat(loaded)
+            let corpus = try TrainingData(path: data, format: format, vocab: config.vocab, window: seq, heldOutPath: evalData,
+                                          encode: encoder.map { t in { t.encode($0) } })
             let state = try initialState(grad)
             let last = stopAfter ?? steps
             if state.step >= last { throw UserError("error: \(out): the checkpoint is at step \(state.step), nothing to do up to step \(last)") }
@@ -74,7 +78,7 @@ struct TrainCommand: ParsableCommand {
             let trainer = Trainer(grad: grad, state: state, data: corpus,
                                   options: AdamWOptions(weightDecay: weightDecay, clipNorm: clip),
                                   schedule: LearningRate(peak: lr, warmup: warmup, steps: steps), batch: batch, window: seq, threads: used)
-            print("training \(config.name): \(grouped(loaded.graph.parameterCount)) parameters, \(corpus.train.count) training tokens, \(corpus.heldOut.count) held out; steps \(state.step + 1)...\(last) of \(steps), batch \(batch) × \(seq) tokens")
+            print("training \(config.name): \(grouped(loaded.graph.parameterCount)) parameters, \(corpus.train.count) training tokens, \(corpus.heldOut.count) held out; data as \(format.rawValue); steps \(state.step + 1)...\(last) of \(steps), batch \(batch) × \(seq) tokens")
             let firstStep = state.step
             let initialHeldOut = trainer.heldOutLoss()
             print(String(format: "held-out loss %.4f at step %d", initialHeldOut, state.step))
@@ -113,9 +117,9 @@ struct TrainCommand: ParsableCommand {
     /// `--out` must be a directory (created if missing); without --resume it must not hold a
     /// checkpoint, and no file it will write may be an input.
     func prepareDirectory() throws {
-        for name in [TrainingState.checkpointName, TrainingState.weightsName, TrainingState.journalName, TrainingLog.fileName, LossCurve.fileName] {
+        for name in [TrainingState.checkpointName, TrainingState.weightsName, TrainingState.journalName, TrainingLog.fileName, TrainingLog.jsonName, LossCurve.fileName] {
             let target = out + "/" + name
-            for (flag, input) in [("--weights", weights), ("--data", data), ("--eval-data", evalData), ("the spec", spec)] {
+            for (flag, input) in [("--weights", weights), ("--data", data), ("--eval-data", evalData), ("--tokenizer", tokenizer), ("the spec", spec)] {
                 if let input, OutputPolicy.sameFile(target, input) {
                     throw UserError("error: \(flag) \(input) is \(target), which training writes; move it or choose another --out")
                 }
@@ -135,6 +139,20 @@ struct TrainCommand: ParsableCommand {
                 throw UserError("error: --out \(out): cannot create the directory: \(error.localizedDescription)")
             }
         }
+    }
+
+    /// --format, by default text when there is a tokenizer (--tokenizer or the spec's) and bytes otherwise.
+    func dataFormat(_ loaded: LoadedSpec) throws -> (DataFormat, Tokenizer?) {
+        if let format, format != .text {
+            if let tokenizer { throw UserError("error: --tokenizer \(tokenizer) is for --format text, not --format \(format.rawValue)") }
+            return (format, nil)
+        }
+        let model = try loadModelTokenizer(override: tokenizer, for: loaded)
+        if let model { return (.text, model) }
+        if format == .text {
+            throw UserError("error: --format text needs a tokenizer: \(loaded.source.path) names none; add `tokenizer = \"NAME.tokenizer.json\"` to its model, or pass --tokenizer FILE")
+        }
+        return (.bytes, nil)
     }
 
     func initialState(_ grad: GradGraph) throws -> TrainingState {

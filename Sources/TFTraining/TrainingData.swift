@@ -6,6 +6,8 @@ public enum DataFormat: String, CaseIterable, Sendable {
     case bytes
     /// Decimal token ids separated by commas or whitespace.
     case ids
+    /// UTF-8 text, encoded with the model's tokenizer.
+    case text
 }
 
 /// A training corpus as token ids: the first 90% trains, the last 10% (at least one window)
@@ -16,10 +18,12 @@ public struct TrainingData: Sendable {
 
     /// Reads and splits `path`, or with `heldOutPath` trains on all of `path` and evaluates on
     /// all of that file; errors say which file and what is wrong.
-    public init(path: String, format: DataFormat, vocab: Int, window: Int, heldOutPath: String? = nil) throws {
-        let tokens = try Self.read(path, format: format, vocab: vocab)
+    /// `encode` tokenizes `.text` data.
+    public init(path: String, format: DataFormat, vocab: Int, window: Int, heldOutPath: String? = nil,
+                encode: ((String) -> [Int32])? = nil) throws {
+        let tokens = try Self.read(path, format: format, vocab: vocab, encode: encode)
         if let heldOutPath {
-            heldOut = try Self.read(heldOutPath, format: format, vocab: vocab)
+            heldOut = try Self.read(heldOutPath, format: format, vocab: vocab, encode: encode)
             if heldOut.count < window {
                 throw TrainingError("\(heldOutPath): error: \(heldOut.count) tokens are fewer than one window of \(window)")
             }
@@ -37,7 +41,7 @@ public struct TrainingData: Sendable {
         heldOut = Array(tokens[(tokens.count - held)...])
     }
 
-    static func read(_ path: String, format: DataFormat, vocab: Int) throws -> [Int32] {
+    static func read(_ path: String, format: DataFormat, vocab: Int, encode: ((String) -> [Int32])?) throws -> [Int32] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TrainingError("\(path): error: cannot read the training data")
         }
@@ -53,6 +57,13 @@ public struct TrainingData: Sendable {
                     throw TrainingError("\(path): error: item \(index + 1) '\(piece)' is not a token id in 0..<\(vocab)")
                 }
                 tokens.append(Int32(id))
+            }
+        case .text:
+            guard let encode else { throw TrainingError("\(path): error: text data needs a tokenizer") }
+            guard let text = String(data: data, encoding: .utf8) else { throw TrainingError("\(path): error: text data must be UTF-8") }
+            tokens = encode(text)
+            if let bad = tokens.first(where: { $0 < 0 || Int($0) >= vocab }) {
+                throw TrainingError("\(path): error: the tokenizer gave id \(bad), outside the model's vocabulary 0..<\(vocab)")
             }
         }
         return tokens

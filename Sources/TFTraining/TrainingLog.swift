@@ -1,7 +1,8 @@
 import Foundation
 
-/// The loss log, `DIR/loss.csv`: one row per step (held-out loss where it was evaluated), rewritten
-/// whole and atomically with each checkpoint; a resumed run keeps the rows up to its step.
+/// The loss log, `DIR/loss.csv` and the same rows as `DIR/loss.json`: one row per step (held-out
+/// loss where it was evaluated), rewritten whole and atomically with each checkpoint; a resumed run
+/// keeps the rows up to its step.
 public struct TrainingLog {
     public struct Row: Equatable {
         public var step: Int
@@ -16,6 +17,7 @@ public struct TrainingLog {
     }
 
     public static let fileName = "loss.csv"
+    public static let jsonName = "loss.json"
     static let header = "step,loss,learning_rate,gradient_norm,held_out_loss"
     public var rows: [Row] = []
 
@@ -37,8 +39,18 @@ public struct TrainingLog {
         }).joined(separator: "\n") + "\n"
     }
 
+    /// `{"steps": [{"step": 1, "loss": …, "learning_rate": …, "gradient_norm": …, "held_out_loss": … or null}, …]}`;
+    /// a non-finite number (a diverged run) is null, as JSON has no NaN.
+    public var json: String {
+        func number(_ x: Double?) -> String { x.map { $0.isFinite ? "\($0)" : "null" } ?? "null" }
+        let rows = rows.map { r in
+            "    {\"step\": \(r.step), \"loss\": \(number(r.loss)), \"learning_rate\": \(number(r.learningRate)), \"gradient_norm\": \(number(r.gradientNorm)), \"held_out_loss\": \(number(r.heldOutLoss))}"
+        }
+        return "{\"steps\": [\n" + rows.joined(separator: ",\n") + (rows.isEmpty ? "" : "\n") + "]}\n"
+    }
+
     public func write(to directory: String) throws {
-        let path = directory + "/" + Self.fileName
-        try TrainingFile.write(text, to: path)
+        try TrainingFile.write(text, to: directory + "/" + Self.fileName)
+        try TrainingFile.write(json, to: directory + "/" + Self.jsonName)
     }
 }
