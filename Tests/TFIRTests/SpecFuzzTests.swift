@@ -3,6 +3,7 @@ import XCTest
 import TFSpec
 import TFPasses
 @testable import TFIR
+import TFTestSupport
 
 /// A bounded random fuzzer of the whole front half (parse → lower → fusion passes → memory plan):
 /// a real spec mutated at the level of its values and names — extreme integers, overflowing
@@ -97,15 +98,3 @@ final class SpecFuzzTests: XCTestCase {
     }
 }
 
-/// SplitMix64, so every seed gives the same mutant on every machine.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

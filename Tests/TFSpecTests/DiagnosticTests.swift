@@ -1,5 +1,6 @@
 import XCTest
 @testable import TFSpec
+import TFTestSupport
 
 final class DiagnosticTests: XCTestCase {
     private let valid = """

@@ -1,5 +1,6 @@
 import XCTest
 @testable import TFSpec
+import TFTestSupport
 
 final class LexerTests: XCTestCase {
     private func kinds(_ text: String) throws -> [Token.Kind] {

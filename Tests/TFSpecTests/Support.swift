@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import TFSpec
+import TFTestSupport
 
 /// The repository root, found from this file's path (Tests/TFSpecTests/Support.swift).
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -26,19 +27,6 @@ func diagnostic(_ text: String, file: StaticString = #filePath, line: UInt = #li
     } catch {
         XCTFail("unexpected error type: \(error)", file: file, line: line)
         return nil
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so every seed gives the same test on every machine.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import TFTokenizer
+import TFTestSupport
 
 /// tfc's tokenizer against HF `tokenizers` on the NeoX tokenizer: the same ids for real text and for
 /// every edge case, and the same text back from any ids.
@@ -97,7 +98,7 @@ final class ExactnessTests: XCTestCase {
     }
 
     func testHundredThousandCharacterWords() throws {
-        var generator = SeededGenerator(seed: 11)
+        var generator = SplitMix64(seed: 11)
         let letters = Array("abcdefghijklmnopqrstuvwxyz")
         let random = String((0..<100_000).map { _ in letters[Int(generator.next() % 26)] })
         let digits = String((0..<100_000).map { _ in Character(String(generator.next() % 10)) })
@@ -113,7 +114,7 @@ final class ExactnessTests: XCTestCase {
             0xAC00...0xD7A3, 0x1F300...0x1F5FF, 0x1F3FB...0x1F3FF, 0x200D...0x200D, 0xFE0F...0xFE0F,
             0x9...0xD, 0x20...0x20, 0x20...0x20, 0x27...0x27,
         ]
-        var generator = SeededGenerator(seed: 7)
+        var generator = SplitMix64(seed: 7)
         var texts: [String] = []
         for _ in 0..<1000 {
             var scalars = String.UnicodeScalarView()
@@ -138,7 +139,7 @@ final class ExactnessTests: XCTestCase {
             0x11A8...0x11C2, 0xAC00...0xAC40, 0x304B...0x3062, 0x3099...0x309A, 0x1F00...0x1F7D, 0x2126...0x212B,
             0xF900...0xF90F, 0x1D15E...0x1D164, 0x2F800...0x2F80F, 0x20...0x20, 0x1B05...0x1B35,
         ]
-        var generator = SeededGenerator(seed: 13)
+        var generator = SplitMix64(seed: 13)
         var texts: [String] = []
         for _ in 0..<1500 {
             var scalars = String.UnicodeScalarView()
@@ -162,7 +163,7 @@ final class ExactnessTests: XCTestCase {
     /// into invalid UTF-8), is the text HF decodes.
     func testDecodeMatchesHF() throws {
         let tokenizer = try neox()
-        var generator = SeededGenerator(seed: 3)
+        var generator = SplitMix64(seed: 3)
         var sequences = Self.edgeCases.map { tokenizer.encode($0) }
         for _ in 0..<300 {
             let length = Int(generator.next() % 12)
@@ -190,7 +191,7 @@ final class ExactnessTests: XCTestCase {
     /// Streaming decode releases whole characters only, and its pieces add up to the full decode.
     func testStreamingDecoderAddsUpToDecode() throws {
         let tokenizer = try neox()
-        var generator = SeededGenerator(seed: 5)
+        var generator = SplitMix64(seed: 5)
         for round in 0..<500 {
             let ids: [Int32] = (0..<Int(generator.next() % 10)).map { _ in
                 round % 2 == 0 ? Int32(generator.next() % 300) : Int32(generator.next() % 50277)
@@ -217,15 +218,3 @@ func firstDifference(_ a: [Int32], _ b: [Int32]) -> Int {
     zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(a.count, b.count)
 }
 
-/// SplitMix64: reproducible random test data.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
