@@ -347,6 +347,7 @@ public struct AOTTarget: Sendable {
 
     /// A named CPU (`x86-64-v3`, `skylake`, ...) whose features are `features` (LLVM names).
     public static func named(_ cpu: String, features: [String]) -> AOTTarget {
-        AOTTarget(target: TargetHost(triple: TargetHost.host.triple, cpu: cpu, features: ""), label: cpu, requiredFeatures: features)
+        AOTTarget(target: TargetHost(triple: TargetHost.host.triple, cpu: cpu, features: "", vector: VectorTarget.best(has: features.contains)),
+                  label: cpu, requiredFeatures: features)
     }
 }

@@ -2,9 +2,10 @@ import CLLVM
 
 /// Register tiling of the attention kernel's inner loops.
 enum AttentionTiling {
-    /// 8-key blocks per softmax step over fully visible keys (one max/rescale per 16 keys).
+    /// Key blocks (of `keyBlock` = vector-width keys) per softmax step over fully visible keys
+    /// (one max/rescale per 16 keys on AVX2, 32 on AVX-512).
     static let fullBlocks = 2
-    static var maxBlockKeys: Int { 8 * fullBlocks }
+    static func maxBlockKeys(keyBlock: Int) -> Int { keyBlock * fullBlocks }
 }
 
 /// Per-task values the attention row bodies share.
@@ -24,9 +25,12 @@ extension IRGen {
     func emitAttentionRows(_ spec: AttentionKernelSpec, rows rr: Int, io: AttentionIO) {
         let Dh = spec.headDim, ld = spec.ldInput, ldo = spec.ldOutput
         let w = width
+        let B = spec.keyBlock  // == w
+        /// Accumulators a register tile may keep (half the registers: 8 of AVX2's 16).
+        let tileRegisters = vector.registers / 2
         let nv = (Dh + w - 1) / w
         let dhPad = nv * w
-        let pStride = AttentionTiling.maxBlockKeys
+        let pStride = AttentionTiling.maxBlockKeys(keyBlock: B)
         let tailMask = laneMask(Dh - (nv - 1) * w)
         let (Q, Out, qBuf, oBuf, pBuf) = (io.Q, io.Out, io.qBuf, io.oBuf, io.pBuf)
         let (kHead, vHead, t0, h, rowsHere, lastPos) = (io.kHead, io.vHead, io.t0, io.h, io.rowsHere, io.lastPos)
@@ -49,15 +53,15 @@ extension IRGen {
         }
         let iota = constVector((0..<w).map { i32($0) })
 
-        /// Processes `kbCount` 8-key blocks starting at block `kb0`; carried = m (rr scalars) + l (rr vectors).
+        /// Processes `kbCount` B-key blocks starting at block `kb0`; carried = m (rr scalars) + l (rr vectors).
         func processBlock(_ kb0: LLVMValueRef, _ kbCount: Int, masked: Bool, _ carried: [LLVMValueRef]) -> [LLVMValueRef] {
             var m = Array(carried[0..<rr]), l = Array(carried[rr..<2 * rr])
             // Scores: one accumulator per (row, block), dims summed in order, so a row's
             // arithmetic never depends on its group (a decoded row matches its prefill twin).
             func scores(_ k: Int) -> [LLVMValueRef] {
-                let kBlock = gep(kHead, mul(add(kb0, i64(k)), Dh * 8))
+                let kBlock = gep(kHead, mul(add(kb0, i64(k)), Dh * B))
                 return loop(i64(0), i64(Dh), carried: [LLVMValueRef](repeating: vzero, count: rr)) { d, acc in
-                    let kv = loadV(kBlock, mul(d, 8))
+                    let kv = loadV(kBlock, mul(d, B))
                     return (0..<rr).map { r in fma(broadcastLoad(qBuf, add(d, r * Dh)), kv, acc[r]) }
                 }
             }
@@ -66,15 +70,15 @@ extension IRGen {
                 acc.append(scores(0))
                 for k in 1..<kbCount {
                     // Blocks wholly past lastPos may lie outside the cache: never read them.
-                    let inRange = icmp(LLVMIntSLE, mul(add(kb0, i64(k)), 8), lastPos)
+                    let inRange = icmp(LLVMIntSLE, mul(add(kb0, i64(k)), B), lastPos)
                     acc.append(ifElse(inRange, then: { scores(k) },
                                       otherwise: { [LLVMValueRef](repeating: self.vsplat(-Float.infinity), count: rr) }))
                 }
-            } else if rr * kbCount <= 8 {
+            } else if rr * kbCount <= tileRegisters {
                 // Both blocks in one pass (rr·kbCount accumulators).
-                let kBlocks = (0..<kbCount).map { k in gep(kHead, mul(add(kb0, i64(k)), Dh * 8)) }
+                let kBlocks = (0..<kbCount).map { k in gep(kHead, mul(add(kb0, i64(k)), Dh * B)) }
                 let all = loop(i64(0), i64(Dh), carried: [LLVMValueRef](repeating: vzero, count: rr * kbCount)) { d, a in
-                    let kv = kBlocks.map { loadV($0, mul(d, 8)) }
+                    let kv = kBlocks.map { loadV($0, mul(d, B)) }
                     var out = a
                     for r in 0..<rr {
                         let q = broadcastLoad(qBuf, add(d, r * Dh))
@@ -93,7 +97,7 @@ extension IRGen {
                 for k in 0..<kbCount {
                     var x = acc[k][r]
                     if masked {
-                        let keyIdx = LLVMBuildAdd(builder, iota, splat(trunc32(mul(add(kb0, i64(k)), 8))), "")!
+                        let keyIdx = LLVMBuildAdd(builder, iota, splat(trunc32(mul(add(kb0, i64(k)), B))), "")!
                         let vi = icmp(LLVMIntSLE, keyIdx, splat(trunc32(pos[r])))
                         x = select(vi, x, vsplat(-Float.infinity))
                         vis.append(vi)
@@ -132,10 +136,10 @@ extension IRGen {
                 m[r] = mNew[r]
             }
             // O = O·corr + P·V over the block's keys (keys past lastPos are never read).
-            let vBlock = gep(vHead, mul(kb0, 8 * Dh))
-            let cv = max(1, min(nv, 8 / rr))
+            let vBlock = gep(vHead, mul(kb0, B * Dh))
+            let cv = max(1, min(nv, tileRegisters / rr))
             let corrV = corr.map { splat($0) }
-            let keysHere = smin(i64(8 * kbCount), sub(add(lastPos, i64(1)), mul(kb0, 8)))
+            let keysHere = smin(i64(B * kbCount), sub(add(lastPos, i64(1)), mul(kb0, B)))
             for v0 in stride(from: 0, to: nv, by: cv) {
                 let chunks = Array(v0..<min(v0 + cv, nv))
                 var o: [LLVMValueRef] = []
@@ -161,12 +165,12 @@ extension IRGen {
 
         let fb = AttentionTiling.fullBlocks
         let initial = [LLVMValueRef](repeating: f32(-Float.infinity), count: rr) + [LLVMValueRef](repeating: vzero, count: rr)
-        // Super-blocks whose keys every row sees: keys < fullSB·8·fb ≤ pos[0] + 1.
-        let fullSB = sdiv(add(pos[0], i64(1)), i64(8 * fb))
+        // Super-blocks whose keys every row sees: keys < fullSB·B·fb ≤ pos[0] + 1.
+        let fullSB = sdiv(add(pos[0], i64(1)), i64(B * fb))
         let afterFull = loop(i64(0), fullSB, carried: initial) { sb, carried in
             processBlock(mul(sb, fb), fb, masked: false, carried)
         }
-        let superBlocks = add(sdiv(lastPos, i64(8 * fb)), i64(1))
+        let superBlocks = add(sdiv(lastPos, i64(B * fb)), i64(1))
         let stats = loop(fullSB, superBlocks, carried: afterFull) { sb, carried in
             processBlock(mul(sb, fb), fb, masked: true, carried)
         }

@@ -9,10 +9,11 @@ import CLLVM
 /// in the cache, its own call's included).
 /// Decoding one token costs O(context · D). Heads × query-row groups are the parallel axis.
 ///
-/// Cache layout (per layer; zero-initialise it once, positions ≥ p0 + T are never read):
-/// - keys:   `[heads][ctx8 / 8][head_dim][8]` floats — blocks of 8 positions transposed so
-///   8 scores come out of `head_dim` FMAs (`ctx8` = context rounded up to 8);
-/// - values: `[heads][ctx8][head_dim]` floats.
+/// Cache layout (per layer; zero-initialise it once, positions ≥ p0 + T are never read), with
+/// `B = keyBlock`, the vector width of the target (8 for AVX2, 16 for AVX-512):
+/// - keys:   `[heads][ctxB / B][head_dim][B]` floats — blocks of B positions transposed so
+///   B scores come out of `head_dim` FMAs (`ctxB` = context rounded up to B);
+/// - values: `[heads][ctxB][head_dim]` floats.
 /// Both hold `cacheFloats` floats.
 ///
 /// ABI: `args = [Q, Knew, Vnew, Out, Kcache, Vcache]`, Q/Knew/Vnew `[T, ldInput]` and Out
@@ -32,9 +33,12 @@ public struct AttentionKernelSpec: Hashable, Sendable, CustomStringConvertible {
     public var queryRows: Int
     /// Each row sees keys up to its own position (true) or all keys in the cache (false).
     public var causal: Bool
+    /// Positions per transposed key block of the cache: the lanes of the target the kernel is
+    /// emitted for (`KernelModule.addAttention` checks).
+    public var keyBlock: Int
 
     public init(heads: Int, headDim: Int, context: Int, ldInput: Int? = nil, ldOutput: Int? = nil, scale: Float? = nil, queryRows: Int = 4,
-                causal: Bool = true) {
+                causal: Bool = true, for vector: VectorTarget = .avx2) {
         precondition(heads > 0 && headDim > 0 && context > 0 && queryRows > 0)
         precondition((ldInput ?? heads * headDim) >= heads * headDim && (ldOutput ?? heads * headDim) >= heads * headDim)
         self.heads = heads
@@ -45,21 +49,22 @@ public struct AttentionKernelSpec: Hashable, Sendable, CustomStringConvertible {
         self.scale = scale ?? Float(1 / Double(headDim).squareRoot())
         self.queryRows = queryRows
         self.causal = causal
+        self.keyBlock = vector.lanes
     }
 
     public var dModel: Int { heads * headDim }
-    var contextPadded: Int { roundUp(context, 8) }
+    var contextPadded: Int { roundUp(context, keyBlock) }
     /// Floats in each of the key and value caches.
     public var cacheFloats: Int { heads * contextPadded * headDim }
 
     public var description: String {
-        "attention heads=\(heads) head_dim=\(headDim) context=\(context) ld=\(ldInput)/\(ldOutput) scale=\(scale) rows=\(queryRows)\(causal ? "" : " non-causal")"
+        "attention heads=\(heads) head_dim=\(headDim) context=\(context) ld=\(ldInput)/\(ldOutput) scale=\(scale) rows=\(queryRows)\(causal ? "" : " non-causal")\(keyBlock == 8 ? "" : " keys/\(keyBlock)")"
     }
     public var symbol: String { "tfc_attention_" + stableHash(description) }
 
     /// Where the key of (head, position, dim) lives in the key cache.
     public func keyIndex(head: Int, position: Int, dim: Int) -> Int {
-        head * contextPadded * headDim + (position / 8) * headDim * 8 + dim * 8 + position % 8
+        head * contextPadded * headDim + (position / keyBlock) * headDim * keyBlock + dim * keyBlock + position % keyBlock
     }
     /// Where the value of (head, position, dim) lives in the value cache.
     public func valueIndex(head: Int, position: Int, dim: Int) -> Int {
@@ -108,7 +113,8 @@ extension KernelModule {
         let symbol = spec.symbol
         if hasKernel(symbol) { return symbol }
         let g = gen
-        let H = spec.heads, Dh = spec.headDim, R = spec.queryRows, ld = spec.ldInput
+        precondition(spec.keyBlock == g.width, "attention spec for \(spec.keyBlock)-position key blocks emitted for \(vector.name)")
+        let H = spec.heads, Dh = spec.headDim, R = spec.queryRows, ld = spec.ldInput, B = spec.keyBlock
         let dhPad = roundUp(Dh, g.width)
         let headK = spec.contextPadded * Dh, headV = spec.contextPadded * Dh
 
@@ -121,10 +127,10 @@ extension KernelModule {
                 let pos = g.add(p0, t)
                 let src = g.mul(t, ld)
                 let colBase = g.add(src, g.mul(h, Dh))
-                let kBlock = g.gep(kHead, g.add(g.mul(g.sdiv(pos, g.i64(8)), Dh * 8), LLVMBuildSRem(g.builder, pos, g.i64(8), "")!))
+                let kBlock = g.gep(kHead, g.add(g.mul(g.sdiv(pos, g.i64(B)), Dh * B), LLVMBuildSRem(g.builder, pos, g.i64(B), "")!))
                 let vRow = g.gep(vHead, g.mul(pos, Dh))
                 g.loop(0, g.i64(Dh)) { d in
-                    g.storeF(g.loadF(Kn, g.add(colBase, d)), kBlock, g.mul(d, 8))
+                    g.storeF(g.loadF(Kn, g.add(colBase, d)), kBlock, g.mul(d, B))
                     g.storeF(g.loadF(Vn, g.add(colBase, d)), vRow, d)
                 }
             }
@@ -144,7 +150,7 @@ extension KernelModule {
             // Scaled queries (rows past T are zero), the output accumulators, per-block probabilities.
             let qBuf = g.alloca(g.f32, count: R * Dh)
             let oBuf = g.alloca(g.f32, count: R * dhPad)
-            let pBuf = g.alloca(g.f32, count: R * AttentionTiling.maxBlockKeys)
+            let pBuf = g.alloca(g.f32, count: R * AttentionTiling.maxBlockKeys(keyBlock: B))
             let io = AttentionIO(Q: Q, Out: Out, kHead: kHead, vHead: vHead, qBuf: qBuf, oBuf: oBuf, pBuf: pBuf,
                                  p0: p0, t0: t0, h: h, rowsHere: rowsHere, lastPos: lastPos)
             if R > 1 {

@@ -20,6 +20,8 @@ public final class FusedExecutor: ModelExecutor {
     /// One line per kernel call, with its schedule.
     public let schedule: [String]
     public let plan: MemoryPlan
+    /// The vector target the kernels run on.
+    public var vector: VectorTarget { jit.target.vector }
 
     let jit: KernelJIT
     let forwardAll: KernelEntryPoint
@@ -47,18 +49,20 @@ public final class FusedExecutor: ModelExecutor {
     ///   - cache: where compiled code is kept between runs; nil compiles every time.
     ///   - notes: receives one-line notes (e.g. a damaged cache entry that was rebuilt).
     ///   - scheduleOverride: `key=value` pairs applied to every GEMM's schedule (see `ModelProgram`).
+    ///   - target: the machine and vector target to emit for (default: the host's best; see
+    ///     `VectorTarget.resolve` for a checked choice).
     public init(graph: Graph, weights: WeightLookup, threads: Int, cache: CompiledCodeCache? = CompiledCodeCache(),
-                scheduleOverride: String? = nil, notes: (String) -> Void = { _ in }) throws {
+                scheduleOverride: String? = nil, target: TargetHost = .host, notes: (String) -> Void = { _ in }) throws {
         self.graph = graph
         tfc_set_num_threads(Int32(threads))
         let start = Date()
         fusedGraph = try PassPipeline.fusion.run(graph)
-        let module = try KernelModule(name: "tfc_model")
+        let module = try KernelModule(name: "tfc_model", target: target)
         let program = try ModelProgram(fused: fusedGraph, into: module, scheduleOverride: scheduleOverride)
         slots = program.slots
         schedule = program.schedule
         plan = program.plan
-        jit = try KernelJIT()
+        jit = try KernelJIT(target: target)
         let key = ["tfc \(tfcCodegenVersion)", "llvm \(TargetHost.llvmVersion)", jit.target.description,
                    fusedGraph.text, program.schedule.joined(separator: "\n")].joined(separator: "\n")
         var hit = false

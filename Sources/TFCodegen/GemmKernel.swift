@@ -25,7 +25,8 @@ public struct GemmKernelSpec: Hashable, CustomStringConvertible, Sendable {
     public enum Parallelism: String, Hashable, Sendable { case automatic, rows, columns }
 
     public init(k: Int, n: Int, layerNormEps: Float? = nil, affineNorm: Bool = false, accumulate: Bool = false,
-                ldx: Int? = nil, ldc: Int? = nil, schedule: GemmSchedule? = nil, parallelism: Parallelism = .automatic) {
+                ldx: Int? = nil, ldc: Int? = nil, schedule: GemmSchedule? = nil, parallelism: Parallelism = .automatic,
+                for vector: VectorTarget = .avx2) {
         self.k = k
         self.n = n
         self.layerNormEps = layerNormEps
@@ -33,7 +34,7 @@ public struct GemmKernelSpec: Hashable, CustomStringConvertible, Sendable {
         self.accumulate = accumulate
         self.ldx = ldx ?? k
         self.ldc = ldc ?? n
-        self.schedule = schedule ?? GemmSchedule.choose(k: k, n: n)
+        self.schedule = schedule ?? GemmSchedule.choose(k: k, n: n, for: vector)
         self.parallelism = parallelism
     }
 
@@ -56,7 +57,7 @@ extension KernelModule {
     /// Emits a GEMM kernel (once per distinct spec) and returns its symbol.
     @discardableResult
     public func addGemm(_ spec: GemmKernelSpec) -> String {
-        if let problem = spec.schedule.validate() { preconditionFailure("schedule: \(problem)") }
+        if let problem = spec.schedule.validate(for: vector) { preconditionFailure("schedule: \(problem)") }
         let symbol = spec.symbol
         if hasKernel(symbol) { return symbol }
         let g = gen

@@ -10,7 +10,7 @@ struct IRFunction {
 }
 
 /// A thin, typed layer over llvm-c's IR builder for the kernels tfc emits: scalar and
-/// `<8 x float>` arithmetic, loads and stores by float offset, masked tails, structured
+/// `<lanes x float>` arithmetic (the lanes of its `VectorTarget`: 8 for AVX2, 16 for AVX-512), loads and stores by float offset, masked tails, structured
 /// loops with loop-carried SSA values, and cached intrinsic declarations.
 ///
 /// Index arithmetic is `i64` throughout; pointers are `float*` (LLVM 14 typed pointers).
@@ -26,20 +26,27 @@ final class IRGen {
     let i64: LLVMTypeRef
     let f32: LLVMTypeRef
     let f64: LLVMTypeRef
-    /// The vector width in floats (8: AVX2 `ymm`).
-    let width = 8
-    let vf: LLVMTypeRef      // <8 x float>
-    let vi32: LLVMTypeRef    // <8 x i32>
-    let vi1: LLVMTypeRef     // <8 x i1>
+    /// What the kernels are written against (lanes, registers).
+    let vector: VectorTarget
+    /// The vector width in floats (8: AVX2 `ymm`, 16: AVX-512 `zmm`).
+    let width: Int
+    let vf: LLVMTypeRef      // <width x float>
+    let vi32: LLVMTypeRef    // <width x i32>
+    let vi1: LLVMTypeRef     // <width x i1>
     let pf32: LLVMTypeRef    // float*
-    let pvf: LLVMTypeRef     // <8 x float>*
+    let pvf: LLVMTypeRef     // <width x float>*
+    /// The intrinsic-name suffix of `vf` (`v8f32`, `v16f32`).
+    let vfName: String
     let pi8: LLVMTypeRef     // i8*
     let pi64: LLVMTypeRef    // i64*
 
     private var declared: [String: IRFunction] = [:]
     private var defined: [String: IRFunction] = [:]
 
-    init(context: LLVMContextRef, module: LLVMModuleRef) {
+    init(context: LLVMContextRef, module: LLVMModuleRef, vector: VectorTarget) {
+        self.vector = vector
+        width = vector.lanes
+        vfName = "v\(vector.lanes)f32"
         self.context = context
         self.module = module
         builder = LLVMCreateBuilderInContext(context)
@@ -50,9 +57,9 @@ final class IRGen {
         i64 = LLVMInt64TypeInContext(context)
         f32 = LLVMFloatTypeInContext(context)
         f64 = LLVMDoubleTypeInContext(context)
-        vf = LLVMVectorType(f32, 8)
-        vi32 = LLVMVectorType(i32, 8)
-        vi1 = LLVMVectorType(i1, 8)
+        vf = LLVMVectorType(f32, UInt32(width))
+        vi32 = LLVMVectorType(i32, UInt32(width))
+        vi1 = LLVMVectorType(i1, UInt32(width))
         pf32 = LLVMPointerType(f32, 0)
         pvf = LLVMPointerType(vf, 0)
         pi8 = LLVMPointerType(i8, 0)
@@ -93,6 +100,7 @@ final class IRGen {
         let v = LLVMAddFunction(module, name, t)!
         LLVMSetLinkage(v, linkage)
         for a in attributes { addFunctionAttribute(v, a) }
+        addVectorWidthAttributes(v)
         let f = IRFunction(type: t, value: v)
         defined[name] = f
         let saved = LLVMGetInsertBlock(builder)
@@ -108,6 +116,16 @@ final class IRGen {
     func addFunctionAttribute(_ fn: LLVMValueRef, _ name: String) {
         let kind = LLVMGetEnumAttributeKindForName(name, name.utf8.count)
         LLVMAddAttributeAtIndex(fn, LLVMAttributeIndex(bitPattern: -1), LLVMCreateEnumAttribute(context, kind, 0))
+    }
+
+    /// Tells LLVM the target's vector width is wanted: its own vectoriser then uses it, and
+    /// `<16 x float>` stays whole `zmm` registers even where the CPU model prefers 256 bits.
+    func addVectorWidthAttributes(_ fn: LLVMValueRef) {
+        for key in ["prefer-vector-width", "min-legal-vector-width"] {
+            let value = String(vector.bits)
+            let a = LLVMCreateStringAttribute(context, key, UInt32(key.utf8.count), value, UInt32(value.utf8.count))
+            LLVMAddAttributeAtIndex(fn, LLVMAttributeIndex(bitPattern: -1), a)
+        }
     }
 
     /// Marks pointer parameter `index` (0-based) `noalias` (and `nocapture`).
@@ -133,7 +151,7 @@ final class IRGen {
     func bool(_ v: Bool) -> LLVMValueRef { LLVMConstInt(i1, v ? 1 : 0, 0) }
     func f32(_ v: Float) -> LLVMValueRef { LLVMConstReal(f32, Double(v)) }
     func f64(_ v: Double) -> LLVMValueRef { LLVMConstReal(f64, v) }
-    /// `<8 x float>` with every lane `v`.
+    /// `<width x float>` with every lane `v`.
     func vsplat(_ v: Float) -> LLVMValueRef { constVector((0..<width).map { _ in f32(v) }) }
     func vsplatI32(_ v: Int32) -> LLVMValueRef { constVector((0..<width).map { _ in i32(Int(v)) }) }
     func constVector(_ elems: [LLVMValueRef]) -> LLVMValueRef {
@@ -177,18 +195,18 @@ final class IRGen {
     func fmin(_ a: LLVMValueRef, _ b: LLVMValueRef) -> LLVMValueRef { select(fcmp(LLVMRealOLT, a, b), a, b) }
     func fmax(_ a: LLVMValueRef, _ b: LLVMValueRef) -> LLVMValueRef { select(fcmp(LLVMRealOGT, a, b), a, b) }
 
-    /// `a * b + c` with one rounding (`llvm.fma`), scalar or `<8 x float>`.
+    /// `a * b + c` with one rounding (`llvm.fma`), scalar or `<width x float>`.
     func fma(_ a: LLVMValueRef, _ b: LLVMValueRef, _ c: LLVMValueRef) -> LLVMValueRef {
         let isVec = LLVMGetTypeKind(LLVMTypeOf(a)) == LLVMVectorTypeKind
         let t = isVec ? vf : f32
-        return call(declare(isVec ? "llvm.fma.v8f32" : "llvm.fma.f32", t, [t, t, t]), [a, b, c])
+        return call(declare(isVec ? "llvm.fma.\(vfName)" : "llvm.fma.f32", t, [t, t, t]), [a, b, c])
     }
 
     /// A unary float intrinsic by base name (`sqrt`, `fabs`, `floor`, `rint`, `cos`, ...),
-    /// overloaded on the operand type (f32, f64 or <8 x float>).
+    /// overloaded on the operand type (f32, f64 or <width x float>).
     func unary(_ base: String, _ a: LLVMValueRef) -> LLVMValueRef {
         let t = LLVMTypeOf(a)!
-        let suffix = t == vf ? "v8f32" : (t == f64 ? "f64" : "f32")
+        let suffix = t == vf ? vfName : (t == f64 ? "f64" : "f32")
         return call(declare("llvm.\(base).\(suffix)", t, [t]), [a])
     }
 
@@ -211,20 +229,25 @@ final class IRGen {
         return LLVMBuildShuffleVector(builder, a, b, m, "")!
     }
 
-    /// Sum of the 8 lanes.
-    func hsum(_ v: LLVMValueRef) -> LLVMValueRef {
-        let h = fadd(shuffle(v, v, [0, 1, 2, 3, -1, -1, -1, -1]), shuffle(v, v, [4, 5, 6, 7, -1, -1, -1, -1]))
-        let q = fadd(h, shuffle(h, h, [2, 3, -1, -1, -1, -1, -1, -1]))
-        return fadd(extract(q, 0), extract(q, 1))
-    }
-    /// Maximum of the 8 lanes.
-    func hmax(_ v: LLVMValueRef) -> LLVMValueRef {
-        let h = fmax(shuffle(v, v, [0, 1, 2, 3, -1, -1, -1, -1]), shuffle(v, v, [4, 5, 6, 7, -1, -1, -1, -1]))
-        let q = fmax(h, shuffle(h, h, [2, 3, -1, -1, -1, -1, -1, -1]))
-        return fmax(extract(q, 0), extract(q, 1))
+    /// Sum of the lanes (pairwise: halves added until two lanes remain; for 8 lanes the order
+    /// of the AVX2 code since the start).
+    func hsum(_ v: LLVMValueRef) -> LLVMValueRef { horizontal(v, fadd) }
+    /// Maximum of the lanes.
+    func hmax(_ v: LLVMValueRef) -> LLVMValueRef { horizontal(v, fmax) }
+
+    private func horizontal(_ v: LLVMValueRef, _ op: (LLVMValueRef, LLVMValueRef) -> LLVMValueRef) -> LLVMValueRef {
+        var x = v
+        var n = width
+        while n > 2 {
+            let half = n / 2
+            let pad = [Int](repeating: -1, count: width - half)
+            x = op(shuffle(x, x, Array(0..<half) + pad), shuffle(x, x, Array(half..<n) + pad))
+            n = half
+        }
+        return op(extract(x, 0), extract(x, 1))
     }
 
-    /// Lanes `[0, count)` set (count is an i64 value; any count >= 8 sets all lanes).
+    /// Lanes `[0, count)` set (count is an i64 value; any count >= width sets all lanes).
     func laneMask(_ count: LLVMValueRef) -> LLVMValueRef {
         let lanes = constVector((0..<width).map { i32($0) })
         let c = trunc32(smin(smax(count, i64(0)), i64(width)))
@@ -252,7 +275,7 @@ final class IRGen {
         let s = LLVMBuildStore(builder, v, p)!
         LLVMSetAlignment(s, align)
     }
-    /// `<8 x float>` load from `p + offset` (no alignment assumed).
+    /// `<width x float>` load from `p + offset` (no alignment assumed).
     func loadV(_ p: LLVMValueRef, _ offset: LLVMValueRef) -> LLVMValueRef { load(bitcast(gep(p, offset), pvf)) }
     func loadV(_ p: LLVMValueRef, _ offset: Int) -> LLVMValueRef { load(bitcast(gep(p, offset), pvf)) }
     func storeV(_ v: LLVMValueRef, _ p: LLVMValueRef, _ offset: LLVMValueRef) { store(v, bitcast(gep(p, offset), pvf)) }
@@ -264,13 +287,14 @@ final class IRGen {
     /// Broadcast of the float at `p + offset` (`vbroadcastss`).
     func broadcastLoad(_ p: LLVMValueRef, _ offset: LLVMValueRef) -> LLVMValueRef { splat(loadF(p, offset)) }
 
-    /// Masked `<8 x float>` load: lanes outside `mask` read as 0 and touch no memory.
+    /// Masked `<width x float>` load: lanes outside `mask` read as 0 and touch no memory
+    /// (`vmaskmovps` on AVX2, a `k`-masked move on AVX-512).
     func maskedLoadV(_ p: LLVMValueRef, _ offset: LLVMValueRef, _ mask: LLVMValueRef) -> LLVMValueRef {
-        let f = declare("llvm.masked.load.v8f32.p0v8f32", vf, [pvf, i32, vi1, vf])
+        let f = declare("llvm.masked.load.\(vfName).p0\(vfName)", vf, [pvf, i32, vi1, vf])
         return call(f, [bitcast(gep(p, offset), pvf), i32(4), mask, vzero])
     }
     func maskedStoreV(_ v: LLVMValueRef, _ p: LLVMValueRef, _ offset: LLVMValueRef, _ mask: LLVMValueRef) {
-        let f = declare("llvm.masked.store.v8f32.p0v8f32", voidT, [vf, pvf, i32, vi1])
+        let f = declare("llvm.masked.store.\(vfName).p0\(vfName)", voidT, [vf, pvf, i32, vi1])
         call(f, [v, bitcast(gep(p, offset), pvf), i32(4), mask])
     }
 

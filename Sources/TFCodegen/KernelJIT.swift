@@ -21,7 +21,8 @@ public final class KernelJIT {
     /// Seconds spent in `add` (optimisation + machine code generation).
     public private(set) var compileSeconds = 0.0
 
-    public init(target: TargetHost = .host) throws {
+    /// `target` as for `KernelModule` (default: the host with AVX2-shaped code).
+    public init(target: TargetHost = .host(.avx2)) throws {
         try LLVMNative.ensure()
         self.target = target
         let builder = LLVMOrcCreateLLJITBuilder()!

@@ -11,7 +11,10 @@ import CLLVM
 /// the absolute position of the first row (used by rotary and attention, ignored otherwise).
 public final class KernelModule {
     public let name: String
+    /// The machine and the vector target (`target.vector`) the kernels are emitted for.
     public let target: TargetHost
+    /// The vector target (lanes, registers) emission is written against.
+    public var vector: VectorTarget { target.vector }
     let tsc: LLVMOrcThreadSafeContextRef
     let context: LLVMContextRef
     private(set) var module: LLVMModuleRef?
@@ -25,7 +28,9 @@ public final class KernelModule {
     public private(set) var emitSeconds = 0.0
     public private(set) var optimizeSeconds = 0.0
 
-    public init(name: String = "tfc_kernels", target: TargetHost = .host) throws {
+    /// The default target is the host CPU with AVX2-shaped code (what tfc emitted before
+    /// targets were a parameter); the fused backend passes the host's best (`TargetHost.host`).
+    public init(name: String = "tfc_kernels", target: TargetHost = .host(.avx2)) throws {
         try LLVMNative.ensure()
         self.name = name
         self.target = target
@@ -35,7 +40,7 @@ public final class KernelModule {
         LLVMSetTarget(m, target.triple)
         LLVMSetDataLayout(m, try target.dataLayout())
         module = m
-        gen = IRGen(context: context, module: m)
+        gen = IRGen(context: context, module: m, vector: target.vector)
     }
 
     deinit {

@@ -28,6 +28,11 @@ public struct ModelProgram {
 
     public let graph: Graph
     public let plan: MemoryPlan
+    /// The vector target the kernels were emitted for.
+    public let vector: VectorTarget
+    /// One line per distinct GEMM shape: the register tile the cost model chose for `vector`
+    /// and why (`--emit plan`).
+    public private(set) var tileChoices: [String] = []
     public private(set) var slots: [Slot] = []
     private var slotIndex: [Slot: Int] = [:]
     /// One line per kernel call: what runs and with which schedule (`--emit plan`).
@@ -38,8 +43,11 @@ public struct ModelProgram {
     /// Emits the model's kernels and programs into `module`. `scheduleOverride` (`key=value`
     /// pairs, e.g. `"mr=4 nr=24 kc=128"`) is applied on top of the schedule chosen for every GEMM,
     /// for experiments; it is part of `schedule`, and so of the compiled-code cache key.
+    /// Kernels, schedules and the KV-cache layout follow `module.vector`.
     public init(fused graph: Graph, into module: KernelModule, scheduleOverride: String? = nil) throws {
         self.graph = graph
+        self.vector = module.vector
+        let vector = module.vector
         self.plan = MemoryPlan(graph)
         var all: [KernelCall] = []
         var last: [KernelCall] = []
@@ -57,9 +65,11 @@ public struct ModelProgram {
 
         /// The schedule for a GEMM of depth `k` into `n` columns: the chosen one, then the override.
         func gemmSchedule(k: Int, n: Int) throws -> GemmSchedule {
-            let chosen = GemmSchedule.choose(k: k, n: n)
+            let chosen = GemmSchedule.choose(k: k, n: n, for: vector)
+            let line = "k=\(k) n=\(n): \(GemmTileCost.best(n: n, for: vector)) -> \(chosen)"
+            if !tileChoices.contains(line) { tileChoices.append(line) }
             guard let scheduleOverride else { return chosen }
-            return try GemmSchedule(parsing: scheduleOverride, base: chosen)
+            return try GemmSchedule(parsing: scheduleOverride, base: chosen, for: vector)
         }
 
         func slot(_ s: Slot) -> Int {
@@ -132,14 +142,14 @@ public struct ModelProgram {
                 let vs = withStride(inst.operands[2], columns: width, stride: stride)
                 let out = location(v)
                 let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: context, ldInput: stride, ldOutput: out.stride,
-                                               causal: kernel == .causalAttention)
+                                               causal: kernel == .causalAttention, for: vector)
                 let k = module.addAttention(spec)
                 emit(k, [qs, ks, vs, out.slot, slot(.keyCache(a.cacheSlot, floats: spec.cacheFloats)), slot(.valueCache(a.cacheSlot, floats: spec.cacheFloats))],
                      describe: "\(v) \(spec)", value: v)
             case .logits(let table):
                 let x = location(inst.operands[0])
                 let spec = GemmKernelSpec(k: config.hidden, n: config.vocab, ldx: x.stride, ldc: config.vocab,
-                                          schedule: try gemmSchedule(k: config.hidden, n: config.vocab))
+                                          schedule: try gemmSchedule(k: config.hidden, n: config.vocab), for: vector)
                 let k = module.addGemm(spec)
                 emit(k, [x.slot, slot(.packed(table, spec.weightLayout, transposed: true)), slot(.logits)],
                      describe: "\(v) logits \(spec)", lastRowStrides: [x.stride, nil, nil], value: v)
@@ -164,7 +174,7 @@ public struct ModelProgram {
             let maxTokens = sites.map(\.tokens).max()!
             let spec = PattentionKernelSpec(dIn: f.sites[0].inFeatures, layerNormEps: f.prologue.map { Float($0.eps) }, sites: sites,
                                             schedule: try gemmSchedule(k: f.sites[0].inFeatures, n: maxTokens),
-                                            valueSchedule: try gemmSchedule(k: maxTokens, n: sites.map(\.dOut).max()!), ldx: x.stride)
+                                            valueSchedule: try gemmSchedule(k: maxTokens, n: sites.map(\.dOut).max()!), ldx: x.stride, for: vector)
             let k = module.addPattention(spec)
             var args = [x.slot]
             let base = plan.locations[v]!

@@ -116,21 +116,22 @@ public struct PattentionKernelSpec: Hashable, Sendable, CustomStringConvertible 
     /// Schedule of the value GEMMs `A·V` (its `mr`, `nr`, `kc`, `unroll`, `columnTasks` are used).
     public var valueSchedule: GemmSchedule
 
+    /// Schedules not given are chosen for `vector`.
     public init(dIn: Int, layerNormEps: Float? = nil, sites: [PattentionSite], schedule: GemmSchedule? = nil, valueSchedule: GemmSchedule? = nil,
-                ldx: Int? = nil) {
+                ldx: Int? = nil, for vector: VectorTarget = .avx2) {
         precondition(dIn > 0 && !sites.isEmpty && (ldx ?? dIn) >= dIn)
         self.dIn = dIn
         self.ldx = ldx ?? dIn
         self.layerNormEps = layerNormEps
         self.sites = sites
         let maxN = sites.map(\.tokens).max()!
-        self.schedule = schedule ?? GemmSchedule.choose(k: dIn, n: maxN)
-        self.valueSchedule = valueSchedule ?? GemmSchedule.choose(k: maxN, n: sites.map(\.dOut).max()!)
+        self.schedule = schedule ?? GemmSchedule.choose(k: dIn, n: maxN, for: vector)
+        self.valueSchedule = valueSchedule ?? GemmSchedule.choose(k: maxN, n: sites.map(\.dOut).max()!, for: vector)
     }
 
     /// One site, the common case.
-    public init(dIn: Int, site: PattentionSite, layerNormEps: Float? = nil, schedule: GemmSchedule? = nil) {
-        self.init(dIn: dIn, layerNormEps: layerNormEps, sites: [site], schedule: schedule)
+    public init(dIn: Int, site: PattentionSite, layerNormEps: Float? = nil, schedule: GemmSchedule? = nil, for vector: VectorTarget = .avx2) {
+        self.init(dIn: dIn, layerNormEps: layerNormEps, sites: [site], schedule: schedule, for: vector)
     }
 
     public func keyLayout(_ site: Int) -> PanelLayout { PanelLayout(k: dIn, n: sites[site].tokens, nr: schedule.nr) }
@@ -259,7 +260,7 @@ extension KernelModule {
     @discardableResult
     public func addPattention(_ spec: PattentionKernelSpec) -> String {
         for s in [spec.schedule, spec.valueSchedule] {
-            if let problem = s.validate() { preconditionFailure("schedule: \(problem)") }
+            if let problem = s.validate(for: vector) { preconditionFailure("schedule: \(problem)") }
         }
         let symbol = spec.symbol
         if hasKernel(symbol) { return symbol }

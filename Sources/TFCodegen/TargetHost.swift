@@ -32,26 +32,44 @@ enum LLVMNative {
     }
 }
 
-/// The machine code is generated for: triple, CPU and feature string. `host` is the machine
-/// tfc runs on (e.g. `x86_64-pc-linux-gnu`, `znver3`, `+avx2,+fma,...`).
+/// The machine code is generated for: triple, CPU, feature string, and the vector target the
+/// kernels are written against. `host` is the machine tfc runs on (e.g. `x86_64-pc-linux-gnu`,
+/// `znver3`, `+avx2,+fma,...`) with its best vector target.
 public struct TargetHost: Hashable, CustomStringConvertible, Sendable {
     public var triple: String
     public var cpu: String
     public var features: String
+    public var vector: VectorTarget
 
-    public init(triple: String, cpu: String, features: String) {
+    /// `vector` defaults to the best one `features` allow.
+    public init(triple: String, cpu: String, features: String, vector: VectorTarget? = nil) {
         self.triple = triple
         self.cpu = cpu
         self.features = features
+        self.vector = vector ?? VectorTarget.best(has: { name in features.split(separator: ",").contains { $0 == "+\(name)" } })
     }
 
-    /// The host machine as LLVM detects it.
+    /// The host machine as LLVM detects it, with its best vector target.
     public static let host: TargetHost = {
         _ = LLVMNative.initialized
         return TargetHost(triple: takeMessage(tfc_llvm_host_triple()),
                           cpu: takeMessage(tfc_llvm_host_cpu()),
                           features: takeMessage(tfc_llvm_host_features()))
     }()
+
+    /// The host CPU generating code for `vector` (the JIT's target): for AVX2 on an AVX-512
+    /// machine the AVX-512 features are turned off, so LLVM's own vectoriser stays 256-bit too.
+    /// The caller checks the host can run `vector` (`VectorTarget.resolve`).
+    public static func host(_ vector: VectorTarget) -> TargetHost {
+        var t = host
+        if vector.isa == .avx2 {
+            t.features = t.features.split(separator: ",").map { f in
+                f.hasPrefix("+avx512") ? "-" + f.dropFirst() : String(f)
+            }.joined(separator: ",")
+        }
+        t.vector = vector
+        return t
+    }
 
     /// Whether the feature string enables `name` (e.g. "avx2", "fma").
     public func has(_ name: String) -> Bool {
@@ -60,7 +78,7 @@ public struct TargetHost: Hashable, CustomStringConvertible, Sendable {
 
     public var description: String {
         let interesting = ["avx", "avx2", "fma", "avx512f"].filter(has)
-        return "\(triple) cpu=\(cpu) [\(interesting.joined(separator: " "))]"
+        return "\(triple) cpu=\(cpu) [\(interesting.joined(separator: " "))] vector=\(vector.name)"
     }
 
     /// The LLVM version tfc's code generator was built against.

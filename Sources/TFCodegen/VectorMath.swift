@@ -1,6 +1,6 @@
 import CLLVM
 
-/// Vectorised `exp`, `erf` and exact-erf `gelu` on `<8 x float>`, emitted as IR (range
+/// Vectorised `exp`, `erf` and exact-erf `gelu` on `<width x float>`, emitted as IR (range
 /// reduction + polynomial): no libm calls, so they stay in `ymm` registers.
 ///
 /// Accuracy (checked by `VectorMathTests` over dense sweeps against Double references):
@@ -35,7 +35,7 @@ extension IRGen {
         return r
     }
 
-    /// `exp(x)` lane-wise on `<8 x float>`.
+    /// `exp(x)` lane-wise on `<width x float>`.
     func vexp(_ x: LLVMValueRef) -> LLVMValueRef {
         let f = define("tfc.vexp", vf, [vf], attributes: ["alwaysinline", "nounwind", "readnone"]) { fn in
             let x = self.param(fn, 0)
@@ -78,19 +78,19 @@ extension IRGen {
         return (small, erfc, fcmp(LLVMRealOLT, ax, vsplat(VectorMath.erfSplit)))
     }
 
-    /// `erf(x)` lane-wise on `<8 x float>`.
+    /// `erf(x)` lane-wise on `<width x float>`.
     func verf(_ x: LLVMValueRef) -> LLVMValueRef {
         let f = define("tfc.verf", vf, [vf], attributes: ["alwaysinline", "nounwind", "readnone"]) { fn in
             let x = self.param(fn, 0)
             let p = self.erfParts(x)
-            let large = self.call(self.declare("llvm.copysign.v8f32", self.vf, [self.vf, self.vf]),
+            let large = self.call(self.declare("llvm.copysign.\(self.vfName)", self.vf, [self.vf, self.vf]),
                                   [self.fsub(self.vsplat(1), p.erfcAbs), x])
             self.ret(self.select(p.isSmall, p.small, large))
         }
         return call(f, [x])
     }
 
-    /// `gelu(x) = 0.5·x·(1 + erf(x/√2))` lane-wise on `<8 x float>`.
+    /// `gelu(x) = 0.5·x·(1 + erf(x/√2))` lane-wise on `<width x float>`.
     func vgelu(_ x: LLVMValueRef) -> LLVMValueRef {
         let f = define("tfc.vgelu", vf, [vf], attributes: ["alwaysinline", "nounwind", "readnone"]) { fn in
             let x = self.param(fn, 0)
@@ -121,7 +121,7 @@ extension KernelModule {
         defineKernel(symbol) { args, count, _ in
             let input = g.bitcast(g.load(g.gep(args, 0), align: 8), g.pf32)
             let output = g.bitcast(g.load(g.gep(args, 1), align: 8), g.pf32)
-            g.loop(0, count, step: 8) { i in
+            g.loop(0, count, step: g.width) { i in
                 let mask = g.laneMask(g.sub(count, i))
                 let x = g.maskedLoadV(input, i, mask)
                 let y: LLVMValueRef

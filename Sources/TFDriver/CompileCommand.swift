@@ -31,7 +31,11 @@ struct CompileCommand: ParsableCommand {
     @OptionGroup var native: NativeOptions
     @Option(help: "Override every GEMM's schedule, for experiments (e.g. \"mr=4 nr=24 kc=128\"); see --emit plan.") var schedule: String?
 
-    func validate() throws { try validateSchedule(schedule) }
+    func validate() throws {
+        // For the target's vector width; a CPU only the C compiler knows is checked at emission.
+        let target = try? NativeBuild.resolveTarget(native.targetCPU ?? "host", compiler: { throw UserError("not resolved here") })
+        if let target { try validateSchedule(schedule, for: target.target.vector) }
+    }
 
     func run() throws {
         try reportingErrors {
@@ -45,11 +49,14 @@ struct CompileCommand: ParsableCommand {
             case .gradIR: Swift.print(try differentiate(loaded.graph).text, terminator: "")
             case .plan, .llvm, .asm:
                 let fused = try PassPipeline.fusion.run(loaded.graph)
-                let module = try KernelModule(name: loaded.graph.config.name)
+                let target = try NativeBuild.resolveTarget(native.targetCPU ?? "host", compiler: CCompiler.find).target
+                let module = try KernelModule(name: loaded.graph.config.name, target: target)
                 let program = try ModelProgram(fused: fused, into: module, scheduleOverride: schedule)
                 switch emit {
                 case .plan:
                     Swift.print(program.plan.text(for: fused, rows: loaded.graph.config.context), terminator: "")
+                    Swift.print("target: \(target.cpu), vector \(program.vector) (--target-cpu avx2|avx512 shows another)")
+                    for line in program.tileChoices { Swift.print("  " + line) }
                     Swift.print("kernels (\(module.kernelNames.count - 2) distinct, \(program.schedule.count) calls per forward pass; entry points \(ModelProgram.forwardSymbol), \(ModelProgram.forwardLastSymbol)):")
                     for line in program.schedule { Swift.print("  " + line) }
                 case .llvm:

@@ -13,7 +13,7 @@ struct NativeOptions: ParsableArguments {
     @Option(name: [.customShort("o"), .customLong("output")],
             help: "The executable, or libNAME.so with --emit shared (default: the model's name).") var output: String?
     @Option(name: .customLong("target-cpu"),
-            help: "CPU to generate code for: host (default), x86-64, x86-64-v2, x86-64-v3, x86-64-v4, or a CPU name such as skylake.")
+            help: "CPU to generate code for: host (default), avx2 (= x86-64-v3), avx512 (= x86-64-v4), x86-64, x86-64-v2, or a CPU name such as skylake; with --emit plan|llvm|asm, the target to show.")
     var targetCPU: String?
     @Option(help: "A tokenizer.json to ship as NAME.tokenizer instead of the one the spec names (for --prompt).") var tokenizer: String?
 }
@@ -22,7 +22,8 @@ extension CompileCommand {
     /// Builds a native executable or shared library when asked to (`-o`, `--weights`, or
     /// `--emit exe|shared`); returns the stage to print otherwise (nil: nothing left to do).
     func compileNativeIfRequested() throws -> EmitKind? {
-        let nativeFlags = native.weights != nil || native.output != nil || native.targetCPU != nil || native.tokenizer != nil
+        let nativeFlags = native.weights != nil || native.output != nil || native.tokenizer != nil
+            || (native.targetCPU != nil && emit != .plan && emit != .llvm && emit != .asm)
         switch emit {
         case .exe?, .shared?:
             break
@@ -82,7 +83,7 @@ struct NativeBuild {
             + (tokenizerSource.map { [(what: "tokenizer", path: $0.path)] } ?? [])
             + RuntimeSources.linked.map { (what: "runtime source", path: runtime.path + "/" + $0) }
         let targets = try OutputPolicy.check(outputs, inputs: inputs)
-        let target = try resolveTarget(options.targetCPU ?? "host", compiler: compiler)
+        let target = try Self.resolveTarget(options.targetCPU ?? "host", compiler: { compiler })
         let weights = try loaded.graph.loadWeights(weightsPath, allowNonFinite: options.allowNonFinite)
         // The tokenizer side file, made before anything is written (a bad tokenizer leaves no files).
         let tokenizerFile = try tokenizerSource.map { try CompiledTokenizerFile.bytes(tokenizerAt: $0.path) }
@@ -171,14 +172,19 @@ struct NativeBuild {
         bytes >= 1 << 20 ? String(format: "%.1f MiB", Double(bytes) / 1_048_576) : String(format: "%.0f KiB", Double(bytes) / 1024)
     }
 
-    /// `--target-cpu`: host, an x86-64 level, or any CPU name the C compiler knows (its
-    /// predefined macros give the features to check at start-up).
-    func resolveTarget(_ name: String, compiler: CCompiler) throws -> AOTTarget {
+    /// `--target-cpu`: host, a vector target (avx2, avx512: their x86-64 levels), an x86-64
+    /// level, or any CPU name the C compiler knows (its predefined macros give the features to
+    /// check at start-up). The vector target follows the features (AVX-512 where they allow).
+    static func resolveTarget(_ name: String, compiler: () throws -> CCompiler) throws -> AOTTarget {
         if name == "host" || name == "native" { return .host }
+        if let isa = VectorTarget.ISA(rawValue: name) {
+            let level = VectorTarget(isa).portableCPU
+            return .named(level, features: AOTTarget.levels[level]!)
+        }
         if let features = AOTTarget.levels[name] { return .named(name, features: features) }
         guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }),
-              let macros = try? compiler.output(["-march=\(name)", "-dM", "-E", "-x", "c", "/dev/null"]) else {
-            throw UserError("error: --target-cpu: unknown CPU '\(name)'; use host, x86-64, x86-64-v2, x86-64-v3, x86-64-v4, or a CPU name the C compiler accepts for -march (e.g. skylake, znver3)")
+              let macros = try? compiler().output(["-march=\(name)", "-dM", "-E", "-x", "c", "/dev/null"]) else {
+            throw UserError("error: --target-cpu: unknown CPU '\(name)'; use host, avx2, avx512, x86-64, x86-64-v2, x86-64-v3, x86-64-v4, or a CPU name the C compiler accepts for -march (e.g. skylake, znver3)")
         }
         let byMacro = ["__SSE3__": "sse3", "__SSSE3__": "ssse3", "__SSE4_1__": "sse4.1", "__SSE4_2__": "sse4.2",
                        "__GCC_HAVE_SYNC_COMPARE_AND_SWAP_16": "cx16", "__POPCNT__": "popcnt", "__MOVBE__": "movbe",

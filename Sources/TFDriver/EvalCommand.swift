@@ -50,7 +50,8 @@ struct EvalCommand: ParsableCommand {
             let ids = model.encode(try readText(text))
             guard ids.count >= 2 else { throw UserError("\(text): error: the text has \(ids.count) token\(ids.count == 1 ? "" : "s"); scoring needs at least 2") }
             let runner = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights, allowNonFinite: execution.allowNonFinite),
-                                         backend: execution.backend, threads: execution.threads, schedule: execution.schedule)
+                                         backend: execution.backend, threads: execution.threads, schedule: execution.schedule,
+                                        targetCPU: execution.targetCPU)
             let progress = ProgressLine()
             let start = Date()
             let result = SlidingWindowEval.run(ids: ids, context: window, stride: step) { inputs in

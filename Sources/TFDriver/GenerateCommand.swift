@@ -48,7 +48,8 @@ struct GenerateCommand: ParsableCommand {
             let output = GenerationOutput(tokenizer: text.isText ? tokenizer : nil, showIds: text.showIds)
             let endToken = Int32(config.endToken ?? (text.isText ? tokenizer?.id(of: "<|endoftext|>").map(Int.init) : nil) ?? -1)
             let model = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights, allowNonFinite: execution.allowNonFinite),
-                                        backend: execution.backend, threads: execution.threads, schedule: execution.schedule)
+                                        backend: execution.backend, threads: execution.threads, schedule: execution.schedule,
+                                        targetCPU: execution.targetCPU)
             let sampler = Sampler(sampling, vocab: config.vocab)
 
             let start = Date()

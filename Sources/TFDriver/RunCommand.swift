@@ -21,19 +21,29 @@ struct ExecutionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Override every GEMM's schedule, for experiments (fused backend), e.g. \"mr=4 nr=24 kc=128\".",
                                discussion: "Keys: mr, nr, kc, rowBlock, smallRows, unroll, columnTasks, prefetch, loop. `tfc compile --emit plan` shows the chosen schedules."))
     var schedule: String?
+    @Option(name: .customLong("target-cpu"),
+            help: "Vector target of the JIT-compiled kernels (fused backend): native (the CPU's best, the default), avx2 or avx512.")
+    var targetCPU = "native"
     @Flag(name: .customLong("allow-nonfinite"), help: ArgumentHelp(NonFinitePolicy.flagHelp)) var allowNonFinite = false
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
-        try validateSchedule(schedule)
+        // A target this CPU cannot run is refused when the model is loaded (one line, exit 1).
+        try validateSchedule(schedule, for: (try? jitVectorTarget(targetCPU)) ?? VectorTarget.best(has: TargetHost.host.has))
     }
 }
 
-/// Checks a `--schedule` override before anything is compiled.
-func validateSchedule(_ schedule: String?) throws {
+/// The JIT's vector target for a `--target-cpu` value: the host's best for `native`; a target
+/// this CPU cannot execute is a one-line error.
+func jitVectorTarget(_ name: String) throws -> VectorTarget {
+    do { return try VectorTarget.resolve(name) } catch let error as CodegenError { throw UserError("error: " + error.message) }
+}
+
+/// Checks a `--schedule` override (for code written against `vector`) before anything is compiled.
+func validateSchedule(_ schedule: String?, for vector: VectorTarget) throws {
     guard let schedule else { return }
     do {
-        _ = try GemmSchedule(parsing: schedule)
+        _ = try GemmSchedule(parsing: schedule, for: vector)
     } catch {
         throw ValidationError("--schedule '\(schedule)': \("\(error)".replacingOccurrences(of: "codegen: schedule: ", with: "").replacingOccurrences(of: "codegen: ", with: ""))")
     }
@@ -63,7 +73,7 @@ struct RunCommand: ParsableCommand {
             let ids = try text.promptIds(tokens: tokens, loaded: loaded, tokenizer: tokenizer)
             let weightFile = try loaded.graph.loadWeights(execution.weights, allowNonFinite: execution.allowNonFinite)
             let model = try ModelRunner(graph: loaded.graph, weights: weightFile, backend: execution.backend, threads: execution.threads,
-                                        schedule: execution.schedule)
+                                        schedule: execution.schedule, targetCPU: execution.targetCPU)
             let start = Date()
             let output = model.forward(ids)
             let seconds = Date().timeIntervalSince(start)
@@ -95,7 +105,7 @@ final class ModelRunner {
     /// Threads the backend really uses (the naive one is clamped to what OpenBLAS can use).
     let threads: Int
 
-    init(graph: Graph, weights: WeightFile, backend: BackendChoice, threads: Int, schedule: String? = nil) throws {
+    init(graph: Graph, weights: WeightFile, backend: BackendChoice, threads: Int, schedule: String? = nil, targetCPU: String = "native") throws {
         self.weights = weights
         let file = weights
         let lookup: (String) -> UnsafeBufferPointer<Float> = { file.tensor($0)!.floats }
@@ -108,7 +118,8 @@ final class ModelRunner {
             fused = nil
         case .fused:
             self.threads = threads
-            let f = try FusedExecutor(graph: graph, weights: lookup, threads: threads, scheduleOverride: schedule) { note in
+            let vector = try jitVectorTarget(targetCPU)
+            let f = try FusedExecutor(graph: graph, weights: lookup, threads: threads, scheduleOverride: schedule, target: .host(vector)) { note in
                 FileHandle.standardError.write((note + "\n").data(using: .utf8)!)
             }
             executor = f

@@ -3,9 +3,9 @@ import XCTest
 
 /// `tfc compile --emit KIND` prints each stage of the pipeline.
 final class EmitTests: XCTestCase {
-    func emit(_ kind: String, _ spec: String = "specs/tiny.tfs") throws -> String {
+    func emit(_ kind: String, _ spec: String = "specs/tiny.tfs", target: String? = nil) throws -> String {
         let cache = try TFC.temporaryDirectory(self).path
-        let r = try TFC.run(["compile", spec, "--emit", kind], environment: ["TFC_CACHE_DIR": cache])
+        let r = try TFC.run(["compile", spec, "--emit", kind] + (target.map { ["--target-cpu", $0] } ?? []), environment: ["TFC_CACHE_DIR": cache])
         XCTAssertSucceeded(r, "--emit \(kind)")
         return r.stdout
     }
@@ -31,21 +31,45 @@ final class EmitTests: XCTestCase {
         XCTAssertTrue(plan.contains("(in place)"), plan)
         XCTAssertTrue(plan.contains("scores[mr="), plan)
 
-        let llvm = try emit("llvm")
+        let llvm = try emit("llvm", target: "avx2")
         XCTAssertTrue(llvm.contains("define void @tfc_model_forward("), String(llvm.prefix(500)))
         XCTAssertTrue(llvm.contains("<8 x float>"))
         XCTAssertTrue(llvm.contains("@llvm.fma.v8f32"))
+        XCTAssertFalse(llvm.contains("<16 x float>"))
 
-        let asm = try emit("asm")
+        let asm = try emit("asm", target: "avx2")
         XCTAssertTrue(asm.contains("vfmadd"), "FMA instructions in the generated code")
         XCTAssertTrue(asm.contains("ymm"), "256-bit vectors")
+        XCTAssertFalse(asm.contains("zmm"), "no 512-bit registers in AVX2 code")
+    }
+
+    /// Each vector target's code and plan, whether or not this CPU could run it.
+    func testEveryVectorTargetEmits() throws {
+        let llvm = try emit("llvm", target: "avx512")
+        XCTAssertTrue(llvm.contains("<16 x float>"))
+        XCTAssertTrue(llvm.contains("@llvm.fma.v16f32"))
+        XCTAssertTrue(llvm.contains("@llvm.masked.store.v16f32"), "masked tails")
+
+        let asm = try emit("asm", target: "avx512")
+        XCTAssertTrue(asm.contains("vfmadd231ps\t%zmm") || asm.contains("vfmadd231ps\t(%"), "512-bit FMAs")
+        XCTAssertTrue(asm.contains("zmm"), "512-bit vectors")
+        XCTAssertTrue(asm.contains("{%k"), "k-masked tail loads and stores")
+
+        let avx2 = try emit("plan", target: "avx2")
+        XCTAssertTrue(avx2.contains("target: x86-64-v3, vector avx2 (8 fp32 lanes, 16 registers)"), avx2)
+        XCTAssertTrue(avx2.contains(": tile 6x16: issue 100%"), avx2)
+        let avx512 = try emit("plan", target: "avx512")
+        XCTAssertTrue(avx512.contains("target: x86-64-v4, vector avx512 (16 fp32 lanes, 32 registers)"), avx512)
+        XCTAssertTrue(avx512.contains(": tile 14x32: issue 100%"), avx512)
+        XCTAssertTrue(avx512.contains("scores[mr=14 nr=32 "), avx512)
+        XCTAssertTrue(avx512.contains(" keys/16"), "the KV cache's key blocks are 16 positions: \(avx512)")
     }
 
     /// `--schedule` overrides every GEMM's schedule: the plan shows it, the logits do not change.
     func testScheduleOverride() throws {
         let dir = try TFC.temporaryDirectory(self)
         let env = ["TFC_CACHE_DIR": dir.path]
-        var r = try TFC.run(["compile", "specs/tiny.tfs", "--emit", "plan", "--schedule", "mr=4 nr=24 kc=32"], environment: env)
+        var r = try TFC.run(["compile", "specs/tiny.tfs", "--emit", "plan", "--target-cpu", "avx2", "--schedule", "mr=4 nr=24 kc=32"], environment: env)
         XCTAssertSucceeded(r, "plan")
         XCTAssertTrue(r.stdout.contains("scores[mr=4 nr=24 kc=32 "), r.stdout)
         XCTAssertFalse(r.stdout.contains("mr=6"), r.stdout)
@@ -55,11 +79,11 @@ final class EmitTests: XCTestCase {
         let a = dir.appendingPathComponent("a.npy").path, b = dir.appendingPathComponent("b.npy").path
         XCTAssertSucceeded(try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1,2,3,4,5", "--logits", a], environment: env), "run")
         XCTAssertSucceeded(try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1,2,3,4,5", "--logits", b,
-                                        "--schedule", "mr=4 nr=24 kc=32 rowBlock=8"], environment: env), "run with a schedule")
+                                        "--target-cpu", "avx2", "--schedule", "mr=4 nr=24 kc=32 rowBlock=8"], environment: env), "run with a schedule")
         let compare = try TFC.python(["-c", "import numpy as np; print(float(np.abs(np.load('\(a)') - np.load('\(b)')).max()))"])
         XCTAssertLessThanOrEqual(try XCTUnwrap(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines))), 1e-5)
 
-        r = try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1", "--schedule", "mr=9 nr=24"], environment: env)
+        r = try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1", "--target-cpu", "avx2", "--schedule", "mr=9 nr=24"], environment: env)
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("--schedule 'mr=9 nr=24': an 9x24 tile needs more than the 16 ymm registers"), r.stderr)
         r = try TFC.run(["compile", "specs/tiny.tfs", "--emit", "plan", "--schedule", "kc=lots"], environment: env)

@@ -30,8 +30,17 @@ final class AttentionKernelTests: XCTestCase {
     }
 
     /// Feeds a sequence in chunks (prefill then decode steps) and checks every chunk's output.
+    /// On every runnable target (the cache's key blocks are the target's vector width).
     func check(_ spec: AttentionKernelSpec, chunks: [Int], file: StaticString = #filePath, line: UInt = #line) {
-        let kernel = TestJIT.compile { [$0.addAttention(spec)] }[spec.symbol]!
+        for vector in TestJIT.runnable {
+            var s = spec
+            s.keyBlock = vector.lanes
+            check(s, on: vector, chunks: chunks, file: file, line: line)
+        }
+    }
+
+    func check(_ spec: AttentionKernelSpec, on vector: VectorTarget, chunks: [Int], file: StaticString, line: UInt) {
+        let kernel = TestJIT.compile(for: vector) { [$0.addAttention(spec)] }[spec.symbol]!
         var rng = TestRandom(seed: UInt64(spec.heads * 100 + spec.headDim))
         let D = spec.dModel
         for threads in [1, 2] {
@@ -47,7 +56,8 @@ final class AttentionKernelTests: XCTestCase {
                 let Q = AlignedBuffer(q), K = AlignedBuffer(k), V = AlignedBuffer(v), O = AlignedBuffer(count: T * D)
                 withThreads(threads) { kernel([Q.raw, K.raw, V.raw, O.raw, kc.raw, vc.raw], rows: T, position: p0) }
                 let ref = reference(q: q, keys: keys, values: values, p0: p0, T: T, spec: spec)
-                XCTAssertLessThan(relativeError(O.array, ref), 1e-5, "chunk T=\(T) at p0=\(p0), threads \(threads), \(spec)", file: file, line: line)
+                XCTAssertLessThan(relativeError(O.array, ref), 1e-5, "chunk T=\(T) at p0=\(p0), threads \(threads), \(spec) on \(vector.name)",
+                                  file: file, line: line)
                 p0 += T
             }
             // The cache holds every key and value at the documented index.

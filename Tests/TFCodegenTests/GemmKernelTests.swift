@@ -15,10 +15,20 @@ final class GemmKernelTests: XCTestCase {
         return out
     }
 
+    /// On every runnable target (default) with the schedule each chooses, or on `vectors` with `schedule`.
     func check(k: Int, n: Int, rows: [Int], eps: Float? = nil, accumulate: Bool = false, schedule: GemmSchedule? = nil,
-               parallelism: GemmKernelSpec.Parallelism = .automatic, file: StaticString = #filePath, line: UInt = #line) {
-        let spec = GemmKernelSpec(k: k, n: n, layerNormEps: eps, accumulate: accumulate, schedule: schedule, parallelism: parallelism)
-        let kernel = TestJIT.compile { [$0.addGemm(spec)] }[spec.symbol]!
+               parallelism: GemmKernelSpec.Parallelism = .automatic, vectors: [VectorTarget] = TestJIT.runnable,
+               file: StaticString = #filePath, line: UInt = #line) {
+        for vector in vectors {
+            check(k: k, n: n, rows: rows, spec: GemmKernelSpec(k: k, n: n, layerNormEps: eps, accumulate: accumulate, schedule: schedule,
+                                                               parallelism: parallelism, for: vector),
+                  vector: vector, file: file, line: line)
+        }
+    }
+
+    func check(k: Int, n: Int, rows: [Int], spec: GemmKernelSpec, vector: VectorTarget, file: StaticString, line: UInt) {
+        let eps = spec.layerNormEps, accumulate = spec.accumulate
+        let kernel = TestJIT.compile(for: vector) { [$0.addGemm(spec)] }[spec.symbol]!
         var rng = TestRandom(seed: UInt64(k * 1000 + n))
         let w = rng.array(n * k)
         let packed = spec.weightLayout.packedTransposed(w)
@@ -31,7 +41,7 @@ final class GemmKernelTests: XCTestCase {
                 let X = AlignedBuffer(x), C = AlignedBuffer(c0)
                 withThreads(threads) { kernel([X.raw, packed.raw, C.raw], rows: T) }
                 let err = relativeError(C.array, ref)
-                XCTAssertLessThan(err, 1e-5, "gemm k=\(k) n=\(n) T=\(T) threads=\(threads) \(spec)", file: file, line: line)
+                XCTAssertLessThan(err, 1e-5, "gemm k=\(k) n=\(n) T=\(T) threads=\(threads) \(spec) on \(vector.name)", file: file, line: line)
             }
         }
     }
@@ -48,18 +58,34 @@ final class GemmKernelTests: XCTestCase {
     }
 
     func testSchedulesAndPaths() {
-        for s in ["mr=4 nr=24 kc=20 rowBlock=8", "mr=8 nr=8 kc=7 rowBlock=16 unroll=2", "mr=1 nr=16 kc=64 rowBlock=3 unroll=1", "kc=16 loop=depthOuter prefetch=0", "mr=5 rowBlock=45 kc=9 loop=panelsOuter prefetch=256"] {
-            let sched = try! GemmSchedule(parsing: s)
-            check(k: 45, n: 70, rows: [1, 9, 50], schedule: sched)
+        let schedules: [(VectorTarget, [String])] = [
+            (.avx2, ["mr=4 nr=24 kc=20 rowBlock=8", "mr=8 nr=8 kc=7 rowBlock=16 unroll=2", "mr=1 nr=16 kc=64 rowBlock=3 unroll=1",
+                     "kc=16 loop=depthOuter prefetch=0", "mr=5 rowBlock=45 kc=9 loop=panelsOuter prefetch=256"]),
+            (.avx512, ["mr=14 nr=32 kc=20 rowBlock=28", "mr=9 nr=48 kc=7 rowBlock=18 unroll=2", "mr=6 nr=64 kc=64 rowBlock=6 unroll=1",
+                       "mr=16 nr=16 kc=16 rowBlock=16 loop=depthOuter prefetch=0", "mr=5 rowBlock=45 kc=9 loop=panelsOuter prefetch=256"]),
+        ]
+        for (vector, list) in schedules where TestJIT.runnable.contains(vector) {
+            for s in list {
+                check(k: 45, n: 70, rows: [1, 9, 50], schedule: try! GemmSchedule(parsing: s, for: vector), vectors: [vector])
+            }
         }
         check(k: 40, n: 77, rows: [1, 20, 70], parallelism: .columns)
         check(k: 40, n: 77, rows: [1, 20, 70], parallelism: .rows)
     }
 
     func testScheduleParsingErrors() {
-        XCTAssertThrowsError(try GemmSchedule(parsing: "nr=12"))
-        XCTAssertThrowsError(try GemmSchedule(parsing: "mr=8 nr=16"))
-        XCTAssertThrowsError(try GemmSchedule(parsing: "bogus=1"))
-        XCTAssertEqual(try GemmSchedule(parsing: "mr=4,nr=24").mr, 4)
+        XCTAssertThrowsError(try GemmSchedule(parsing: "nr=12", for: .avx2))
+        XCTAssertThrowsError(try GemmSchedule(parsing: "mr=8 nr=16", for: .avx2))
+        XCTAssertThrowsError(try GemmSchedule(parsing: "bogus=1", for: .avx2))
+        XCTAssertEqual(try GemmSchedule(parsing: "mr=4,nr=24", for: .avx2).mr, 4)
+        // AVX-512: panels of whole zmm vectors, tiles within 32 registers.
+        XCTAssertThrowsError(try GemmSchedule(parsing: "mr=4 nr=24", for: .avx512)) { error in
+            XCTAssertEqual("\(error)", "codegen: schedule: nr must be a positive multiple of 16 for avx512 (got 24)")
+        }
+        XCTAssertThrowsError(try GemmSchedule(parsing: "mr=15 nr=32", for: .avx512)) { error in
+            XCTAssertEqual("\(error)", "codegen: schedule: an 15x32 tile needs more than the 32 zmm registers")
+        }
+        XCTAssertEqual(try GemmSchedule(parsing: "mr=14 nr=32", for: .avx512).mr, 14)
+        XCTAssertThrowsError(try GemmSchedule(parsing: "mr=14 nr=32", for: .avx2))
     }
 }

@@ -63,9 +63,19 @@ final class PattentionKernelTests: XCTestCase {
     }
 
     /// Runs `spec` for each T (threads 1 and 2) and compares every site with the reference.
+    /// On every runnable target, with the schedules each one's cost model chooses (AVX2: `spec`
+    /// as given); `vectors: [.avx2]` keeps `spec`'s own schedules.
     func check(_ spec: PattentionKernelSpec, rows: [Int], p0: Int = 0, zeroInput: Bool = false, tolerance: Double = 2e-5,
-               file: StaticString = #filePath, line: UInt = #line) {
-        let kernel = TestJIT.compile { [$0.addPattention(spec)] }[spec.symbol]!
+               vectors: [VectorTarget] = TestJIT.runnable, file: StaticString = #filePath, line: UInt = #line) {
+        for vector in vectors {
+            check(vector == .avx2 ? spec : spec.withChosenSchedules(for: vector), on: vector, rows: rows, p0: p0, zeroInput: zeroInput,
+                  tolerance: tolerance, file: file, line: line)
+        }
+    }
+
+    func check(_ spec: PattentionKernelSpec, on vector: VectorTarget, rows: [Int], p0: Int, zeroInput: Bool, tolerance: Double,
+               file: StaticString, line: UInt) {
+        let kernel = TestJIT.compile(for: vector) { [$0.addPattention(spec)] }[spec.symbol]!
         var rng = TestRandom(seed: UInt64(spec.dIn * 7919 + spec.sites.count))
         let data: [SiteData] = spec.sites.enumerated().map { i, s in
             let k = rng.array(s.tokens * spec.dIn, scale: 0.5)
@@ -88,7 +98,7 @@ final class PattentionKernelTests: XCTestCase {
                     let ref = referencePattention(x: x, T: T, dIn: spec.dIn, eps: spec.layerNormEps, k: data[i].k, v: data[i].v, site: site,
                                                   y0: site.residual ? y0s[i] : nil, p0: p0)
                     let err = relativeError(Ys[i].array, ref)
-                    XCTAssertLessThan(err, tolerance, "T=\(T) threads=\(threads) site \(i): \(site)", file: file, line: line)
+                    XCTAssertLessThan(err, tolerance, "T=\(T) threads=\(threads) site \(i): \(site) on \(vector.name)", file: file, line: line)
                 }
             }
             for i in spec.sites.indices {
@@ -190,9 +200,15 @@ final class PattentionKernelTests: XCTestCase {
     }
 
     func testScheduleOverrides() {
-        let s = try! GemmSchedule(parsing: "mr=4 nr=24 kc=30 rowBlock=8 smallRows=4")
-        let v = try! GemmSchedule(parsing: "mr=8 nr=8 kc=16 loop=depthOuter")
+        let s = try! GemmSchedule(parsing: "mr=4 nr=24 kc=30 rowBlock=8 smallRows=4", for: .avx2)
+        let v = try! GemmSchedule(parsing: "mr=8 nr=8 kc=16 loop=depthOuter", for: .avx2)
         check(PattentionKernelSpec(dIn: 72, layerNormEps: 1e-5, sites: [PattentionSite(tokens: 45, dOut: 33)], schedule: s, valueSchedule: v),
-              rows: [1, 4, 5, 31])
+              rows: [1, 4, 5, 31], vectors: [.avx2])
+        if TestJIT.runnable.contains(.avx512) {
+            let s = try! GemmSchedule(parsing: "mr=9 nr=48 kc=30 rowBlock=18 smallRows=4", for: .avx512)
+            let v = try! GemmSchedule(parsing: "mr=14 nr=16 kc=16 loop=depthOuter", for: .avx512)
+            check(PattentionKernelSpec(dIn: 72, layerNormEps: 1e-5, sites: [PattentionSite(tokens: 45, dOut: 33)], schedule: s, valueSchedule: v),
+                  rows: [1, 4, 5, 31], vectors: [.avx512])
+        }
     }
 }

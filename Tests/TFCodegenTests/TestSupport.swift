@@ -43,19 +43,37 @@ func layerNormRow(_ x: ArraySlice<Float>, eps: Double) -> [Double] {
     return v.map { ($0 - mean) * r }
 }
 
-/// One shared JIT for a test class's modules.
+/// One shared JIT per vector target for the tests' modules.
 final class TestJIT {
-    static let shared = try! KernelJIT()
+    /// The vector targets this CPU can execute: kernel tests run each one against the reference
+    /// (EmissionTests checks the emitted code of all of them, runnable or not).
+    static let runnable: [VectorTarget] = VectorTarget.all.filter { $0.missing(has: TargetHost.host.has).isEmpty }
+    private static var jits: [VectorTarget: KernelJIT] = [:]
+    static func jit(_ vector: VectorTarget) -> KernelJIT {
+        if let j = jits[vector] { return j }
+        let j = try! KernelJIT(target: .host(vector))
+        jits[vector] = j
+        return j
+    }
+    static var shared: KernelJIT { jit(.avx2) }
     static var counter = 0
-    /// Compiles `build`'s kernels in a fresh module and returns them by symbol.
-    static func compile(_ build: (KernelModule) -> [String]) -> [String: CompiledKernel] {
+    /// Compiles `build`'s kernels in a fresh module for `vector` and returns them by symbol.
+    static func compile(for vector: VectorTarget = .avx2, _ build: (KernelModule) -> [String]) -> [String: CompiledKernel] {
         counter += 1
-        let m = try! KernelModule(name: "test\(counter)")
+        let m = try! KernelModule(name: "test\(counter)", target: .host(vector))
         let names = build(m)
         try! m.verify()
-        try! shared.add(m)
+        let j = jit(vector)
+        try! j.add(m)
         var out: [String: CompiledKernel] = [:]
-        for n in names { out[n] = CompiledKernel(name: n, entry: try! shared.kernel(n)) }
+        for n in names { out[n] = CompiledKernel(name: n, entry: try! j.kernel(n)) }
         return out
+    }
+}
+
+extension PattentionKernelSpec {
+    /// The same kernel with the schedules `vector`'s cost model chooses.
+    func withChosenSchedules(for vector: VectorTarget) -> PattentionKernelSpec {
+        PattentionKernelSpec(dIn: dIn, layerNormEps: layerNormEps, sites: sites, ldx: ldx, for: vector)
     }
 }

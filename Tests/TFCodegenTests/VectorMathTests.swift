@@ -5,27 +5,32 @@ import Glibc
 #endif
 
 final class VectorMathTests: XCTestCase {
-    static let jitAndKernels: (KernelJIT, [VectorMathFunction: CompiledKernel]) = {
-        let m = try! KernelModule(name: "vmath")
-        var names: [VectorMathFunction: String] = [:]
-        for f in VectorMathFunction.allCases { names[f] = m.addVectorMathProbe(f) }
-        let jit = try! KernelJIT()
-        try! jit.add(m)
-        var ks: [VectorMathFunction: CompiledKernel] = [:]
-        for (f, n) in names { ks[f] = CompiledKernel(name: n, entry: try! jit.kernel(n)) }
-        return (jit, ks)
-    }()
+    /// The probes compiled for every vector target this CPU runs.
+    static let kernels: [(VectorTarget, [VectorMathFunction: CompiledKernel])] = TestJIT.runnable.map { vector in
+        let names = VectorMathFunction.allCases.map { f in (f, "tfc_probe_\(f.rawValue)_\(vector.name)") }
+        let ks = TestJIT.compile(for: vector) { m in names.map { m.addVectorMathProbe($0.0, name: $0.1) } }
+        return (vector, Dictionary(uniqueKeysWithValues: names.map { ($0.0, ks[$0.1]!) }))
+    }
 
-    func run(_ f: VectorMathFunction, _ xs: [Float]) -> [Float] {
-        var input = xs
-        var output = [Float](repeating: .nan, count: xs.count)
-        let k = Self.jitAndKernels.1[f]!
-        input.withUnsafeMutableBytes { ip in
-            output.withUnsafeMutableBytes { op in
-                k([ip.baseAddress, op.baseAddress], rows: xs.count)
+    /// `f` over `xs` on the AVX2 target; every other target must give the same bits (the same
+    /// operations per lane), so the checks against the reference cover them too.
+    func run(_ f: VectorMathFunction, _ xs: [Float], file: StaticString = #filePath, line: UInt = #line) -> [Float] {
+        var results: [(VectorTarget, [Float])] = []
+        for (vector, ks) in Self.kernels {
+            var input = xs
+            var output = [Float](repeating: .nan, count: xs.count)
+            input.withUnsafeMutableBytes { ip in
+                output.withUnsafeMutableBytes { op in
+                    ks[f]!([ip.baseAddress, op.baseAddress], rows: xs.count)
+                }
             }
+            results.append((vector, output))
         }
-        return output
+        for (vector, out) in results.dropFirst() {
+            let mismatch = out.indices.first { out[$0].bitPattern != results[0].1[$0].bitPattern }
+            XCTAssertNil(mismatch, "\(f) on \(vector.name) differs from \(results[0].0.name) at x = \(mismatch.map { xs[$0] } ?? 0)", file: file, line: line)
+        }
+        return results[0].1
     }
 
     func sweep(_ lo: Float, _ hi: Float, _ n: Int) -> [Float] {
