@@ -80,13 +80,29 @@ extension ModelReport {
         }
         func pad(_ cells: [String]) -> [String] { cells + Array(repeating: "", count: 6 - cells.count) }
         table.add(["prefill T=\(r.seq)", "naive"] + prefill(r.prefillNaive))
-        table.add(["", "fused"] + pad(prefill(r.prefillFused)) + [formatSpeedup(r.prefillSpeedup)])
+        let fusedName = r.fusedLabel.map { "fused \($0)" } ?? "fused"
+        table.add(["", fusedName] + pad(prefill(r.prefillFused)) + [formatSpeedup(r.prefillSpeedup)])
+        for v in r.otherFused {
+            table.add(["", "fused \(v.label)"] + pad(prefill(v.prefill)) + [formatSpeedup(speedup(naive: r.prefillNaive, fused: v.prefill))])
+        }
         table.gap()
         table.add(["decode \(r.decodeTokens) after \(r.seq)", "naive"] + decode(r.decodeNaive))
-        table.add(["", "fused"] + pad(decode(r.decodeFused)) + [formatSpeedup(r.decodeSpeedup)])
+        table.add(["", fusedName] + pad(decode(r.decodeFused)) + [formatSpeedup(r.decodeSpeedup)])
+        for v in r.otherFused {
+            table.add(["", "fused \(v.label)"] + pad(decode(v.decode)) + [formatSpeedup(speedup(naive: r.decodeNaive, fused: v.decode))])
+        }
         lines.append(table.text)
         lines.append("")
-        lines.append("compile (fused): " + (r.compileSeconds.map { String(format: "%.3f s", $0) } ?? "n/a"))
+        lines.append("compile (\(fusedName)): " + (r.compileSeconds.map { String(format: "%.3f s", $0) } ?? "n/a")
+                     + r.otherFused.map { v in ", fused \(v.label): " + (v.compileSeconds.map { String(format: "%.3f s", $0) } ?? "n/a") }.joined())
+        for v in r.otherFused {
+            // The first fused side against this one, ratio of medians (>1: the first is faster).
+            if let pf = r.prefillFused, let pv = v.prefill, let df = r.decodeFused, let dv = v.decode {
+                lines.append(String(format: "%@ vs fused %@: prefill %.2f×, decode %.2f× (ratio of medians, >1: %@ is faster)",
+                                    fusedName, v.label, pv.median / pf.median, dv.median / df.median, fusedName))
+            }
+            if let error = v.error { lines.append("fused \(v.label) failed: \(error)") }
+        }
         lines.append("prefill: \(formatRate(r.prefillFlops / 1e9)) GFLOP for \(r.seq) tokens; % bound is of the sgemm peak.")
         lines.append(String(format: "decode: times cover the %d single-token steps only; each must read %.1f MiB (weights + KV cache), so the bandwidth allows %.1f tokens/s.",
                             r.decodeTokens, r.decodeBytesPerToken / 1_048_576, r.decodeBound(peak)))

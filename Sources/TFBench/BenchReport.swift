@@ -129,6 +129,13 @@ extension ModelReport {
                             "speedup": number(r.decodeSpeedup)] as [String: Any]
         object["compile_s"] = number(r.compileSeconds)
         object["fused_error"] = string(r.fusedError)
+        if let label = r.fusedLabel { object["fused_target"] = label }
+        if !r.otherFused.isEmpty {
+            object["other_fused"] = r.otherFused.map { v -> [String: Any] in
+                ["label": v.label, "prefill": prefill(v.prefill), "decode": decode(v.decode),
+                 "compile_s": number(v.compileSeconds), "error": string(v.error)]
+            }
+        }
         return object
     }
 }

@@ -28,6 +28,10 @@ public struct ModelResult: Sendable {
     public var compileSeconds: Double?
     /// Why the fused side is missing, when making it failed.
     public var fusedError: String?
+    /// What the fused side runs (e.g. its vector target, `avx512`), when the run names it.
+    public var fusedLabel: String? = nil
+    /// More fused sides timed in the same alternation (e.g. the AVX2 code next to the AVX-512).
+    public var otherFused: [FusedVariant] = []
 
     public func prefillTokensPerSecond(_ s: Summary?) -> Double? { s.map { Double(seq) / $0.median } }
     public func prefillGFlops(_ s: Summary?) -> Double? { s.map { prefillFlops / $0.median / 1e9 } }
@@ -37,6 +41,15 @@ public struct ModelResult: Sendable {
     public var decodeSpeedup: Double? { speedup(naive: decodeNaive, fused: decodeFused) }
     /// Decode tokens/s the memory bandwidth allows.
     public func decodeBound(_ peak: MachinePeak) -> Double { peak.bandwidthGBs * 1e9 / decodeBytesPerToken }
+}
+
+/// A further fused side of a model bench: its label and timings.
+public struct FusedVariant: Sendable {
+    public var label: String
+    public var prefill: Summary?
+    public var decode: Summary?
+    public var compileSeconds: Double?
+    public var error: String?
 }
 
 /// Prefill (tokens/s) and decode with the KV cache (tokens/s), both sides alternating.
@@ -52,7 +65,9 @@ public struct ModelBench {
     }
 
     /// `seq >= 1`, `decodeTokens >= 1`, and `seq + decodeTokens` must fit the context (checked by the caller).
-    public func run(graph: Graph, naive makeNaive: ExecutorFactory, fused makeFused: ExecutorFactory?,
+    /// `others`: more fused sides (label, factory), timed in the same alternation as the first.
+    public func run(graph: Graph, naive makeNaive: ExecutorFactory, fused makeFused: ExecutorFactory?, fusedLabel: String? = nil,
+                    others: [(label: String, make: ExecutorFactory)] = [],
                     progress: ProgressLine = ProgressLine()) throws -> ModelResult {
         precondition(seq >= 1 && decodeTokens >= 1 && seq + decodeTokens <= graph.config.context, "checked by the caller")
         let vocab = graph.config.vocab
@@ -73,11 +88,23 @@ public struct ModelBench {
                 compile = monotonicSeconds() - start
             } catch let e { error = "\(e)" }
         }
-        let executors = [naive] + (fused.map { [$0] } ?? [])
+        var variants: [FusedVariant] = []
+        var otherExecutors: [any ModelExecutor] = []
+        for other in others {
+            progress.update(step: 1, of: 3, "fused \(other.label): compiling")
+            let start = monotonicSeconds()
+            var v = FusedVariant(label: other.label)
+            do {
+                otherExecutors.append(try other.make())
+                v.compileSeconds = monotonicSeconds() - start
+            } catch let e { v.error = "\(e)" }
+            variants.append(v)
+        }
+        let executors = [naive] + (fused.map { [$0] } ?? []) + otherExecutors
 
-        // Untimed before each run: BLAS threads up for the naive side, parked for the fused one
+        // Untimed before each run: BLAS threads up for the naive side, parked for the fused ones
         // (see `BLASThreads`).
-        let blas: [() -> Void] = [BLASThreads.wake] + (fused != nil ? [BLASThreads.park] : [])
+        let blas: [() -> Void] = [BLASThreads.wake] + Array(repeating: BLASThreads.park, count: executors.count - 1)
         let prefillSides: [() -> Double] = zip(executors, blas).map { executor, blas in
             {
                 blas()
@@ -114,10 +141,20 @@ public struct ModelBench {
             cacheBytes += 2 * 4 * Double(cacheWidth) * Double(p + 1)
         }
         let bytesPerToken = 4 * Double(graph.parameterCount) + cacheBytes / Double(decodeTokens)
-        return ModelResult(seq: seq, decodeTokens: decodeTokens, prefillFlops: graph.prefillFlops(tokens: seq),
+        // Timings of the other sides, in executor order after naive and the first fused side.
+        var next = 1 + (fused != nil ? 1 : 0)
+        for i in variants.indices where variants[i].error == nil {
+            variants[i].prefill = prefill[next]
+            variants[i].decode = decode[next]
+            next += 1
+        }
+        var result = ModelResult(seq: seq, decodeTokens: decodeTokens, prefillFlops: graph.prefillFlops(tokens: seq),
                            decodeFlops: decodeFlops, decodeBytesPerToken: bytesPerToken,
                            prefillNaive: prefill[0], prefillFused: prefill.count > 1 ? prefill[1] : nil,
                            decodeNaive: decode[0], decodeFused: decode.count > 1 ? decode[1] : nil,
                            compileSeconds: compile, fusedError: error)
+        result.fusedLabel = fusedLabel
+        result.otherFused = variants
+        return result
     }
 }

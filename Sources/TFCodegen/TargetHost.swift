@@ -71,6 +71,13 @@ public struct TargetHost: Hashable, CustomStringConvertible, Sendable {
         return t
     }
 
+    /// Code for `vector` on any CPU that has its features: the x86-64 level's CPU name
+    /// (`x86-64-v3`, `x86-64-v4`), whatever this machine is (ahead-of-time builds, and emitting the
+    /// code of targets this CPU cannot run).
+    public static func portable(_ vector: VectorTarget) -> TargetHost {
+        TargetHost(triple: host.triple, cpu: vector.portableCPU, features: "", vector: vector)
+    }
+
     /// Whether the feature string enables `name` (e.g. "avx2", "fma").
     public func has(_ name: String) -> Bool {
         features.split(separator: ",").contains { $0 == "+\(name)" }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TFBench
+import TFCodegen
 import TFIR
 import TFNaive
 import TFWeights
@@ -34,6 +35,23 @@ struct BenchOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Print the change against an earlier report written with --json.", valueName: "old.json"))
     var compare: String?
     @Flag(help: "Tiny peak measurements and cache flushes, for tests (the peak is then not the machine's).") var quick = false
+    @Option(name: .customLong("target-cpu"),
+            help: ArgumentHelp("Vector target of the fused side: native (the CPU's best, the default), avx2 or avx512. bench model takes a list, e.g. avx512,avx2: the first is the fused side, the others are timed beside it in the same run.",
+                               valueName: "target[,target…]"))
+    var targetCPU = "native"
+
+    /// The `--target-cpu` targets, resolved and checked against this CPU (one-line error otherwise).
+    func vectorTargets() throws -> [VectorTarget] {
+        let names = targetCPU.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !names.isEmpty, !names.contains("") else { throw UserError("error: --target-cpu: give one or more of native, avx2, avx512, separated by commas") }
+        var targets: [VectorTarget] = []
+        for name in names {
+            let t = try jitVectorTarget(name)
+            if targets.contains(t) { throw UserError("error: --target-cpu: \(t.name) is listed twice") }
+            targets.append(t)
+        }
+        return targets
+    }
 
     func validate() throws {
         if repeats < 1 { throw ValidationError("--repeat must be at least 1, got \(repeats)") }
@@ -136,7 +154,9 @@ struct BenchKernelsCommand: ParsableCommand {
             let progress = ProgressLine()
             let peak = options.measurePeak(progress)
             let cases = try KernelSuite.cases(for: graph, seq: seq, contexts: lengths)
-            let provider = try BenchFusedSide.kernelProvider(graph: graph, threads: options.threads)
+            let targets = try options.vectorTargets()
+            if targets.count > 1 { throw UserError("error: --target-cpu: bench kernels takes one target (got \(options.targetCPU))") }
+            let provider = try BenchFusedSide.kernelProvider(graph: graph, threads: options.threads, vector: targets[0])
             let bench = KernelBench(repeats: options.repeats, warmup: options.warmup,
                                     flusher: CacheFlusher(bytes: options.quick ? 1 << 20 : 2 * Machine.lastLevelCacheBytes))
             let results = bench.run(cases, fused: provider, progress: progress)
@@ -180,6 +200,7 @@ struct BenchModelCommand: ParsableCommand {
                 throw UserError("error: --seq \(seq) + --decode \(decode) exceeds the context of \(graph.config.name) (\(context))")
             }
             let old = try options.loadComparison()
+            let targets = try options.vectorTargets()
             let progress = ProgressLine()
             let benchWeights: BenchWeights
             if let weights {
@@ -190,11 +211,14 @@ struct BenchModelCommand: ParsableCommand {
             }
             let peak = options.measurePeak(progress)
             let threads = options.threads
-            let fused = BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads)
+            let fused = BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: targets[0])
+            let others = targets.dropFirst().compactMap { t in
+                BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: t).map { (label: t.name, make: $0) }
+            }
             let bench = ModelBench(seq: seq, decodeTokens: decode, repeats: options.repeats, warmup: options.warmup)
             let result = try bench.run(graph: graph,
                                        naive: { NaiveExecutor(graph: graph, weights: benchWeights.lookup, threads: threads) },
-                                       fused: fused, progress: progress)
+                                       fused: fused, fusedLabel: targets[0].name, others: Array(others), progress: progress)
             let report = ModelReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil),
                                      peak: peak, weights: benchWeights.origin, result: result)
             try options.finish(text: report.text, json: report.json, chart: report.chart, old: old, outputs: outputs)

@@ -9,8 +9,8 @@ enum BenchFusedSide {
     /// `tfc bench kernels`: an object that compiles one fused kernel per case (see
     /// `FusedKernelProvider` in TFBench for exactly what each case's op, inputs and output mean).
     /// Called once per run, after the thread count is set.
-    static func kernelProvider(graph: Graph, threads: Int) throws -> FusedKernelProvider? {
-        try FusedKernels(context: graph.config.context)
+    static func kernelProvider(graph: Graph, threads: Int, vector: VectorTarget) throws -> FusedKernelProvider? {
+        try FusedKernels(context: graph.config.context, vector: vector)
     }
 
     /// `tfc bench model`: a factory making the fused `ModelExecutor` for `graph` (the unfused,
@@ -18,9 +18,9 @@ enum BenchFusedSide {
     /// call as the compile time. The compiled-code cache is not used (`cache: nil`), so that time
     /// is always a real compile — passes, code generation, optimisation, JIT and weight packing —
     /// never a load from the disk cache.
-    static func modelFactory(graph: Graph, weights: BenchWeights, threads: Int) -> ExecutorFactory? {
+    static func modelFactory(graph: Graph, weights: BenchWeights, threads: Int, vector: VectorTarget) -> ExecutorFactory? {
         let lookup = weights.lookup
-        return { try FusedExecutor(graph: graph, weights: lookup, threads: threads, cache: nil) }
+        return { try FusedExecutor(graph: graph, weights: lookup, threads: threads, cache: nil, target: .host(vector)) }
     }
 }
 
@@ -33,10 +33,13 @@ final class FusedKernels: FusedKernelProvider {
     let jit: KernelJIT
     /// The model's context: the attention kernel's cache layout depends on it.
     let context: Int
+    /// What the kernels are emitted for (schedules and the cache layout follow it).
+    let vector: VectorTarget
 
-    init(context: Int) throws {
-        jit = try KernelJIT()
+    init(context: Int, vector: VectorTarget) throws {
+        jit = try KernelJIT(target: .host(vector))
         self.context = context
+        self.vector = vector
     }
 
     func prepare(_ w: KernelWorkload) throws -> (() -> Void)? {
@@ -73,7 +76,7 @@ final class FusedKernels: FusedKernelProvider {
                                         tau: site.norm == .softmax ? nil : Float(site.tau), residual: f.residual, rotary: rope,
                                         ldy: outWidth))
         }
-        let spec = PattentionKernelSpec(dIn: f.sites[0].inFeatures, layerNormEps: f.prologue.map { Float($0.eps) }, sites: sites)
+        let spec = PattentionKernelSpec(dIn: f.sites[0].inFeatures, layerNormEps: f.prologue.map { Float($0.eps) }, sites: sites, for: vector)
         let kernel = try jit.pattention(spec)
         var packed: [AlignedBuffer] = []
         var args: [UnsafeMutableRawPointer?] = [raw(w.inputs[0])]
@@ -108,7 +111,7 @@ final class FusedKernels: FusedKernelProvider {
         let rows = w.kernel.rows, position = w.kernel.position
         guard position + rows <= context else { return nil }
         let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: context,
-                                       causal: FusedCapabilities.decide(.attention(a)) == .kernel(.causalAttention))
+                                       causal: FusedCapabilities.decide(.attention(a)) == .kernel(.causalAttention), for: vector)
         let kernel = try jit.attention(spec)
         let keys = AlignedBuffer(count: spec.cacheFloats, zeroed: true)
         let values = AlignedBuffer(count: spec.cacheFloats, zeroed: true)
@@ -139,7 +142,7 @@ final class FusedKernels: FusedKernelProvider {
 
     /// x · tableᵀ with the table packed once into the GEMM's panels (as the model program does).
     private func logits(_ table: String, _ w: KernelWorkload) throws -> (() -> Void)? {
-        let spec = GemmKernelSpec(k: w.kernel.inputWidths[0], n: w.kernel.outputWidth)
+        let spec = GemmKernelSpec(k: w.kernel.inputWidths[0], n: w.kernel.outputWidth, for: vector)
         let kernel = try jit.gemm(spec)
         let packed = spec.weightLayout.packedTransposed(w.weight(table).baseAddress!)
         let args: [UnsafeMutableRawPointer?] = [raw(w.inputs[0]), packed.raw, raw(w.output)]

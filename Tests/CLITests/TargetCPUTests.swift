@@ -1,0 +1,42 @@
+import Foundation
+import XCTest
+
+/// `--target-cpu` of the JIT commands: each vector target this CPU runs gives the naive
+/// backend's logits; one it cannot run is refused in one line.
+final class TargetCPUTests: XCTestCase {
+    func testEveryTargetMatchesNaiveAndAMissingOneIsRefused() throws {
+        let dir = try TFC.temporaryDirectory(self)
+        let env = ["TFC_CACHE_DIR": dir.path]
+        let weights = dir.appendingPathComponent("w.safetensors").path
+        XCTAssertSucceeded(try TFC.run(["init", "specs/tiny.tfs", "-o", weights]), "init")
+        let naive = dir.appendingPathComponent("naive.npy").path
+        XCTAssertSucceeded(try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1,2,3,4,5", "--backend", "naive",
+                                        "--logits", naive], environment: env), "naive")
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let targets = ["avx2"] + (cpuinfo.contains(" avx512f") && cpuinfo.contains(" avx512bw") && cpuinfo.contains(" avx512vl") ? ["avx512"] : [])
+        for target in targets {
+            let out = dir.appendingPathComponent("\(target).npy").path
+            XCTAssertSucceeded(try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1,2,3,4,5", "--target-cpu", target,
+                                            "--logits", out], environment: env), target)
+            let compare = try TFC.python(["-c", "import numpy as np; a = np.load('\(out)'); b = np.load('\(naive)'); print(float(np.abs(a - b).max() / np.abs(b).max()))"])
+            XCTAssertLessThanOrEqual(try XCTUnwrap(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines))), 1e-4, target)
+        }
+
+        var lacking = env
+        lacking["TFC_CPU_PRETEND_LACKING"] = "avx512f"
+        var r = try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1", "--target-cpu", "avx512"], environment: lacking)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.hasPrefix("error: --target-cpu avx512: this CPU ("), r.stderr)
+        XCTAssertTrue(r.stderr.contains(") lacks avx512f"), r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        // native falls back to AVX2 on such a CPU.
+        XCTAssertSucceeded(try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1"], environment: lacking), "native")
+
+        r = try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1", "--target-cpu", "sse9"], environment: env)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertEqual(r.stderr, "error: --target-cpu: unknown target 'sse9'; use native, avx2, avx512\n")
+        r = try TFC.run(["bench", "model", "specs/tiny.tfs", "--quick", "--target-cpu", "avx2,avx2"], environment: env)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("error: --target-cpu: avx2 is listed twice"), r.stderr)
+    }
+}
