@@ -63,6 +63,7 @@ extension ModelReport {
         lines += run.headerLines
         lines.append(peak.line + (run.quick ? "  [--quick: small sizes, not the machine's peak]" : ""))
         if let note = run.fusedNote { lines.append(note) }
+        if let label = r.fusedLabel, r.otherFused.isEmpty { lines.append("fused code: \(label)") }
         lines.append("")
         var table = TextTable([("phase", .left), ("side", .left), ("tokens/s", .right), ("GFLOP/s", .right), ("% bound", .right),
                                ("median", .right), ("min", .right), ("max", .right), ("speedup", .right)])
@@ -80,7 +81,8 @@ extension ModelReport {
         }
         func pad(_ cells: [String]) -> [String] { cells + Array(repeating: "", count: 6 - cells.count) }
         table.add(["prefill T=\(r.seq)", "naive"] + prefill(r.prefillNaive))
-        let fusedName = r.fusedLabel.map { "fused \($0)" } ?? "fused"
+        // Sides are named by their vector target when more than one fused side ran.
+        let fusedName = r.otherFused.isEmpty ? "fused" : r.fusedLabel.map { "fused \($0)" } ?? "fused"
         table.add(["", fusedName] + pad(prefill(r.prefillFused)) + [formatSpeedup(r.prefillSpeedup)])
         for v in r.otherFused {
             table.add(["", "fused \(v.label)"] + pad(prefill(v.prefill)) + [formatSpeedup(speedup(naive: r.prefillNaive, fused: v.prefill))])

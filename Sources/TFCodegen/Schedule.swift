@@ -6,7 +6,7 @@
 ///   of the target's vector width (8 for AVX2, 16 for AVX-512). Accumulators `mr·nr/width` plus
 ///   `nr/width` B vectors plus one broadcast must fit the target's registers (AVX2, 16 `ymm`:
 ///   6x16, 4x24 and 8x8 do; AVX-512, 32 `zmm`: 14x32, 9x48, 6x64 do). `choose` picks the tile by
-///   a cost model (`GemmTileCost`).
+///   a cost model (`GemmTileCost`): 6x16 for AVX2, 12x32 for AVX-512.
 /// - `kc`: the depth of a cache block (a `kc x nr` weight micro-panel stays in L1 while it is
 ///   swept across the row tiles).
 /// - `rowBlock`: rows per parallel work item in the row-parallel path (a multiple of `mr`):
@@ -146,11 +146,11 @@ public struct GemmTileCost: CustomStringConvertible, Sendable {
         reuse = Double(mr * nr) / Double(mr + nr)
     }
 
-    /// Every tile that fits `vector`'s registers (`mr` up to 16, `nr` up to 4 vectors).
+    /// Every tile that fits `vector.tileRegisters` (`mr` up to 16, `nr` up to 4 vectors).
     public static func candidates(n: Int, for vector: VectorTarget) -> [GemmTileCost] {
         var all: [GemmTileCost] = []
         for nv in 1...4 {
-            for mr in 1...16 where mr * nv + nv + 1 <= vector.registers {
+            for mr in 1...16 where mr * nv + nv + 1 <= vector.tileRegisters {
                 all.append(GemmTileCost(mr: mr, nr: nv * vector.lanes, n: n, for: vector))
             }
         }

@@ -35,7 +35,18 @@ final class TargetCPUTests: XCTestCase {
         r = try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1", "--target-cpu", "sse9"], environment: env)
         XCTAssertNotEqual(r.status, 0)
         XCTAssertEqual(r.stderr, "error: --target-cpu: unknown target 'sse9'; use native, avx2, avx512\n")
-        r = try TFC.run(["bench", "model", "specs/tiny.tfs", "--quick", "--target-cpu", "avx2,avx2"], environment: env)
+        // Both targets timed in one run, each a row, with their ratio.
+        let both = targets.reversed().joined(separator: ",")
+        r = try TFC.run(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "3", "--repeat", "1", "--target-cpu", both], environment: env)
+        XCTAssertSucceeded(r, "bench model --target-cpu \(both)")
+        if targets.count == 2 {
+            XCTAssertTrue(r.stdout.contains("fused avx512"), r.stdout)
+            XCTAssertTrue(r.stdout.contains("fused avx2"), r.stdout)
+            XCTAssertTrue(r.stdout.contains("fused avx512 vs fused avx2: prefill "), r.stdout)
+        } else {
+            XCTAssertTrue(r.stdout.contains("fused code: avx2"), r.stdout)
+        }
+        r = try TFC.run(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "3", "--target-cpu", "avx2,avx2"], environment: env)
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("error: --target-cpu: avx2 is listed twice"), r.stderr)
     }

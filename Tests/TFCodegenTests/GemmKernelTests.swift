@@ -73,6 +73,26 @@ final class GemmKernelTests: XCTestCase {
         check(k: 40, n: 77, rows: [1, 20, 70], parallelism: .rows)
     }
 
+    /// The cost model's tiles: the widest reuse that keeps the FMA pipes fed within the target's
+    /// tile registers, padding counted.
+    func testCostModelChoosesATilePerTarget() {
+        let avx2 = GemmSchedule.choose(k: 768, n: 768, for: .avx2)
+        XCTAssertEqual([avx2.mr, avx2.nr, avx2.rowBlock, avx2.kc], [6, 16, 48, 256])
+        let avx512 = GemmSchedule.choose(k: 768, n: 3072, for: .avx512)
+        XCTAssertEqual([avx512.mr, avx512.nr, avx512.rowBlock], [12, 32, 48])
+        for v in VectorTarget.all {
+            for n in [7, 37, 72, 768, 50304] {
+                let t = GemmTileCost.best(n: n, for: v)
+                XCTAssertNil(GemmSchedule.choose(k: 100, n: n, for: v).validate(for: v), "\(v.name) n=\(n)")
+                XCTAssertLessThanOrEqual(t.mr * (t.nr / v.lanes) + t.nr / v.lanes + 1, v.tileRegisters)
+                XCTAssertEqual(t.issue, 1, "\(v.name) n=\(n): \(t)")
+            }
+        }
+        // 72 columns: 24-wide panels waste none, 16-wide ones a tenth.
+        XCTAssertEqual(GemmTileCost.best(n: 72, for: .avx2).nr, 24)
+        XCTAssertEqual(GemmTileCost(mr: 6, nr: 16, n: 72, for: .avx2).columnUse, 0.9, accuracy: 1e-12)
+    }
+
     func testScheduleParsingErrors() {
         XCTAssertThrowsError(try GemmSchedule(parsing: "nr=12", for: .avx2))
         XCTAssertThrowsError(try GemmSchedule(parsing: "mr=8 nr=16", for: .avx2))
