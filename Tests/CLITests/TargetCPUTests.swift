@@ -22,9 +22,20 @@ final class TargetCPUTests: XCTestCase {
             XCTAssertLessThanOrEqual(try XCTUnwrap(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines))), 1e-4, target)
         }
 
+        // Ahead of time: `--target-cpu avx2` is x86-64-v3 with the AVX2 kernels; its logits are the JIT's.
+        let exe = dir.appendingPathComponent("tiny-avx2").path
+        var r = try TFC.run(["compile", "specs/tiny.tfs", "--weights", weights, "-o", exe, "--target-cpu", "avx2"], environment: env)
+        XCTAssertSucceeded(r, "compile --target-cpu avx2")
+        XCTAssertTrue(r.stdout.contains("for x86-64-v3"), r.stdout)
+        let aot = dir.appendingPathComponent("aot.npy").path
+        XCTAssertSucceeded(try TFC.runProcess(URL(fileURLWithPath: exe), ["--tokens", "1,2,3,4,5", "--logits", aot]), "tiny-avx2")
+        let jit = dir.appendingPathComponent("avx2.npy").path
+        let compare = try TFC.python(["-c", "import numpy as np; print(float(np.abs(np.load('\(aot)') - np.load('\(jit)')).max()))"])
+        XCTAssertLessThanOrEqual(try XCTUnwrap(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines))), 1e-5)
+
         var lacking = env
         lacking["TFC_CPU_PRETEND_LACKING"] = "avx512f"
-        var r = try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1", "--target-cpu", "avx512"], environment: lacking)
+        r = try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1", "--target-cpu", "avx512"], environment: lacking)
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.hasPrefix("error: --target-cpu avx512: this CPU ("), r.stderr)
         XCTAssertTrue(r.stderr.contains(") lacks avx512f"), r.stderr)
