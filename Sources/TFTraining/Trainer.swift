@@ -11,7 +11,7 @@ public struct StepReport: Sendable {
     public var gradientNorm: Double
 }
 
-/// Training on the naive backend: per step, `batch` windows, the mean of their gradients from the
+/// Training: per step, `batch` windows, the mean of their gradients from the
 /// backward graph, global-norm clipping, one AdamW update.
 public final class Trainer {
     public let grad: GradGraph
@@ -22,14 +22,20 @@ public final class Trainer {
     public let batch: Int
     public let window: Int
     let threads: Int
+    /// Computes each window's gradient: the naive backend unless `backend` says otherwise.
+    let gradient: GradientBackend
 
+    /// - Parameter backend: `.fused` compiles the gradient kernels here (throws what LLVM or the
+    ///   fused backend's refusal throws); `.naive` (the default) runs the oracle.
     public init(grad: GradGraph, state: TrainingState, data: TrainingData, options: AdamWOptions, schedule: LearningRate,
-                batch: Int, window: Int, threads: Int) {
+                batch: Int, window: Int, threads: Int, backend: TrainingBackend = .naive) throws {
         self.grad = grad; self.state = state; self.data = data; self.options = options; self.schedule = schedule
         self.batch = batch; self.window = window; self.threads = threads
+        switch backend {
+        case .naive: gradient = NaiveGradient(grad: grad, weights: state.lookup, threads: threads)
+        case .fused: gradient = try FusedGradient(grad: grad, weights: state.lookup, threads: threads)
+        }
     }
-
-    var gradient: NaiveGradient { NaiveGradient(grad: grad, weights: state.lookup, threads: threads) }
 
     public func step() -> StepReport {
         let windows = data.batch(batch, window: window, random: &state.random)

@@ -1,0 +1,253 @@
+import TFIR
+import TFAutodiff
+import TFNaive
+import TFCodegen
+import TFRuntime
+import TFPasses
+import Foundation
+
+/// The fused backend's gradient: runs a `GradGraph` with generated kernels, compiled once for the
+/// graph's shapes. The forward pass runs the unfused graph op by op with the fused backend's
+/// forward kernels (embedding gather, LayerNorm, one-site Pattention, rotary, flash attention,
+/// add, logits GEMM), keeping exactly the values the pass marked saved. The backward runs the
+/// generated `PattentionBackwardSpec` (scores recomputed per block of rows),
+/// `AttentionBackwardSpec` (flash-style, probabilities recomputed per row), and for the logits
+/// head a GEMM (`dx = dy·E`) and a `TransposedGemmSpec` (`dE += dyᵀ·x`).
+///
+/// The small ops' backwards — the loss seed, embedding scatter-add, LayerNorm, rotary, add — are
+/// O(T·d) host loops shared with the oracle (`NaiveBackward`), not generated kernels: the
+/// products above are where the time goes. Weights are repacked into the kernels' panel layouts
+/// on every call (training changes them between steps).
+public final class FusedGradient: GradientBackend {
+    public let grad: GradGraph
+    let weights: WeightLookup
+    let threads: Int
+    let jit: KernelJIT
+    /// Seconds to emit and JIT-compile the kernels.
+    public let compileSeconds: Double
+    private var entries: [String: KernelEntryPoint] = [:]
+    /// Per instruction: the symbols of its forward and backward kernels.
+    private var forwardKernel: [ValueID: String] = [:]
+    private var backwardKernels: [ValueID: [String]] = [:]
+    private var caches: [ValueID: (AlignedBuffer, AlignedBuffer)] = [:]
+
+    /// - Throws: a `CodegenError` when LLVM fails, or a `FusedCapabilityError` for an op the fused
+    ///   backend does not lower (never computed differently).
+    public init(grad: GradGraph, weights: @escaping WeightLookup, threads: Int) throws {
+        self.grad = grad; self.weights = weights; self.threads = threads
+        let start = Date()
+        _ = try FusedCapabilities.kernels(of: grad.forward)
+        let module = try KernelModule(name: "tfc_training")
+        let config = grad.forward.config
+        for inst in grad.forward.instructions {
+            let v = inst.result
+            switch inst.op {
+            case .tokens:
+                break
+            case .embedding:
+                forwardKernel[v] = module.addEmbedding(d: config.hidden, ldy: config.hidden)
+            case .layerNorm(let ln):
+                let d = inst.type.columns!
+                forwardKernel[v] = module.addLayerNorm(LayerNormKernelSpec(d: d, eps: Float(ln.eps), affine: ln.affine != nil, ldx: d, ldy: d))
+            case .add:
+                let d = inst.type.columns!
+                forwardKernel[v] = module.addAdd(d: d, lda: d, ldb: d, ldy: d)
+            case .rotary(let r):
+                let d = inst.type.columns!
+                forwardKernel[v] = module.addRotary(Self.rotary(r), ldx: d, ldy: d)
+            case .pattention(let p):
+                forwardKernel[v] = module.addPattention(Self.forwardSpec(p))
+                backwardKernels[v] = [module.addPattentionBackward(Self.backwardSpec(p))]
+            case .attention(let a):
+                let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: config.context, causal: a.causal)
+                forwardKernel[v] = module.addAttention(spec)
+                backwardKernels[v] = [module.addAttentionBackward(AttentionBackwardSpec(heads: a.heads, headDim: a.headDim, causal: a.causal))]
+                caches[v] = (AlignedBuffer(count: spec.cacheFloats), AlignedBuffer(count: spec.cacheFloats))
+            case .logits:
+                forwardKernel[v] = module.addGemm(Self.logitsSpec(config))
+                backwardKernels[v] = [module.addGemm(Self.logitsInputSpec(config)),
+                                      module.addTransposedGemm(TransposedGemmSpec(m: config.vocab, n: config.hidden))]
+            case .columns, .fusedPattention:
+                throw GradientBackendError("error: the fused backend cannot differentiate \(inst.op.name) (%\(v)): training runs on the unfused graph")
+            }
+        }
+        jit = try KernelJIT()
+        try jit.add(module)
+        for symbol in Set(forwardKernel.values).union(backwardKernels.values.joined()) { entries[symbol] = try jit.kernel(symbol) }
+        compileSeconds = Date().timeIntervalSince(start)
+    }
+
+    static func rotary(_ r: RotaryOp) -> RotaryEmbedding {
+        RotaryEmbedding(heads: r.heads, headDim: r.headDim, rotaryDims: r.rotaryDims, base: r.base)
+    }
+    static func site(_ p: PattentionOp) -> PattentionSite {
+        PattentionSite(tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: p.norm == .softmax ? nil : Float(p.tau))
+    }
+    static func forwardSpec(_ p: PattentionOp) -> PattentionKernelSpec {
+        PattentionKernelSpec(dIn: p.inFeatures, layerNormEps: nil, sites: [site(p)], schedule: GemmSchedule.choose(k: p.inFeatures, n: p.tokens),
+                             valueSchedule: GemmSchedule.choose(k: p.tokens, n: p.outFeatures), ldx: p.inFeatures)
+    }
+    static func backwardSpec(_ p: PattentionOp) -> PattentionBackwardSpec {
+        PattentionBackwardSpec(dIn: p.inFeatures, tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: Float(p.tau))
+    }
+    /// logits = x · Eᵀ.
+    static func logitsSpec(_ c: ModelConfig) -> GemmKernelSpec { GemmKernelSpec(k: c.hidden, n: c.vocab) }
+    /// dx += dlogits · E (B = E `[vocab, hidden]`, packed as it is).
+    static func logitsInputSpec(_ c: ModelConfig) -> GemmKernelSpec { GemmKernelSpec(k: c.vocab, n: c.hidden, accumulate: true) }
+
+    private func call(_ symbol: String, _ args: [UnsafeMutableRawPointer?], rows: Int) {
+        let entry = entries[symbol]!
+        args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), 0) }
+    }
+
+    private func weight(_ name: String) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(mutating: weights(name).baseAddress!) }
+
+    /// The mean next-token cross-entropy alone.
+    public func loss(_ tokens: [Int32]) -> Double {
+        let (values, _) = forward(tokens, keepAll: false)
+        return NaiveBackward.crossEntropy(values[grad.forward.output]!.matrix, tokens: tokens).loss
+    }
+
+    /// Runs the forward graph; keeps the saved values (and the logits), frees the others.
+    private func forward(_ tokens: [Int32], keepAll: Bool) -> ([ValueID: Tensor], [String: AlignedBuffer]) {
+        precondition(tokens.count >= 1 && tokens.count <= grad.forward.config.context, "tokens were validated by the caller")
+        tfc_set_num_threads(Int32(threads))
+        let graph = grad.forward, t = tokens.count
+        let keep = Set(grad.saved.map(\.value)).union([graph.output])
+        var ids = tokens
+        var values: [ValueID: Tensor] = [:]
+        var packed: [String: AlignedBuffer] = [:]
+        var uses = graph.useCounts()
+        for inst in graph.instructions {
+            let v = inst.result
+            guard case .f32 = inst.type.element, let columns = inst.type.columns else { continue }
+            let y = Tensor(rows: t, columns: columns)
+            let x = inst.operands.compactMap { values[$0] }
+            switch inst.op {
+            case .embedding(let table):
+                ids.withUnsafeMutableBufferPointer { call(forwardKernel[v]!, [UnsafeMutableRawPointer($0.baseAddress!), weight(table), y.raw], rows: t) }
+            case .layerNorm(let ln):
+                var args = [x[0].raw, y.raw]
+                if let affine = ln.affine { args += [weight(affine.weight), weight(affine.bias)] }
+                call(forwardKernel[v]!, args, rows: t)
+            case .add:
+                call(forwardKernel[v]!, [x[0].raw, x[1].raw, y.raw], rows: t)
+            case .rotary:
+                call(forwardKernel[v]!, [x[0].raw, y.raw], rows: t)
+            case .pattention(let p):
+                let spec = Self.forwardSpec(p)
+                let key = spec.keyLayout(0).packedTransposed(weights(p.keyName).baseAddress!)
+                let value = spec.valueLayout(0).packed(weights(p.valueName).baseAddress!)
+                packed[p.keyName + ".t"] = key
+                call(forwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw], rows: t)
+            case .attention:
+                let (kc, vc) = caches[v]!
+                call(forwardKernel[v]!, [x[0].raw, x[1].raw, x[2].raw, y.raw, kc.raw, vc.raw], rows: t)
+            case .logits(let table):
+                let e = Self.logitsSpec(graph.config).weightLayout.packedTransposed(weights(table).baseAddress!)
+                call(forwardKernel[v]!, [x[0].raw, e.raw, y.raw], rows: t)
+            case .tokens, .columns, .fusedPattention:
+                preconditionFailure("refused by init")
+            }
+            values[v] = y
+            for operand in inst.operands {
+                uses[operand, default: 0] -= 1
+                if uses[operand] == 0 && !keepAll && !keep.contains(operand) { values[operand] = nil }
+            }
+        }
+        return (values, packed)
+    }
+
+    /// `tokens` (at least 2, within the context) from position 0: the mean next-token
+    /// cross-entropy and its gradient.
+    public func run(_ tokens: [Int32]) -> GradientResult {
+        precondition(tokens.count >= 2, "tokens were validated by the caller")
+        let (values, packed) = forward(tokens, keepAll: false)
+        let config = grad.forward.config, t = tokens.count
+        var gradients: [String: AlignedBuffer] = [:]
+        for p in grad.parameters { gradients[p.name] = AlignedBuffer(count: p.elementCount) }
+        let (loss, seed) = NaiveBackward.crossEntropy(values[grad.loss.reads[0]]!.matrix, tokens: tokens)
+        var adjoints: [ValueID: Tensor] = [grad.loss.forward.result: Tensor(seed)]
+        /// The adjoint of `value`, created zero on first use (kernels add into it).
+        func adjoint(_ value: ValueID?, columns: Int) -> Tensor? {
+            guard let value else { return nil }
+            if let a = adjoints[value] { return a }
+            let a = Tensor(rows: t, columns: columns)
+            adjoints[value] = a
+            return a
+        }
+        func accumulate(_ value: ValueID?, _ m: Matrix) {
+            guard let a = adjoint(value, columns: m.columns) else { return }
+            for i in 0..<m.data.count { a.storage.pointer[i] += m.data[i] }
+        }
+        /// The weight gradient `name` as an array, updated by `body`, written back.
+        func host(_ name: String, _ body: (inout [Float]) -> Void) {
+            var g = gradients[name]!.array
+            body(&g)
+            g.withUnsafeBufferPointer { gradients[name]!.pointer.update(from: $0.baseAddress!, count: $0.count) }
+        }
+        for step in grad.steps {
+            let inst = step.forward
+            guard let dy = adjoints.removeValue(forKey: inst.result) else { continue }
+            let read = step.reads.map { values[$0] }  // token ids (the embedding's read) are `tokens`
+            switch inst.op {
+            case .embedding(let table):
+                host(table) { NaiveBackward.embedding(dy: dy.matrix, tokens: tokens, dTable: &$0) }
+            case .logits(let table):
+                let dx = adjoint(step.operandAdjoints[0], columns: config.hidden)!
+                let e = Self.logitsInputSpec(config).weightLayout.packed(weights(table).baseAddress!)
+                let symbols = backwardKernels[inst.result]!
+                call(symbols[0], [dy.raw, e.raw, dx.raw], rows: t)
+                call(symbols[1], [dy.raw, read[0]!.raw, gradients[table]!.raw], rows: t)
+            case .layerNorm(let ln):
+                var dw: [Float] = [], db: [Float] = []
+                if let affine = ln.affine { dw = gradients[affine.weight]!.array; db = gradients[affine.bias]!.array }
+                let dx = NaiveBackward.layerNorm(x: read[0]!.matrix, dy: dy.matrix, eps: ln.eps, weight: ln.affine.map { weights($0.weight).baseAddress! },
+                                                 dWeight: &dw, dBias: &db)
+                if let affine = ln.affine {
+                    host(affine.weight) { $0 = dw }
+                    host(affine.bias) { $0 = db }
+                }
+                accumulate(step.operandAdjoints[0], dx)
+            case .pattention(let p):
+                let spec = Self.backwardSpec(p)
+                let kt = packed[p.keyName + ".t"] ?? Self.forwardSpec(p).keyLayout(0).packedTransposed(weights(p.keyName).baseAddress!)
+                let vt = spec.valueTransposedLayout.packedTransposed(weights(p.valueName).baseAddress!)
+                let kp = spec.keyPlainLayout.packed(weights(p.keyName).baseAddress!)
+                let dx = adjoint(step.operandAdjoints[0], columns: p.inFeatures)!
+                call(backwardKernels[inst.result]![0], [read[0]!.raw, kt.raw, vt.raw, kp.raw, dy.raw, dx.raw,
+                                                        gradients[p.keyName]!.raw, gradients[p.valueName]!.raw], rows: t)
+            case .rotary(let r):
+                accumulate(step.operandAdjoints[0], NaiveBackward.rotary(dy: dy.matrix, r))
+            case .attention(let a):
+                let width = a.heads * a.headDim
+                let d = (0..<3).map { adjoint(step.operandAdjoints[$0], columns: width) ?? Tensor(rows: t, columns: width) }
+                call(backwardKernels[inst.result]![0], [read[0]!.raw, read[1]!.raw, read[2]!.raw, dy.raw, d[0].raw, d[1].raw, d[2].raw], rows: t)
+            case .add:
+                accumulate(step.operandAdjoints[0], dy.matrix)
+                accumulate(step.operandAdjoints[1], dy.matrix)
+            case .tokens, .columns, .fusedPattention:
+                preconditionFailure("refused by init")
+            }
+        }
+        return GradientResult(loss: loss, gradients: gradients.mapValues(\.array))
+    }
+}
+
+/// A `[rows, columns]` float32 activation in an aligned buffer the kernels read and write.
+final class Tensor {
+    let rows: Int
+    let columns: Int
+    let storage: AlignedBuffer
+
+    init(rows: Int, columns: Int) {
+        self.rows = rows; self.columns = columns
+        storage = AlignedBuffer(count: max(1, rows * columns))
+    }
+    convenience init(_ m: Matrix) {
+        self.init(rows: m.rows, columns: m.columns)
+        m.data.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: $0.count) }
+    }
+    var raw: UnsafeMutableRawPointer { storage.raw }
+    var matrix: Matrix { Matrix(rows: rows, columns: columns, data: Array(UnsafeBufferPointer(start: storage.pointer, count: rows * columns))) }
+}
