@@ -23,7 +23,7 @@ public final class Trainer {
     public let window: Int
     let threads: Int
     /// Computes each window's gradient: the naive backend unless `backend` says otherwise.
-    let gradient: GradientBackend
+    public let gradient: GradientBackend
 
     /// - Parameter backend: `.fused` compiles the gradient kernels here (throws what LLVM or the
     ///   fused backend's refusal throws); `.naive` (the default) runs the oracle.
