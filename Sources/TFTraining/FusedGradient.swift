@@ -71,9 +71,10 @@ public final class FusedGradient: GradientBackend {
                 throw GradientBackendError("error: the fused backend cannot differentiate \(inst.op.name) (%\(v)): training runs on the unfused graph")
             }
         }
+        module.addAdamW()
         jit = try KernelJIT()
         try jit.add(module)
-        for symbol in Set(forwardKernel.values).union(backwardKernels.values.joined()) { entries[symbol] = try jit.kernel(symbol) }
+        for symbol in Set(forwardKernel.values).union(backwardKernels.values.joined()).union([AdamWKernel.symbol]) { entries[symbol] = try jit.kernel(symbol) }
         compileSeconds = Date().timeIntervalSince(start)
     }
 
@@ -101,6 +102,21 @@ public final class FusedGradient: GradientBackend {
     }
 
     private func weight(_ name: String) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(mutating: weights(name).baseAddress!) }
+
+    /// One AdamW step on one tensor with the generated kernel (the same bits as `AdamW.update`).
+    public func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: [Float], scale: Double, m: UnsafeMutableBufferPointer<Float>,
+                      v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
+        precondition(gradient.count == w.count && m.count == w.count && v.count == w.count)
+        let (c1, c2, shrink) = AdamW.corrections(step: step, lr: lr, decay: decay, options)
+        var k = AdamWKernel.coefficients(scale: scale, beta1: options.beta1, beta2: options.beta2, correction1: c1, correction2: c2,
+                                         shrink: shrink, lr: lr, epsilon: options.epsilon)
+        var g = gradient
+        g.withUnsafeMutableBufferPointer { gp in k.withUnsafeMutableBufferPointer { kp in
+            call(AdamWKernel.symbol, [UnsafeMutableRawPointer(w.baseAddress!), UnsafeMutableRawPointer(gp.baseAddress!),
+                                      UnsafeMutableRawPointer(m.baseAddress!), UnsafeMutableRawPointer(v.baseAddress!),
+                                      UnsafeMutableRawPointer(kp.baseAddress!)], rows: w.count)
+        } }
+    }
 
     /// The mean next-token cross-entropy alone.
     public func loss(_ tokens: [Int32]) -> Double {

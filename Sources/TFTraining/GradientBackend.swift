@@ -7,6 +7,17 @@ public protocol GradientBackend: AnyObject {
     func run(_ tokens: [Int32]) -> GradientResult
     /// The mean next-token cross-entropy alone (a forward pass).
     func loss(_ tokens: [Int32]) -> Double
+    /// One AdamW step on one tensor (`AdamW.update`'s contract and bits).
+    func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: [Float], scale: Double, m: UnsafeMutableBufferPointer<Float>,
+               v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions)
+}
+
+extension GradientBackend {
+    /// The host loop, for backends without an AdamW kernel.
+    public func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: [Float], scale: Double, m: UnsafeMutableBufferPointer<Float>,
+                      v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
+        AdamW.update(w, gradient: gradient, scale: scale, m: m, v: v, step: step, lr: lr, decay: decay, options)
+    }
 }
 
 extension NaiveGradient: GradientBackend {}

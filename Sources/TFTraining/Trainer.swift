@@ -57,8 +57,8 @@ public final class Trainer {
         state.step += 1
         let lr = schedule.at(state.step)
         for p in state.parameters {
-            AdamW.update(state.weights[p.name]!, gradient: sum[p.name]!, scale: scale, m: state.m[p.name]!, v: state.v[p.name]!,
-                         step: state.step, lr: lr, decay: p.shape.count > 1, options)
+            gradient.adamW(state.weights[p.name]!, gradient: sum[p.name]!, scale: scale, m: state.m[p.name]!, v: state.v[p.name]!,
+                           step: state.step, lr: lr, decay: p.shape.count > 1, options)
         }
         return StepReport(step: state.step, loss: loss / Double(batch), learningRate: lr, gradientNorm: norm)
     }
