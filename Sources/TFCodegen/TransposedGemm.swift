@@ -35,21 +35,31 @@ extension IRGen {
     /// into panels of `w` columns: panel p at `p·w·depth`, element (r, j) at `r·w + j`, columns
     /// past `cols` zero. With `w = nr` these are a GEMM's weight panels; with `w = mr` they are
     /// the packed row tiles of the transpose (`ALayout.packed` of an `[cols, depth]` matrix).
+    /// Rows at and past `rows` are not written (the micro-kernel's run-time depth stops there).
     /// `void pack(const float *src, i64 rows, float *dst)`.
     func packPanels(cols: Int, ld: Int, width w: Int, depth: Int) -> IRFunction {
         define("tfc.panels.c\(cols).ld\(ld).w\(w).k\(depth)", voidT, [pf32, i64, pf32], attributes: ["nounwind"]) { fn in
             let src = self.param(fn, 0), rows = self.param(fn, 1), dst = self.param(fn, 2)
-            let panels = (cols + w - 1) / w
-            self.loop(0, self.i64(panels)) { p in
-                let valid = self.smin(self.i64(w), self.sub(self.i64(cols), self.mul(p, w)))
-                self.loop(0, rows) { r in
-                    let from = self.gep(src, self.add(self.mul(r, ld), self.mul(p, w)))
-                    let to = self.gep(dst, self.add(self.mul(p, w * depth), self.mul(r, w)))
-                    self.loop(0, self.i64(w)) { j in
-                        let x = self.ifElse(self.lt(j, valid), then: { [self.loadF(from, j)] }, otherwise: { [self.f32(0)] })
-                        self.storeF(x[0], to, j)
-                    }
+            let full = cols / w, tail = cols % w
+            /// Copies `count` floats of source row `row` from `from` to `to`, zero-filling to `w`.
+            func copy(_ from: LLVMValueRef, _ to: LLVMValueRef, count: Int) {
+                var j = 0
+                while j + self.width <= count { self.storeV(self.loadV(from, j), to, j); j += self.width }
+                if j < count && w % self.width == 0 {
+                    let mask = self.laneMask(count - j)
+                    self.storeV(self.maskedLoadV(from, self.i64(j), mask), to, j)  // masked-off lanes load as zero
+                    j += self.width
                 }
+                while j < count { self.storeF(self.loadF(from, j), to, j); j += 1 }
+                while j < w { self.storeF(self.f32(0), to, j); j += 1 }
+            }
+            self.loop(0, rows) { r in
+                let row = self.gep(src, self.mul(r, ld))
+                let out = self.gep(dst, self.mul(r, w))
+                if full > 0 {
+                    self.loop(0, self.i64(full)) { p in copy(self.gep(row, self.mul(p, w)), self.gep(out, self.mul(p, w * depth)), count: w) }
+                }
+                if tail > 0 { copy(self.gep(row, full * w), self.gep(out, full * w * depth), count: tail) }
             }
             self.retVoid()
         }

@@ -73,6 +73,17 @@ final class FusedGradientTests: XCTestCase {
         try compare(text, tokens: tokens, "tiny, 300 tokens")
     }
 
+    /// Bidirectional attention, and a head dimension (12) that is not a multiple of the vector width.
+    func testNonCausalAndOddHeadDim() throws {
+        let tiny = try specText("specs/tiny.tfs")
+        let nonCausal = tiny.replacingOccurrences(of: "causal: true", with: "causal: false")
+        XCTAssertTrue(nonCausal.contains("causal: false"))
+        try compare(nonCausal, "tiny non-causal")
+        let odd = tiny.replacingOccurrences(of: "hidden = 64", with: "hidden = 48").replacingOccurrences(of: "rotary_fraction = 0.25", with: "rotary_fraction = 0.5")
+        XCTAssertTrue(odd.contains("hidden = 48") && odd.contains("rotary_fraction = 0.5"))
+        try compare(odd, "tiny head_dim 12")
+    }
+
     func testPerSiteVariantsAndPinnedScale() throws {
         let text = try specText("specs/tiny.tfs")
             .replacingOccurrences(of: "site: attention.query, tokens: qkv)", with: "site: attention.query, tokens: qkv, norm: softmax)")
