@@ -14,10 +14,10 @@ import Foundation
 /// `AttentionBackwardSpec` (flash-style, probabilities recomputed per row), and for the logits
 /// head a GEMM (`dx = dy·E`) and a `TransposedGemmSpec` (`dE += dyᵀ·x`).
 ///
-/// The small ops' backwards — the loss seed, embedding scatter-add, LayerNorm, rotary, add — are
-/// O(T·d) host loops shared with the oracle (`NaiveBackward`), not generated kernels: the
-/// products above are where the time goes. Weights are repacked into the kernels' panel layouts
-/// on every call (training changes them between steps).
+/// The loss and its seed (`addCrossEntropy`) and the LayerNorm backward (`addLayerNormBackward`) are
+/// generated kernels too; the remaining small backwards — embedding scatter-add, rotary, add — are
+/// O(T·d) host loops shared with the oracle (`NaiveBackward`): not worth a kernel next to the products. Weights are packed into the kernels' panel layouts on
+/// first use and kept until `adamW` (the trainer's update) or `weightsChanged()` says they changed.
 public final class FusedGradient: GradientBackend {
     public let grad: GradGraph
     let weights: WeightLookup
@@ -30,6 +30,9 @@ public final class FusedGradient: GradientBackend {
     private var forwardKernel: [ValueID: String] = [:]
     private var backwardKernels: [ValueID: [String]] = [:]
     private var caches: [ValueID: (AlignedBuffer, AlignedBuffer)] = [:]
+    private let crossEntropyKernel: String
+    /// Packed weights by (tensor, layout), valid until the weights change.
+    private var packs: [String: AlignedBuffer] = [:]
 
     /// - Throws: a `CodegenError` when LLVM fails, or a `FusedCapabilityError` for an op the fused
     ///   backend does not lower (never computed differently).
@@ -49,6 +52,7 @@ public final class FusedGradient: GradientBackend {
             case .layerNorm(let ln):
                 let d = inst.type.columns!
                 forwardKernel[v] = module.addLayerNorm(LayerNormKernelSpec(d: d, eps: Float(ln.eps), affine: ln.affine != nil, ldx: d, ldy: d))
+                backwardKernels[v] = [module.addLayerNormBackward(d: d, eps: Float(ln.eps), affine: ln.affine != nil)]
             case .add:
                 let d = inst.type.columns!
                 forwardKernel[v] = module.addAdd(d: d, lda: d, ldb: d, ldy: d)
@@ -72,9 +76,10 @@ public final class FusedGradient: GradientBackend {
             }
         }
         module.addAdamW()
+        crossEntropyKernel = module.addCrossEntropy(vocab: config.vocab)
         jit = try KernelJIT()
         try jit.add(module)
-        for symbol in Set(forwardKernel.values).union(backwardKernels.values.joined()).union([AdamWKernel.symbol]) { entries[symbol] = try jit.kernel(symbol) }
+        for symbol in Set(forwardKernel.values).union(backwardKernels.values.joined()).union([AdamWKernel.symbol, crossEntropyKernel]) { entries[symbol] = try jit.kernel(symbol) }
         compileSeconds = Date().timeIntervalSince(start)
     }
 
@@ -101,12 +106,38 @@ public final class FusedGradient: GradientBackend {
         args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), 0) }
     }
 
+    /// Weight `name` in `layout` (`packTransposed` of the `[n, k]` tensor, or `pack` of the `[k, n]` one).
+    private func pack(_ name: String, _ layout: PanelLayout, transposed: Bool) -> AlignedBuffer {
+        let key = "\(name) \(layout) \(transposed)"
+        if let b = packs[key] { return b }
+        let source = weights(name).baseAddress!
+        let b = transposed ? layout.packedTransposed(source) : layout.packed(source)
+        packs[key] = b
+        return b
+    }
+
+    /// The mean next-token cross-entropy (the generated kernel's row losses, summed in double) and
+    /// the logits' adjoint.
+    private func crossEntropy(_ logits: Tensor, _ tokens: [Int32]) -> (loss: Double, seed: Tensor) {
+        let seed = Tensor(rows: logits.rows, columns: logits.columns, zeroed: false)
+        var losses = [Float](repeating: 0, count: tokens.count), ids = tokens
+        ids.withUnsafeMutableBufferPointer { idp in losses.withUnsafeMutableBufferPointer { lp in
+            call(crossEntropyKernel, [logits.raw, UnsafeMutableRawPointer(idp.baseAddress!), seed.raw, UnsafeMutableRawPointer(lp.baseAddress!)],
+                 rows: tokens.count)
+        } }
+        return (losses.reduce(0.0) { $0 + Double($1) } / Double(tokens.count - 1), seed)
+    }
+
+    /// Drops the packed weights: call after changing the weights other than through `adamW`.
+    public func weightsChanged() { packs = [:] }
+
     private func weight(_ name: String) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(mutating: weights(name).baseAddress!) }
 
     /// One AdamW step on one tensor with the generated kernel (the same bits as `AdamW.update`).
     public func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: [Float], scale: Double, m: UnsafeMutableBufferPointer<Float>,
                       v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
         precondition(gradient.count == w.count && m.count == w.count && v.count == w.count)
+        weightsChanged()
         let (c1, c2, shrink) = AdamW.corrections(step: step, lr: lr, decay: decay, options)
         var k = AdamWKernel.coefficients(scale: scale, beta1: options.beta1, beta2: options.beta2, correction1: c1, correction2: c2,
                                          shrink: shrink, lr: lr, epsilon: options.epsilon)
@@ -120,24 +151,23 @@ public final class FusedGradient: GradientBackend {
 
     /// The mean next-token cross-entropy alone.
     public func loss(_ tokens: [Int32]) -> Double {
-        let (values, _) = forward(tokens, keepAll: false)
-        return NaiveBackward.crossEntropy(values[grad.forward.output]!.matrix, tokens: tokens).loss
+        let values = forward(tokens, keepAll: false)
+        return crossEntropy(values[grad.forward.output]!, tokens).loss
     }
 
     /// Runs the forward graph; keeps the saved values (and the logits), frees the others.
-    private func forward(_ tokens: [Int32], keepAll: Bool) -> ([ValueID: Tensor], [String: AlignedBuffer]) {
+    private func forward(_ tokens: [Int32], keepAll: Bool) -> [ValueID: Tensor] {
         precondition(tokens.count >= 1 && tokens.count <= grad.forward.config.context, "tokens were validated by the caller")
         tfc_set_num_threads(Int32(threads))
         let graph = grad.forward, t = tokens.count
         let keep = Set(grad.saved.map(\.value)).union([graph.output])
         var ids = tokens
         var values: [ValueID: Tensor] = [:]
-        var packed: [String: AlignedBuffer] = [:]
         var uses = graph.useCounts()
         for inst in graph.instructions {
             let v = inst.result
             guard case .f32 = inst.type.element, let columns = inst.type.columns else { continue }
-            let y = Tensor(rows: t, columns: columns)
+            let y = Tensor(rows: t, columns: columns, zeroed: false)
             let x = inst.operands.compactMap { values[$0] }
             switch inst.op {
             case .embedding(let table):
@@ -152,15 +182,14 @@ public final class FusedGradient: GradientBackend {
                 call(forwardKernel[v]!, [x[0].raw, y.raw], rows: t)
             case .pattention(let p):
                 let spec = Self.forwardSpec(p)
-                let key = spec.keyLayout(0).packedTransposed(weights(p.keyName).baseAddress!)
-                let value = spec.valueLayout(0).packed(weights(p.valueName).baseAddress!)
-                packed[p.keyName + ".t"] = key
+                let key = pack(p.keyName, spec.keyLayout(0), transposed: true)
+                let value = pack(p.valueName, spec.valueLayout(0), transposed: false)
                 call(forwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw], rows: t)
             case .attention:
                 let (kc, vc) = caches[v]!
                 call(forwardKernel[v]!, [x[0].raw, x[1].raw, x[2].raw, y.raw, kc.raw, vc.raw], rows: t)
             case .logits(let table):
-                let e = Self.logitsSpec(graph.config).weightLayout.packedTransposed(weights(table).baseAddress!)
+                let e = pack(table, Self.logitsSpec(graph.config).weightLayout, transposed: true)
                 call(forwardKernel[v]!, [x[0].raw, e.raw, y.raw], rows: t)
             case .tokens, .columns, .fusedPattention:
                 preconditionFailure("refused by init")
@@ -171,19 +200,19 @@ public final class FusedGradient: GradientBackend {
                 if uses[operand] == 0 && !keepAll && !keep.contains(operand) { values[operand] = nil }
             }
         }
-        return (values, packed)
+        return values
     }
 
     /// `tokens` (at least 2, within the context) from position 0: the mean next-token
     /// cross-entropy and its gradient.
     public func run(_ tokens: [Int32]) -> GradientResult {
         precondition(tokens.count >= 2, "tokens were validated by the caller")
-        let (values, packed) = forward(tokens, keepAll: false)
+        let values = forward(tokens, keepAll: false)
         let config = grad.forward.config, t = tokens.count
         var gradients: [String: AlignedBuffer] = [:]
         for p in grad.parameters { gradients[p.name] = AlignedBuffer(count: p.elementCount) }
-        let (loss, seed) = NaiveBackward.crossEntropy(values[grad.loss.reads[0]]!.matrix, tokens: tokens)
-        var adjoints: [ValueID: Tensor] = [grad.loss.forward.result: Tensor(seed)]
+        let (loss, seed) = crossEntropy(values[grad.loss.reads[0]]!, tokens)
+        var adjoints: [ValueID: Tensor] = [grad.loss.forward.result: seed]
         /// The adjoint of `value`, created zero on first use (kernels add into it).
         func adjoint(_ value: ValueID?, columns: Int) -> Tensor? {
             guard let value else { return nil }
@@ -211,25 +240,20 @@ public final class FusedGradient: GradientBackend {
                 host(table) { NaiveBackward.embedding(dy: dy.matrix, tokens: tokens, dTable: &$0) }
             case .logits(let table):
                 let dx = adjoint(step.operandAdjoints[0], columns: config.hidden)!
-                let e = Self.logitsInputSpec(config).weightLayout.packed(weights(table).baseAddress!)
+                let e = pack(table, Self.logitsInputSpec(config).weightLayout, transposed: false)
                 let symbols = backwardKernels[inst.result]!
                 call(symbols[0], [dy.raw, e.raw, dx.raw], rows: t)
                 call(symbols[1], [dy.raw, read[0]!.raw, gradients[table]!.raw], rows: t)
             case .layerNorm(let ln):
-                var dw: [Float] = [], db: [Float] = []
-                if let affine = ln.affine { dw = gradients[affine.weight]!.array; db = gradients[affine.bias]!.array }
-                let dx = NaiveBackward.layerNorm(x: read[0]!.matrix, dy: dy.matrix, eps: ln.eps, weight: ln.affine.map { weights($0.weight).baseAddress! },
-                                                 dWeight: &dw, dBias: &db)
-                if let affine = ln.affine {
-                    host(affine.weight) { $0 = dw }
-                    host(affine.bias) { $0 = db }
-                }
-                accumulate(step.operandAdjoints[0], dx)
+                let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) ?? Tensor(rows: t, columns: dy.columns)
+                var args = [read[0]!.raw, dy.raw, dx.raw]
+                if let affine = ln.affine { args += [weight(affine.weight), gradients[affine.weight]!.raw, gradients[affine.bias]!.raw] }
+                call(backwardKernels[inst.result]![0], args, rows: t)
             case .pattention(let p):
                 let spec = Self.backwardSpec(p)
-                let kt = packed[p.keyName + ".t"] ?? Self.forwardSpec(p).keyLayout(0).packedTransposed(weights(p.keyName).baseAddress!)
-                let vt = spec.valueTransposedLayout.packedTransposed(weights(p.valueName).baseAddress!)
-                let kp = spec.keyPlainLayout.packed(weights(p.keyName).baseAddress!)
+                let kt = pack(p.keyName, spec.keyLayout, transposed: true)
+                let vt = pack(p.valueName, spec.valueTransposedLayout, transposed: true)
+                let kp = pack(p.keyName, spec.keyPlainLayout, transposed: false)
                 let dx = adjoint(step.operandAdjoints[0], columns: p.inFeatures)!
                 call(backwardKernels[inst.result]![0], [read[0]!.raw, kt.raw, vt.raw, kp.raw, dy.raw, dx.raw,
                                                         gradients[p.keyName]!.raw, gradients[p.valueName]!.raw], rows: t)
@@ -256,9 +280,10 @@ final class Tensor {
     let columns: Int
     let storage: AlignedBuffer
 
-    init(rows: Int, columns: Int) {
+    /// `zeroed: false` for a value a kernel writes in full (forward outputs).
+    init(rows: Int, columns: Int, zeroed: Bool = true) {
         self.rows = rows; self.columns = columns
-        storage = AlignedBuffer(count: max(1, rows * columns))
+        storage = AlignedBuffer(count: max(1, rows * columns), zeroed: zeroed)
     }
     convenience init(_ m: Matrix) {
         self.init(rows: m.rows, columns: m.columns)
