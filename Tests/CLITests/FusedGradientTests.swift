@@ -11,8 +11,6 @@ import TFWeights
 /// backends ~1e-4 of such a tensor from float64 finite differences). A wrong rule is off by the
 /// size of the gradient itself. On the spec variants the reference tests use.
 final class FusedGradientTests: XCTestCase {
-    static let tokens = [1, 5, 9, 200, 3, 3, 77, 0, 255, 14, 15, 92, 65, 35]
-
     /// Both backends on `spec`; every tensor compared. `zero` names tensors whose gradient is
     /// exactly zero by construction; all others must have a non-zero one.
     func compare(spec: String, weights: String, in dir: URL, tokens: [Int], _ what: String, zero: (String) -> Bool = { _ in false },
@@ -44,7 +42,7 @@ final class FusedGradientTests: XCTestCase {
         }
     }
 
-    func compare(_ specText: String, tokens: [Int] = tokens, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    func compare(_ specText: String, tokens: [Int] = GradientSpecVariants.tokens, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = try TFC.temporaryDirectory(self)
         let spec = dir.appendingPathComponent("model.tfs").path
         try specText.write(toFile: spec, atomically: true, encoding: .utf8)
@@ -53,15 +51,10 @@ final class FusedGradientTests: XCTestCase {
         try compare(spec: spec, weights: weights, in: dir, tokens: tokens, what, file: file, line: line)
     }
 
-    func specText(_ name: String) throws -> String {
-        try String(contentsOf: TFC.root.appendingPathComponent(name), encoding: .utf8)
-    }
+    func specText(_ name: String) throws -> String { try GradientSpecVariants.text(name) }
 
     func testTinyEveryVariant() throws {
-        let tiny = try specText("specs/tiny.tfs")
-        for variant in ["l2_norm_gelu", "gelu_l2_norm", "softmax"] {
-            try compare(tiny.replacingOccurrences(of: "pattention = l2_norm_gelu", with: "pattention = \(variant)"), "tiny \(variant)")
-        }
+        for (text, what) in try GradientSpecVariants.tinyEveryNorm() { try compare(text, what) }
     }
 
     /// 300 tokens: the Pattention backward's row blocks (128 rows) are two full and a partial one.
@@ -85,42 +78,26 @@ final class FusedGradientTests: XCTestCase {
     }
 
     func testPerSiteVariantsAndPinnedScale() throws {
-        let text = try specText("specs/tiny.tfs")
-            .replacingOccurrences(of: "site: attention.query, tokens: qkv)", with: "site: attention.query, tokens: qkv, norm: softmax)")
-            .replacingOccurrences(of: "site: attention.key, tokens: qkv)", with: "site: attention.key, tokens: qkv, norm: gelu_l2_norm, scale: 5.0)")
-            .replacingOccurrences(of: "tokens: ffn)", with: "tokens: ffn, scale: 11.5)")
-        XCTAssertTrue(text.contains("norm: softmax") && text.contains("scale: 11.5"))
-        try compare(text, "tiny per-site")
+        try compare(try GradientSpecVariants.perSiteVariantsAndPinnedScale(), "tiny per-site")
     }
 
     func testAffineFinalNormAndUntiedHead() throws {
-        let text = try specText("specs/tiny.tfs")
-            .replacingOccurrences(of: "final_norm = plain", with: "final_norm = affine")
-            .replacingOccurrences(of: "tie_embeddings = true", with: "tie_embeddings = false")
-        XCTAssertTrue(text.contains("final_norm = affine") && text.contains("tie_embeddings = false"))
-        try compare(text, "tiny affine untied")
+        try compare(try GradientSpecVariants.affineFinalNormAndUntiedHead(), "tiny affine untied")
     }
 
     func testParallelBlock() throws {
-        try compare(try specText("specs/examples/parallel.tfs"), tokens: [3, 1, 4, 1, 5, 9, 2, 6, 199, 0], "parallel")
+        try compare(try specText("specs/examples/parallel.tfs"), tokens: GradientSpecVariants.parallelTokens, "parallel")
     }
 
     func testTwoMLP() throws {
-        try compare(try specText("specs/examples/two-mlp.tfs"), tokens: [3, 1, 4, 1, 5, 9, 2, 6, 149, 0, 77], "two-mlp")
+        try compare(try specText("specs/examples/two-mlp.tfs"), tokens: GradientSpecVariants.twoMLPTokens, "two-mlp")
     }
 
     /// A grown model (tokens doubled with zero keys and pinned τ, a zero-valued layer inserted).
     func testAfterGrowth() throws {
         let dir = try TFC.temporaryDirectory(self)
-        let tiny = TFC.root.appendingPathComponent("specs/tiny.tfs").path
-        let weights = dir.appendingPathComponent("w.safetensors").path, grownSpec = dir.appendingPathComponent("grown.tfs").path
-        let grownWeights = dir.appendingPathComponent("grown.safetensors").path
-        XCTAssertSucceeded(try TFC.run(["init", tiny, "-o", weights, "--seed", "7"]), "tfc init")
-        XCTAssertSucceeded(try TFC.run(["grow", tiny, "--weights", weights, "-o", grownSpec, "--out-weights", grownWeights,
-                                        "--tokens", "all=x2", "--layers", "+1", "--at", "1", "--backend", "naive"]), "tfc grow")
-        let live: Set = ["layers.1.attention.proj.value_param_tokens", "layers.1.mlp.value_param_tokens"]
-        try compare(spec: grownSpec, weights: grownWeights, in: dir, tokens: Self.tokens, "grown tiny",
-                     zero: { $0.hasPrefix("layers.1.") && !live.contains($0) })
+        let grown = try GradientSpecVariants.grownTiny(in: dir)
+        try compare(spec: grown.spec, weights: grown.weights, in: dir, tokens: GradientSpecVariants.tokens, "grown tiny", zero: grown.zero)
     }
 
     func testUnknownBackendIsAUsageError() throws {

@@ -1,8 +1,8 @@
 import Foundation
 import XCTest
 
-/// `tfc train --backend fused`: resumes bit-exactly like the naive trainer, and follows the naive
-/// trainer's loss curve (the same windows, gradients equal to float32 rounding).
+/// `tfc train --backend fused` follows the naive trainer's loss curve (the same windows, gradients
+/// equal to float32 rounding). Its bit-exact resume is TrainCommandTests.testResumeIsBitExactFused.
 final class FusedTrainTests: XCTestCase {
     var tiny: String { TFC.root.appendingPathComponent("specs/tiny.tfs").path }
 
@@ -19,29 +19,6 @@ final class FusedTrainTests: XCTestCase {
     func losses(_ dir: String) throws -> [Double] {
         try String(contentsOfFile: dir + "/loss.csv", encoding: .utf8).split(separator: "\n").dropFirst()
             .map { Double($0.split(separator: ",", omittingEmptySubsequences: false)[1]) ?? .nan }
-    }
-
-    /// N steps straight == N/2, resume, N/2 on the fused backend: byte-identical checkpoints.
-    func testResumeIsBitExact() throws {
-        let dir = try TFC.temporaryDirectory(self)
-        let data = try text(in: dir)
-        let common = ["train", tiny, "--data", data, "--steps", "12", "--batch", "2", "--seq", "24", "--lr", "2e-3", "--warmup", "4",
-                      "--seed", "5", "--backend", "fused"]
-        let straight = dir.appendingPathComponent("straight").path, split = dir.appendingPathComponent("split").path
-        let first = try TFC.run(common + ["--out", straight])
-        XCTAssertSucceeded(first, "straight")
-        XCTAssertTrue(first.stdout.contains("backend fused"), first.stdout)
-        XCTAssertSucceeded(try TFC.run(common + ["--out", split, "--stop-after", "6"]), "first half")
-        let half = try Data(contentsOf: URL(fileURLWithPath: split + "/checkpoint.safetensors"))
-        let resumed = try TFC.run(common + ["--out", split, "--resume"])
-        XCTAssertSucceeded(resumed, "resume")
-        XCTAssertTrue(resumed.stdout.contains("steps 7...12 of 12"), resumed.stdout)
-        for name in ["checkpoint.safetensors", "weights.safetensors"] {
-            let a = try Data(contentsOf: URL(fileURLWithPath: straight + "/" + name)), b = try Data(contentsOf: URL(fileURLWithPath: split + "/" + name))
-            XCTAssertEqual(a, b, name)
-        }
-        XCTAssertNotEqual(half, try Data(contentsOf: URL(fileURLWithPath: straight + "/checkpoint.safetensors")), "training moved the state")
-        XCTAssertEqual(try losses(straight), try losses(split))
     }
 
     /// Both backends from the same initial weights and sampler: the per-step losses agree (they
