@@ -116,16 +116,25 @@ public final class FusedGradient: GradientBackend {
         return b
     }
 
-    /// The mean next-token cross-entropy (the generated kernel's row losses, summed in double) and
-    /// the logits' adjoint.
-    private func crossEntropy(_ logits: Tensor, _ tokens: [Int32]) -> (loss: Double, seed: Tensor) {
+    /// The mean over windows of each window's mean next-token cross-entropy (the generated
+    /// kernel's row losses, summed in double) and the logits' adjoint (scaled by 1 / windows).
+    private func crossEntropy(_ logits: Tensor, _ windows: [[Int32]]) -> (loss: Double, seed: Tensor) {
         let seed = Tensor(rows: logits.rows, columns: logits.columns, zeroed: false)
-        var losses = [Float](repeating: 0, count: tokens.count), ids = tokens
-        ids.withUnsafeMutableBufferPointer { idp in losses.withUnsafeMutableBufferPointer { lp in
-            call(crossEntropyKernel, [logits.raw, UnsafeMutableRawPointer(idp.baseAddress!), seed.raw, UnsafeMutableRawPointer(lp.baseAddress!)],
-                 rows: tokens.count)
-        } }
-        return (losses.reduce(0.0) { $0 + Double($1) } / Double(tokens.count - 1), seed)
+        let t = windows[0].count
+        var total = 0.0
+        for (w, window) in windows.enumerated() {
+            var losses = [Float](repeating: 0, count: t), ids = window
+            ids.withUnsafeMutableBufferPointer { idp in losses.withUnsafeMutableBufferPointer { lp in
+                call(crossEntropyKernel, [logits.at(row: w * t), UnsafeMutableRawPointer(idp.baseAddress!), seed.at(row: w * t),
+                                          UnsafeMutableRawPointer(lp.baseAddress!)], rows: t)
+            } }
+            total += losses.reduce(0.0) { $0 + Double($1) } / Double(t - 1)
+        }
+        if windows.count > 1 {
+            let inverse = 1 / Float(windows.count)
+            for i in 0..<(seed.rows * seed.columns) { seed.storage.pointer[i] *= inverse }
+        }
+        return (total / Double(windows.count), seed)
     }
 
     /// Drops the packed weights: call after changing the weights other than through `adamW`.
@@ -151,53 +160,56 @@ public final class FusedGradient: GradientBackend {
 
     /// The mean next-token cross-entropy alone.
     public func loss(_ tokens: [Int32]) -> Double {
-        let values = forward(tokens, keepAll: false)
-        return crossEntropy(values[grad.forward.output]!, tokens).loss
+        crossEntropy(forward([tokens])[grad.forward.output]!, [tokens]).loss
     }
 
-    /// Runs the forward graph; keeps the saved values (and the logits), frees the others.
-    private func forward(_ tokens: [Int32], keepAll: Bool) -> [ValueID: Tensor] {
-        precondition(tokens.count >= 1 && tokens.count <= grad.forward.config.context, "tokens were validated by the caller")
+    /// Runs the forward graph on equally long windows stacked as rows (each from position 0);
+    /// keeps the saved values (and the logits), frees the others.
+    private func forward(_ windows: [[Int32]]) -> [ValueID: Tensor] {
+        let t = windows[0].count, rows = windows.count * t
+        precondition(t >= 2 && t <= grad.forward.config.context && windows.allSatisfy { $0.count == t }, "windows were validated by the caller")
         tfc_set_num_threads(Int32(threads))
-        let graph = grad.forward, t = tokens.count
+        let graph = grad.forward
         let keep = Set(grad.saved.map(\.value)).union([graph.output])
-        var ids = tokens
+        var ids = Array(windows.joined())
         var values: [ValueID: Tensor] = [:]
         var uses = graph.useCounts()
         for inst in graph.instructions {
             let v = inst.result
             guard case .f32 = inst.type.element, let columns = inst.type.columns else { continue }
-            let y = Tensor(rows: t, columns: columns, zeroed: false)
+            let y = Tensor(rows: rows, columns: columns, zeroed: false)
             let x = inst.operands.compactMap { values[$0] }
             switch inst.op {
             case .embedding(let table):
-                ids.withUnsafeMutableBufferPointer { call(forwardKernel[v]!, [UnsafeMutableRawPointer($0.baseAddress!), weight(table), y.raw], rows: t) }
+                ids.withUnsafeMutableBufferPointer { call(forwardKernel[v]!, [UnsafeMutableRawPointer($0.baseAddress!), weight(table), y.raw], rows: rows) }
             case .layerNorm(let ln):
                 var args = [x[0].raw, y.raw]
                 if let affine = ln.affine { args += [weight(affine.weight), weight(affine.bias)] }
-                call(forwardKernel[v]!, args, rows: t)
+                call(forwardKernel[v]!, args, rows: rows)
             case .add:
-                call(forwardKernel[v]!, [x[0].raw, x[1].raw, y.raw], rows: t)
-            case .rotary:
-                call(forwardKernel[v]!, [x[0].raw, y.raw], rows: t)
+                call(forwardKernel[v]!, [x[0].raw, x[1].raw, y.raw], rows: rows)
+            case .rotary:  // positions restart at 0 in every window
+                for w in 0..<windows.count { call(forwardKernel[v]!, [x[0].at(row: w * t), y.at(row: w * t)], rows: t) }
             case .pattention(let p):
                 let spec = Self.forwardSpec(p)
                 let key = pack(p.keyName, spec.keyLayout(0), transposed: true)
                 let value = pack(p.valueName, spec.valueLayout(0), transposed: false)
-                call(forwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw], rows: t)
-            case .attention:
+                call(forwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw], rows: rows)
+            case .attention:  // each window attends within itself, its cache from position 0
                 let (kc, vc) = caches[v]!
-                call(forwardKernel[v]!, [x[0].raw, x[1].raw, x[2].raw, y.raw, kc.raw, vc.raw], rows: t)
+                for w in 0..<windows.count {
+                    call(forwardKernel[v]!, [x[0].at(row: w * t), x[1].at(row: w * t), x[2].at(row: w * t), y.at(row: w * t), kc.raw, vc.raw], rows: t)
+                }
             case .logits(let table):
                 let e = pack(table, Self.logitsSpec(graph.config).weightLayout, transposed: true)
-                call(forwardKernel[v]!, [x[0].raw, e.raw, y.raw], rows: t)
+                call(forwardKernel[v]!, [x[0].raw, e.raw, y.raw], rows: rows)
             case .tokens, .columns, .fusedPattention:
                 preconditionFailure("refused by init")
             }
             values[v] = y
             for operand in inst.operands {
                 uses[operand, default: 0] -= 1
-                if uses[operand] == 0 && !keepAll && !keep.contains(operand) { values[operand] = nil }
+                if uses[operand] == 0 && !keep.contains(operand) { values[operand] = nil }
             }
         }
         return values
@@ -205,19 +217,24 @@ public final class FusedGradient: GradientBackend {
 
     /// `tokens` (at least 2, within the context) from position 0: the mean next-token
     /// cross-entropy and its gradient.
-    public func run(_ tokens: [Int32]) -> GradientResult {
-        precondition(tokens.count >= 2, "tokens were validated by the caller")
-        let values = forward(tokens, keepAll: false)
-        let config = grad.forward.config, t = tokens.count
+    public func run(_ tokens: [Int32]) -> GradientResult { run(batch: [tokens]) }
+
+    /// Equally long windows as one stack of rows (the row-wise kernels see them all at once,
+    /// attention, rotary and the loss go window by window): the mean of their losses and the
+    /// gradient of that mean.
+    public func run(batch windows: [[Int32]]) -> GradientResult {
+        let values = forward(windows)
+        let config = grad.forward.config, t = windows[0].count, rows = windows.count * t
+        let tokens = Array(windows.joined())
         var gradients: [String: AlignedBuffer] = [:]
         for p in grad.parameters { gradients[p.name] = AlignedBuffer(count: p.elementCount) }
-        let (loss, seed) = crossEntropy(values[grad.loss.reads[0]]!, tokens)
+        let (loss, seed) = crossEntropy(values[grad.loss.reads[0]]!, windows)
         var adjoints: [ValueID: Tensor] = [grad.loss.forward.result: seed]
         /// The adjoint of `value`, created zero on first use (kernels add into it).
         func adjoint(_ value: ValueID?, columns: Int) -> Tensor? {
             guard let value else { return nil }
             if let a = adjoints[value] { return a }
-            let a = Tensor(rows: t, columns: columns)
+            let a = Tensor(rows: rows, columns: columns)
             adjoints[value] = a
             return a
         }
@@ -242,13 +259,13 @@ public final class FusedGradient: GradientBackend {
                 let dx = adjoint(step.operandAdjoints[0], columns: config.hidden)!
                 let e = pack(table, Self.logitsInputSpec(config).weightLayout, transposed: false)
                 let symbols = backwardKernels[inst.result]!
-                call(symbols[0], [dy.raw, e.raw, dx.raw], rows: t)
-                call(symbols[1], [dy.raw, read[0]!.raw, gradients[table]!.raw], rows: t)
+                call(symbols[0], [dy.raw, e.raw, dx.raw], rows: rows)
+                call(symbols[1], [dy.raw, read[0]!.raw, gradients[table]!.raw], rows: rows)
             case .layerNorm(let ln):
-                let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) ?? Tensor(rows: t, columns: dy.columns)
+                let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) ?? Tensor(rows: rows, columns: dy.columns)
                 var args = [read[0]!.raw, dy.raw, dx.raw]
                 if let affine = ln.affine { args += [weight(affine.weight), gradients[affine.weight]!.raw, gradients[affine.bias]!.raw] }
-                call(backwardKernels[inst.result]![0], args, rows: t)
+                call(backwardKernels[inst.result]![0], args, rows: rows)
             case .pattention(let p):
                 let spec = Self.backwardSpec(p)
                 let kt = pack(p.keyName, spec.keyLayout, transposed: true)
@@ -256,13 +273,22 @@ public final class FusedGradient: GradientBackend {
                 let kp = pack(p.keyName, spec.keyPlainLayout, transposed: false)
                 let dx = adjoint(step.operandAdjoints[0], columns: p.inFeatures)!
                 call(backwardKernels[inst.result]![0], [read[0]!.raw, kt.raw, vt.raw, kp.raw, dy.raw, dx.raw,
-                                                        gradients[p.keyName]!.raw, gradients[p.valueName]!.raw], rows: t)
+                                                        gradients[p.keyName]!.raw, gradients[p.valueName]!.raw], rows: rows)
             case .rotary(let r):
-                accumulate(step.operandAdjoints[0], NaiveBackward.rotary(dy: dy.matrix, r))
+                guard let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) else { break }
+                for w in 0..<windows.count {
+                    let g = NaiveBackward.rotary(dy: dy.matrix(rows: (w * t)..<((w + 1) * t)), r)
+                    let out = dx.storage.pointer + w * t * dy.columns
+                    for i in 0..<g.data.count { out[i] += g.data[i] }
+                }
             case .attention(let a):
                 let width = a.heads * a.headDim
-                let d = (0..<3).map { adjoint(step.operandAdjoints[$0], columns: width) ?? Tensor(rows: t, columns: width) }
-                call(backwardKernels[inst.result]![0], [read[0]!.raw, read[1]!.raw, read[2]!.raw, dy.raw, d[0].raw, d[1].raw, d[2].raw], rows: t)
+                let d = (0..<3).map { adjoint(step.operandAdjoints[$0], columns: width) ?? Tensor(rows: rows, columns: width) }
+                for w in 0..<windows.count {
+                    let r = w * t
+                    call(backwardKernels[inst.result]![0], [read[0]!.at(row: r), read[1]!.at(row: r), read[2]!.at(row: r), dy.at(row: r),
+                                                            d[0].at(row: r), d[1].at(row: r), d[2].at(row: r)], rows: t)
+                }
             case .add:
                 accumulate(step.operandAdjoints[0], dy.matrix)
                 accumulate(step.operandAdjoints[1], dy.matrix)
@@ -290,5 +316,12 @@ final class Tensor {
         m.data.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: $0.count) }
     }
     var raw: UnsafeMutableRawPointer { storage.raw }
+    /// Where row `row` starts.
+    func at(row: Int) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(storage.pointer + row * columns) }
+    /// Rows `range` as a matrix.
+    func matrix(rows range: Range<Int>) -> Matrix {
+        Matrix(rows: range.count, columns: columns,
+               data: Array(UnsafeBufferPointer(start: storage.pointer + range.lowerBound * columns, count: range.count * columns)))
+    }
     var matrix: Matrix { Matrix(rows: rows, columns: columns, data: Array(UnsafeBufferPointer(start: storage.pointer, count: rows * columns))) }
 }

@@ -5,6 +5,8 @@ import TFNaive
 public protocol GradientBackend: AnyObject {
     /// The mean next-token cross-entropy of `tokens` and the gradient of every weight.
     func run(_ tokens: [Int32]) -> GradientResult
+    /// Equally long windows: the mean of their losses and the mean of their gradients.
+    func run(batch windows: [[Int32]]) -> GradientResult
     /// The mean next-token cross-entropy alone (a forward pass).
     func loss(_ tokens: [Int32]) -> Double
     /// One AdamW step on one tensor (`AdamW.update`'s contract and bits).
@@ -13,6 +15,23 @@ public protocol GradientBackend: AnyObject {
 }
 
 extension GradientBackend {
+    /// Window by window: each window's gradient, summed, then scaled by 1 / windows.
+    public func run(batch windows: [[Int32]]) -> GradientResult {
+        var sum: [String: [Float]] = [:]
+        var loss = 0.0
+        for w in windows {
+            let r = run(w)
+            loss += r.loss
+            for (name, g) in r.gradients {
+                guard sum[name] != nil else { sum[name] = g; continue }
+                sum[name]!.withUnsafeMutableBufferPointer { s in for i in 0..<s.count { s[i] += g[i] } }
+            }
+        }
+        let inverse = 1 / Float(windows.count)
+        for name in Array(sum.keys) { sum[name]!.withUnsafeMutableBufferPointer { s in for i in 0..<s.count { s[i] *= inverse } } }
+        return GradientResult(loss: loss / Double(windows.count), gradients: sum)
+    }
+
     /// The host loop, for backends without an AdamW kernel.
     public func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: [Float], scale: Double, m: UnsafeMutableBufferPointer<Float>,
                       v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {

@@ -39,19 +39,8 @@ public final class Trainer {
 
     public func step() -> StepReport {
         let windows = data.batch(batch, window: window, random: &state.random)
-        let runner = gradient
-        var sum: [String: [Float]] = [:]
-        var loss = 0.0
-        for w in windows {
-            let r = runner.run(w)
-            loss += r.loss
-            for (name, g) in r.gradients {
-                guard sum[name] != nil else { sum[name] = g; continue }
-                sum[name]!.withUnsafeMutableBufferPointer { s in for i in 0..<s.count { s[i] += g[i] } }
-            }
-        }
-        let inverse = 1 / Float(batch)
-        for name in Array(sum.keys) { sum[name]!.withUnsafeMutableBufferPointer { s in for i in 0..<s.count { s[i] *= inverse } } }
+        let result = gradient.run(batch: windows)
+        let sum = result.gradients
         let norm = AdamW.globalNorm(state.parameters.map { sum[$0.name]! })
         let scale = AdamW.clipScale(norm: norm, options)
         state.step += 1
@@ -60,7 +49,7 @@ public final class Trainer {
             gradient.adamW(state.weights[p.name]!, gradient: sum[p.name]!, scale: scale, m: state.m[p.name]!, v: state.v[p.name]!,
                            step: state.step, lr: lr, decay: p.shape.count > 1, options)
         }
-        return StepReport(step: state.step, loss: loss / Double(batch), learningRate: lr, gradientNorm: norm)
+        return StepReport(step: state.step, loss: result.loss, learningRate: lr, gradientNorm: norm)
     }
 
     /// Mean loss over the held-out windows (forward only through the same graph).
