@@ -7,8 +7,8 @@ import TFWeights
 import TFTraining
 
 /// `tfc grad SPEC --weights W --tokens IDS -o G.safetensors`: the mean next-token cross-entropy of
-/// one sequence and the gradient of every weight, computed by the naive backend (the oracle) from
-/// the backward graph `tfc compile --emit grad-ir` prints.
+/// one sequence and the gradient of every weight, computed by the naive backend (the oracle) or with
+/// `--backend fused` by generated kernels, from the backward graph `tfc compile --emit grad-ir` prints.
 struct GradCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grad",
