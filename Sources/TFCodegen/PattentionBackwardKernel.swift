@@ -6,10 +6,12 @@ import CLLVM
 /// `dS = Θ'(S)ᵀ(dA)` — all `[rowBlock, n]` in scratch. The five products are the generated GEMM
 /// (`gemmBlock`, `microKernel`); Θ and its backward are vector code (`pattentionActivation` and
 /// `pattentionActivationBackward`), with the zero-norm-row rule (such a row's gradient is 0).
-/// Row blocks run one after another (they all add into dK and dV).
+/// With several threads, contiguous runs of row blocks are tasks, each adding into its own zeroed
+/// partial dK and dV, summed into dK and dV in task order afterwards (deterministic for a given
+/// thread count); with one thread (or one block) the blocks add into dK and dV directly.
 ///
-/// ABI: `args = [X [T, d_in], Kt, Vt, Kp, dY [T, d_out], dX [T, d_in] (+=), dK [n, d_in] (+=), dV [n, d_out] (+=)]`,
-/// `T` rows; `p0` ignored. Kt = `keyLayout.packTransposed(K)`, Vt = `valueTransposedLayout.packTransposed(V)`,
+/// ABI: `args = [X [T, d_in], Kt, Vt, Kp, dY [T, d_out], dX [T, d_in] (+=), dK [n, d_in] (+=), dV [n, d_out] (+=),
+/// partials]`, `T` rows; `p0` ignored. `partials` holds `partialFloats(threads:)` floats (scratch). Kt = `keyLayout.packTransposed(K)`, Vt = `valueTransposedLayout.packTransposed(V)`,
 /// Kp = `keyPlainLayout.pack(K)`.
 public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertible {
     public var dIn: Int
@@ -19,6 +21,12 @@ public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertibl
         self.dIn = dIn
         site = PattentionSite(tokens: tokens, dOut: dOut, activation: activation, tau: activation == .softmax ? nil : tau)
     }
+
+    /// Tasks of the multi-threaded path at most (bounds the partial sums' memory).
+    public static let maxTasks = 16
+    var maxTasks: Int { Self.maxTasks }
+    /// Floats of the `partials` argument for `threads` threads.
+    public func partialFloats(threads: Int) -> Int { min(max(threads, 1), Self.maxTasks) * n * (dIn + dOut) }
 
     /// Rows per block (one block's scores, activations and their gradients live in scratch).
     static let rowBlock = TransposedGemmSpec.depth
@@ -150,31 +158,64 @@ extension KernelModule {
         let block = rb * ld
         let total = packed + 3 * block + max(g.transposedGemmScratch(dVSpec), g.transposedGemmScratch(dKSpec))
 
+        let ppi8 = LLVMPointerType(g.pi8, 0)!
+        // Row blocks b0 ..< b1, adding into the given dK and dV (the real ones, or a task's partial sums).
+        let blocks = g.define(symbol + ".blocks", g.voidT, [ppi8, g.i64, g.i64, g.i64, g.pf32, g.pf32], attributes: ["nounwind"]) { fn in
+            let args = g.param(fn, 0), T = g.param(fn, 1), b0 = g.param(fn, 2), b1 = g.param(fn, 3), dK = g.param(fn, 4), dV = g.param(fn, 5)
+            let X = g.argPtr(args, 0), Kt = g.argPtr(args, 1), Vt = g.argPtr(args, 2), Kp = g.argPtr(args, 3)
+            let dY = g.argPtr(args, 4), dX = g.argPtr(args, 5)
+            let scratch = g.threadScratch(floats: g.i64(total))
+            let P = scratch, S = g.gep(scratch, packed), A = g.gep(S, block), dA = g.gep(A, block), rest = g.gep(dA, block)
+            g.loop(g.mul(b0, rb), g.smin(T, g.mul(b1, rb)), step: rb) { r0 in
+                let rows = g.smin(g.i64(rb), g.sub(T, r0))
+                let x = g.gep(X, g.mul(r0, din)), dy = g.gep(dY, g.mul(r0, dout))
+                // S = X·Kᵀ, A = Θ(S) for this block.
+                g.call(packX, [x, rows, P, g.null(g.pf32), g.null(g.pf32)])
+                g.call(scoreGemm, [P, Kt, S, rows, g.i64(0), g.i64(scoreShape.panels), g.bool(false)])
+                g.loop(0, rows) { r in g.copyRow(from: g.gep(S, g.mul(r, ld)), to: g.gep(A, g.mul(r, ld)), count: n) }
+                g.call(act, [A, rows])
+                // dV += Aᵀ·dY.
+                g.call(dVGemm, [A, dy, dV, rows, rest])
+                // dA = dY·Vᵀ, then dS = Θ'(S)ᵀ(dA) in place.
+                g.call(packDY, [dy, rows, P, g.null(g.pf32), g.null(g.pf32)])
+                g.call(dAGemm, [P, Vt, dA, rows, g.i64(0), g.i64(dAShape.panels), g.bool(false)])
+                g.call(actBackward, [S, dA, rows])
+                // dK += dSᵀ·X, dX += dS·K.
+                g.call(dKGemm, [dA, x, dK, rows, rest])
+                g.call(packDS, [dA, rows, P, g.null(g.pf32), g.null(g.pf32)])
+                g.call(dXGemm, [P, Kp, g.gep(dX, g.mul(r0, din)), rows, g.i64(0), g.i64(dXShape.panels), g.bool(true)])
+            }
+            g.retVoid()
+        }
+        let partialFloats = n * (din + dout)
+        // Task c of `tasks`: a contiguous run of blocks into its own zeroed partial dK, dV.
+        // ctx: 0 args, 1 T, 2 block count, 3 tasks, 4 partial sums
+        let task = g.task(symbol + ".part") { ctx, c in
+            let count = g.contextInt(ctx, 2), tasks = g.contextInt(ctx, 3)
+            let partial = g.gep(g.contextPtr(ctx, 4), g.mul(c, partialFloats))
+            g.loop(0, g.i64(partialFloats)) { i in g.storeF(g.f32(0), partial, i) }
+            g.call(blocks, [g.intToPtr(g.contextInt(ctx, 0), ppi8), g.contextInt(ctx, 1), g.sdiv(g.mul(c, count), tasks),
+                            g.sdiv(g.mul(g.add(c, g.i64(1)), count), tasks), partial, g.gep(partial, n * din)])
+        }
+
         defineKernel(symbol) { args, T, _ in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
-                let X = g.argPtr(args, 0), Kt = g.argPtr(args, 1), Vt = g.argPtr(args, 2), Kp = g.argPtr(args, 3)
-                let dY = g.argPtr(args, 4), dX = g.argPtr(args, 5), dK = g.argPtr(args, 6), dV = g.argPtr(args, 7)
-                let scratch = g.threadScratch(floats: g.i64(total))
-                let P = scratch, S = g.gep(scratch, packed), A = g.gep(S, block), dA = g.gep(A, block), rest = g.gep(dA, block)
-                g.loop(g.i64(0), T, step: rb) { r0 in
-                    let rows = g.smin(g.i64(rb), g.sub(T, r0))
-                    let x = g.gep(X, g.mul(r0, din)), dy = g.gep(dY, g.mul(r0, dout))
-                    // S = X·Kᵀ, A = Θ(S) for this block.
-                    g.call(packX, [x, rows, P, g.null(g.pf32), g.null(g.pf32)])
-                    g.call(scoreGemm, [P, Kt, S, rows, g.i64(0), g.i64(scoreShape.panels), g.bool(false)])
-                    g.loop(0, rows) { r in g.copyRow(from: g.gep(S, g.mul(r, ld)), to: g.gep(A, g.mul(r, ld)), count: n) }
-                    g.call(act, [A, rows])
-                    // dV += Aᵀ·dY.
-                    g.call(dVGemm, [A, dy, dV, rows, rest])
-                    // dA = dY·Vᵀ, then dS = Θ'(S)ᵀ(dA) in place.
-                    g.call(packDY, [dy, rows, P, g.null(g.pf32), g.null(g.pf32)])
-                    g.call(dAGemm, [P, Vt, dA, rows, g.i64(0), g.i64(dAShape.panels), g.bool(false)])
-                    g.call(actBackward, [S, dA, rows])
-                    // dK += dSᵀ·X, dX += dS·K.
-                    g.call(dKGemm, [dA, x, dK, rows, rest])
-                    g.call(packDS, [dA, rows, P, g.null(g.pf32), g.null(g.pf32)])
-                    g.call(dXGemm, [P, Kp, g.gep(dX, g.mul(r0, din)), rows, g.i64(0), g.i64(dXShape.panels), g.bool(true)])
-                }
+                let dK = g.argPtr(args, 6), dV = g.argPtr(args, 7), partials = g.argPtr(args, 8)
+                let count = g.ceilDiv(T, rb)
+                let tasks = g.smin(count, g.smin(g.numThreads(), g.i64(spec.maxTasks)))
+                g.ifElse(g.icmp(LLVMIntSLE, tasks, g.i64(1)), then: {
+                    g.call(blocks, [args, T, g.i64(0), count, dK, dV])
+                    return []
+                }, otherwise: {
+                    g.parallelFor(task, g.makeContext([g.ptrToInt(args), T, count, tasks, partials]), tasks)
+                    // The partial sums in task order: the same bits for the same thread count.
+                    g.loop(0, tasks) { c in
+                        let partial = g.gep(partials, g.mul(c, partialFloats))
+                        g.loop(0, g.i64(n * din)) { i in g.storeF(g.fadd(g.loadF(dK, i), g.loadF(partial, i)), dK, i) }
+                        g.loop(0, g.i64(n * dout)) { i in g.storeF(g.fadd(g.loadF(dV, i), g.loadF(g.gep(partial, n * din), i)), dV, i) }
+                    }
+                    return []
+                })
             }
         }
         return symbol

@@ -33,6 +33,7 @@ public final class FusedGradient: GradientBackend {
     private let crossEntropyKernel: String
     /// Packed weights by (tensor, layout), valid until the weights change.
     private var packs: [String: AlignedBuffer] = [:]
+    private var scratchBuffers: [String: AlignedBuffer] = [:]
 
     /// - Throws: a `CodegenError` when LLVM fails, or a `FusedCapabilityError` for an op the fused
     ///   backend does not lower (never computed differently).
@@ -135,6 +136,14 @@ public final class FusedGradient: GradientBackend {
             for i in 0..<(seed.rows * seed.columns) { seed.storage.pointer[i] *= inverse }
         }
         return (total / Double(windows.count), seed)
+    }
+
+    /// A scratch buffer kept for the executor's lifetime (the Pattention backward's partial sums).
+    private func scratch(_ key: String, floats: Int) -> AlignedBuffer {
+        if let b = scratchBuffers[key] { return b }
+        let b = AlignedBuffer(count: floats, zeroed: false)
+        scratchBuffers[key] = b
+        return b
     }
 
     /// Drops the packed weights: call after changing the weights other than through `adamW`.
@@ -272,8 +281,9 @@ public final class FusedGradient: GradientBackend {
                 let vt = pack(p.valueName, spec.valueTransposedLayout, transposed: true)
                 let kp = pack(p.keyName, spec.keyPlainLayout, transposed: false)
                 let dx = adjoint(step.operandAdjoints[0], columns: p.inFeatures)!
+                let partials = scratch(spec.description, floats: spec.partialFloats(threads: threads))
                 call(backwardKernels[inst.result]![0], [read[0]!.raw, kt.raw, vt.raw, kp.raw, dy.raw, dx.raw,
-                                                        gradients[p.keyName]!.raw, gradients[p.valueName]!.raw], rows: rows)
+                                                        gradients[p.keyName]!.raw, gradients[p.valueName]!.raw, partials.raw], rows: rows)
             case .rotary(let r):
                 guard let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) else { break }
                 for w in 0..<windows.count {

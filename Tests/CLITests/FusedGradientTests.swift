@@ -14,13 +14,13 @@ final class FusedGradientTests: XCTestCase {
     /// Both backends on `spec`; every tensor compared. `zero` names tensors whose gradient is
     /// exactly zero by construction; all others must have a non-zero one.
     func compare(spec: String, weights: String, in dir: URL, tokens: [Int], _ what: String, zero: (String) -> Bool = { _ in false },
-                 file: StaticString = #filePath, line: UInt = #line) throws {
+                 threads: Int = 1, file: StaticString = #filePath, line: UInt = #line) throws {
         let list = tokens.map(String.init).joined(separator: ",")
         var loaded: [WeightFile] = []
         var losses: [String] = []
         for backend in ["naive", "fused"] {
             let out = dir.appendingPathComponent("g-\(backend).safetensors").path
-            let run = try TFC.run(["grad", spec, "--weights", weights, "--tokens", list, "-o", out, "--backend", backend, "--threads", "1"])
+            let run = try TFC.run(["grad", spec, "--weights", weights, "--tokens", list, "-o", out, "--backend", backend, "--threads", String(threads)])
             XCTAssertSucceeded(run, "\(what): tfc grad --backend \(backend)", file: file, line: line)
             XCTAssertTrue(run.stdout.contains("\(backend) backend"), run.stdout, file: file, line: line)
             losses.append(run.stdout.split(separator: "\n").first { $0.hasPrefix("loss = ") }.map(String.init) ?? "no loss line")
@@ -42,13 +42,14 @@ final class FusedGradientTests: XCTestCase {
         }
     }
 
-    func compare(_ specText: String, tokens: [Int] = GradientSpecVariants.tokens, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    func compare(_ specText: String, tokens: [Int] = GradientSpecVariants.tokens, _ what: String, threads: Int = 1,
+                 file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = try TFC.temporaryDirectory(self)
         let spec = dir.appendingPathComponent("model.tfs").path
         try specText.write(toFile: spec, atomically: true, encoding: .utf8)
         let weights = dir.appendingPathComponent("w.safetensors").path
         XCTAssertSucceeded(try TFC.run(["init", spec, "-o", weights, "--seed", "7"]), "tfc init", file: file, line: line)
-        try compare(spec: spec, weights: weights, in: dir, tokens: tokens, what, file: file, line: line)
+        try compare(spec: spec, weights: weights, in: dir, tokens: tokens, what, threads: threads, file: file, line: line)
     }
 
     func specText(_ name: String) throws -> String { try GradientSpecVariants.text(name) }
@@ -57,13 +58,15 @@ final class FusedGradientTests: XCTestCase {
         for (text, what) in try GradientSpecVariants.tinyEveryNorm() { try compare(text, what) }
     }
 
-    /// 300 tokens: the Pattention backward's row blocks (128 rows) are two full and a partial one.
+    /// 300 tokens: the Pattention backward's row blocks (128 rows) are two full and a partial one;
+    /// with 2 threads they are two tasks with partial dK and dV sums.
     func testSeveralRowBlocks() throws {
         let text = try specText("specs/tiny.tfs").replacingOccurrences(of: "context = 128", with: "context = 320")
         XCTAssertTrue(text.contains("context = 320"))
         var random = UInt64(12345)
         let tokens = (0..<300).map { _ -> Int in random = random &* 6364136223846793005 &+ 1442695040888963407; return Int(random >> 56) }
         try compare(text, tokens: tokens, "tiny, 300 tokens")
+        try compare(text, tokens: tokens, "tiny, 300 tokens, 2 threads", threads: 2)
     }
 
     /// Bidirectional attention, and a head dimension (12) that is not a multiple of the vector width.
