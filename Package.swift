@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "TFWeights", dependencies: ["TFRuntime"], path: "Sources/TFWeights"),
         .target(name: "TFAutodiff", dependencies: ["TFIR"], path: "Sources/TFAutodiff"),
         .target(name: "TFNaive", dependencies: ["TFIR", "TFAutodiff", "TFWeights", "TFRuntime", "COpenBLAS"], path: "Sources/TFNaive"),
-        .target(name: "TFTraining", dependencies: ["TFIR", "TFAutodiff", "TFNaive", "TFWeights"], path: "Sources/TFTraining"),
+        .target(name: "TFTraining", dependencies: ["TFIR", "TFPasses", "TFAutodiff", "TFNaive", "TFCodegen", "TFWeights", "TFRuntime"], path: "Sources/TFTraining"),
         .target(name: "TFCodegen", dependencies: ["TFIR", "TFPasses", "TFWeights", "TFRuntime", "CLLVM"],
                 path: "Sources/TFCodegen"),
         .target(name: "TFBench", dependencies: ["TFIR", "TFPasses", "TFNaive", "TFCodegen", "TFWeights", "TFRuntime", "COpenBLAS"],
@@ -65,7 +65,7 @@ let package = Package(
                     path: "Tests/TFCodegenTests"),
         .testTarget(name: "TFTokenizerTests", dependencies: ["TFTokenizer", "TFTestSupport"], path: "Tests/TFTokenizerTests"),
         .testTarget(name: "TFCheckpointTests", dependencies: ["TFCheckpoint", "TFWeights"], path: "Tests/TFCheckpointTests"),
-        .testTarget(name: "TFAutodiffTests", dependencies: ["TFSpec", "TFIR", "TFPasses", "TFAutodiff", "TFNaive", "TFTraining"], path: "Tests/TFAutodiffTests"),
+        .testTarget(name: "TFAutodiffTests", dependencies: ["TFSpec", "TFIR", "TFPasses", "TFAutodiff", "TFNaive", "TFTraining", "TFTestSupport"], path: "Tests/TFAutodiffTests"),
         .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests"),
     ]
 )

@@ -19,7 +19,7 @@ struct BenchCommand: ParsableCommand {
           tfc bench model specs/tokenformer-150m.tfs --json run.json
           tfc bench model specs/tokenformer-150m.tfs --compare run.json
         """,
-        subcommands: [BenchKernelsCommand.self, BenchModelCommand.self, BenchTokenizerCommand.self],
+        subcommands: [BenchKernelsCommand.self, BenchModelCommand.self, BenchTrainCommand.self, BenchTokenizerCommand.self],
         defaultSubcommand: BenchKernelsCommand.self)
 }
 

@@ -4,17 +4,18 @@ import TFIR
 import TFAutodiff
 import TFNaive
 import TFWeights
+import TFTraining
 
 /// `tfc grad SPEC --weights W --tokens IDS -o G.safetensors`: the mean next-token cross-entropy of
-/// one sequence and the gradient of every weight, computed by the naive backend (the oracle) from
-/// the backward graph `tfc compile --emit grad-ir` prints.
+/// one sequence and the gradient of every weight, computed by the naive backend (the oracle) or with
+/// `--backend fused` by generated kernels, from the backward graph `tfc compile --emit grad-ir` prints.
 struct GradCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grad",
         abstract: "Print the next-token cross-entropy of a sequence and write the gradient of every weight.",
         discussion: """
         The loss is the mean over positions t < T-1 of -log softmax(logits[t])[tokens[t+1]]. The \
-        gradients are named like the weights. Runs on the naive backend.
+        gradients are named like the weights. Runs on the naive backend (the oracle) unless --backend fused.
         """)
 
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
@@ -22,6 +23,7 @@ struct GradCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Comma-separated token ids (at least 2), e.g. 1,2,3.") var tokens: String
     @Option(name: .shortAndLong, help: "Output gradients file (.safetensors).") var output: String
     @Option(help: "Worker threads (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "naive (the oracle, the default) or fused (generated gradient kernels).") var backend: TrainingBackend = .naive
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -40,16 +42,19 @@ struct GradCommand: ParsableCommand {
             let file = try loaded.graph.loadWeights(weights)
             let (used, note) = BLASThreadLimit.clamp(threads)
             if let note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
+            let lookup: WeightLookup = { file.tensor($0)!.floats }
+            let runner: GradientBackend = backend == .naive ? NaiveGradient(grad: grad, weights: lookup, threads: used)
+                : try FusedGradient(grad: grad, weights: lookup, threads: threads)
             let start = Date()
-            let result = NaiveGradient(grad: grad, weights: { file.tensor($0)!.floats }, threads: used).run(ids)
+            let result = runner.run(ids)
             let seconds = Date().timeIntervalSince(start)
             var writer = SafetensorsWriter(metadata: ["tfc.model": loaded.graph.config.name, "tfc.grad.loss": String(result.loss),
                                                       "tfc.grad.tokens": String(ids.count)])
             for p in grad.parameters { writer.add(p.name, shape: p.shape, data: result.gradients[p.name]!) }
             try writer.write(to: target)
             print(String(format: "loss = %.6f", result.loss))
-            print(String(format: "gradients of %d tensors written to %@ (%d tokens, naive backend, %.3f s)",
-                         grad.parameters.count, output, ids.count, seconds))
+            print(String(format: "gradients of %d tensors written to %@ (%d tokens, %@ backend, %.3f s)",
+                         grad.parameters.count, output, ids.count, backend.rawValue, seconds))
         }
     }
 }

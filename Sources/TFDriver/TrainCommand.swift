@@ -8,13 +8,14 @@ import TFNaive
 import TFTokenizer
 
 extension DataFormat: ExpressibleByArgument {}
+extension TrainingBackend: ExpressibleByArgument {}
 
-/// `tfc train SPEC --data FILE --out DIR ...`: AdamW on the naive backend, with the backward graph
+/// `tfc train SPEC --data FILE --out DIR ...`: AdamW on the naive backend (or `--backend fused`), with the backward graph
 /// of the autodiff pass; checkpoints that resume bit-exactly.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a model on a text or token file (naive backend, AdamW).",
+        abstract: "Train a model on a text or token file (AdamW; naive backend unless --backend fused).",
         discussion: """
         Each step draws --batch windows of --seq tokens at random offsets of the first 90% of the data \
         (the last 10% is held out), averages their gradients, clips them to --clip global norm and takes \
@@ -45,6 +46,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("eval-every"), help: "Held-out loss every K steps (0: at the start and the end only).") var evalEvery: Int = 0
     @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every K steps (0: at the end only).") var checkpointEvery: Int = 0
     @Option(help: "Worker threads (1 keeps runs reproducible across machines).") var threads: Int = 1
+    @Option(help: "naive (the oracle, the default) or fused (generated gradient kernels).") var backend: TrainingBackend = .naive
 
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
@@ -75,9 +77,11 @@ struct TrainCommand: ParsableCommand {
             if state.step >= last { throw UserError("error: \(out): the checkpoint is at step \(state.step), nothing to do up to step \(last)") }
             let (used, note) = BLASThreadLimit.clamp(threads)
             if let note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
-            let trainer = Trainer(grad: grad, state: state, data: corpus,
-                                  options: AdamWOptions(weightDecay: weightDecay, clipNorm: clip),
-                                  schedule: LearningRate(peak: lr, warmup: warmup, steps: steps), batch: batch, window: seq, threads: used)
+            let trainer = try Trainer(grad: grad, state: state, data: corpus,
+                                      options: AdamWOptions(weightDecay: weightDecay, clipNorm: clip),
+                                      schedule: LearningRate(peak: lr, warmup: warmup, steps: steps), batch: batch, window: seq, threads: used,
+                                      backend: backend)
+            if backend == .fused { print("backend fused: generated gradient kernels") }
             print("training \(config.name): \(grouped(loaded.graph.parameterCount)) parameters, \(corpus.train.count) training tokens, \(corpus.heldOut.count) held out; data as \(format.rawValue); steps \(state.step + 1)...\(last) of \(steps), batch \(batch) × \(seq) tokens")
             let firstStep = state.step
             let initialHeldOut = trainer.heldOutLoss()

@@ -5,6 +5,8 @@ import TFAutodiff
 public struct GradientResult {
     public var loss: Double
     public var gradients: [String: [Float]]
+
+    public init(loss: Double, gradients: [String: [Float]]) { self.loss = loss; self.gradients = gradients }
 }
 
 /// The oracle for training: runs a `GradGraph` on the naive backend. The forward pass keeps only

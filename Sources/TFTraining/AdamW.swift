@@ -30,14 +30,19 @@ public enum AdamW {
         options.clipNorm > 0 && norm > options.clipNorm ? options.clipNorm / norm : 1
     }
 
+    /// The bias corrections `1 − β1ᵗ`, `1 − β2ᵗ` and the decay factor `1 − lr·λ` (1 without decay).
+    public static func corrections(step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) -> (Double, Double, Double) {
+        (1 - Foundation.pow(options.beta1, Double(step)), 1 - Foundation.pow(options.beta2, Double(step)),
+         decay ? 1 - lr * options.weightDecay : 1)
+    }
+
     /// Updates `w` in place from gradient `g · scale`, moments `m`, `v`, at 1-based step `step`:
     /// `w -= lr·λ·w` (if `decay`), then `w -= lr · m̂ / (√v̂ + ε)` with bias-corrected moments.
     public static func update(_ w: UnsafeMutableBufferPointer<Float>, gradient g: [Float], scale: Double,
                               m: UnsafeMutableBufferPointer<Float>, v: UnsafeMutableBufferPointer<Float>,
                               step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
         let b1 = options.beta1, b2 = options.beta2
-        let correction1 = 1 - Foundation.pow(b1, Double(step)), correction2 = 1 - Foundation.pow(b2, Double(step))
-        let shrink = decay ? 1 - lr * options.weightDecay : 1
+        let (correction1, correction2, shrink) = corrections(step: step, lr: lr, decay: decay, options)
         for i in 0..<w.count {
             let gi = Double(g[i]) * scale
             let mi = b1 * Double(m[i]) + (1 - b1) * gi

@@ -11,7 +11,7 @@ public struct StepReport: Sendable {
     public var gradientNorm: Double
 }
 
-/// Training on the naive backend: per step, `batch` windows, the mean of their gradients from the
+/// Training: per step, `batch` windows, the mean of their gradients from the
 /// backward graph, global-norm clipping, one AdamW update.
 public final class Trainer {
     public let grad: GradGraph
@@ -22,39 +22,34 @@ public final class Trainer {
     public let batch: Int
     public let window: Int
     let threads: Int
+    /// Computes each window's gradient: the naive backend unless `backend` says otherwise.
+    public let gradient: GradientBackend
 
+    /// - Parameter backend: `.fused` compiles the gradient kernels here (throws what LLVM or the
+    ///   fused backend's refusal throws); `.naive` (the default) runs the oracle.
     public init(grad: GradGraph, state: TrainingState, data: TrainingData, options: AdamWOptions, schedule: LearningRate,
-                batch: Int, window: Int, threads: Int) {
+                batch: Int, window: Int, threads: Int, backend: TrainingBackend = .naive) throws {
         self.grad = grad; self.state = state; self.data = data; self.options = options; self.schedule = schedule
         self.batch = batch; self.window = window; self.threads = threads
+        switch backend {
+        case .naive: gradient = NaiveGradient(grad: grad, weights: state.lookup, threads: threads)
+        case .fused: gradient = try FusedGradient(grad: grad, weights: state.lookup, threads: threads)
+        }
     }
-
-    var gradient: NaiveGradient { NaiveGradient(grad: grad, weights: state.lookup, threads: threads) }
 
     public func step() -> StepReport {
         let windows = data.batch(batch, window: window, random: &state.random)
-        let runner = gradient
-        var sum: [String: [Float]] = [:]
-        var loss = 0.0
-        for w in windows {
-            let r = runner.run(w)
-            loss += r.loss
-            for (name, g) in r.gradients {
-                guard sum[name] != nil else { sum[name] = g; continue }
-                sum[name]!.withUnsafeMutableBufferPointer { s in for i in 0..<s.count { s[i] += g[i] } }
-            }
-        }
-        let inverse = 1 / Float(batch)
-        for name in Array(sum.keys) { sum[name]!.withUnsafeMutableBufferPointer { s in for i in 0..<s.count { s[i] *= inverse } } }
+        let result = gradient.run(batch: windows)
+        let sum = result.gradients
         let norm = AdamW.globalNorm(state.parameters.map { sum[$0.name]! })
         let scale = AdamW.clipScale(norm: norm, options)
         state.step += 1
         let lr = schedule.at(state.step)
         for p in state.parameters {
-            AdamW.update(state.weights[p.name]!, gradient: sum[p.name]!, scale: scale, m: state.m[p.name]!, v: state.v[p.name]!,
-                         step: state.step, lr: lr, decay: p.shape.count > 1, options)
+            gradient.adamW(state.weights[p.name]!, gradient: sum[p.name]!, scale: scale, m: state.m[p.name]!, v: state.v[p.name]!,
+                           step: state.step, lr: lr, decay: p.shape.count > 1, options)
         }
-        return StepReport(step: state.step, loss: loss / Double(batch), learningRate: lr, gradientNorm: norm)
+        return StepReport(step: state.step, loss: result.loss, learningRate: lr, gradientNorm: norm)
     }
 
     /// Mean loss over the held-out windows (forward only through the same graph).

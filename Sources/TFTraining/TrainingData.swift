@@ -16,6 +16,9 @@ public struct TrainingData: Sendable {
     public var train: [Int32]
     public var heldOut: [Int32]
 
+    /// Token ids already split (benchmarks, tests).
+    public init(train: [Int32], heldOut: [Int32]) { self.train = train; self.heldOut = heldOut }
+
     /// Reads and splits `path`, or with `heldOutPath` trains on all of `path` and evaluates on
     /// all of that file; errors say which file and what is wrong.
     /// `encode` tokenizes `.text` data.

@@ -15,7 +15,7 @@ final class GradientReferenceTests: XCTestCase {
         var scale: [String: Double]
     }
 
-    static let tokens = [1, 5, 9, 200, 3, 3, 77, 0, 255, 14, 15, 92, 65, 35]
+    static let tokens = GradientSpecVariants.tokens
 
     /// Runs `tfc grad` and the finite-difference reference on spec text; checks every tensor.
     func check(_ specText: String, tokens: [Int] = tokens, block: String = "tokenformer", _ what: String,
@@ -70,57 +70,35 @@ final class GradientReferenceTests: XCTestCase {
         }
     }
 
-    func specText(_ name: String) throws -> String {
-        try String(contentsOf: TFC.root.appendingPathComponent(name), encoding: .utf8)
-    }
+    func specText(_ name: String) throws -> String { try GradientSpecVariants.text(name) }
 
     func testTinyEveryVariant() throws {
-        let tiny = try specText("specs/tiny.tfs")
-        for variant in ["l2_norm_gelu", "gelu_l2_norm", "softmax"] {
-            try check(tiny.replacingOccurrences(of: "pattention = l2_norm_gelu", with: "pattention = \(variant)"), "tiny \(variant)")
-        }
+        for (text, what) in try GradientSpecVariants.tinyEveryNorm() { try check(text, what) }
     }
 
     /// Per-site variants, a softmax site and pinned τ in one block.
     func testPerSiteVariantsAndPinnedScale() throws {
-        let text = try specText("specs/tiny.tfs")
-            .replacingOccurrences(of: "site: attention.query, tokens: qkv)", with: "site: attention.query, tokens: qkv, norm: softmax)")
-            .replacingOccurrences(of: "site: attention.key, tokens: qkv)", with: "site: attention.key, tokens: qkv, norm: gelu_l2_norm, scale: 5.0)")
-            .replacingOccurrences(of: "tokens: ffn)", with: "tokens: ffn, scale: 11.5)")
-        XCTAssertTrue(text.contains("norm: softmax") && text.contains("scale: 11.5"))
-        try check(text, "tiny per-site")
+        try check(try GradientSpecVariants.perSiteVariantsAndPinnedScale(), "tiny per-site")
     }
 
     func testAffineFinalNormAndUntiedHead() throws {
-        let text = try specText("specs/tiny.tfs")
-            .replacingOccurrences(of: "final_norm = plain", with: "final_norm = affine")
-            .replacingOccurrences(of: "tie_embeddings = true", with: "tie_embeddings = false")
-        try check(text, "tiny affine untied")
+        try check(try GradientSpecVariants.affineFinalNormAndUntiedHead(), "tiny affine untied")
     }
 
     func testParallelBlock() throws {
-        try check(try specText("specs/examples/parallel.tfs"), tokens: [3, 1, 4, 1, 5, 9, 2, 6, 199, 0], block: "parallel", "parallel")
+        try check(try specText("specs/examples/parallel.tfs"), tokens: GradientSpecVariants.parallelTokens, block: "parallel", "parallel")
     }
 
     /// No rotary, per-site variants (softmax, pinned τ), a two-Pattention MLP, affine final norm, untied head.
     func testTwoMLP() throws {
-        try check(try specText("specs/examples/two-mlp.tfs"), tokens: [3, 1, 4, 1, 5, 9, 2, 6, 149, 0, 77], block: "two-mlp", "two-mlp")
+        try check(try specText("specs/examples/two-mlp.tfs"), tokens: GradientSpecVariants.twoMLPTokens, block: "two-mlp", "two-mlp")
     }
 
     /// After `tfc grow` (tokens doubled at every site with zero keys and pinned τ, one zero-valued
     /// layer inserted): the grown model's gradients, new tokens and layer included.
     func testAfterGrowth() throws {
         let dir = try TFC.temporaryDirectory(self)
-        let tiny = TFC.root.appendingPathComponent("specs/tiny.tfs").path
-        let weights = dir.appendingPathComponent("w.safetensors").path, grownSpec = dir.appendingPathComponent("grown.tfs").path
-        let grownWeights = dir.appendingPathComponent("grown.safetensors").path
-        XCTAssertSucceeded(try TFC.run(["init", tiny, "-o", weights, "--seed", "7"]), "tfc init")
-        XCTAssertSucceeded(try TFC.run(["grow", tiny, "--weights", weights, "-o", grownSpec, "--out-weights", grownWeights,
-                                        "--tokens", "all=x2", "--layers", "+1", "--at", "1", "--backend", "naive"]), "tfc grow")
-        // The inserted layer 1 has zero proj and mlp values: nothing upstream of them in that layer
-        // reaches the loss, so only those two value tensors get a gradient there.
-        let live: Set = ["layers.1.attention.proj.value_param_tokens", "layers.1.mlp.value_param_tokens"]
-        try check(spec: grownSpec, weights: grownWeights, in: dir, "grown tiny",
-                  zero: { $0.hasPrefix("layers.1.") && !live.contains($0) })
+        let grown = try GradientSpecVariants.grownTiny(in: dir)
+        try check(spec: grown.spec, weights: grown.weights, in: dir, "grown tiny", zero: grown.zero)
     }
 }

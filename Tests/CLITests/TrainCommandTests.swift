@@ -57,11 +57,16 @@ final class TrainCommandTests: XCTestCase {
     }
 
     /// N steps straight == N/2, resume, N/2: weights, both moments, step and sampler state.
-    func testResumeIsBitExact() throws {
+    func testResumeIsBitExact() throws { try resumeIsBitExact(backend: []) }
+
+    /// The same on the fused backend (generated gradient and AdamW kernels).
+    func testResumeIsBitExactFused() throws { try resumeIsBitExact(backend: ["--backend", "fused"]) }
+
+    func resumeIsBitExact(backend: [String]) throws {
         let dir = try TFC.temporaryDirectory(self)
         let data = try text(in: dir)
         let common = ["train", tiny, "--data", data, "--steps", "16", "--batch", "2", "--seq", "16", "--lr", "2e-3", "--warmup", "4",
-                      "--weight-decay", "0.1", "--seed", "5"]
+                      "--weight-decay", "0.1", "--seed", "5"] + backend
         let straight = dir.appendingPathComponent("straight").path, split = dir.appendingPathComponent("split").path
         XCTAssertSucceeded(try TFC.run(common + ["--out", straight]), "straight")
         XCTAssertSucceeded(try TFC.run(common + ["--out", split, "--stop-after", "8"]), "first half")

@@ -1,5 +1,9 @@
 import XCTest
 import TFTraining
+import TFIR
+import TFSpec
+import TFAutodiff
+import TFTestSupport
 
 /// AdamW against the update written out from PyTorch's `torch.optim.AdamW` documentation, in
 /// double precision, over several steps with weight decay and clipping.
@@ -41,5 +45,35 @@ final class AdamWTests: XCTestCase {
         XCTAssertEqual(s.at(4), 1, accuracy: 1e-12)
         XCTAssertEqual(s.at(20), 0.1, accuracy: 1e-12)
         XCTAssertEqual(s.at(12), 0.55, accuracy: 1e-12)
+    }
+}
+
+/// The generated AdamW kernel (the fused trainer's) gives the host update's bits.
+final class AdamWKernelTests: XCTestCase {
+    func testSameBitsAsTheHostUpdate() throws {
+        let source = try SourceFile.load(DifferentiateTests.root.appendingPathComponent("specs/tiny.tfs").path)
+        let graph = try lower(try parse(source), source: source)
+        let weights = RandomWeights(graph, seed: 3)
+        let fused = try FusedGradient(grad: try differentiate(graph), weights: weights.lookup, threads: 1)
+        let options = AdamWOptions(weightDecay: 0.1, clipNorm: 1)
+        var random = TestRandom(state: 5)
+        let count = 1003
+        let w0 = random.array(count)
+        var states: [[UnsafeMutableBufferPointer<Float>]] = []
+        for _ in 0..<2 {
+            let s = (0..<3).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: count) }
+            _ = s[0].initialize(from: w0); s[1].initialize(repeating: 0); s[2].initialize(repeating: 0)
+            states.append(s)
+        }
+        defer { states.joined().forEach { $0.deallocate() } }
+        for step in 1...4 {
+            let g = random.array(count, scale: 3)
+            for decay in [true, false] {
+                AdamW.update(states[0][0], gradient: g, scale: 0.7, m: states[0][1], v: states[0][2], step: step, lr: 0.01, decay: decay, options)
+                fused.adamW(states[1][0], gradient: g, scale: 0.7, m: states[1][1], v: states[1][2], step: step, lr: 0.01, decay: decay, options)
+            }
+        }
+        for k in 0..<3 { XCTAssertEqual(Array(states[0][k]).map(\.bitPattern), Array(states[1][k]).map(\.bitPattern), "tensor \(k)") }
+        XCTAssertGreaterThan(zip(states[1][0], w0).map { abs($0 - $1) }.max()!, 0.01, "the weights moved")
     }
 }

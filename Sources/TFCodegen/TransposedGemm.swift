@@ -1,0 +1,127 @@
+import CLLVM
+
+/// The weight-gradient product of training, `C[m, n] += Aᵀ · B` with A `[R, m]` and B `[R, n]`
+/// row-major and R (the rows of a batch, T) known only at run time: `dV += Aᵀ·dY`, `dK += dSᵀ·X`,
+/// `dEmbed += dLogitsᵀ·X`. The reduction runs over rows, so both operands are repacked per block
+/// of `depth` rows: Aᵀ into the micro-kernel's packed row tiles, B into weight panels. The same
+/// register-tile micro-kernel as every other GEMM (`microKernel`) does the arithmetic, with the
+/// block's row count as its run-time depth (no work on padding).
+///
+/// ABI: `args = [A, B, C]`, `T` = R rows; `p0` ignored.
+public struct TransposedGemmSpec: Hashable, Sendable, CustomStringConvertible {
+    /// Columns of A (rows of C).
+    public var m: Int
+    /// Columns of B and C.
+    public var n: Int
+    public var lda: Int
+    public var ldb: Int
+    public var ldc: Int
+
+    public init(m: Int, n: Int, lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil) {
+        precondition(m > 0 && n > 0)
+        self.m = m; self.n = n
+        self.lda = lda ?? m; self.ldb = ldb ?? n; self.ldc = ldc ?? n
+    }
+
+    /// Rows of A and B packed per block.
+    static let depth = 128
+
+    public var description: String { "gemm_at m=\(m) n=\(n) lda=\(lda) ldb=\(ldb) ldc=\(ldc)" }
+    public var symbol: String { "tfc_gemm_at_" + stableHash(description) }
+}
+
+extension IRGen {
+    /// Packs `rows` (at most `depth`) rows of a row-major `[rows, cols]` matrix (row stride `ld`)
+    /// into panels of `w` columns: panel p at `p·w·depth`, element (r, j) at `r·w + j`, columns
+    /// past `cols` zero. With `w = nr` these are a GEMM's weight panels; with `w = mr` they are
+    /// the packed row tiles of the transpose (`ALayout.packed` of an `[cols, depth]` matrix).
+    /// Rows at and past `rows` are not written (the micro-kernel's run-time depth stops there).
+    /// `void pack(const float *src, i64 rows, float *dst)`.
+    func packPanels(cols: Int, ld: Int, width w: Int, depth: Int) -> IRFunction {
+        define("tfc.panels.c\(cols).ld\(ld).w\(w).k\(depth)", voidT, [pf32, i64, pf32], attributes: ["nounwind"]) { fn in
+            let src = self.param(fn, 0), rows = self.param(fn, 1), dst = self.param(fn, 2)
+            let full = cols / w, tail = cols % w
+            /// Copies `count` floats of source row `row` from `from` to `to`, zero-filling to `w`.
+            func copy(_ from: LLVMValueRef, _ to: LLVMValueRef, count: Int) {
+                var j = 0
+                while j + self.width <= count { self.storeV(self.loadV(from, j), to, j); j += self.width }
+                if j < count && w % self.width == 0 {
+                    let mask = self.laneMask(count - j)
+                    self.storeV(self.maskedLoadV(from, self.i64(j), mask), to, j)  // masked-off lanes load as zero
+                    j += self.width
+                }
+                while j < count { self.storeF(self.loadF(from, j), to, j); j += 1 }
+                while j < w { self.storeF(self.f32(0), to, j); j += 1 }
+            }
+            self.loop(0, rows) { r in
+                let row = self.gep(src, self.mul(r, ld))
+                let out = self.gep(dst, self.mul(r, w))
+                if full > 0 {
+                    self.loop(0, self.i64(full)) { p in copy(self.gep(row, self.mul(p, w)), self.gep(out, self.mul(p, w * depth)), count: w) }
+                }
+                if tail > 0 { copy(self.gep(row, full * w), self.gep(out, full * w * depth), count: tail) }
+            }
+            self.retVoid()
+        }
+    }
+
+    /// `void gemm_at(const float *A, const float *B, float *C, i64 R, float *scratch)`:
+    /// `C += Aᵀ·B` block by block of `TransposedGemmSpec.depth` rows; `scratch` holds
+    /// `transposedGemmScratch(spec)` floats.
+    func transposedGemm(_ spec: TransposedGemmSpec) -> IRFunction {
+        let depth = TransposedGemmSpec.depth
+        let schedule = GemmSchedule.choose(k: depth, n: spec.n)
+        let shape = GemmShape(k: depth, n: spec.n, a: .packed, ldc: spec.ldc, schedule: schedule)
+        let mr = schedule.mr, nr = schedule.nr
+        let ukrs = (1...mr).map { microKernel(shape, rows: $0) }
+        let packA = packPanels(cols: spec.m, ld: spec.lda, width: mr, depth: depth)
+        let packB = packPanels(cols: spec.n, ld: spec.ldb, width: nr, depth: depth)
+        let aFloats = (spec.m + mr - 1) / mr * mr * depth
+        return define("tfc.gemm_at.\(stableHash(spec.description))", voidT, [pf32, pf32, pf32, i64, pf32], attributes: ["nounwind"]) { fn in
+            let A = self.param(fn, 0), B = self.param(fn, 1), C = self.param(fn, 2), R = self.param(fn, 3), scratch = self.param(fn, 4)
+            let Ap = scratch, Bp = self.gep(scratch, aFloats)
+            let tiles = (spec.m + mr - 1) / mr
+            self.loop(self.i64(0), R, step: depth) { r0 in
+                let rows = self.smin(self.i64(depth), self.sub(R, r0))
+                self.call(packA, [self.gep(A, self.mul(r0, spec.lda)), rows, Ap])
+                self.call(packB, [self.gep(B, self.mul(r0, spec.ldb)), rows, Bp])
+                self.loop(0, self.i64(shape.panels)) { p in
+                    let nValid = self.smin(self.i64(nr), self.sub(self.i64(spec.n), self.mul(p, nr)))
+                    let Bpanel = self.gep(Bp, self.mul(p, nr * depth))
+                    self.loop(0, self.i64(tiles)) { t in
+                        let tileRows = self.smin(self.i64(mr), self.sub(self.i64(spec.m), self.mul(t, mr)))
+                        let args = [self.gep(Ap, self.mul(t, mr * depth)), Bpanel,
+                                    self.gep(C, self.add(self.mul(t, mr * spec.ldc), self.mul(p, nr))), rows, nValid, self.bool(true)]
+                        self.switchOn(self.sub(tileRows, self.i64(1)), cases: (0..<mr).map { m in (m, { self.call(ukrs[m], args) }) })
+                    }
+                }
+            }
+            self.retVoid()
+        }
+    }
+
+    /// Floats of scratch `transposedGemm(spec)` needs.
+    func transposedGemmScratch(_ spec: TransposedGemmSpec) -> Int {
+        let schedule = GemmSchedule.choose(k: TransposedGemmSpec.depth, n: spec.n)
+        let mr = schedule.mr, nr = schedule.nr
+        return ((spec.m + mr - 1) / mr * mr + (spec.n + nr - 1) / nr * nr) * TransposedGemmSpec.depth
+    }
+}
+
+extension KernelModule {
+    /// Emits a stand-alone `C += Aᵀ·B` kernel (once per distinct spec) and returns its symbol.
+    @discardableResult
+    public func addTransposedGemm(_ spec: TransposedGemmSpec) -> String {
+        let symbol = spec.symbol
+        if hasKernel(symbol) { return symbol }
+        let g = gen
+        let body = g.transposedGemm(spec)
+        let floats = g.transposedGemmScratch(spec)
+        defineKernel(symbol) { args, T, _ in
+            g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
+                g.call(body, [g.argPtr(args, 0), g.argPtr(args, 1), g.argPtr(args, 2), T, g.threadScratch(floats: g.i64(floats))])
+            }
+        }
+        return symbol
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import TFBench
+import TFIR
+import TFAutodiff
+import TFTraining
+import TFWeights
+
+/// `tfc bench train SPEC`: training steps per second, naive vs fused, in one run.
+struct BenchTrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Time training steps (gradients of --batch windows of --seq tokens, then AdamW), fused vs naive.",
+        discussion: """
+        Both sides start from the same random weights (as `tfc init --seed 0` makes them) and draw the same windows of random token ids; they alternate step by step after the warm-up. A step's FLOPs are 3 × the forward FLOPs of its windows; % peak is of the measured sgemm peak. The fused side's kernels are compiled before timing (its compile time is shown apart).
+        """)
+
+    @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
+    @Option(help: "Tokens per window (at least 2, at most the context).") var seq = 128
+    @Option(help: "Windows per step.") var batch = 4
+    @OptionGroup var options: BenchOptions
+
+    func validate() throws {
+        if seq < 2 { throw ValidationError("--seq must be at least 2 (the loss predicts each next token), got \(seq)") }
+        if batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        if options.plot != nil { throw ValidationError("--plot is not available for tfc bench train (the table and --json are)") }
+        if options.compare != nil { throw ValidationError("--compare is not available for tfc bench train (the table and --json are)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let outputs = try options.checkOutputs(inputs: [(what: "spec", path: spec)])
+            let loaded = try LoadedSpec(path: spec)
+            let graph = loaded.graph, config = graph.config
+            if seq > config.context { throw UserError("error: --seq \(seq) exceeds the context of \(config.name) (\(config.context))") }
+            let grad = try differentiate(graph)
+            let progress = ProgressLine()
+            progress.update(step: 0, of: 0, "initialising random weights")
+            let weights = BenchWeights(randomFor: graph)
+            let peak = options.measurePeak(progress)
+            // Random ids, enough for distinct windows; the held-out part is unused.
+            var random = TrainingRandom(seed: 1)
+            let ids = (0..<max(64 * seq, 4096)).map { _ in Int32(random.next() % UInt64(config.vocab)) }
+            let data = TrainingData(train: ids, heldOut: Array(ids.prefix(seq)))
+            func trainer(_ backend: TrainingBackend) throws -> Trainer {
+                let state = TrainingState(parameters: grad.parameters, seed: 0) { p, buffer in
+                    _ = buffer.update(from: weights.lookup(p.name))
+                }
+                return try Trainer(grad: grad, state: state, data: data, options: AdamWOptions(weightDecay: 0.1, clipNorm: 1),
+                                   schedule: LearningRate(peak: 1e-3, warmup: 10, steps: 1_000_000), batch: batch, window: seq,
+                                   threads: options.threads, backend: backend)
+            }
+            let naive = try trainer(.naive)
+            var fused: Trainer? = nil, fusedError: String? = nil, compile: Double? = nil
+            progress.update(step: 0, of: 0, "compiling the fused gradient kernels")
+            do {
+                fused = try trainer(.fused)
+                compile = (fused!.gradient as? FusedGradient)?.compileSeconds
+            } catch {
+                fusedError = "\(error)"
+            }
+            progress.finish()
+            var sides: [() -> Double] = [timed { _ = naive.step() }]
+            if let fused { sides.append(timed { _ = fused.step() }) }
+            let total = (options.warmup + options.repeats) * sides.count
+            let summaries = Alternation(warmup: options.warmup, repeats: options.repeats).run(sides) { done, _ in
+                progress.update(step: done, of: total, "training steps")
+            }
+            progress.finish()
+            let report = TrainReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil), peak: peak, seq: seq, batch: batch,
+                                     forwardFlops: graph.prefillFlops(tokens: seq), naive: summaries[0], fused: summaries.count > 1 ? summaries[1] : nil,
+                                     compileSeconds: compile, fusedError: fusedError)
+            try options.finish(text: report.text, json: report.json, chart: BarChart(title: "", subtitle: "", panels: []), old: nil, outputs: outputs)
+        }
+    }
+}

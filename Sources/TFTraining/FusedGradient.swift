@@ -1,0 +1,337 @@
+import TFIR
+import TFAutodiff
+import TFNaive
+import TFCodegen
+import TFRuntime
+import TFPasses
+import Foundation
+
+/// The fused backend's gradient: runs a `GradGraph` with generated kernels, compiled once for the
+/// graph's shapes. The forward pass runs the unfused graph op by op with the fused backend's
+/// forward kernels (embedding gather, LayerNorm, one-site Pattention, rotary, flash attention,
+/// add, logits GEMM), keeping exactly the values the pass marked saved. The backward runs the
+/// generated `PattentionBackwardSpec` (scores recomputed per block of rows),
+/// `AttentionBackwardSpec` (flash-style, probabilities recomputed per row), and for the logits
+/// head a GEMM (`dx = dy·E`) and a `TransposedGemmSpec` (`dE += dyᵀ·x`).
+///
+/// The loss and its seed (`addCrossEntropy`) and the LayerNorm backward (`addLayerNormBackward`) are
+/// generated kernels too; the remaining small backwards — embedding scatter-add, rotary, add — are
+/// O(T·d) host loops shared with the oracle (`NaiveBackward`): not worth a kernel next to the products. Weights are packed into the kernels' panel layouts on
+/// first use and kept until `adamW` (the trainer's update) or `weightsChanged()` says they changed.
+public final class FusedGradient: GradientBackend {
+    public let grad: GradGraph
+    let weights: WeightLookup
+    let threads: Int
+    let jit: KernelJIT
+    /// Seconds to emit and JIT-compile the kernels.
+    public let compileSeconds: Double
+    private var entries: [String: KernelEntryPoint] = [:]
+    /// Per instruction: the symbols of its forward and backward kernels.
+    private var forwardKernel: [ValueID: String] = [:]
+    private var backwardKernels: [ValueID: [String]] = [:]
+    private var caches: [ValueID: (AlignedBuffer, AlignedBuffer)] = [:]
+    private let crossEntropyKernel: String
+    /// Packed weights by (tensor, layout), valid until the weights change.
+    private var packs: [String: AlignedBuffer] = [:]
+    private var scratchBuffers: [String: AlignedBuffer] = [:]
+
+    /// - Throws: a `CodegenError` when LLVM fails, or a `FusedCapabilityError` for an op the fused
+    ///   backend does not lower (never computed differently).
+    public init(grad: GradGraph, weights: @escaping WeightLookup, threads: Int) throws {
+        self.grad = grad; self.weights = weights; self.threads = threads
+        let start = Date()
+        _ = try FusedCapabilities.kernels(of: grad.forward)
+        let module = try KernelModule(name: "tfc_training")
+        let config = grad.forward.config
+        for inst in grad.forward.instructions {
+            let v = inst.result
+            switch inst.op {
+            case .tokens:
+                break
+            case .embedding:
+                forwardKernel[v] = module.addEmbedding(d: config.hidden, ldy: config.hidden)
+            case .layerNorm(let ln):
+                let d = inst.type.columns!
+                forwardKernel[v] = module.addLayerNorm(LayerNormKernelSpec(d: d, eps: Float(ln.eps), affine: ln.affine != nil, ldx: d, ldy: d))
+                backwardKernels[v] = [module.addLayerNormBackward(d: d, eps: Float(ln.eps), affine: ln.affine != nil)]
+            case .add:
+                let d = inst.type.columns!
+                forwardKernel[v] = module.addAdd(d: d, lda: d, ldb: d, ldy: d)
+            case .rotary(let r):
+                let d = inst.type.columns!
+                forwardKernel[v] = module.addRotary(Self.rotary(r), ldx: d, ldy: d)
+            case .pattention(let p):
+                forwardKernel[v] = module.addPattention(Self.forwardSpec(p))
+                backwardKernels[v] = [module.addPattentionBackward(Self.backwardSpec(p))]
+            case .attention(let a):
+                let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: config.context, causal: a.causal)
+                forwardKernel[v] = module.addAttention(spec)
+                backwardKernels[v] = [module.addAttentionBackward(AttentionBackwardSpec(heads: a.heads, headDim: a.headDim, causal: a.causal))]
+                caches[v] = (AlignedBuffer(count: spec.cacheFloats), AlignedBuffer(count: spec.cacheFloats))
+            case .logits:
+                forwardKernel[v] = module.addGemm(Self.logitsSpec(config))
+                backwardKernels[v] = [module.addGemm(Self.logitsInputSpec(config)),
+                                      module.addTransposedGemm(TransposedGemmSpec(m: config.vocab, n: config.hidden))]
+            case .columns, .fusedPattention:
+                throw GradientBackendError("error: the fused backend cannot differentiate \(inst.op.name) (%\(v)): training runs on the unfused graph")
+            }
+        }
+        module.addAdamW()
+        crossEntropyKernel = module.addCrossEntropy(vocab: config.vocab)
+        jit = try KernelJIT()
+        try jit.add(module)
+        for symbol in Set(forwardKernel.values).union(backwardKernels.values.joined()).union([AdamWKernel.symbol, crossEntropyKernel]) { entries[symbol] = try jit.kernel(symbol) }
+        compileSeconds = Date().timeIntervalSince(start)
+    }
+
+    static func rotary(_ r: RotaryOp) -> RotaryEmbedding {
+        RotaryEmbedding(heads: r.heads, headDim: r.headDim, rotaryDims: r.rotaryDims, base: r.base)
+    }
+    static func site(_ p: PattentionOp) -> PattentionSite {
+        PattentionSite(tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: p.norm == .softmax ? nil : Float(p.tau))
+    }
+    static func forwardSpec(_ p: PattentionOp) -> PattentionKernelSpec {
+        PattentionKernelSpec(dIn: p.inFeatures, layerNormEps: nil, sites: [site(p)], schedule: GemmSchedule.choose(k: p.inFeatures, n: p.tokens),
+                             valueSchedule: GemmSchedule.choose(k: p.tokens, n: p.outFeatures), ldx: p.inFeatures)
+    }
+    static func backwardSpec(_ p: PattentionOp) -> PattentionBackwardSpec {
+        PattentionBackwardSpec(dIn: p.inFeatures, tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: Float(p.tau))
+    }
+    /// logits = x · Eᵀ.
+    static func logitsSpec(_ c: ModelConfig) -> GemmKernelSpec { GemmKernelSpec(k: c.hidden, n: c.vocab) }
+    /// dx += dlogits · E (B = E `[vocab, hidden]`, packed as it is).
+    static func logitsInputSpec(_ c: ModelConfig) -> GemmKernelSpec { GemmKernelSpec(k: c.vocab, n: c.hidden, accumulate: true) }
+
+    private func call(_ symbol: String, _ args: [UnsafeMutableRawPointer?], rows: Int) {
+        let entry = entries[symbol]!
+        args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), 0) }
+    }
+
+    /// Weight `name` in `layout` (`packTransposed` of the `[n, k]` tensor, or `pack` of the `[k, n]` one).
+    private func pack(_ name: String, _ layout: PanelLayout, transposed: Bool) -> AlignedBuffer {
+        let key = "\(name) \(layout) \(transposed)"
+        if let b = packs[key] { return b }
+        let source = weights(name).baseAddress!
+        let b = transposed ? layout.packedTransposed(source) : layout.packed(source)
+        packs[key] = b
+        return b
+    }
+
+    /// The mean over windows of each window's mean next-token cross-entropy (the generated
+    /// kernel's row losses, summed in double) and the logits' adjoint (scaled by 1 / windows).
+    private func crossEntropy(_ logits: Tensor, _ windows: [[Int32]]) -> (loss: Double, seed: Tensor) {
+        let seed = Tensor(rows: logits.rows, columns: logits.columns, zeroed: false)
+        let t = windows[0].count
+        var total = 0.0
+        for (w, window) in windows.enumerated() {
+            var losses = [Float](repeating: 0, count: t), ids = window
+            ids.withUnsafeMutableBufferPointer { idp in losses.withUnsafeMutableBufferPointer { lp in
+                call(crossEntropyKernel, [logits.at(row: w * t), UnsafeMutableRawPointer(idp.baseAddress!), seed.at(row: w * t),
+                                          UnsafeMutableRawPointer(lp.baseAddress!)], rows: t)
+            } }
+            total += losses.reduce(0.0) { $0 + Double($1) } / Double(t - 1)
+        }
+        if windows.count > 1 {
+            let inverse = 1 / Float(windows.count)
+            for i in 0..<(seed.rows * seed.columns) { seed.storage.pointer[i] *= inverse }
+        }
+        return (total / Double(windows.count), seed)
+    }
+
+    /// A scratch buffer kept for the executor's lifetime (the Pattention backward's partial sums).
+    private func scratch(_ key: String, floats: Int) -> AlignedBuffer {
+        if let b = scratchBuffers[key] { return b }
+        let b = AlignedBuffer(count: floats, zeroed: false)
+        scratchBuffers[key] = b
+        return b
+    }
+
+    /// Drops the packed weights: call after changing the weights other than through `adamW`.
+    public func weightsChanged() { packs = [:] }
+
+    private func weight(_ name: String) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(mutating: weights(name).baseAddress!) }
+
+    /// One AdamW step on one tensor with the generated kernel (the same bits as `AdamW.update`).
+    public func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: [Float], scale: Double, m: UnsafeMutableBufferPointer<Float>,
+                      v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
+        precondition(gradient.count == w.count && m.count == w.count && v.count == w.count)
+        weightsChanged()
+        let (c1, c2, shrink) = AdamW.corrections(step: step, lr: lr, decay: decay, options)
+        var k = AdamWKernel.coefficients(scale: scale, beta1: options.beta1, beta2: options.beta2, correction1: c1, correction2: c2,
+                                         shrink: shrink, lr: lr, epsilon: options.epsilon)
+        var g = gradient
+        g.withUnsafeMutableBufferPointer { gp in k.withUnsafeMutableBufferPointer { kp in
+            call(AdamWKernel.symbol, [UnsafeMutableRawPointer(w.baseAddress!), UnsafeMutableRawPointer(gp.baseAddress!),
+                                      UnsafeMutableRawPointer(m.baseAddress!), UnsafeMutableRawPointer(v.baseAddress!),
+                                      UnsafeMutableRawPointer(kp.baseAddress!)], rows: w.count)
+        } }
+    }
+
+    /// The mean next-token cross-entropy alone.
+    public func loss(_ tokens: [Int32]) -> Double {
+        crossEntropy(forward([tokens])[grad.forward.output]!, [tokens]).loss
+    }
+
+    /// Runs the forward graph on equally long windows stacked as rows (each from position 0);
+    /// keeps the saved values (and the logits), frees the others.
+    private func forward(_ windows: [[Int32]]) -> [ValueID: Tensor] {
+        let t = windows[0].count, rows = windows.count * t
+        precondition(t >= 2 && t <= grad.forward.config.context && windows.allSatisfy { $0.count == t }, "windows were validated by the caller")
+        tfc_set_num_threads(Int32(threads))
+        let graph = grad.forward
+        let keep = Set(grad.saved.map(\.value)).union([graph.output])
+        var ids = Array(windows.joined())
+        var values: [ValueID: Tensor] = [:]
+        var uses = graph.useCounts()
+        for inst in graph.instructions {
+            let v = inst.result
+            guard case .f32 = inst.type.element, let columns = inst.type.columns else { continue }
+            let y = Tensor(rows: rows, columns: columns, zeroed: false)
+            let x = inst.operands.compactMap { values[$0] }
+            switch inst.op {
+            case .embedding(let table):
+                ids.withUnsafeMutableBufferPointer { call(forwardKernel[v]!, [UnsafeMutableRawPointer($0.baseAddress!), weight(table), y.raw], rows: rows) }
+            case .layerNorm(let ln):
+                var args = [x[0].raw, y.raw]
+                if let affine = ln.affine { args += [weight(affine.weight), weight(affine.bias)] }
+                call(forwardKernel[v]!, args, rows: rows)
+            case .add:
+                call(forwardKernel[v]!, [x[0].raw, x[1].raw, y.raw], rows: rows)
+            case .rotary:  // positions restart at 0 in every window
+                for w in 0..<windows.count { call(forwardKernel[v]!, [x[0].at(row: w * t), y.at(row: w * t)], rows: t) }
+            case .pattention(let p):
+                let spec = Self.forwardSpec(p)
+                let key = pack(p.keyName, spec.keyLayout(0), transposed: true)
+                let value = pack(p.valueName, spec.valueLayout(0), transposed: false)
+                call(forwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw], rows: rows)
+            case .attention:  // each window attends within itself, its cache from position 0
+                let (kc, vc) = caches[v]!
+                for w in 0..<windows.count {
+                    call(forwardKernel[v]!, [x[0].at(row: w * t), x[1].at(row: w * t), x[2].at(row: w * t), y.at(row: w * t), kc.raw, vc.raw], rows: t)
+                }
+            case .logits(let table):
+                let e = pack(table, Self.logitsSpec(graph.config).weightLayout, transposed: true)
+                call(forwardKernel[v]!, [x[0].raw, e.raw, y.raw], rows: rows)
+            case .tokens, .columns, .fusedPattention:
+                preconditionFailure("refused by init")
+            }
+            values[v] = y
+            for operand in inst.operands {
+                uses[operand, default: 0] -= 1
+                if uses[operand] == 0 && !keep.contains(operand) { values[operand] = nil }
+            }
+        }
+        return values
+    }
+
+    /// `tokens` (at least 2, within the context) from position 0: the mean next-token
+    /// cross-entropy and its gradient.
+    public func run(_ tokens: [Int32]) -> GradientResult { run(batch: [tokens]) }
+
+    /// Equally long windows as one stack of rows (the row-wise kernels see them all at once,
+    /// attention, rotary and the loss go window by window): the mean of their losses and the
+    /// gradient of that mean.
+    public func run(batch windows: [[Int32]]) -> GradientResult {
+        let values = forward(windows)
+        let config = grad.forward.config, t = windows[0].count, rows = windows.count * t
+        let tokens = Array(windows.joined())
+        var gradients: [String: AlignedBuffer] = [:]
+        for p in grad.parameters { gradients[p.name] = AlignedBuffer(count: p.elementCount) }
+        let (loss, seed) = crossEntropy(values[grad.loss.reads[0]]!, windows)
+        var adjoints: [ValueID: Tensor] = [grad.loss.forward.result: seed]
+        /// The adjoint of `value`, created zero on first use (kernels add into it).
+        func adjoint(_ value: ValueID?, columns: Int) -> Tensor? {
+            guard let value else { return nil }
+            if let a = adjoints[value] { return a }
+            let a = Tensor(rows: rows, columns: columns)
+            adjoints[value] = a
+            return a
+        }
+        func accumulate(_ value: ValueID?, _ m: Matrix) {
+            guard let a = adjoint(value, columns: m.columns) else { return }
+            for i in 0..<m.data.count { a.storage.pointer[i] += m.data[i] }
+        }
+        /// The weight gradient `name` as an array, updated by `body`, written back.
+        func host(_ name: String, _ body: (inout [Float]) -> Void) {
+            var g = gradients[name]!.array
+            body(&g)
+            g.withUnsafeBufferPointer { gradients[name]!.pointer.update(from: $0.baseAddress!, count: $0.count) }
+        }
+        for step in grad.steps {
+            let inst = step.forward
+            guard let dy = adjoints.removeValue(forKey: inst.result) else { continue }
+            let read = step.reads.map { values[$0] }  // token ids (the embedding's read) are `tokens`
+            switch inst.op {
+            case .embedding(let table):
+                host(table) { NaiveBackward.embedding(dy: dy.matrix, tokens: tokens, dTable: &$0) }
+            case .logits(let table):
+                let dx = adjoint(step.operandAdjoints[0], columns: config.hidden)!
+                let e = pack(table, Self.logitsInputSpec(config).weightLayout, transposed: false)
+                let symbols = backwardKernels[inst.result]!
+                call(symbols[0], [dy.raw, e.raw, dx.raw], rows: rows)
+                call(symbols[1], [dy.raw, read[0]!.raw, gradients[table]!.raw], rows: rows)
+            case .layerNorm(let ln):
+                let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) ?? Tensor(rows: rows, columns: dy.columns)
+                var args = [read[0]!.raw, dy.raw, dx.raw]
+                if let affine = ln.affine { args += [weight(affine.weight), gradients[affine.weight]!.raw, gradients[affine.bias]!.raw] }
+                call(backwardKernels[inst.result]![0], args, rows: rows)
+            case .pattention(let p):
+                let spec = Self.backwardSpec(p)
+                let kt = pack(p.keyName, spec.keyLayout, transposed: true)
+                let vt = pack(p.valueName, spec.valueTransposedLayout, transposed: true)
+                let kp = pack(p.keyName, spec.keyPlainLayout, transposed: false)
+                let dx = adjoint(step.operandAdjoints[0], columns: p.inFeatures)!
+                let partials = scratch(spec.description, floats: spec.partialFloats(threads: threads))
+                call(backwardKernels[inst.result]![0], [read[0]!.raw, kt.raw, vt.raw, kp.raw, dy.raw, dx.raw,
+                                                        gradients[p.keyName]!.raw, gradients[p.valueName]!.raw, partials.raw], rows: rows)
+            case .rotary(let r):
+                guard let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) else { break }
+                for w in 0..<windows.count {
+                    let g = NaiveBackward.rotary(dy: dy.matrix(rows: (w * t)..<((w + 1) * t)), r)
+                    let out = dx.storage.pointer + w * t * dy.columns
+                    for i in 0..<g.data.count { out[i] += g.data[i] }
+                }
+            case .attention(let a):
+                let width = a.heads * a.headDim
+                let d = (0..<3).map { adjoint(step.operandAdjoints[$0], columns: width) ?? Tensor(rows: rows, columns: width) }
+                for w in 0..<windows.count {
+                    let r = w * t
+                    call(backwardKernels[inst.result]![0], [read[0]!.at(row: r), read[1]!.at(row: r), read[2]!.at(row: r), dy.at(row: r),
+                                                            d[0].at(row: r), d[1].at(row: r), d[2].at(row: r)], rows: t)
+                }
+            case .add:
+                accumulate(step.operandAdjoints[0], dy.matrix)
+                accumulate(step.operandAdjoints[1], dy.matrix)
+            case .tokens, .columns, .fusedPattention:
+                preconditionFailure("refused by init")
+            }
+        }
+        return GradientResult(loss: loss, gradients: gradients.mapValues(\.array))
+    }
+}
+
+/// A `[rows, columns]` float32 activation in an aligned buffer the kernels read and write.
+final class Tensor {
+    let rows: Int
+    let columns: Int
+    let storage: AlignedBuffer
+
+    /// `zeroed: false` for a value a kernel writes in full (forward outputs).
+    init(rows: Int, columns: Int, zeroed: Bool = true) {
+        self.rows = rows; self.columns = columns
+        storage = AlignedBuffer(count: max(1, rows * columns), zeroed: zeroed)
+    }
+    convenience init(_ m: Matrix) {
+        self.init(rows: m.rows, columns: m.columns)
+        m.data.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: $0.count) }
+    }
+    var raw: UnsafeMutableRawPointer { storage.raw }
+    /// Where row `row` starts.
+    func at(row: Int) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(storage.pointer + row * columns) }
+    /// Rows `range` as a matrix.
+    func matrix(rows range: Range<Int>) -> Matrix {
+        Matrix(rows: range.count, columns: columns,
+               data: Array(UnsafeBufferPointer(start: storage.pointer + range.lowerBound * columns, count: range.count * columns)))
+    }
+    var matrix: Matrix { Matrix(rows: rows, columns: columns, data: Array(UnsafeBufferPointer(start: storage.pointer, count: rows * columns))) }
+}
