@@ -16,9 +16,12 @@ import CLLVM
 public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertible {
     public var dIn: Int
     public var site: PattentionSite
+    /// The vector target the kernel and its weight panels are laid out for (the training module's).
+    public var vector: VectorTarget
 
-    public init(dIn: Int, tokens: Int, dOut: Int, activation: PattentionActivation, tau: Float?) {
+    public init(dIn: Int, tokens: Int, dOut: Int, activation: PattentionActivation, tau: Float?, vector: VectorTarget = .avx2) {
         self.dIn = dIn
+        self.vector = vector
         site = PattentionSite(tokens: tokens, dOut: dOut, activation: activation, tau: activation == .softmax ? nil : tau)
     }
 
@@ -34,9 +37,9 @@ public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertibl
     var dOut: Int { site.dOut }
     /// Row stride of the score blocks.
     var ld: Int { roundUp(n, 16) }
-    var scoreSchedule: GemmSchedule { GemmSchedule.choose(k: dIn, n: n) }
-    var dASchedule: GemmSchedule { GemmSchedule.choose(k: dOut, n: n) }
-    var dXSchedule: GemmSchedule { GemmSchedule.choose(k: n, n: dIn) }
+    var scoreSchedule: GemmSchedule { GemmSchedule.choose(k: dIn, n: n, for: vector) }
+    var dASchedule: GemmSchedule { GemmSchedule.choose(k: dOut, n: n, for: vector) }
+    var dXSchedule: GemmSchedule { GemmSchedule.choose(k: n, n: dIn, for: vector) }
 
     /// B = Kᵀ `[d_in, n]` for the scores (`packTransposed(K)`).
     public var keyLayout: PanelLayout { PanelLayout(k: dIn, n: n, nr: scoreSchedule.nr) }
@@ -45,7 +48,7 @@ public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertibl
     /// B = K `[n, d_in]` for dX (`pack(K)`).
     public var keyPlainLayout: PanelLayout { PanelLayout(k: n, n: dIn, nr: dXSchedule.nr) }
 
-    public var description: String { "pattention_backward d_in=\(dIn) \(site)" }
+    public var description: String { "pattention_backward d_in=\(dIn) \(site) \(vector.name)" }
     public var symbol: String { "tfc_pattention_bwd_" + stableHash(description) }
 }
 
@@ -138,6 +141,7 @@ extension KernelModule {
     /// Emits a Pattention backward kernel (once per distinct spec) and returns its symbol.
     @discardableResult
     public func addPattentionBackward(_ spec: PattentionBackwardSpec) -> String {
+        precondition(spec.vector == vector, "a \(spec.vector.name) Pattention backward in a \(vector.name) module")
         let symbol = spec.symbol
         if hasKernel(symbol) { return symbol }
         let g = gen

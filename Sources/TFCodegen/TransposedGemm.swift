@@ -70,7 +70,7 @@ extension IRGen {
     /// `transposedGemmScratch(spec)` floats.
     func transposedGemm(_ spec: TransposedGemmSpec) -> IRFunction {
         let depth = TransposedGemmSpec.depth
-        let schedule = GemmSchedule.choose(k: depth, n: spec.n)
+        let schedule = GemmSchedule.choose(k: depth, n: spec.n, for: vector)
         let shape = GemmShape(k: depth, n: spec.n, a: .packed, ldc: spec.ldc, schedule: schedule)
         let mr = schedule.mr, nr = schedule.nr
         let ukrs = (1...mr).map { microKernel(shape, rows: $0) }
@@ -102,7 +102,7 @@ extension IRGen {
 
     /// Floats of scratch `transposedGemm(spec)` needs.
     func transposedGemmScratch(_ spec: TransposedGemmSpec) -> Int {
-        let schedule = GemmSchedule.choose(k: TransposedGemmSpec.depth, n: spec.n)
+        let schedule = GemmSchedule.choose(k: TransposedGemmSpec.depth, n: spec.n, for: vector)
         let mr = schedule.mr, nr = schedule.nr
         return ((spec.m + mr - 1) / mr * mr + (spec.n + nr - 1) / nr * nr) * TransposedGemmSpec.depth
     }

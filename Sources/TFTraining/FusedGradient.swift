@@ -41,7 +41,7 @@ public final class FusedGradient: GradientBackend {
         self.grad = grad; self.weights = weights; self.threads = threads
         let start = Date()
         _ = try FusedCapabilities.kernels(of: grad.forward)
-        let module = try KernelModule(name: "tfc_training")
+        let module = try KernelModule(name: "tfc_training", target: .host(Self.vector))
         let config = grad.forward.config
         for inst in grad.forward.instructions {
             let v = inst.result
@@ -87,15 +87,18 @@ public final class FusedGradient: GradientBackend {
     static func rotary(_ r: RotaryOp) -> RotaryEmbedding {
         RotaryEmbedding(heads: r.heads, headDim: r.headDim, rotaryDims: r.rotaryDims, base: r.base)
     }
+    /// Training kernels are emitted for the AVX2 target on every CPU: the backward kernels are
+    /// tested there; AVX-512 training is not yet.
+    static let vector = VectorTarget.avx2
     static func site(_ p: PattentionOp) -> PattentionSite {
         PattentionSite(tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: p.norm == .softmax ? nil : Float(p.tau))
     }
     static func forwardSpec(_ p: PattentionOp) -> PattentionKernelSpec {
-        PattentionKernelSpec(dIn: p.inFeatures, layerNormEps: nil, sites: [site(p)], schedule: GemmSchedule.choose(k: p.inFeatures, n: p.tokens),
-                             valueSchedule: GemmSchedule.choose(k: p.tokens, n: p.outFeatures), ldx: p.inFeatures)
+        PattentionKernelSpec(dIn: p.inFeatures, layerNormEps: nil, sites: [site(p)], schedule: GemmSchedule.choose(k: p.inFeatures, n: p.tokens, for: vector),
+                             valueSchedule: GemmSchedule.choose(k: p.tokens, n: p.outFeatures, for: vector), ldx: p.inFeatures)
     }
     static func backwardSpec(_ p: PattentionOp) -> PattentionBackwardSpec {
-        PattentionBackwardSpec(dIn: p.inFeatures, tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: Float(p.tau))
+        PattentionBackwardSpec(dIn: p.inFeatures, tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: Float(p.tau), vector: vector)
     }
     /// logits = x · Eᵀ.
     static func logitsSpec(_ c: ModelConfig) -> GemmKernelSpec { GemmKernelSpec(k: c.hidden, n: c.vocab) }
