@@ -14,10 +14,12 @@ import Foundation
 /// `AttentionBackwardSpec` (flash-style, probabilities recomputed per row), and for the logits
 /// head a GEMM (`dx = dy·E`) and a `TransposedGemmSpec` (`dE += dyᵀ·x`).
 ///
-/// The loss and its seed (`addCrossEntropy`) and the LayerNorm backward (`addLayerNormBackward`) are
-/// generated kernels too; the remaining small backwards — embedding scatter-add, rotary, add — are
-/// O(T·d) host loops shared with the oracle (`NaiveBackward`): not worth a kernel next to the products. Weights are packed into the kernels' panel layouts on
-/// first use and kept until `adamW` (the trainer's update) or `weightsChanged()` says they changed.
+/// The loss and its seed (`addCrossEntropy`), the LayerNorm backward (`addLayerNormBackward`) and
+/// AdamW (`addAdamW`) are generated kernels too; the remaining small backwards — embedding
+/// scatter-add, rotary, add — are O(T·d) host loops shared with the oracle (`NaiveBackward`): not
+/// worth a kernel next to the products. A batch of windows runs as one stack of rows. Weights are
+/// packed into the kernels' panel layouts on first use and kept until `adamW` (the trainer's
+/// update) or `weightsChanged()` says they changed.
 public final class FusedGradient: GradientBackend {
     public let grad: GradGraph
     let weights: WeightLookup
