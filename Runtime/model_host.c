@@ -46,19 +46,24 @@ static __thread char t_create_error[ERROR_BYTES];
 
 static const tfc_model_info g_info = {
     TFC_MODEL_API_VERSION, tfc_aot_name,
-    0, 0, 0, 0,  // filled in by tfc_model_describe (tfc_aot_info is not a constant expression here)
-    tfc_aot_spec_hash, tfc_aot_target_label, tfc_aot_cpu_features, tfc_aot_weights_file, tfc_aot_tfc_version,
+    0, 0, 0, 0,  // filled in by tfc_model_describe, with the running variant's target
+    tfc_aot_spec_hash, NULL, NULL, tfc_aot_weights_file, tfc_aot_tfc_version,
 };
+
+static const tfc_aot_variant *variant(void);
 
 const tfc_model_info *tfc_model_describe(void) {
     static tfc_model_info info;
     static int ready = 0;
     if (!ready) {
+        const tfc_aot_variant *v = variant();
         info = g_info;
-        info.vocab = tfc_aot_info[TFC_AOT_VOCAB];
-        info.hidden = tfc_aot_info[TFC_AOT_HIDDEN];
-        info.context = tfc_aot_info[TFC_AOT_CONTEXT];
-        info.end_token = tfc_aot_info[TFC_AOT_END_TOKEN];
+        info.vocab = v->info[TFC_AOT_VOCAB];
+        info.hidden = v->info[TFC_AOT_HIDDEN];
+        info.context = v->info[TFC_AOT_CONTEXT];
+        info.end_token = v->info[TFC_AOT_END_TOKEN];
+        info.target_cpu = v->target_label;
+        info.cpu_features = v->cpu_features;
         ready = 1;
     }
     return &info;
@@ -106,15 +111,14 @@ static int cpu_features(cpu_feature *out, int max) {
     return n;
 }
 
-// Checks every feature in tfc_aot_cpu_features; on a lack, writes "... built for TARGET
-// (FEATURES) but this CPU lacks X, Y" after `what` ("this program", "this library").
+// Writes the features of `v` this CPU lacks into `lacking` ("" when it has them all).
 // The environment variable TFC_CPU_PRETEND_LACKING=avx2,fma marks features missing (tests).
-static int check_cpu(const char *what, char *err) {
+static void lacking_features(const tfc_aot_variant *v, char *lacking, size_t size) {
     cpu_feature have[32];
     int n = cpu_features(have, 32);
     const char *pretend = getenv("TFC_CPU_PRETEND_LACKING");
-    char lacking[256] = "";
-    const char *p = tfc_aot_cpu_features;
+    lacking[0] = 0;
+    const char *p = v->cpu_features;
     while (*p) {
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -132,20 +136,44 @@ static int check_cpu(const char *what, char *err) {
             }
             if (!present) {
                 size_t used = strlen(lacking);
-                snprintf(lacking + used, sizeof lacking - used, "%s%s", used ? ", " : "", name);
+                snprintf(lacking + used, size - used, "%s%s", used ? ", " : "", name);
             }
         }
         if (!end) break;
         p = end + 1;
     }
+}
+
+// The program variant this process runs: the first whose features this CPU has (chosen once),
+// else the last (check_cpu then refuses to run it).
+static const tfc_aot_variant *g_variant;
+static const tfc_aot_variant *variant(void) {
+    if (g_variant) return g_variant;
+    const tfc_aot_variant *chosen = &tfc_aot_variants[tfc_aot_variant_count - 1];
+    for (int i = 0; i < tfc_aot_variant_count; i++) {
+        char lacking[256];
+        lacking_features(&tfc_aot_variants[i], lacking, sizeof lacking);
+        if (!lacking[0]) { chosen = &tfc_aot_variants[i]; break; }
+    }
+    g_variant = chosen;
+    return chosen;
+}
+
+// Checks that this CPU runs some variant; if none, writes "... built for TARGET (FEATURES) but
+// this CPU lacks X, Y" (of the last, most widely runnable variant) after `what` ("this program",
+// "this library").
+static int check_cpu(const char *what, char *err) {
+    const tfc_aot_variant *v = variant();
+    char lacking[256];
+    lacking_features(v, lacking, sizeof lacking);
     if (!lacking[0]) return 0;
     char features[512] = "";
-    for (const char *q = tfc_aot_cpu_features; *q && strlen(features) + 2 < sizeof features; q++) {
+    for (const char *q = v->cpu_features; *q && strlen(features) + 2 < sizeof features; q++) {
         size_t used = strlen(features);
         if (*q == ',') snprintf(features + used, sizeof features - used, ", ");
         else { features[used] = *q; features[used + 1] = 0; }
     }
-    set_error(err, "%s was built for %s (%s) but this CPU lacks %s", what, tfc_aot_target_label, features, lacking);
+    set_error(err, "%s was built for %s (%s) but this CPU lacks %s", what, v->target_label, features, lacking);
     return -1;
 }
 
@@ -212,7 +240,7 @@ static int map_weights(tfc_model *m, const char *path, char *err) {
         return -1;
     }
     int rc = -1;
-    uint64_t expect_bytes = (uint64_t)tfc_aot_info[TFC_AOT_WEIGHTS_BYTES];
+    uint64_t expect_bytes = (uint64_t)variant()->info[TFC_AOT_WEIGHTS_BYTES];
     char file_hash[65], file_name[65];
     memcpy(file_hash, h.spec_hash, 64); file_hash[64] = 0;
     memcpy(file_name, h.name, 64); file_name[64] = 0;
@@ -224,7 +252,7 @@ static int map_weights(tfc_model *m, const char *path, char *err) {
         set_error(err, "%s: was written for a different spec (model \"%s\", spec hash %s) than this program was compiled from (model \"%s\", spec hash %s): "
                   "the spec changed since compiling; re-run tfc compile to write the program and its weights together",
                   path, file_name, file_hash, tfc_aot_name, tfc_aot_spec_hash);
-    } else if (h.layout_hash != (uint64_t)tfc_aot_info[TFC_AOT_LAYOUT_HASH] || h.file_bytes != expect_bytes) {
+    } else if (h.layout_hash != (uint64_t)variant()->info[TFC_AOT_LAYOUT_HASH] || h.file_bytes != expect_bytes) {
         set_error(err, "%s: its weight layout does not match this program's (written by another tfc compile?): re-run tfc compile", path);
     } else if ((uint64_t)st.st_size != expect_bytes) {
         set_error(err, "%s: truncated or damaged: %lld bytes, expected %llu", path, (long long)st.st_size, (unsigned long long)expect_bytes);
@@ -299,8 +327,8 @@ void tfc_model_destroy(tfc_model *m) {
 
 tfc_model *tfc_model_create(const char *weights_path) {
     t_create_error[0] = 0;
-    if (tfc_aot_info[TFC_AOT_FORMAT] != TFC_AOT_FORMAT_VERSION) {
-        set_error(t_create_error, "the model description has format %lld, this host reads %d", (long long)tfc_aot_info[TFC_AOT_FORMAT], TFC_AOT_FORMAT_VERSION);
+    if (variant()->info[TFC_AOT_FORMAT] != TFC_AOT_FORMAT_VERSION) {
+        set_error(t_create_error, "the model description has format %lld, this host reads %d", (long long)variant()->info[TFC_AOT_FORMAT], TFC_AOT_FORMAT_VERSION);
         return NULL;
     }
     if (check_cpu("this library", t_create_error) != 0) return NULL;
@@ -313,10 +341,10 @@ tfc_model *tfc_model_create(const char *weights_path) {
     }
     tfc_model *m = calloc(1, sizeof *m);
     if (!m) { set_error(t_create_error, "out of memory"); return NULL; }
-    const int64_t slots = tfc_aot_info[TFC_AOT_SLOT_COUNT];
-    const int64_t context = tfc_aot_info[TFC_AOT_CONTEXT];
+    const int64_t slots = variant()->info[TFC_AOT_SLOT_COUNT];
+    const int64_t context = variant()->info[TFC_AOT_CONTEXT];
     m->logits_slot = -1;
-    m->arena_bytes = (size_t)tfc_aot_info[TFC_AOT_ARENA_BYTES];
+    m->arena_bytes = (size_t)variant()->info[TFC_AOT_ARENA_BYTES];
     m->table = calloc((size_t)(slots > 0 ? slots : 1), sizeof(void *));
     m->tokens = calloc((size_t)context, sizeof(int32_t));
     m->arena = map_zeroed(m->arena_bytes);
@@ -331,7 +359,7 @@ tfc_model *tfc_model_create(const char *weights_path) {
         return NULL;
     }
     for (int64_t i = 0; i < slots; i++) {
-        const int64_t *s = tfc_aot_slots + i * TFC_AOT_SLOT_FIELDS;
+        const int64_t *s = variant()->slots + i * TFC_AOT_SLOT_FIELDS;
         switch (s[0]) {
         case TFC_SLOT_WEIGHT: m->table[i] = m->weights + s[1]; break;
         case TFC_SLOT_ARENA: m->table[i] = m->arena + s[1]; break;
@@ -359,7 +387,7 @@ void tfc_model_set_threads(int n) { tfc_set_num_threads(n); }
 // Why this model cannot continue from cached tokens (a non-causal model), or NULL when it can.
 const char *tfc_model_host_noncausal_message(void);
 const char *tfc_model_host_noncausal_message(void) {
-    if (tfc_aot_info[TFC_AOT_INCREMENTAL]) return NULL;
+    if (variant()->info[TFC_AOT_INCREMENTAL]) return NULL;
     return "this model has non-causal attention (causal: false): it cannot continue from cached tokens (decoding), "
            "whose earlier rows would see the new ones; reset it and evaluate whole sequences (--logits)";
 }
@@ -367,7 +395,7 @@ const char *tfc_model_host_noncausal_message(void) {
 static int run(tfc_model *m, const int32_t *tokens, int64_t count, float *logits, int last_only) {
     if (!m) return -1;
     m->error[0] = 0;
-    const int64_t vocab = tfc_aot_info[TFC_AOT_VOCAB], context = tfc_aot_info[TFC_AOT_CONTEXT];
+    const int64_t vocab = variant()->info[TFC_AOT_VOCAB], context = variant()->info[TFC_AOT_CONTEXT];
     if (!tokens || !logits) { set_error(m->error, "tokens and logits must not be NULL"); return -1; }
     if (count < 1) { set_error(m->error, "the token count must be at least 1, got %lld", (long long)count); return -1; }
     if (count > context - m->position) {
@@ -381,24 +409,24 @@ static int run(tfc_model *m, const int32_t *tokens, int64_t count, float *logits
             return -1;
         }
     }
-    if (m->position > 0 && !tfc_aot_info[TFC_AOT_INCREMENTAL]) {
+    if (m->position > 0 && !variant()->info[TFC_AOT_INCREMENTAL]) {
         set_error(m->error, "%s", tfc_model_host_noncausal_message());
         return -1;
     }
     memcpy(m->tokens, tokens, (size_t)count * sizeof(int32_t));
-    if (last_only && !tfc_aot_info[TFC_AOT_LAST_ROW_ONLY] && count > 1) {
+    if (last_only && !variant()->info[TFC_AOT_LAST_ROW_ONLY] && count > 1) {
         // This program's forward_last writes every row: run it into an internal buffer.
         if (!m->rows && !(m->rows = malloc((size_t)context * (size_t)vocab * sizeof(float)))) {
             set_error(m->error, "out of memory");
             return -1;
         }
         if (m->logits_slot >= 0) m->table[m->logits_slot] = m->rows;
-        tfc_model_forward_last((void *const *)m->table, count, m->position);
+        variant()->forward_last((void *const *)m->table, count, m->position);
         memcpy(logits, m->rows + (count - 1) * vocab, (size_t)vocab * sizeof(float));
     } else {
         if (m->logits_slot >= 0) m->table[m->logits_slot] = logits;
-        if (last_only) tfc_model_forward_last((void *const *)m->table, count, m->position);
-        else tfc_model_forward((void *const *)m->table, count, m->position);
+        if (last_only) variant()->forward_last((void *const *)m->table, count, m->position);
+        else variant()->forward((void *const *)m->table, count, m->position);
     }
     m->position += count;
     return 0;
@@ -430,10 +458,10 @@ tfc_tokenizer *tfc_model_tokenizer_open(const char *path) {
         path = own;
     }
     tfc_tokenizer *t = tfc_tokenizer_open(path);
-    if (t && tfc_tokenizer_vocab(t) > tfc_aot_info[TFC_AOT_VOCAB]) {
+    if (t && tfc_tokenizer_vocab(t) > variant()->info[TFC_AOT_VOCAB]) {
         char why[1024];
         snprintf(why, sizeof why, "%s: error: the tokenizer has ids up to %lld, outside the model's vocabulary 0..<%lld", path,
-                 (long long)tfc_tokenizer_vocab(t) - 1, (long long)tfc_aot_info[TFC_AOT_VOCAB]);
+                 (long long)tfc_tokenizer_vocab(t) - 1, (long long)variant()->info[TFC_AOT_VOCAB]);
         tfc_tokenizer_close(t);
         tfc_tokenizer_set_open_error(why);
         return NULL;

@@ -41,7 +41,7 @@ typedef struct {
     int64_t context;           // the most tokens an instance holds (prompt + generated)
     int64_t end_token;         // the spec's end_token, or -1
     const char *spec_hash;     // hash of the spec it was compiled from (also in NAME.weights)
-    const char *target_cpu;    // e.g. "x86-64-v3", or the build host's CPU name
+    const char *target_cpu;    // e.g. "x86-64-v3", or the build host's CPU name: of the variant this CPU runs (a build may hold an AVX-512 and an AVX2 one)
     const char *cpu_features;  // the CPU features the code needs, comma-separated
     const char *weights_file;  // default weights file name (looked up next to the library)
     const char *tfc_version;   // the tfc that compiled it

@@ -10,6 +10,8 @@ import Darwin
 /// A model compiled ahead of time (`tfc compile -o`): where every slot of the `ModelProgram`
 /// table lives when the program runs outside tfc, the description the generic C model host
 /// (Runtime/model_host.c) reads, and the packed weights side file (NAME.weights) it maps.
+/// One build may hold several variants of the program (one per vector target, the host picks
+/// one at start from the CPU); they share the weights file, so they must agree on its layout.
 ///
 /// Weights are written already packed into the kernels' panel layouts, in table order, so the
 /// host maps the file and points the table into it: no packing code in C, nothing to do at
@@ -17,7 +19,7 @@ import Darwin
 /// and the logits are the host's. The C side of every layout here is Runtime/model_desc.h.
 public struct AOTModel {
     /// Bump with TFC_AOT_FORMAT_VERSION in Runtime/model_desc.h.
-    public static let formatVersion = 2
+    public static let formatVersion = 3
     static let weightsMagic = Array("TFCWGHT1".utf8)
     static let weightsVersion: UInt32 = 1
     static let headerBytes = 256
@@ -46,10 +48,15 @@ public struct AOTModel {
         case logits
     }
 
+    /// One program of the build (a vector target's code): where its table's slots live.
+    public struct Variant: Sendable {
+        public let placements: [Placement]
+        public let arenaBytes: Int
+    }
+
     public let config: ModelConfig
     public let entries: [WeightEntry]
-    public let placements: [Placement]
-    public let arenaBytes: Int
+    public let variants: [Variant]
     /// The size of the weights file.
     public let weightsBytes: Int
     public let dataOffset: Int
@@ -61,19 +68,24 @@ public struct AOTModel {
     public let layoutHash: UInt64
 
     /// - Parameters:
-    ///   - program: the emitted model program (its slots and fused graph).
+    ///   - programs: the emitted model programs of one graph (their slots), one per variant;
+    ///     their packed weights must have the same layouts (the weights file is shared).
     ///   - parameterShapes: every parameter's shape (`Graph.parameters` of the unfused graph).
-    public init(program: ModelProgram, parameterShapes: [String: [Int]]) throws {
-        let graph = program.graph
+    public init(programs: [ModelProgram], parameterShapes: [String: [Int]]) throws {
+        precondition(!programs.isEmpty)
+        let graph = programs[0].graph
         config = graph.config
         let context = config.context
         var entries: [WeightEntry] = []
         var entryIndex: [String: Int] = [:]
+        var variants: [Variant] = []
+        var pending: [(name: String, kind: WeightKind, layout: PanelLayout?, floats: Int)] = []
+        var pendingIndex: [String: Int] = [:]
+        var firstWeights = 0
+        for program in programs {
         var placements: [Placement] = []
         var arena = 0
         var bufferOffsets: [Int: Int] = [:]
-        var pending: [(name: String, kind: WeightKind, layout: PanelLayout?, floats: Int)] = []
-        var pendingIndex: [String: Int] = [:]
 
         func arenaAlloc(_ floats: Int) -> Int {
             let bytes = floats * 4
@@ -111,7 +123,12 @@ public struct AOTModel {
                 placements.append(.logits)
             }
         }
-        arenaBytes = roundUp(max(arena, 64), 64)
+        variants.append(Variant(placements: placements, arenaBytes: roundUp(max(arena, 64), 64)))
+        if variants.count == 1 { firstWeights = pending.count }
+        }
+        if pending.count != firstWeights {
+            throw CodegenError("the variants of one build must pack the weights alike (one weights file serves them all)")
+        }
 
         // The file: header, entries, names, then the tensors.
         var names: [UInt8] = []
@@ -131,7 +148,7 @@ public struct AOTModel {
         }
         weightsBytes = roundUp(offset, 64)
         self.entries = entries
-        self.placements = placements
+        self.variants = variants
         self.nameTable = names
         self.nameOffsets = nameOffsets
 
@@ -146,8 +163,11 @@ public struct AOTModel {
 
         incremental = graph.incrementalDecodingRefusal == nil
 
-        var text = "tfc aot \(Self.formatVersion) vocab \(config.vocab) context \(context) arena \(arenaBytes) file \(weightsBytes) last \(lastRowOnly)\n"
-        for (i, p) in placements.enumerated() { text += "slot \(i) \(p)\n" }
+        var text = "tfc aot \(Self.formatVersion) vocab \(config.vocab) context \(context) file \(weightsBytes) last \(lastRowOnly)\n"
+        for (v, variant) in variants.enumerated() {
+            text += "variant \(v) arena \(variant.arenaBytes)\n"
+            for (i, p) in variant.placements.enumerated() { text += "slot \(i) \(p)\n" }
+        }
         for e in entries { text += "weight \(e.name) \(e.kind) \(e.layout?.description ?? "-") \(e.floats) @\(e.offset)\n" }
         layoutHash = fnv1a64(text)
     }
@@ -155,9 +175,9 @@ public struct AOTModel {
     let nameTable: [UInt8]
     let nameOffsets: [Int]
 
-    /// The `tfc_aot_slots` rows: kind, byte offset, floats, weight entry (or -1).
-    var slotRows: [Int64] {
-        placements.flatMap { p -> [Int64] in
+    /// One program's `tfc_aot_slots` rows: kind, byte offset, floats, weight entry (or -1).
+    func slotRows(_ variant: Int) -> [Int64] {
+        variants[variant].placements.flatMap { p -> [Int64] in
             switch p {
             case .weight(let e): return [0, Int64(entries[e].offset), Int64(entries[e].floats), Int64(e)]
             case .arena(let offset, let floats): return [1, Int64(offset), Int64(floats), -1]
@@ -190,24 +210,56 @@ public struct AOTModel {
         }
     }
 
-    /// Adds the description globals (`tfc_aot_*`, see Runtime/model_desc.h) to `module`,
-    /// which must hold the program this layout was made from.
-    public func addDescription(_ d: Description, to module: KernelModule) throws {
+    /// The names of variant `suffix`'s description globals and entry points (the C side, a
+    /// `tfc_aot_variant` table, is written by `variantTable`).
+    public static func variantSymbols(_ suffix: String) -> (info: String, slots: String, cpu: String, label: String, features: String,
+                                                          forward: String, forwardLast: String) {
+        ("tfc_aot_info_\(suffix)", "tfc_aot_slots_\(suffix)", "tfc_aot_target_cpu_\(suffix)", "tfc_aot_target_label_\(suffix)",
+         "tfc_aot_cpu_features_\(suffix)", "\(ModelProgram.forwardSymbol)_\(suffix)", "\(ModelProgram.forwardLastSymbol)_\(suffix)")
+    }
+
+    /// Adds the description globals of program `variant` (`tfc_aot_*_SUFFIX`, see
+    /// Runtime/model_desc.h) to `module`, which must hold that program, and gives its entry points
+    /// the suffix (every other kernel becomes internal, so variants link side by side). The
+    /// globals the variants share (name, spec hash, weights file, version) go with `variant` 0.
+    public func addDescription(_ d: Description, variant: Int, suffix: String, to module: KernelModule) throws {
+        let v = variants[variant]
         let info: [Int64] = [
             Int64(Self.formatVersion), Int64(config.vocab), Int64(config.hidden), Int64(config.context),
-            Int64(config.endToken ?? -1), Int64(placements.count), Int64(arenaBytes), Int64(weightsBytes),
+            Int64(config.endToken ?? -1), Int64(v.placements.count), Int64(v.arenaBytes), Int64(weightsBytes),
             Int64(entries.count), Int64(bitPattern: layoutHash), lastRowOnly ? 1 : 0,
             incremental ? 1 : 0,
         ]
-        try module.addConstant("tfc_aot_info", int64s: info)
-        try module.addConstant("tfc_aot_slots", int64s: slotRows)
-        try module.addConstant("tfc_aot_name", string: config.name)
-        try module.addConstant("tfc_aot_spec_hash", string: d.specHash)
-        try module.addConstant("tfc_aot_target_cpu", string: d.targetCPU)
-        try module.addConstant("tfc_aot_target_label", string: d.targetLabel)
-        try module.addConstant("tfc_aot_cpu_features", string: d.cpuFeatures.joined(separator: ","))
-        try module.addConstant("tfc_aot_weights_file", string: d.weightsFile)
-        try module.addConstant("tfc_aot_tfc_version", string: d.tfcVersion)
+        let names = Self.variantSymbols(suffix)
+        try module.exportOnly([ModelProgram.forwardSymbol: names.forward, ModelProgram.forwardLastSymbol: names.forwardLast])
+        try module.addConstant(names.info, int64s: info)
+        try module.addConstant(names.slots, int64s: slotRows(variant))
+        try module.addConstant(names.cpu, string: d.targetCPU)
+        try module.addConstant(names.label, string: d.targetLabel)
+        try module.addConstant(names.features, string: d.cpuFeatures.joined(separator: ","))
+        if variant == 0 {
+            try module.addConstant("tfc_aot_name", string: config.name)
+            try module.addConstant("tfc_aot_spec_hash", string: d.specHash)
+            try module.addConstant("tfc_aot_weights_file", string: d.weightsFile)
+            try module.addConstant("tfc_aot_tfc_version", string: d.tfcVersion)
+        }
+    }
+
+    /// C source of the `tfc_aot_variants` table (Runtime/model_desc.h) for variants `suffixes`,
+    /// in the order the host tries them (the widest vector target first).
+    public static func variantTable(_ suffixes: [String]) -> String {
+        var c = "// Generated by tfc compile: the program variants, tried in order at start.\n#include \"model_desc.h\"\n"
+        for s in suffixes {
+            let n = variantSymbols(s)
+            c += "extern const int64_t \(n.info)[], \(n.slots)[];\nextern const char \(n.cpu)[], \(n.label)[], \(n.features)[];\n"
+            c += "void \(n.forward)(void *const *, int64_t, int64_t);\nvoid \(n.forwardLast)(void *const *, int64_t, int64_t);\n"
+        }
+        c += "const tfc_aot_variant tfc_aot_variants[] = {\n"
+        for s in suffixes {
+            let n = variantSymbols(s)
+            c += "    {\(n.info), \(n.slots), \(n.cpu), \(n.label), \(n.features), \(n.forward), \(n.forwardLast)},\n"
+        }
+        return c + "};\nconst int tfc_aot_variant_count = \(suffixes.count);\n"
     }
 
     /// Writes the packed weights file (see Runtime/model_desc.h) into `file` (the caller commits

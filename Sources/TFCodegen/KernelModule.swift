@@ -73,6 +73,24 @@ public final class KernelModule {
         emitSeconds += monotonicSeconds() - start
     }
 
+    /// Keeps only `renamed`'s kernels exported, under their new names; every other kernel
+    /// becomes internal (for linking several modules of the same kernels into one program).
+    public func exportOnly(_ renamed: [String: String]) throws {
+        let m = try liveModule()
+        precondition(!isOptimized, "rename before optimising")
+        var names: [String] = []
+        for name in kernelNames {
+            guard let fn = LLVMGetNamedFunction(m, name) else { continue }
+            if let new = renamed[name] {
+                LLVMSetValueName2(fn, new, new.utf8.count)
+                names.append(new)
+            } else {
+                LLVMSetLinkage(fn, LLVMInternalLinkage)
+            }
+        }
+        kernelNames = names
+    }
+
     /// Checks the module with LLVM's verifier.
     public func verify() throws {
         let m = try liveModule()

@@ -83,28 +83,40 @@ struct NativeBuild {
             + (tokenizerSource.map { [(what: "tokenizer", path: $0.path)] } ?? [])
             + RuntimeSources.linked.map { (what: "runtime source", path: runtime.path + "/" + $0) }
         let targets = try OutputPolicy.check(outputs, inputs: inputs)
-        let target = try Self.resolveTarget(options.targetCPU ?? "host", compiler: { compiler })
+        let variants = try Self.variants(options.targetCPU, compiler: { compiler })
         let weights = try loaded.graph.loadWeights(weightsPath, allowNonFinite: options.allowNonFinite)
         // The tokenizer side file, made before anything is written (a bad tokenizer leaves no files).
         let tokenizerFile = try tokenizerSource.map { try CompiledTokenizerFile.bytes(tokenizerAt: $0.path) }
 
-        // Kernels and their description, one object.
+        // Kernels and their description, one object per variant (vector target).
         let fused = try PassPipeline.fusion.run(loaded.graph)
-        let module = try KernelModule(name: config.name, target: target.target)
-        let program = try ModelProgram(fused: fused, into: module, scheduleOverride: schedule)
+        var modules: [KernelModule] = [], programs: [ModelProgram] = []
+        for v in variants {
+            let module = try KernelModule(name: "\(config.name)_\(v.suffix)", target: v.target.target)
+            let override = [v.panelOverride, schedule].compactMap { $0 }.joined(separator: " ")
+            programs.append(try ModelProgram(fused: fused, into: module, scheduleOverride: override.isEmpty ? nil : override))
+            modules.append(module)
+        }
         var shapes: [String: [Int]] = [:]
         for p in loaded.graph.parameters { shapes[p.name] = p.shape }
-        let model = try AOTModel(program: program, parameterShapes: shapes)
+        let model = try AOTModel(programs: programs, parameterShapes: shapes)
         let specHash = Self.specHash(loaded)
-        try model.addDescription(AOTModel.Description(
-            specHash: specHash, targetCPU: target.target.cpu, targetLabel: target.label, cpuFeatures: target.requiredFeatures,
-            weightsFile: names.weightsFile, tfcVersion: tfcVersion), to: module)
+        for (i, v) in variants.enumerated() {
+            try model.addDescription(AOTModel.Description(
+                specHash: specHash, targetCPU: v.target.target.cpu, targetLabel: v.target.label, cpuFeatures: v.target.requiredFeatures,
+                weightsFile: names.weightsFile, tfcVersion: tfcVersion), variant: i, suffix: v.suffix, to: modules[i])
+        }
 
         // Intermediate files in a private directory, removed on any exit (and on an interrupt).
         let work = try TemporaryDirectory(prefix: "tfc-compile")
         defer { work.remove() }
-        let object = work.file("\(names.base).o")
-        try module.writeObject(to: object)
+        var objects: [String] = []
+        for (i, v) in variants.enumerated() {
+            objects.append(work.file("\(names.base).\(v.suffix).o"))
+            try modules[i].writeObject(to: objects[i])
+        }
+        let table = work.file("variants.c")
+        try AOTModel.variantTable(variants.map(\.suffix)).write(toFile: table, atomically: false, encoding: .utf8)
 
         // Link into the output's temporary file; every output is committed once all are written.
         let binary = try AtomicFile(targets[0])
@@ -122,7 +134,7 @@ struct NativeBuild {
         }
         // Absolute paths only: the compiler runs in tfc's working directory.
         let linked = URL(fileURLWithPath: binary.temporaryPath).path
-        arguments += sources + [object, "-o", linked, "-lm", "-lpthread"]
+        arguments += sources + [table] + objects + ["-o", linked, "-lm", "-lpthread"]
         try compiler.run(arguments)
         let packedWeights = try AtomicFile(targets[1])
         do {
@@ -150,8 +162,11 @@ struct NativeBuild {
             return "\(path) (\(Self.formatBytes(bytes)))"
         }
         print("wrote " + sizes.joined(separator: ", "))
-        print(String(format: "%@ %@ for %@ [%@] in %.1f s", shared ? "shared library" : "executable", config.name, target.label,
-                     target.requiredFeatures.isEmpty ? "baseline x86-64" : target.requiredFeatures.joined(separator: " "),
+        let described = variants.map { v in
+            "\(v.target.label) [\(v.target.requiredFeatures.isEmpty ? "baseline x86-64" : v.target.requiredFeatures.joined(separator: " "))]"
+        }
+        print(String(format: "%@ %@ for %@%@ in %.1f s", shared ? "shared library" : "executable", config.name,
+                     described.joined(separator: " and "), variants.count > 1 ? " (picked at start from the CPU)" : "",
                      Date().timeIntervalSince(start)))
         if shared {
             let dir = URL(fileURLWithPath: names.directory).standardizedFileURL.path
@@ -170,6 +185,27 @@ struct NativeBuild {
 
     static func formatBytes(_ bytes: Int) -> String {
         bytes >= 1 << 20 ? String(format: "%.1f MiB", Double(bytes) / 1_048_576) : String(format: "%.0f KiB", Double(bytes) / 1024)
+    }
+
+    /// One program variant of a build: the CPU it is for, its symbol suffix, and the schedule
+    /// that makes its weight panels those of the other variants.
+    struct Variant {
+        var target: AOTTarget
+        var suffix: String
+        var panelOverride: String?
+    }
+
+    /// The variants for `--target-cpu`: given, that target alone; by default an AVX-512 and an
+    /// AVX2 program (x86-64-v4 and x86-64-v3; the host tries them in that order), whose weight
+    /// panels agree (the AVX-512 code takes 16x16 register tiles, the AVX2 panel width), so one
+    /// weights file serves both — or the host alone when it lacks AVX2.
+    static func variants(_ name: String?, compiler: () throws -> CCompiler) throws -> [Variant] {
+        if let name { return [Variant(target: try resolveTarget(name, compiler: compiler), suffix: "0", panelOverride: nil)] }
+        guard VectorTarget.avx2.missing(has: TargetHost.host.has).isEmpty else { return [Variant(target: .host, suffix: "0", panelOverride: nil)] }
+        let v4 = VectorTarget.avx512.portableCPU, v3 = VectorTarget.avx2.portableCPU
+        return [Variant(target: .named(v4, features: AOTTarget.levels[v4]!), suffix: "avx512",
+                        panelOverride: "mr=16 nr=16"),
+                Variant(target: .named(v3, features: AOTTarget.levels[v3]!), suffix: "avx2", panelOverride: nil)]
     }
 
     /// `--target-cpu`: host, a vector target (avx2, avx512: their x86-64 levels), an x86-64

@@ -4,6 +4,42 @@ import XCTest
 /// `--target-cpu` of the JIT commands: each vector target this CPU runs gives the naive
 /// backend's logits; one it cannot run is refused in one line.
 final class TargetCPUTests: XCTestCase {
+    /// By default `tfc compile` builds an AVX-512 and an AVX2 program over one weights file; the
+    /// CPU picks at start, and both compute the JIT's logits.
+    func testDefaultBuildHoldsBothVariantsAndPicksOneAtStart() throws {
+        let dir = try TFC.temporaryDirectory(self)
+        let env = ["TFC_CACHE_DIR": dir.path]
+        let weights = dir.appendingPathComponent("w.safetensors").path
+        XCTAssertSucceeded(try TFC.run(["init", "specs/tiny.tfs", "-o", weights]), "init")
+        let exe = dir.appendingPathComponent("tiny")
+        let c = try TFC.run(["compile", "specs/tiny.tfs", "--weights", weights, "-o", exe.path], environment: env)
+        XCTAssertSucceeded(c, "compile")
+        XCTAssertTrue(c.stdout.contains("executable tiny for x86-64-v4 ["), c.stdout)
+        XCTAssertTrue(c.stdout.contains("] and x86-64-v3 ["), c.stdout)
+        XCTAssertTrue(c.stdout.contains("(picked at start from the CPU)"), c.stdout)
+        let jit = dir.appendingPathComponent("jit.npy").path
+        XCTAssertSucceeded(try TFC.run(["run", "specs/tiny.tfs", "--weights", weights, "--tokens", "1,2,3,4,5", "--target-cpu", "avx2",
+                                        "--logits", jit], environment: env), "tfc run")
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let avx512 = cpuinfo.contains(" avx512f") && cpuinfo.contains(" avx512bw") && cpuinfo.contains(" avx512vl") && cpuinfo.contains(" avx512dq")
+        for (pretend, label) in [(nil, avx512 ? "x86-64-v4" : "x86-64-v3"), ("avx512f", "x86-64-v3")] {
+            let environment = pretend.map { ["TFC_CPU_PRETEND_LACKING": $0] }
+            let info = try TFC.runProcess(exe, ["--info"], environment: environment)
+            XCTAssertTrue(info.stdout.contains(" for \(label) (sse3,"), info.stdout)
+            let out = dir.appendingPathComponent("aot-\(label).npy").path
+            XCTAssertSucceeded(try TFC.runProcess(exe, ["--tokens", "1,2,3,4,5", "--logits", out], environment: environment), label)
+            let compare = try TFC.python(["-c", "import numpy as np; a = np.load('\(out)'); b = np.load('\(jit)'); print(float(np.abs(a - b).max() / np.abs(b).max()))"])
+            XCTAssertLessThanOrEqual(try XCTUnwrap(Double(compare.stdout.trimmingCharacters(in: .whitespacesAndNewlines))), 1e-5, label)
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".weights") }
+        XCTAssertEqual(files, ["tiny.weights"], "one weights file for both variants")
+        // Neither variant runs without AVX2: the message names the AVX2 one.
+        let r = try TFC.runProcess(exe, ["--tokens", "1"], environment: ["TFC_CPU_PRETEND_LACKING": "avx2"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("tiny: error: this program was built for x86-64-v3 ("), r.stderr)
+        XCTAssertTrue(r.stderr.hasSuffix("but this CPU lacks avx2\n"), r.stderr)
+    }
+
     func testEveryTargetMatchesNaiveAndAMissingOneIsRefused() throws {
         let dir = try TFC.temporaryDirectory(self)
         let env = ["TFC_CACHE_DIR": dir.path]
