@@ -2,6 +2,9 @@ import Foundation
 import TFExperiment
 import TFIR
 import TFTraining
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The growth experiment's runs as `tfc train` and `tfc grow` child processes of this executable
 /// (docs/experiments.md): planning, resuming, progress, and the results.
@@ -39,6 +42,8 @@ struct GrowthExperiment {
 
     func run() throws -> GrowthResults {
         try prepareDirectory()
+        let lock = try lockDirectory()
+        defer { close(lock) }
         let c = config
         say(String(format: "growth experiment: A %@ parameters (%.3g FLOPs per step), B %@ (%.3g); batch %d × %d bytes; scratch-A %d steps, scratch-B %d, grown runs %d (A's %d + %d after growth, the compute of scratch-B)",
                    grouped(graphA.parameterCount), plan.flopsPerStepA, grouped(graphB.parameterCount), plan.flopsPerStepB, c.batch, c.seq,
@@ -81,6 +86,19 @@ struct GrowthExperiment {
         } else {
             try TrainingFile.write(recorded, to: path)
         }
+    }
+
+    /// An exclusive lock on DIR/lock for the whole run (released when the process ends): a second
+    /// experiment in the same directory would train the same runs twice.
+    func lockDirectory() throws -> Int32 {
+        let path = out + "/lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        if fd < 0 { throw UserError("error: --out \(out): cannot open \(path): \(String(cString: strerror(errno)))") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            close(fd)
+            throw UserError("error: --out \(out): another experiment is running there (\(path) is locked); wait for it or choose another --out")
+        }
+        return fd
     }
 
     /// One training run: skipped when finished, resumed from its checkpoint when interrupted.
@@ -167,7 +185,7 @@ struct GrowthExperiment {
     }
 }
 
-/// Every `every` seconds, one line with the step each unfinished run's last checkpoint reached.
+/// Every `every` seconds, one line with the step each started, unfinished run's last checkpoint reached.
 final class Progress: @unchecked Sendable {
     let plan: GrowthPlan, directory: (String) -> String, every: Double
     private var timer: DispatchSourceTimer?
@@ -179,7 +197,8 @@ final class Progress: @unchecked Sendable {
         timer.schedule(deadline: .now() + every, repeating: every)
         timer.setEventHandler { [self] in
             let parts = plan.runs.compactMap { run -> String? in
-                let step = TrainingLog(resumingFrom: directory(run.name), upTo: run.steps).rows.last?.step ?? 0
+                // Runs not started have no log yet.
+                guard let step = TrainingLog(resumingFrom: directory(run.name), upTo: run.steps).rows.last?.step else { return nil }
                 return step < run.steps ? "\(run.name) \(step)/\(run.steps)" : nil
             }
             if !parts.isEmpty { say("progress: " + parts.joined(separator: ", ")) }
