@@ -115,11 +115,13 @@ struct GrowthExperiment {
                          "--seed", "\(c.seed)", "--eval-every", "\(c.evalEvery)", "--eval-windows", "\(c.evalWindows)",
                          "--checkpoint-every", "\(c.evalEvery)", "--log-every", "\(c.evalEvery)", "--threads", "1", "--out", directory]
         if let grownAt = run.grownAt { arguments += ["--schedule-start", "\(grownAt)"] }
-        let resuming = step != nil && (run.grownAt == nil || step! > 0)
+        // A grown run always continues its checkpoint; the log is appended to after an interruption.
+        let resuming = step != nil, interrupted = step != nil && step != run.grownAt
         if resuming { arguments.append("--resume") }
-        say("\(run.name): training steps \((step ?? 0) + 1)...\(run.steps)\(resuming ? " (resumed)" : "") (log \(logFile(run.name)))")
+        let how = interrupted ? " (resumed)" : run.grownAt != nil ? " (after growth, a fresh warm-up and cosine)" : ""
+        say("\(run.name): training steps \((step ?? 0) + 1)...\(run.steps)\(how) (log \(logFile(run.name)))")
         let started = Date()
-        try child(arguments, log: logFile(run.name), append: resuming, what: run.name)
+        try child(arguments, log: logFile(run.name), append: interrupted, what: run.name)
         let loss = TrainingLog(resumingFrom: directory, upTo: run.steps).rows.last?.heldOutLoss
         say(String(format: "%@: done in %.0f s, held-out loss %.4f", run.name, Date().timeIntervalSince(started), loss ?? .nan))
     }
