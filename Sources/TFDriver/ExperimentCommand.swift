@@ -50,6 +50,7 @@ struct GrowthExperimentCommand: ParsableCommand {
             }
             let runner = try GrowthExperiment(config: settings, configPath: config, data: data, evalData: evalData, out: out,
                                               jobs: jobs, progressEvery: progressEvery)
+            try runner.checkResults(self.results ?? out, configPath: config)
             let results = try runner.run()
             try runner.write(results, to: self.results ?? out)
         }

@@ -2,6 +2,7 @@ import Foundation
 import TFExperiment
 import TFIR
 import TFTraining
+import TFWeights
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,9 +46,10 @@ struct GrowthExperiment {
         let lock = try lockDirectory()
         defer { close(lock) }
         let c = config
+        let grownSteps = plan.runs.first { $0.grownAt != nil }?.steps ?? 0
         say(String(format: "growth experiment: A %@ parameters (%.3g FLOPs per step), B %@ (%.3g); batch %d × %d bytes; scratch-A %d steps, scratch-B %d, grown runs %d (A's %d + %d after growth, the compute of scratch-B)",
                    grouped(graphA.parameterCount), plan.flopsPerStepA, grouped(graphB.parameterCount), plan.flopsPerStepB, c.batch, c.seq,
-                   c.stepsA, c.stepsB, plan.runs[2].steps, c.stepsA, plan.runs[2].steps - c.stepsA))
+                   c.stepsA, c.stepsB, grownSteps, c.stepsA, grownSteps - c.stepsA))
         let start = Date()
         var list: [JobQueue.Job] = []
         for run in plan.runs {
@@ -173,6 +175,18 @@ struct GrowthExperiment {
             }
         }
         return GrowthResults(plan: plan, runs: runs)
+    }
+
+    /// The result files, none of which may be an input (the config itself is named growth.json).
+    static let resultNames = ["growth.json", "growth.svg", "growth-table.md"]
+
+    func checkResults(_ directory: String, configPath: String) throws {
+        let inputs = [("the config", configPath), ("--data", data), ("--eval-data", evalData), ("spec_a", config.specA), ("spec_b", config.specB)]
+        for name in Self.resultNames {
+            for (what, input) in inputs where OutputPolicy.sameFile(directory + "/" + name, input) {
+                throw UserError("error: --results \(directory): \(name) would replace \(what) \(input); choose another --results")
+            }
+        }
     }
 
     func write(_ results: GrowthResults, to directory: String) throws {

@@ -82,6 +82,12 @@ final class ExperimentCommandTests: XCTestCase {
         let r = try TFC.run(["experiment", "growth", config, "--data", data, "--eval-data", missing, "--out", dir.appendingPathComponent("o").path])
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stderr, "error: --eval-data \(missing): cannot read it (make experiment prepares the corpus with scripts/experiment-corpus.sh)\n")
+        // --results next to the config would replace it (both are growth.json).
+        let replacing = try TFC.run(["experiment", "growth", config, "--data", data, "--eval-data", data, "--out", dir.appendingPathComponent("o").path,
+                                     "--results", dir.path])
+        XCTAssertEqual(replacing.status, 1)
+        XCTAssertEqual(replacing.stderr, "error: --results \(dir.path): growth.json would replace the config \(config); choose another --results\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("o").path), "nothing ran")
         try #"{"spec_a": "a.tfs"}"#.write(toFile: config, atomically: true, encoding: .utf8)
         let bad = try TFC.run(["experiment", "growth", config, "--data", data, "--eval-data", data, "--out", dir.appendingPathComponent("o").path])
         XCTAssertEqual(bad.status, 1)
