@@ -4,7 +4,7 @@ BUILD_FLAGS ?= -c release
 TFC = .build/release/tfc
 DEMO_DIR = .build/demo
 
-.PHONY: setup build demo test clean
+.PHONY: setup build demo test experiment clean
 
 # Installs the system packages tfc needs (Debian): LLVM 14's C API and OpenBLAS.
 setup:
@@ -31,6 +31,15 @@ test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	python3 -m pytest -q Tests/reference
+
+# The growth experiment (docs/experiments.md; ~15-30 min on 2 cores, not part of `make test`):
+# A trained, grown x4 three ways and trained on, versus B from scratch, on the fortunes corpus.
+# Resumable: rerunning skips finished runs. Writes docs/experiments/growth.{json,svg} and growth-table.md.
+EXPERIMENT_DIR = .build/experiment
+experiment: build
+	./scripts/experiment-corpus.sh $(EXPERIMENT_DIR)/corpus
+	$(TFC) experiment growth specs/experiments/growth.json --data $(EXPERIMENT_DIR)/corpus/train.txt \
+		--eval-data $(EXPERIMENT_DIR)/corpus/valid.txt --out $(EXPERIMENT_DIR)/growth --results docs/experiments
 
 clean:
 	rm -rf .build

@@ -41,12 +41,14 @@ let package = Package(
                 path: "Sources/TFCodegen"),
         .target(name: "TFBench", dependencies: ["TFIR", "TFPasses", "TFNaive", "TFCodegen", "TFWeights", "TFRuntime", "COpenBLAS"],
                 path: "Sources/TFBench"),
+        // The growth experiment (docs/experiments.md): plan, FLOPs accounting, table, JSON and plot.
+        .target(name: "TFExperiment", dependencies: ["TFIR", "TFTraining", "TFBench"], path: "Sources/TFExperiment"),
         // PyTorch and DeepSpeed checkpoints: reader, restricted unpickler, import and export.
         .target(name: "TFCheckpoint", dependencies: ["TFSpec", "TFIR", "TFWeights",
                                                      .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 path: "Sources/TFCheckpoint"),
         .target(name: "TFDriver", dependencies: [
-                    "TFSpec", "TFCheckpoint", "TFIR", "TFPasses", "TFAutodiff", "TFTraining", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime", "TFTokenizer",
+                    "TFSpec", "TFCheckpoint", "TFIR", "TFPasses", "TFAutodiff", "TFTraining", "TFWeights", "TFNaive", "TFCodegen", "TFBench", "TFRuntime", "TFTokenizer", "TFExperiment",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ], path: "Sources/TFDriver"),
         // Shared by the test targets only: `tfc init`-style weights in memory.
@@ -66,6 +68,7 @@ let package = Package(
         .testTarget(name: "TFTokenizerTests", dependencies: ["TFTokenizer", "TFTestSupport"], path: "Tests/TFTokenizerTests"),
         .testTarget(name: "TFCheckpointTests", dependencies: ["TFCheckpoint", "TFWeights"], path: "Tests/TFCheckpointTests"),
         .testTarget(name: "TFAutodiffTests", dependencies: ["TFSpec", "TFIR", "TFPasses", "TFAutodiff", "TFNaive", "TFTraining", "TFTestSupport"], path: "Tests/TFAutodiffTests"),
+        .testTarget(name: "TFExperimentTests", dependencies: ["TFExperiment", "TFTraining", "TFSpec", "TFIR"], path: "Tests/TFExperimentTests"),
         .testTarget(name: "CLITests", dependencies: ["TFDriver", "TFWeights"], path: "Tests/CLITests"),
     ]
 )

@@ -119,8 +119,13 @@ public struct BarChart {
     }
 
     func text(_ s: String, x: Double, y: Double, size: Int, anchor: String = "start", weight: String = "normal", fill: String = "#222") -> String {
-        #"<text x="\#(fmt(x))" y="\#(fmt(y))" font-size="\#(size)" font-weight="\#(weight)" text-anchor="\#(anchor)" fill="\#(fill)">\#(escape(s))</text>"#
+        svgText(s, x: x, y: y, size: size, anchor: anchor, weight: weight, fill: fill)
     }
+}
+
+/// One SVG text element (shared by the charts).
+func svgText(_ s: String, x: Double, y: Double, size: Int, anchor: String = "start", weight: String = "normal", fill: String = "#222") -> String {
+    #"<text x="\#(fmt(x))" y="\#(fmt(y))" font-size="\#(size)" font-weight="\#(weight)" text-anchor="\#(anchor)" fill="\#(fill)">\#(escape(s))</text>"#
 }
 
 /// An axis top at or above `maximum` and a tick step of 1, 2 or 5 × 10ᵏ giving 4–10 ticks.

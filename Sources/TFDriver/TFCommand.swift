@@ -15,7 +15,7 @@ public struct TFCommand: ParsableCommand {
                      tfc run specs/tiny.tfs --weights tiny.safetensors --tokens 1,2,3
         """,
         version: tfcVersion,
-        subcommands: [CheckCommand.self, InitCommand.self, RunCommand.self, GenerateCommand.self, TokenizeCommand.self, EvalCommand.self, CompileCommand.self, BenchCommand.self, GrowCommand.self, GradCommand.self, TrainCommand.self, ImportCommand.self, ExportCommand.self]
+        subcommands: [CheckCommand.self, InitCommand.self, RunCommand.self, GenerateCommand.self, TokenizeCommand.self, EvalCommand.self, CompileCommand.self, BenchCommand.self, GrowCommand.self, GradCommand.self, TrainCommand.self, ExperimentCommand.self, ImportCommand.self, ExportCommand.self]
     )
 }
 

@@ -36,6 +36,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Tokens per window (at least 2, at most the context).") var seq: Int = 64
     @Option(help: "Peak learning rate.") var lr: Double = 1e-3
     @Option(help: "Warm-up steps.") var warmup: Int = 20
+    @Option(name: .customLong("schedule-start"), help: "Begin the warm-up and cosine afresh after this step (e.g. a grown checkpoint's step).") var scheduleStart: Int = 0
     @Option(name: .customLong("weight-decay"), help: "Decoupled weight decay.") var weightDecay: Double = 0.1
     @Option(help: "Clip the gradient to this global norm (0: off).") var clip: Double = 1
     @Option(help: "Seed of the initial weights and of the window sampler.") var seed: UInt64 = 0
@@ -44,6 +45,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("stop-after"), help: "Stop (with a checkpoint) after this step; the schedule still spans --steps.") var stopAfter: Int?
     @Option(name: .customLong("log-every"), help: "Print a progress line every K steps.") var logEvery: Int = 10
     @Option(name: .customLong("eval-every"), help: "Held-out loss every K steps (0: at the start and the end only).") var evalEvery: Int = 0
+    @Option(name: .customLong("eval-windows"), help: "Held-out windows of --seq tokens per evaluation (at most).") var evalWindows: Int = 16
     @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every K steps (0: at the end only).") var checkpointEvery: Int = 0
     @Option(help: "Worker threads (1 keeps runs reproducible across machines).") var threads: Int = 1
     @Option(help: "naive (the oracle, the default) or fused (generated gradient kernels).") var backend: TrainingBackend = .naive
@@ -59,6 +61,8 @@ struct TrainCommand: ParsableCommand {
         if logEvery < 1 { throw ValidationError("--log-every must be at least 1, got \(logEvery)") }
         if evalEvery < 0 || checkpointEvery < 0 { throw ValidationError("--eval-every and --checkpoint-every must not be negative") }
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if scheduleStart < 0 || scheduleStart >= steps { throw ValidationError("--schedule-start must be in 0..<\(steps) (--steps), got \(scheduleStart)") }
+        if evalWindows < 1 { throw ValidationError("--eval-windows must be at least 1, got \(evalWindows)") }
         if let stopAfter, stopAfter < 1 || stopAfter > steps { throw ValidationError("--stop-after must be in 1...\(steps) (--steps), got \(stopAfter)") }
     }
 
@@ -70,8 +74,9 @@ struct TrainCommand: ParsableCommand {
             try prepareDirectory()
             let grad = try differentiate(loaded.graph)
             let (format, encoder) = try dataFormat(loaded)
-            let corpus = try TrainingData(path: data, format: format, vocab: config.vocab, window: seq, heldOutPath: evalData,
+            var corpus = try TrainingData(path: data, format: format, vocab: config.vocab, window: seq, heldOutPath: evalData,
                                           encode: encoder.map { t in { t.encode($0) } })
+            corpus.heldOutLimit = evalWindows
             let state = try initialState(grad)
             let last = stopAfter ?? steps
             if state.step >= last { throw UserError("error: \(out): the checkpoint is at step \(state.step), nothing to do up to step \(last)") }
@@ -79,7 +84,7 @@ struct TrainCommand: ParsableCommand {
             if let note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
             let trainer = try Trainer(grad: grad, state: state, data: corpus,
                                       options: AdamWOptions(weightDecay: weightDecay, clipNorm: clip),
-                                      schedule: LearningRate(peak: lr, warmup: warmup, steps: steps), batch: batch, window: seq, threads: used,
+                                      schedule: LearningRate(peak: lr, warmup: warmup, steps: steps, start: scheduleStart), batch: batch, window: seq, threads: used,
                                       backend: backend)
             if backend == .fused { print("backend fused: generated gradient kernels") }
             print("training \(config.name): \(grouped(loaded.graph.parameterCount)) parameters, \(corpus.train.count) training tokens, \(corpus.heldOut.count) held out; data as \(format.rawValue); steps \(state.step + 1)...\(last) of \(steps), batch \(batch) × \(seq) tokens")

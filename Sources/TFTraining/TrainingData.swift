@@ -15,6 +15,8 @@ public enum DataFormat: String, CaseIterable, Sendable {
 public struct TrainingData: Sendable {
     public var train: [Int32]
     public var heldOut: [Int32]
+    /// At most this many held-out windows are evaluated.
+    public var heldOutLimit = 16
 
     /// Token ids already split (benchmarks, tests).
     public init(train: [Int32], heldOut: [Int32]) { self.train = train; self.heldOut = heldOut }
@@ -80,9 +82,9 @@ public struct TrainingData: Sendable {
         }
     }
 
-    /// Consecutive non-overlapping held-out windows (at most `limit`): the evaluation set.
-    public func heldOutWindows(_ window: Int, limit: Int = 16) -> [[Int32]] {
-        stride(from: 0, through: heldOut.count - window, by: window).prefix(limit).map { Array(heldOut[$0..<($0 + window)]) }
+    /// Consecutive non-overlapping held-out windows (at most `limit`, by default `heldOutLimit`): the evaluation set.
+    public func heldOutWindows(_ window: Int, limit: Int? = nil) -> [[Int32]] {
+        stride(from: 0, through: heldOut.count - window, by: window).prefix(limit ?? heldOutLimit).map { Array(heldOut[$0..<($0 + window)]) }
     }
 }
 

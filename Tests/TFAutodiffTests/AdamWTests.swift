@@ -46,6 +46,16 @@ final class AdamWTests: XCTestCase {
         XCTAssertEqual(s.at(20), 0.1, accuracy: 1e-12)
         XCTAssertEqual(s.at(12), 0.55, accuracy: 1e-12)
     }
+
+    /// A schedule begun afresh after step 100 (a grown checkpoint): steps 101...120 follow the
+    /// shape steps 1...20 had.
+    func testScheduleStartedAfterAStep() {
+        let s = LearningRate(peak: 1, warmup: 4, steps: 120, start: 100)
+        XCTAssertEqual(s.at(101), 0.25, accuracy: 1e-12)
+        XCTAssertEqual(s.at(104), 1, accuracy: 1e-12)
+        XCTAssertEqual(s.at(112), 0.55, accuracy: 1e-12)
+        XCTAssertEqual(s.at(120), 0.1, accuracy: 1e-12)
+    }
 }
 
 /// The generated AdamW kernel (the fused trainer's) gives the host update's bits.
