@@ -137,7 +137,12 @@ extension IRGen {
     /// (`GemmShape.panelsOuter`); either way each `kc x nr` weight micro-panel is reused from
     /// L1 across all row tiles.
     func gemmBlock(_ s: GemmShape) -> IRFunction {
-        let ukrs = (1...s.mr).map { microKernel(s, rows: $0) }
+        // Micro-kernels for a full tile and for power-of-two row counts: a partial tile of r rows
+        // runs as r's binary parts (e.g. 7 = 4 + 2 + 1), each part the same per-element
+        // arithmetic, so LLVM compiles log2(mr) + 2 kernels instead of mr (12 on AVX-512).
+        var ukrs: [Int: IRFunction] = [s.mr: microKernel(s, rows: s.mr)]
+        var part = 1
+        while part < s.mr { ukrs[part] = microKernel(s, rows: part); part *= 2 }
         let f = define("tfc.gemm.\(s.key)", voidT, [pf32, pf32, pf32, i64, i64, i64, i1], attributes: ["nounwind"]) { fn in
             let A = self.param(fn, 0), B = self.param(fn, 1), C = self.param(fn, 2)
             let rows = self.param(fn, 3), pBegin = self.param(fn, 4), pEnd = self.param(fn, 5), accumulate = self.param(fn, 6)
@@ -159,11 +164,18 @@ extension IRGen {
                     let Ct = self.gep(Cp, self.mul(t, s.mr * s.ldc))
                     let args = [At, Bp, Ct, kcLen, nValid, acc]
                     if s.mr == 1 {
-                        self.call(ukrs[0], args)
+                        self.call(ukrs[1]!, args)
                     } else {
                         let isFull = self.icmp(LLVMIntEQ, r, self.i64(s.mr))
-                        self.ifElse(isFull, then: { self.call(ukrs[s.mr - 1], args); return [] }, otherwise: {
-                            self.switchOn(r, cases: (1..<s.mr).map { m in (m, { self.call(ukrs[m - 1], args) }) })
+                        self.ifElse(isFull, then: { self.call(ukrs[s.mr]!, args); return [] }, otherwise: {
+                            self.switchOn(r, cases: (1..<s.mr).map { m in (m, {
+                                var row = 0
+                                for bit in (0..<8).reversed() where m & (1 << bit) != 0 {
+                                    let rows = 1 << bit
+                                    self.call(ukrs[rows]!, [self.gep(At, row * s.aRowStride), Bp, self.gep(Ct, row * s.ldc), kcLen, nValid, acc])
+                                    row += rows
+                                }
+                            }) })
                             return []
                         })
                     }
