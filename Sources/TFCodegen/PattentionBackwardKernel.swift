@@ -4,7 +4,9 @@ import CLLVM
 /// `dX = dS·K`, `dK += dSᵀ·X` and `dV += Aᵀ·dY`, where per block of rows the scores are
 /// recomputed, never stored for the whole sequence: `S = X·Kᵀ`, `A = Θ(S)`, `dA = dY·Vᵀ`,
 /// `dS = Θ'(S)ᵀ(dA)` — all `[rowBlock, n]` in scratch. The five products are the generated GEMM
-/// (`gemmBlock`, `microKernel`); Θ and its backward are vector code (`pattentionActivation` and
+/// (`gemmBlock`, `microKernel`); the three with a row-major left operand (X, dY, dS) read it in
+/// place (`ALayout.rowMajor`: no packing, measured as fast as packed row tiles at mid's shapes);
+/// Θ and its backward are vector code (`pattentionActivation` and
 /// `pattentionActivationBackward`), with the zero-norm-row rule (such a row's gradient is 0).
 /// With several threads, contiguous runs of row blocks are tasks, each adding into its own zeroed
 /// partial dK and dV, summed into dK and dV in task order afterwards (deterministic for a given
@@ -146,21 +148,17 @@ extension KernelModule {
         if hasKernel(symbol) { return symbol }
         let g = gen
         let rb = PattentionBackwardSpec.rowBlock, n = spec.n, din = spec.dIn, dout = spec.dOut, ld = spec.ld
-        let scoreShape = GemmShape(k: din, n: n, a: .packed, ldc: ld, schedule: spec.scoreSchedule)
-        let dAShape = GemmShape(k: dout, n: n, a: .packed, ldc: ld, schedule: spec.dASchedule)
-        let dXShape = GemmShape(k: n, n: din, a: .packed, ldc: din, schedule: spec.dXSchedule)
+        let scoreShape = GemmShape(k: din, n: n, a: .rowMajor(lda: din), ldc: ld, schedule: spec.scoreSchedule)
+        let dAShape = GemmShape(k: dout, n: n, a: .rowMajor(lda: dout), ldc: ld, schedule: spec.dASchedule)
+        let dXShape = GemmShape(k: n, n: din, a: .rowMajor(lda: ld), ldc: din, schedule: spec.dXSchedule)
         let scoreGemm = g.gemmBlock(scoreShape), dAGemm = g.gemmBlock(dAShape), dXGemm = g.gemmBlock(dXShape)
-        let packX = g.packRows(k: din, ldx: din, mr: scoreShape.mr, layerNormEps: nil)
-        let packDY = g.packRows(k: dout, ldx: dout, mr: dAShape.mr, layerNormEps: nil)
-        let packDS = g.packRows(k: n, ldx: ld, mr: dXShape.mr, layerNormEps: nil)
         let act = g.pattentionActivation(spec.site, ld: ld)
         let actBackward = g.pattentionActivationBackward(spec.site, ld: ld)
         let dVSpec = TransposedGemmSpec(m: n, n: dout, lda: ld, ldb: dout, ldc: dout)
         let dKSpec = TransposedGemmSpec(m: n, n: din, lda: ld, ldb: din, ldc: din)
         let dVGemm = g.transposedGemm(dVSpec), dKGemm = g.transposedGemm(dKSpec)
-        let packed = (rb + 16) * max(din, dout, n)  // packed row tiles round rb up to a multiple of mr
         let block = rb * ld
-        let total = packed + 3 * block + max(g.transposedGemmScratch(dVSpec), g.transposedGemmScratch(dKSpec))
+        let total = 3 * block + max(g.transposedGemmScratch(dVSpec), g.transposedGemmScratch(dKSpec))
 
         let ppi8 = LLVMPointerType(g.pi8, 0)!
         // Row blocks b0 ..< b1, adding into the given dK and dV (the real ones, or a task's partial sums).
@@ -169,25 +167,22 @@ extension KernelModule {
             let X = g.argPtr(args, 0), Kt = g.argPtr(args, 1), Vt = g.argPtr(args, 2), Kp = g.argPtr(args, 3)
             let dY = g.argPtr(args, 4), dX = g.argPtr(args, 5)
             let scratch = g.threadScratch(floats: g.i64(total))
-            let P = scratch, S = g.gep(scratch, packed), A = g.gep(S, block), dA = g.gep(A, block), rest = g.gep(dA, block)
+            let S = scratch, A = g.gep(S, block), dA = g.gep(A, block), rest = g.gep(dA, block)
             g.loop(g.mul(b0, rb), g.smin(T, g.mul(b1, rb)), step: rb) { r0 in
                 let rows = g.smin(g.i64(rb), g.sub(T, r0))
                 let x = g.gep(X, g.mul(r0, din)), dy = g.gep(dY, g.mul(r0, dout))
                 // S = X·Kᵀ, A = Θ(S) for this block.
-                g.call(packX, [x, rows, P, g.null(g.pf32), g.null(g.pf32)])
-                g.call(scoreGemm, [P, Kt, S, rows, g.i64(0), g.i64(scoreShape.panels), g.bool(false)])
+                g.call(scoreGemm, [x, Kt, S, rows, g.i64(0), g.i64(scoreShape.panels), g.bool(false)])
                 g.loop(0, rows) { r in g.copyRow(from: g.gep(S, g.mul(r, ld)), to: g.gep(A, g.mul(r, ld)), count: n) }
                 g.call(act, [A, rows])
                 // dV += Aᵀ·dY.
                 g.call(dVGemm, [A, dy, dV, rows, rest])
                 // dA = dY·Vᵀ, then dS = Θ'(S)ᵀ(dA) in place.
-                g.call(packDY, [dy, rows, P, g.null(g.pf32), g.null(g.pf32)])
-                g.call(dAGemm, [P, Vt, dA, rows, g.i64(0), g.i64(dAShape.panels), g.bool(false)])
+                g.call(dAGemm, [dy, Vt, dA, rows, g.i64(0), g.i64(dAShape.panels), g.bool(false)])
                 g.call(actBackward, [S, dA, rows])
                 // dK += dSᵀ·X, dX += dS·K.
                 g.call(dKGemm, [dA, x, dK, rows, rest])
-                g.call(packDS, [dA, rows, P, g.null(g.pf32), g.null(g.pf32)])
-                g.call(dXGemm, [P, Kp, g.gep(dX, g.mul(r0, din)), rows, g.i64(0), g.i64(dXShape.panels), g.bool(true)])
+                g.call(dXGemm, [dA, Kp, g.gep(dX, g.mul(r0, din)), rows, g.i64(0), g.i64(dXShape.panels), g.bool(true)])
             }
             g.retVoid()
         }

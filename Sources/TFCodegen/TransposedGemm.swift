@@ -49,6 +49,10 @@ extension IRGen {
                     let mask = self.laneMask(count - j)
                     self.storeV(self.maskedLoadV(from, self.i64(j), mask), to, j)  // masked-off lanes load as zero
                     j += self.width
+                } else if j < count {  // a part vector (mr-wide row tiles: 6 of 8 lanes): one masked move
+                    let mask = self.laneMask(count - j)
+                    self.maskedStoreV(self.maskedLoadV(from, self.i64(j), mask), to, self.i64(j), mask)
+                    j = count
                 }
                 while j < count { self.storeF(self.loadF(from, j), to, j); j += 1 }
                 while j < w { self.storeF(self.f32(0), to, j); j += 1 }

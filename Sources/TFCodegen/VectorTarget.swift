@@ -60,6 +60,9 @@ public struct VectorTarget: Hashable, Sendable, CustomStringConvertible {
         avx512.requiredFeatures.allSatisfy(has) ? .avx512 : .avx2
     }
 
+    /// The targets `host` can execute (tests run generated code for each of them).
+    public static func runnable(on host: TargetHost = .host) -> [VectorTarget] { all.filter { $0.missing(has: host.has).isEmpty } }
+
     /// The features in `requiredFeatures` that `has` does not report.
     public func missing(has: (String) -> Bool) -> [String] { requiredFeatures.filter { !has($0) } }
 

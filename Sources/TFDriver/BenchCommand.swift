@@ -36,13 +36,13 @@ struct BenchOptions: ParsableArguments {
     var compare: String?
     @Flag(help: "Tiny peak measurements and cache flushes, for tests (the peak is then not the machine's).") var quick = false
     @Option(name: .customLong("target-cpu"),
-            help: ArgumentHelp("Vector target of the fused side: native (the CPU's best, the default), avx2 or avx512. bench model takes a list, e.g. avx512,avx2: the first is the fused side, the others are timed beside it in the same run.",
+            help: ArgumentHelp("Vector target of the fused side: native (the CPU's best, the default; bench train: avx2), avx2 or avx512. bench model takes a list, e.g. avx512,avx2: the first is the fused side, the others are timed beside it in the same run.",
                                valueName: "target[,target…]"))
-    var targetCPU = "native"
+    var targetCPU: String?
 
     /// The `--target-cpu` targets, resolved and checked against this CPU (one-line error otherwise).
     func vectorTargets() throws -> [VectorTarget] {
-        let names = targetCPU.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let names = (targetCPU ?? "native").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !names.isEmpty, !names.contains("") else { throw UserError("error: --target-cpu: give one or more of native, avx2, avx512, separated by commas") }
         var targets: [VectorTarget] = []
         for name in names {
@@ -155,7 +155,7 @@ struct BenchKernelsCommand: ParsableCommand {
             let peak = options.measurePeak(progress)
             let cases = try KernelSuite.cases(for: graph, seq: seq, contexts: lengths)
             let targets = try options.vectorTargets()
-            if targets.count > 1 { throw UserError("error: --target-cpu: bench kernels takes one target (got \(options.targetCPU))") }
+            if targets.count > 1 { throw UserError("error: --target-cpu: bench kernels takes one target (got \(options.targetCPU ?? ""))") }
             let provider = try BenchFusedSide.kernelProvider(graph: graph, threads: options.threads, vector: targets[0])
             let bench = KernelBench(repeats: options.repeats, warmup: options.warmup,
                                     flusher: CacheFlusher(bytes: options.quick ? 1 << 20 : 2 * Machine.lastLevelCacheBytes))

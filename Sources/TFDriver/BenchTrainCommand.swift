@@ -19,6 +19,8 @@ struct BenchTrainCommand: ParsableCommand {
     @Option(help: "Tokens per window (at least 2, at most the context).") var seq = 128
     @Option(help: "Windows per step.") var batch = 4
     @OptionGroup var options: BenchOptions
+    @Flag(help: "Also print the fused side's seconds per step in each kernel (summed over warm-up and timed steps; the rest of a step is host work).")
+    var profile = false
 
     func validate() throws {
         if seq < 2 { throw ValidationError("--seq must be at least 2 (the loss predicts each next token), got \(seq)") }
@@ -33,6 +35,8 @@ struct BenchTrainCommand: ParsableCommand {
             let loaded = try LoadedSpec(path: spec)
             let graph = loaded.graph, config = graph.config
             if seq > config.context { throw UserError("error: --seq \(seq) exceeds the context of \(config.name) (\(config.context))") }
+            if let list = options.targetCPU, list.contains(",") { throw UserError("error: --target-cpu: bench train takes one target (got \(list))") }
+            let vector = [try trainingVectorTarget(options.targetCPU)]
             let grad = try differentiate(graph)
             let progress = ProgressLine()
             progress.update(step: 0, of: 0, "initialising random weights")
@@ -48,7 +52,7 @@ struct BenchTrainCommand: ParsableCommand {
                 }
                 return try Trainer(grad: grad, state: state, data: data, options: AdamWOptions(weightDecay: 0.1, clipNorm: 1),
                                    schedule: LearningRate(peak: 1e-3, warmup: 10, steps: 1_000_000), batch: batch, window: seq,
-                                   threads: options.threads, backend: backend)
+                                   threads: options.threads, backend: backend, vector: vector[0])
             }
             let naive = try trainer(.naive)
             var fused: Trainer? = nil, fusedError: String? = nil, compile: Double? = nil
@@ -56,6 +60,7 @@ struct BenchTrainCommand: ParsableCommand {
             do {
                 fused = try trainer(.fused)
                 compile = (fused!.gradient as? FusedGradient)?.compileSeconds
+                (fused!.gradient as? FusedGradient)?.timesKernels = profile
             } catch {
                 fusedError = "\(error)"
             }
@@ -71,6 +76,23 @@ struct BenchTrainCommand: ParsableCommand {
                                      forwardFlops: graph.prefillFlops(tokens: seq), naive: summaries[0], fused: summaries.count > 1 ? summaries[1] : nil,
                                      compileSeconds: compile, fusedError: fusedError)
             try options.finish(text: report.text, json: report.json, chart: BarChart(title: "", subtitle: "", panels: []), old: nil, outputs: outputs)
+            if let gradient = fused?.gradient as? FusedGradient {
+                print("fused kernels: \(gradient.vector.name) (--target-cpu)")
+                if profile { print(Self.profileTable(gradient.kernelSeconds, steps: total / sides.count, stepSeconds: summaries[1])) }
+            }
         }
+    }
+
+    /// Per kernel: milliseconds per fused step and the share of the median step, largest first.
+    static func profileTable(_ seconds: [String: Double], steps: Int, stepSeconds: Summary) -> String {
+        let step = stepSeconds.median
+        var lines = ["fused step by kernel (ms per step, % of the median step \(String(format: "%.3f", step * 1000)) ms):"]
+        for (name, s) in seconds.sorted(by: { $0.value > $1.value }) {
+            let perStep = s / Double(steps)
+            lines.append(String(format: "  %8.3f ms  %5.1f%%  %@", perStep * 1000, 100 * perStep / step, name))
+        }
+        let kernels = seconds.values.reduce(0, +) / Double(steps)
+        lines.append(String(format: "  %8.3f ms  %5.1f%%  all kernels (the rest is host work and timing noise)", kernels * 1000, 100 * kernels / step))
+        return lines.joined(separator: "\n")
     }
 }

@@ -5,6 +5,7 @@ import TFAutodiff
 import TFNaive
 import TFWeights
 import TFTraining
+import TFCodegen
 
 /// `tfc grad SPEC --weights W --tokens IDS -o G.safetensors`: the mean next-token cross-entropy of
 /// one sequence and the gradient of every weight, computed by the naive backend (the oracle) or with
@@ -24,6 +25,8 @@ struct GradCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output gradients file (.safetensors).") var output: String
     @Option(help: "Worker threads (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "naive (the oracle, the default) or fused (generated gradient kernels).") var backend: TrainingBackend = .naive
+    @Option(name: .customLong("target-cpu"), help: "Vector target of the fused backend's kernels: avx2 (the default: faster than AVX-512 for training on Zen 4), avx512 or native (the CPU's best).")
+    var targetCPU: String?
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -38,13 +41,14 @@ struct GradCommand: ParsableCommand {
             if ids.count < 2 {
                 throw UserError("error: --tokens: the loss predicts each next token, so it needs at least 2 tokens, got \(ids.count)")
             }
+            let vector = try trainingVectorTarget(targetCPU)
             let grad = try differentiate(loaded.graph)
             let file = try loaded.graph.loadWeights(weights)
             let (used, note) = BLASThreadLimit.clamp(threads)
             if let note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
             let lookup: WeightLookup = { file.tensor($0)!.floats }
             let runner: GradientBackend = backend == .naive ? NaiveGradient(grad: grad, weights: lookup, threads: used)
-                : try FusedGradient(grad: grad, weights: lookup, threads: threads)
+                : try FusedGradient(grad: grad, weights: lookup, threads: threads, vector: vector)
             let start = Date()
             let result = runner.run(ids)
             let seconds = Date().timeIntervalSince(start)
@@ -57,4 +61,13 @@ struct GradCommand: ParsableCommand {
                          grad.parameters.count, output, ids.count, backend.rawValue, seconds))
         }
     }
+}
+
+/// The fused training kernels' vector target for `--target-cpu` (`tfc grad`, `tfc train`,
+/// `tfc bench train`): given, it must run on this CPU (one-line error otherwise); by default
+/// AVX2, which measured faster than AVX-512 for training on Zen 4 (docs/training.md) and, like
+/// the JIT's AVX2 target, also runs on CPUs without AVX2 (LLVM splits its vectors).
+func trainingVectorTarget(_ targetCPU: String?) throws -> VectorTarget {
+    guard let targetCPU else { return .avx2 }
+    return try jitVectorTarget(targetCPU)
 }

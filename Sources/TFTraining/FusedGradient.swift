@@ -24,6 +24,8 @@ public final class FusedGradient: GradientBackend {
     public let grad: GradGraph
     let weights: WeightLookup
     let threads: Int
+    /// The vector target every kernel (and its weight panels) is emitted for.
+    public let vector: VectorTarget
     let jit: KernelJIT
     /// Seconds to emit and JIT-compile the kernels.
     public let compileSeconds: Double
@@ -36,14 +38,22 @@ public final class FusedGradient: GradientBackend {
     /// Packed weights by (tensor, layout), valid until the weights change.
     private var packs: [String: AlignedBuffer] = [:]
     private var scratchBuffers: [String: AlignedBuffer] = [:]
+    /// With `timesKernels`, the seconds spent in each kernel (by a readable name, summed over
+    /// calls: `tfc bench train --profile`).
+    public var timesKernels = false
+    public private(set) var kernelSeconds: [String: Double] = [:]
+    private var kernelNames: [String: String] = [:]
 
     /// - Throws: a `CodegenError` when LLVM fails, or a `FusedCapabilityError` for an op the fused
     ///   backend does not lower (never computed differently).
-    public init(grad: GradGraph, weights: @escaping WeightLookup, threads: Int) throws {
-        self.grad = grad; self.weights = weights; self.threads = threads
+    /// - Parameter vector: the kernels' vector target (the caller checks that the CPU runs it).
+    ///   AVX2 by default: on Zen 4 the AVX-512 training kernels measured slower (docs/training.md).
+    ///   Results differ between targets by float32 rounding only.
+    public init(grad: GradGraph, weights: @escaping WeightLookup, threads: Int, vector: VectorTarget = .avx2) throws {
+        self.grad = grad; self.weights = weights; self.threads = threads; self.vector = vector
         let start = Date()
         _ = try FusedCapabilities.kernels(of: grad.forward)
-        let module = try KernelModule(name: "tfc_training", target: .host(Self.vector))
+        let module = try KernelModule(name: "tfc_training", target: .host(vector))
         let config = grad.forward.config
         for inst in grad.forward.instructions {
             let v = inst.result
@@ -63,23 +73,36 @@ public final class FusedGradient: GradientBackend {
                 let d = inst.type.columns!
                 forwardKernel[v] = module.addRotary(Self.rotary(r), ldx: d, ldy: d)
             case .pattention(let p):
-                forwardKernel[v] = module.addPattention(Self.forwardSpec(p))
-                backwardKernels[v] = [module.addPattentionBackward(Self.backwardSpec(p))]
+                forwardKernel[v] = module.addPattention(Self.forwardSpec(p, vector))
+                backwardKernels[v] = [module.addPattentionBackward(Self.backwardSpec(p, vector))]
+                kernelNames[forwardKernel[v]!] = "pattention d_in=\(p.inFeatures) n=\(p.tokens) d_out=\(p.outFeatures)"
+                kernelNames[backwardKernels[v]![0]] = "pattention backward d_in=\(p.inFeatures) n=\(p.tokens) d_out=\(p.outFeatures)"
             case .attention(let a):
-                let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: config.context, causal: a.causal)
+                let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: config.context, causal: a.causal, for: vector)
                 forwardKernel[v] = module.addAttention(spec)
                 backwardKernels[v] = [module.addAttentionBackward(AttentionBackwardSpec(heads: a.heads, headDim: a.headDim, causal: a.causal))]
                 caches[v] = (AlignedBuffer(count: spec.cacheFloats), AlignedBuffer(count: spec.cacheFloats))
+                kernelNames[forwardKernel[v]!] = "attention"
+                kernelNames[backwardKernels[v]![0]] = "attention backward"
             case .logits:
-                forwardKernel[v] = module.addGemm(Self.logitsSpec(config))
-                backwardKernels[v] = [module.addGemm(Self.logitsInputSpec(config)),
+                forwardKernel[v] = module.addGemm(Self.logitsSpec(config, vector))
+                backwardKernels[v] = [module.addGemm(Self.logitsInputSpec(config, vector)),
                                       module.addTransposedGemm(TransposedGemmSpec(m: config.vocab, n: config.hidden))]
+                kernelNames[forwardKernel[v]!] = "logits"
+                kernelNames[backwardKernels[v]![0]] = "logits backward (dx)"
+                kernelNames[backwardKernels[v]![1]] = "logits backward (dE)"
             case .columns, .fusedPattention:
                 throw GradientBackendError("error: the fused backend cannot differentiate \(inst.op.name) (%\(v)): training runs on the unfused graph")
             }
         }
         module.addAdamW()
         crossEntropyKernel = module.addCrossEntropy(vocab: config.vocab)
+        kernelNames[AdamWKernel.symbol] = "AdamW"
+        kernelNames[crossEntropyKernel] = "cross-entropy"
+        for symbols in backwardKernels.values where kernelNames[symbols[0]] == nil { kernelNames[symbols[0]] = "layernorm backward" }
+        for inst in grad.forward.instructions where kernelNames[forwardKernel[inst.result] ?? ""] == nil {
+            if let symbol = forwardKernel[inst.result] { kernelNames[symbol] = inst.op.name }
+        }
         jit = try KernelJIT()
         try jit.add(module)
         for symbol in Set(forwardKernel.values).union(backwardKernels.values.joined()).union([AdamWKernel.symbol, crossEntropyKernel]) { entries[symbol] = try jit.kernel(symbol) }
@@ -89,27 +112,28 @@ public final class FusedGradient: GradientBackend {
     static func rotary(_ r: RotaryOp) -> RotaryEmbedding {
         RotaryEmbedding(heads: r.heads, headDim: r.headDim, rotaryDims: r.rotaryDims, base: r.base)
     }
-    /// Training kernels are emitted for the AVX2 target on every CPU: the backward kernels are
-    /// tested there; AVX-512 training is not yet.
-    static let vector = VectorTarget.avx2
     static func site(_ p: PattentionOp) -> PattentionSite {
         PattentionSite(tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: p.norm == .softmax ? nil : Float(p.tau))
     }
-    static func forwardSpec(_ p: PattentionOp) -> PattentionKernelSpec {
+    static func forwardSpec(_ p: PattentionOp, _ vector: VectorTarget) -> PattentionKernelSpec {
         PattentionKernelSpec(dIn: p.inFeatures, layerNormEps: nil, sites: [site(p)], schedule: GemmSchedule.choose(k: p.inFeatures, n: p.tokens, for: vector),
                              valueSchedule: GemmSchedule.choose(k: p.tokens, n: p.outFeatures, for: vector), ldx: p.inFeatures)
     }
-    static func backwardSpec(_ p: PattentionOp) -> PattentionBackwardSpec {
+    static func backwardSpec(_ p: PattentionOp, _ vector: VectorTarget) -> PattentionBackwardSpec {
         PattentionBackwardSpec(dIn: p.inFeatures, tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: Float(p.tau), vector: vector)
     }
     /// logits = x · Eᵀ.
-    static func logitsSpec(_ c: ModelConfig) -> GemmKernelSpec { GemmKernelSpec(k: c.hidden, n: c.vocab) }
+    static func logitsSpec(_ c: ModelConfig, _ vector: VectorTarget) -> GemmKernelSpec { GemmKernelSpec(k: c.hidden, n: c.vocab, for: vector) }
     /// dx += dlogits · E (B = E `[vocab, hidden]`, packed as it is).
-    static func logitsInputSpec(_ c: ModelConfig) -> GemmKernelSpec { GemmKernelSpec(k: c.vocab, n: c.hidden, accumulate: true) }
+    static func logitsInputSpec(_ c: ModelConfig, _ vector: VectorTarget) -> GemmKernelSpec {
+        GemmKernelSpec(k: c.vocab, n: c.hidden, accumulate: true, for: vector)
+    }
 
     private func call(_ symbol: String, _ args: [UnsafeMutableRawPointer?], rows: Int) {
         let entry = entries[symbol]!
+        let start = timesKernels ? DispatchTime.now().uptimeNanoseconds : 0
         args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), 0) }
+        if timesKernels { kernelSeconds[kernelNames[symbol] ?? symbol, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 }
     }
 
     /// Weight `name` in `layout` (`packTransposed` of the `[n, k]` tensor, or `pack` of the `[k, n]` one).
@@ -205,7 +229,7 @@ public final class FusedGradient: GradientBackend {
             case .rotary:  // positions restart at 0 in every window
                 for w in 0..<windows.count { call(forwardKernel[v]!, [x[0].at(row: w * t), y.at(row: w * t)], rows: t) }
             case .pattention(let p):
-                let spec = Self.forwardSpec(p)
+                let spec = Self.forwardSpec(p, vector)
                 let key = pack(p.keyName, spec.keyLayout(0), transposed: true)
                 let value = pack(p.valueName, spec.valueLayout(0), transposed: false)
                 call(forwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw], rows: rows)
@@ -215,7 +239,7 @@ public final class FusedGradient: GradientBackend {
                     call(forwardKernel[v]!, [x[0].at(row: w * t), x[1].at(row: w * t), x[2].at(row: w * t), y.at(row: w * t), kc.raw, vc.raw], rows: t)
                 }
             case .logits(let table):
-                let e = pack(table, Self.logitsSpec(graph.config).weightLayout, transposed: true)
+                let e = pack(table, Self.logitsSpec(graph.config, vector).weightLayout, transposed: true)
                 call(forwardKernel[v]!, [x[0].raw, e.raw, y.raw], rows: rows)
             case .tokens, .columns, .fusedPattention:
                 preconditionFailure("refused by init")
@@ -271,7 +295,7 @@ public final class FusedGradient: GradientBackend {
                 host(table) { NaiveBackward.embedding(dy: dy.matrix, tokens: tokens, dTable: &$0) }
             case .logits(let table):
                 let dx = adjoint(step.operandAdjoints[0], columns: config.hidden)!
-                let e = pack(table, Self.logitsInputSpec(config).weightLayout, transposed: false)
+                let e = pack(table, Self.logitsInputSpec(config, vector).weightLayout, transposed: false)
                 let symbols = backwardKernels[inst.result]!
                 call(symbols[0], [dy.raw, e.raw, dx.raw], rows: rows)
                 call(symbols[1], [dy.raw, read[0]!.raw, gradients[table]!.raw], rows: rows)
@@ -281,7 +305,7 @@ public final class FusedGradient: GradientBackend {
                 if let affine = ln.affine { args += [weight(affine.weight), gradients[affine.weight]!.raw, gradients[affine.bias]!.raw] }
                 call(backwardKernels[inst.result]![0], args, rows: rows)
             case .pattention(let p):
-                let spec = Self.backwardSpec(p)
+                let spec = Self.backwardSpec(p, vector)
                 let kt = pack(p.keyName, spec.keyLayout, transposed: true)
                 let vt = pack(p.valueName, spec.valueTransposedLayout, transposed: true)
                 let kp = pack(p.keyName, spec.keyPlainLayout, transposed: false)

@@ -1,6 +1,7 @@
 import TFIR
 import TFAutodiff
 import TFNaive
+import TFCodegen
 
 /// What one optimiser step did.
 public struct StepReport: Sendable {
@@ -25,15 +26,18 @@ public final class Trainer {
     /// Computes each window's gradient: the naive backend unless `backend` says otherwise.
     public let gradient: GradientBackend
 
-    /// - Parameter backend: `.fused` compiles the gradient kernels here (throws what LLVM or the
-    ///   fused backend's refusal throws); `.naive` (the default) runs the oracle.
+    /// - Parameters:
+    ///   - backend: `.fused` compiles the gradient kernels here (throws what LLVM or the fused
+    ///     backend's refusal throws); `.naive` (the default) runs the oracle.
+    ///   - vector: the fused kernels' vector target (AVX2 by default, see `FusedGradient`).
     public init(grad: GradGraph, state: TrainingState, data: TrainingData, options: AdamWOptions, schedule: LearningRate,
-                batch: Int, window: Int, threads: Int, backend: TrainingBackend = .naive) throws {
+                batch: Int, window: Int, threads: Int, backend: TrainingBackend = .naive,
+                vector: VectorTarget = .avx2) throws {
         self.grad = grad; self.state = state; self.data = data; self.options = options; self.schedule = schedule
         self.batch = batch; self.window = window; self.threads = threads
         switch backend {
         case .naive: gradient = NaiveGradient(grad: grad, weights: state.lookup, threads: threads)
-        case .fused: gradient = try FusedGradient(grad: grad, weights: state.lookup, threads: threads)
+        case .fused: gradient = try FusedGradient(grad: grad, weights: state.lookup, threads: threads, vector: vector)
         }
     }
 

@@ -31,10 +31,24 @@ final class BenchTrainTests: XCTestCase {
         XCTAssertTrue(object["fused_error"] is NSNull)
     }
 
+    /// `--profile`: the fused step by kernel (each Pattention backward shape, attention, AdamW)
+    /// and the kernels' total; the fused side's vector target is named (AVX2 by default).
+    func testProfileListsTheKernels() throws {
+        let r = try TFC.run(["bench", "train", "specs/tiny.tfs", "--repeat", "2", "--warmup", "0", "--quick", "--seq", "16", "--batch", "2",
+                             "--threads", "1", "--profile"])
+        XCTAssertSucceeded(r, "tfc bench train --profile")
+        for text in ["fused kernels: avx2 (--target-cpu)", "fused step by kernel (ms per step, % of the median step ",
+                     "  pattention backward d_in=64 n=", "  attention backward\n", "  AdamW\n", "  cross-entropy\n", "all kernels (the rest is host work"] {
+            XCTAssertTrue(r.stdout.contains(text), "\(text) missing:\n\(r.stdout)")
+        }
+    }
+
     func testRefusals() throws {
         for (arguments, message) in [(["--seq", "1"], "--seq must be at least 2"), (["--batch", "0"], "--batch must be at least 1"),
                                      (["--plot", "x.svg"], "--plot is not available for tfc bench train"),
-                                     (["--seq", "4096"], "error: --seq 4096 exceeds the context of tiny (128)")] {
+                                     (["--seq", "4096"], "error: --seq 4096 exceeds the context of tiny (128)"),
+                                     (["--target-cpu", "avx2,avx512"], "error: --target-cpu: bench train takes one target (got avx2,avx512)"),
+                                     (["--target-cpu", "sse9"], "error: --target-cpu: unknown target 'sse9'; use native, avx2, avx512")] {
             let r = try TFC.run(["bench", "train", "specs/tiny.tfs", "--quick"] + arguments)
             XCTAssertNotEqual(r.status, 0, "\(arguments)")
             XCTAssertTrue(r.stderr.contains(message), "\(arguments): \(r.stderr)")

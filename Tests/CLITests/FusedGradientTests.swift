@@ -18,27 +18,32 @@ final class FusedGradientTests: XCTestCase {
         let list = tokens.map(String.init).joined(separator: ",")
         var loaded: [WeightFile] = []
         var losses: [String] = []
-        for backend in ["naive", "fused"] {
-            let out = dir.appendingPathComponent("g-\(backend).safetensors").path
-            let run = try TFC.run(["grad", spec, "--weights", weights, "--tokens", list, "-o", out, "--backend", backend, "--threads", String(threads)])
-            XCTAssertSucceeded(run, "\(what): tfc grad --backend \(backend)", file: file, line: line)
+        // naive, then fused for every vector target this CPU runs.
+        let runs = [("naive", [String]())] + TFC.runnableTargets.map { ("fused", ["--target-cpu", $0]) }
+        for (i, (backend, target)) in runs.enumerated() {
+            let out = dir.appendingPathComponent("g-\(i).safetensors").path
+            let run = try TFC.run(["grad", spec, "--weights", weights, "--tokens", list, "-o", out, "--backend", backend, "--threads", String(threads)] + target)
+            XCTAssertSucceeded(run, "\(what): tfc grad --backend \(backend) \(target)", file: file, line: line)
             XCTAssertTrue(run.stdout.contains("\(backend) backend"), run.stdout, file: file, line: line)
             losses.append(run.stdout.split(separator: "\n").first { $0.hasPrefix("loss = ") }.map(String.init) ?? "no loss line")
             loaded.append(try WeightFile(path: out))
         }
-        let (naive, fused) = (loaded[0], loaded[1])
-        XCTAssertEqual(Double(losses[0].dropFirst(7)) ?? .nan, Double(losses[1].dropFirst(7)) ?? 0, accuracy: 1e-5, "\(what): loss", file: file, line: line)
-        XCTAssertEqual(naive.names.sorted(), fused.names.sorted(), "\(what): tensors", file: file, line: line)
+        let naive = loaded[0]
         let largest = naive.tensors.map { $0.floats.map(abs).max() ?? 0 }.max() ?? 0
-        for name in naive.names {
-            let a = Array(naive.tensor(name)!.floats), b = Array(fused.tensor(name)!.floats)
-            XCTAssertEqual(a.count, b.count, "\(what): \(name)", file: file, line: line)
-            let scale = a.map(abs).max() ?? 0
-            if zero(name) { XCTAssertEqual(scale, 0, "\(what): \(name) should be zero", file: file, line: line); continue }
-            XCTAssertGreaterThan(scale, 0, "\(what): \(name) has an all-zero gradient", file: file, line: line)
-            let error = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
-            XCTAssertLessThanOrEqual(error, 1e-4 * max(scale, 1e-3 * largest),
-                                     "\(what): \(name): max |fused - naive| \(error) of max |g| \(scale)", file: file, line: line)
+        for (index, fused) in loaded.enumerated().dropFirst() {
+            let what = "\(what) (\(runs[index].1.last!))"
+            XCTAssertEqual(Double(losses[0].dropFirst(7)) ?? .nan, Double(losses[index].dropFirst(7)) ?? 0, accuracy: 1e-5, "\(what): loss", file: file, line: line)
+            XCTAssertEqual(naive.names.sorted(), fused.names.sorted(), "\(what): tensors", file: file, line: line)
+            for name in naive.names {
+                let a = Array(naive.tensor(name)!.floats), b = Array(fused.tensor(name)!.floats)
+                XCTAssertEqual(a.count, b.count, "\(what): \(name)", file: file, line: line)
+                let scale = a.map(abs).max() ?? 0
+                if zero(name) { XCTAssertEqual(scale, 0, "\(what): \(name) should be zero", file: file, line: line); continue }
+                XCTAssertGreaterThan(scale, 0, "\(what): \(name) has an all-zero gradient", file: file, line: line)
+                let error = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+                XCTAssertLessThanOrEqual(error, 1e-4 * max(scale, 1e-3 * largest),
+                                         "\(what): \(name): max |fused - naive| \(error) of max |g| \(scale)", file: file, line: line)
+            }
         }
     }
 
@@ -101,6 +106,27 @@ final class FusedGradientTests: XCTestCase {
         let dir = try TFC.temporaryDirectory(self)
         let grown = try GradientSpecVariants.grownTiny(in: dir)
         try compare(spec: grown.spec, weights: grown.weights, in: dir, tokens: GradientSpecVariants.tokens, "grown tiny", zero: grown.zero)
+    }
+
+    /// `--target-cpu` on grad and train: a target this CPU lacks is refused in one line, before any work.
+    func testATargetTheCPULacksIsRefused() throws {
+        let dir = try TFC.temporaryDirectory(self)
+        let tiny = TFC.root.appendingPathComponent("specs/tiny.tfs").path
+        let weights = dir.appendingPathComponent("w.safetensors").path
+        XCTAssertSucceeded(try TFC.run(["init", tiny, "-o", weights]), "tfc init")
+        let data = dir.appendingPathComponent("d.txt").path
+        try String(repeating: "some text to train on. ", count: 20).write(toFile: data, atomically: true, encoding: .utf8)
+        let lacking = ["TFC_CPU_PRETEND_LACKING": "avx512f"]
+        for arguments in [["grad", tiny, "--weights", weights, "--tokens", "1,2,3", "-o", dir.appendingPathComponent("g.safetensors").path],
+                          ["train", tiny, "--data", data, "--steps", "1", "--seq", "8", "--out", dir.appendingPathComponent("out").path]] {
+            let run = try TFC.run(arguments + ["--backend", "fused", "--target-cpu", "avx512"], environment: lacking)
+            XCTAssertEqual(run.status, 1, arguments[0])
+            XCTAssertTrue(run.stderr.hasPrefix("error: --target-cpu avx512: this CPU ("), run.stderr)
+            XCTAssertTrue(run.stderr.hasSuffix(") lacks avx512f, so it cannot run avx512 code\n"), run.stderr)
+            XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("g.safetensors").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path))
     }
 
     func testUnknownBackendIsAUsageError() throws {

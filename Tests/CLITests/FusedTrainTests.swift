@@ -21,23 +21,30 @@ final class FusedTrainTests: XCTestCase {
             .map { Double($0.split(separator: ",", omittingEmptySubsequences: false)[1]) ?? .nan }
     }
 
-    /// Both backends from the same initial weights and sampler: the per-step losses agree (they
-    /// drift apart only by float32 rounding), and the loss falls.
+    /// Both backends from the same initial weights and sampler (fused for every vector target this
+    /// CPU runs): the per-step losses agree (they drift apart only by float32 rounding), and the loss falls.
     func testFollowsTheNaiveTrainer() throws {
         let dir = try TFC.temporaryDirectory(self)
         let data = try text(in: dir)
         var curves: [[Double]] = []
-        for backend in ["naive", "fused"] {
-            let out = dir.appendingPathComponent(backend).path
-            XCTAssertSucceeded(try TFC.run(["train", tiny, "--data", data, "--steps", "30", "--batch", "4", "--seq", "32", "--lr", "3e-3",
-                                            "--warmup", "5", "--seed", "3", "--backend", backend, "--out", out]), backend)
+        // naive, then fused for every vector target this CPU runs.
+        let runs = [("naive", [String]())] + TFC.runnableTargets.map { ("fused", ["--target-cpu", $0]) }
+        for (i, (backend, target)) in runs.enumerated() {
+            let out = dir.appendingPathComponent("run\(i)").path
+            let run = try TFC.run(["train", tiny, "--data", data, "--steps", "30", "--batch", "4", "--seq", "32", "--lr", "3e-3",
+                                   "--warmup", "5", "--seed", "3", "--backend", backend, "--out", out] + target)
+            XCTAssertSucceeded(run, "\(backend) \(target)")
+            if let name = target.last { XCTAssertTrue(run.stdout.contains("backend fused: generated gradient kernels (\(name))"), run.stdout) }
             curves.append(try losses(out))
         }
         XCTAssertEqual(curves[0].count, 30)
-        XCTAssertEqual(curves[1].count, 30)
-        for (step, (a, b)) in zip(curves[0], curves[1]).enumerated() {
-            XCTAssertEqual(a, b, accuracy: 1e-3, "step \(step + 1)")
+        for (index, curve) in curves.enumerated().dropFirst() {
+            let name = runs[index].1.last!
+            XCTAssertEqual(curve.count, 30, name)
+            for (step, (a, b)) in zip(curves[0], curve).enumerated() {
+                XCTAssertEqual(a, b, accuracy: 1e-3, "\(name): step \(step + 1)")
+            }
+            XCTAssertLessThan(curve.suffix(5).reduce(0, +) / 5, curve[0] - 0.5, "\(name): \(curve)")
         }
-        XCTAssertLessThan(curves[1].suffix(5).reduce(0, +) / 5, curves[1][0] - 0.5, "\(curves[1])")
     }
 }

@@ -26,6 +26,14 @@ enum TFC {
 
     final class Marker {}
 
+    /// The `--target-cpu` values of the vector targets this CPU runs (from /proc/cpuinfo, as the
+    /// JIT's features are): tests of generated code run each one.
+    static let runnableTargets: [String] = {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let avx512 = ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy { cpuinfo.contains(" \($0)") }
+        return ["avx2"] + (avx512 ? ["avx512"] : [])
+    }()
+
     @discardableResult
     static func run(_ arguments: [String], cwd: URL? = nil, environment: [String: String]? = nil) throws -> TFCResult {
         try runProcess(executable, arguments, cwd: cwd, environment: environment)

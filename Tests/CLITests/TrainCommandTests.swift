@@ -60,7 +60,10 @@ final class TrainCommandTests: XCTestCase {
     func testResumeIsBitExact() throws { try resumeIsBitExact(backend: []) }
 
     /// The same on the fused backend (generated gradient and AdamW kernels).
-    func testResumeIsBitExactFused() throws { try resumeIsBitExact(backend: ["--backend", "fused"]) }
+    /// For every vector target this CPU runs (a run repeats exactly at the same target).
+    func testResumeIsBitExactFused() throws {
+        for target in TFC.runnableTargets { try resumeIsBitExact(backend: ["--backend", "fused", "--target-cpu", target]) }
+    }
 
     func resumeIsBitExact(backend: [String]) throws {
         let dir = try TFC.temporaryDirectory(self)

@@ -1,5 +1,6 @@
 import XCTest
 import TFTraining
+import TFCodegen
 import TFIR
 import TFSpec
 import TFAutodiff
@@ -58,13 +59,20 @@ final class AdamWTests: XCTestCase {
     }
 }
 
-/// The generated AdamW kernel (the fused trainer's) gives the host update's bits.
+/// The generated AdamW kernel (the fused trainer's) gives the host update's bits, for every
+/// vector target this CPU runs.
 final class AdamWKernelTests: XCTestCase {
     func testSameBitsAsTheHostUpdate() throws {
+        let runnable = VectorTarget.runnable()
+        XCTAssertTrue(runnable.contains(.avx2))
+        for vector in runnable { try sameBitsAsTheHostUpdate(vector) }
+    }
+
+    func sameBitsAsTheHostUpdate(_ vector: VectorTarget) throws {
         let source = try SourceFile.load(DifferentiateTests.root.appendingPathComponent("specs/tiny.tfs").path)
         let graph = try lower(try parse(source), source: source)
         let weights = RandomWeights(graph, seed: 3)
-        let fused = try FusedGradient(grad: try differentiate(graph), weights: weights.lookup, threads: 1)
+        let fused = try FusedGradient(grad: try differentiate(graph), weights: weights.lookup, threads: 1, vector: vector)
         let options = AdamWOptions(weightDecay: 0.1, clipNorm: 1)
         var random = TestRandom(state: 5)
         let count = 1003
@@ -83,7 +91,7 @@ final class AdamWKernelTests: XCTestCase {
                 fused.adamW(states[1][0], gradient: g, scale: 0.7, m: states[1][1], v: states[1][2], step: step, lr: 0.01, decay: decay, options)
             }
         }
-        for k in 0..<3 { XCTAssertEqual(Array(states[0][k]).map(\.bitPattern), Array(states[1][k]).map(\.bitPattern), "tensor \(k)") }
-        XCTAssertGreaterThan(zip(states[1][0], w0).map { abs($0 - $1) }.max()!, 0.01, "the weights moved")
+        for k in 0..<3 { XCTAssertEqual(Array(states[0][k]).map(\.bitPattern), Array(states[1][k]).map(\.bitPattern), "\(vector.name): tensor \(k)") }
+        XCTAssertGreaterThan(zip(states[1][0], w0).map { abs($0 - $1) }.max()!, 0.01, "\(vector.name): the weights moved")
     }
 }

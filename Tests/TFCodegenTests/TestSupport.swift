@@ -47,7 +47,7 @@ func layerNormRow(_ x: ArraySlice<Float>, eps: Double) -> [Double] {
 final class TestJIT {
     /// The vector targets this CPU can execute: kernel tests run each one against the reference
     /// (EmissionTests checks the emitted code of all of them, runnable or not).
-    static let runnable: [VectorTarget] = VectorTarget.all.filter { $0.missing(has: TargetHost.host.has).isEmpty }
+    static let runnable: [VectorTarget] = VectorTarget.runnable()
     private static var jits: [VectorTarget: KernelJIT] = [:]
     static func jit(_ vector: VectorTarget) -> KernelJIT {
         if let j = jits[vector] { return j }
