@@ -50,10 +50,7 @@ final class FusedGradientTests: XCTestCase {
     func compare(_ specText: String, tokens: [Int] = GradientSpecVariants.tokens, _ what: String, threads: Int = 1,
                  file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = try TFC.temporaryDirectory(self)
-        let spec = dir.appendingPathComponent("model.tfs").path
-        try specText.write(toFile: spec, atomically: true, encoding: .utf8)
-        let weights = dir.appendingPathComponent("w.safetensors").path
-        XCTAssertSucceeded(try TFC.run(["init", spec, "-o", weights, "--seed", "7"]), "tfc init", file: file, line: line)
+        let (spec, weights) = try GradientSpecVariants.materialize(specText, in: dir, file: file, line: line)
         try compare(spec: spec, weights: weights, in: dir, tokens: tokens, what, threads: threads, file: file, line: line)
     }
 

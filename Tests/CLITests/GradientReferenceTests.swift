@@ -21,10 +21,7 @@ final class GradientReferenceTests: XCTestCase {
     func check(_ specText: String, tokens: [Int] = tokens, block: String = "tokenformer", _ what: String,
                file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = try TFC.temporaryDirectory(self)
-        let spec = dir.appendingPathComponent("model.tfs").path
-        try specText.write(toFile: spec, atomically: true, encoding: .utf8)
-        let weights = dir.appendingPathComponent("w.safetensors").path
-        XCTAssertSucceeded(try TFC.run(["init", spec, "-o", weights, "--seed", "7"]), "tfc init", file: file, line: line)
+        let (spec, weights) = try GradientSpecVariants.materialize(specText, in: dir, file: file, line: line)
         try check(spec: spec, weights: weights, in: dir, tokens: tokens, block: block, what, file: file, line: line)
     }
 

@@ -10,6 +10,17 @@ enum GradientSpecVariants {
         try String(contentsOf: TFC.root.appendingPathComponent(name), encoding: .utf8)
     }
 
+    /// Writes spec text into `dir` as model.tfs and initialises its weights (`tfc init --seed 7`);
+    /// returns both paths.
+    static func materialize(_ specText: String, in dir: URL,
+                            file: StaticString = #filePath, line: UInt = #line) throws -> (spec: String, weights: String) {
+        let spec = dir.appendingPathComponent("model.tfs").path
+        try specText.write(toFile: spec, atomically: true, encoding: .utf8)
+        let weights = dir.appendingPathComponent("w.safetensors").path
+        XCTAssertSucceeded(try TFC.run(["init", spec, "-o", weights, "--seed", "7"]), "tfc init", file: file, line: line)
+        return (spec, weights)
+    }
+
     /// tiny with every Pattention norm in turn: (spec text, name).
     static func tinyEveryNorm() throws -> [(String, String)] {
         let tiny = try text("specs/tiny.tfs")
