@@ -239,15 +239,18 @@ extension IRGen {
                     self.storeF(self.fptrunc(self.unary("sin", theta)), sinBuf, j)
                 }
                 let y = self.gep(Y, self.mul(row, ld))
+                // The `half` columns as one `<half x float>` vector: written as scalars, LLVM's
+                // loop vectoriser widened the heads loop instead (stride head_dim: gathers and
+                // scatters on AVX-512); a loop holding vectors is left alone.
+                let pHalf = LLVMPointerType(LLVMVectorType(self.f32, UInt32(half)), 0)!
+                let c = self.load(self.bitcast(cosBuf, pHalf)), s = self.load(self.bitcast(sinBuf, pHalf))
                 self.loop(0, self.i64(r.heads)) { h in
                     let base = self.gep(y, self.mul(h, r.headDim))
-                    for j in 0..<half {
-                        let c = self.loadF(cosBuf, j), s = self.loadF(sinBuf, j)
-                        let x1 = self.loadF(base, j), x2 = self.loadF(base, j + half)
-                        // torch: x * cos + rotate_half(x) * sin, rounded per operation.
-                        self.storeF(self.fadd(self.fmul(x1, c), self.fmul(self.fneg(x2), s)), base, j)
-                        self.storeF(self.fadd(self.fmul(x2, c), self.fmul(x1, s)), base, j + half)
-                    }
+                    let p1 = self.bitcast(base, pHalf), p2 = self.bitcast(self.gep(base, half), pHalf)
+                    let x1 = self.load(p1), x2 = self.load(p2)
+                    // torch: x * cos + rotate_half(x) * sin, rounded per operation (lane-wise).
+                    self.store(self.fadd(self.fmul(x1, c), self.fmul(self.fneg(x2), s)), p1)
+                    self.store(self.fadd(self.fmul(x2, c), self.fmul(x1, s)), p2)
                 }
             }
             self.retVoid()
