@@ -68,9 +68,9 @@ struct BenchTrainCommand: ParsableCommand {
             var sides: [() -> Double] = [timed { _ = naive.step() }]
             if let fused { sides.append(timed { _ = fused.step() }) }
             let total = (options.warmup + options.repeats) * sides.count
-            let summaries = Alternation(warmup: options.warmup, repeats: options.repeats).run(sides) { done, _ in
+            let summaries = Alternation(warmup: options.warmup, repeats: options.repeats).run(sides, step: { done, _ in
                 progress.update(step: done, of: total, "training steps")
-            }
+            })
             progress.finish()
             let report = TrainReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil), peak: peak, seq: seq, batch: batch,
                                      forwardFlops: graph.prefillFlops(tokens: seq), naive: summaries[0], fused: summaries.count > 1 ? summaries[1] : nil,
