@@ -35,11 +35,7 @@ struct GrowthExperiment {
     func logFile(_ name: String) -> String { out + "/logs/" + name + ".log" }
 
     /// The step of the checkpoint in `directory` (nil: none yet).
-    func checkpointStep(_ directory: String) -> Int? {
-        guard let data = FileManager.default.contents(atPath: directory + "/" + TrainingState.journalName),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return object["step"] as? Int
-    }
+    func checkpointStep(_ directory: String) -> Int? { TrainingState.journalStep(in: directory) }
 
     func run() throws -> GrowthResults {
         try prepareDirectory()

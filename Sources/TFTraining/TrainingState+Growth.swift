@@ -31,8 +31,15 @@ extension TrainingState {
 
     /// The last losses `checkpoint.json` in `directory` records (nil where absent).
     public static func journalLosses(in directory: String) -> (loss: Double?, heldOutLoss: Double?) {
-        guard let data = FileManager.default.contents(atPath: directory + "/" + journalName),
-              let journal = try? JSONDecoder().decode(Journal.self, from: data) else { return (nil, nil) }
+        guard let journal = journal(in: directory) else { return (nil, nil) }
         return (journal.loss, journal.heldOutLoss)
+    }
+
+    /// The step `checkpoint.json` in `directory` records (nil: no readable journal yet).
+    public static func journalStep(in directory: String) -> Int? { journal(in: directory)?.step }
+
+    static func journal(in directory: String) -> Journal? {
+        guard let data = FileManager.default.contents(atPath: directory + "/" + journalName) else { return nil }
+        return try? JSONDecoder().decode(Journal.self, from: data)
     }
 }
