@@ -57,7 +57,7 @@ struct GrowthExperiment {
                 list.append(.init(name: run.name, after: ["grow " + run.name]) { try train(run, spec: grownSpec(run.name)) })
             }
         }
-        let monitor = Progress(plan: plan, directory: runDirectory, every: progressEvery)
+        let monitor = ExperimentProgress(plan: plan, directory: runDirectory, every: progressEvery)
         monitor.start()
         defer { monitor.stop() }
         try JobQueue(list, width: jobs).run()
@@ -195,41 +195,4 @@ struct GrowthExperiment {
         say("\n" + results.markdownTable)
         say("wrote \(directory)/growth.json, growth.svg and growth-table.md")
     }
-}
-
-/// Every `every` seconds, one line with the step each started, unfinished run's last checkpoint reached.
-final class Progress: @unchecked Sendable {
-    let plan: GrowthPlan, directory: (String) -> String, every: Double
-    private var timer: DispatchSourceTimer?
-
-    init(plan: GrowthPlan, directory: @escaping (String) -> String, every: Double) { self.plan = plan; self.directory = directory; self.every = every }
-
-    func start() {
-        let timer = DispatchSource.makeTimerSource(queue: .global())
-        timer.schedule(deadline: .now() + every, repeating: every)
-        timer.setEventHandler { [self] in
-            let parts = plan.runs.compactMap { run -> String? in
-                // Runs not started have no log yet.
-                guard let step = TrainingLog(resumingFrom: directory(run.name), upTo: run.steps).rows.last?.step else { return nil }
-                return step < run.steps ? "\(run.name) \(step)/\(run.steps)" : nil
-            }
-            if !parts.isEmpty { say("progress: " + parts.joined(separator: ", ")) }
-        }
-        timer.resume()
-        self.timer = timer
-    }
-
-    func stop() { timer?.cancel() }
-}
-
-private let sayLock = NSLock()
-
-/// A progress line, timestamped and flushed at once (the runs report from several threads).
-func say(_ line: String) {
-    let formatter = DateFormatter()
-    formatter.dateFormat = "HH:mm:ss"
-    sayLock.lock()
-    print("[\(formatter.string(from: Date()))] " + line)
-    fflush(stdout)
-    sayLock.unlock()
 }
