@@ -27,8 +27,10 @@ public final class FusedGradient: GradientBackend {
     /// The vector target every kernel (and its weight panels) is emitted for.
     public let vector: VectorTarget
     let jit: KernelJIT
-    /// Seconds to emit and JIT-compile the kernels.
+    /// Seconds to emit and JIT-compile the kernels (or load them from the compiled-code cache).
     public let compileSeconds: Double
+    /// Whether the compiled kernels came from the disk cache.
+    public private(set) var cacheHit = false
     private var entries: [String: KernelEntryPoint] = [:]
     /// Per instruction: the symbols of its forward and backward kernels.
     private var forwardKernel: [ValueID: String] = [:]
@@ -49,7 +51,10 @@ public final class FusedGradient: GradientBackend {
     /// - Parameter vector: the kernels' vector target (the caller checks that the CPU runs it).
     ///   AVX2 by default: on Zen 4 the AVX-512 training kernels measured slower (docs/training.md).
     ///   Results differ between targets by float32 rounding only.
-    public init(grad: GradGraph, weights: @escaping WeightLookup, threads: Int, vector: VectorTarget = .avx2) throws {
+    /// - Parameter cache: where the compiled kernels are kept between runs; nil compiles every time.
+    /// - Parameter notes: receives one-line notes (a damaged cache entry that was rebuilt).
+    public init(grad: GradGraph, weights: @escaping WeightLookup, threads: Int, vector: VectorTarget = .avx2,
+                cache: CompiledCodeCache? = CompiledCodeCache(), notes: (String) -> Void = { _ in }) throws {
         self.grad = grad; self.weights = weights; self.threads = threads; self.vector = vector
         let start = Date()
         _ = try FusedCapabilities.kernels(of: grad.forward)
@@ -103,8 +108,25 @@ public final class FusedGradient: GradientBackend {
         for inst in grad.forward.instructions where kernelNames[forwardKernel[inst.result] ?? ""] == nil {
             if let symbol = forwardKernel[inst.result] { kernelNames[symbol] = inst.op.name }
         }
-        jit = try KernelJIT()
-        try jit.add(module)
+        // Compiled once per model shape and target, then loaded from the compiled-code cache: the
+        // key is the module's unoptimised IR itself (so any change of spec, shapes or generator
+        // makes a new entry), with tfc's codegen version, LLVM's version and the target.
+        jit = try KernelJIT(target: module.target)
+        let key = ["tfc training \(tfcCodegenVersion)", "llvm \(TargetHost.llvmVersion)", jit.target.description, try module.llvmIR()]
+            .joined(separator: "\n")
+        var object: [UInt8]? = nil
+        if let cache {
+            switch cache.load(key: key) {
+            case .hit(let bytes): object = bytes; cacheHit = true
+            case .miss: break
+            case .invalid(let why): notes("note: compiled-code cache entry \(cache.path(for: key)) is invalid (\(why)); rebuilding it")
+            }
+        }
+        if object == nil {
+            object = try module.objectFile()
+            cache?.store(key: key, object: object!)
+        }
+        try jit.addObject(object!, name: "tfc_training", symbols: module.kernelNames)
         for symbol in Set(forwardKernel.values).union(backwardKernels.values.joined()).union([AdamWKernel.symbol, crossEntropyKernel]) { entries[symbol] = try jit.kernel(symbol) }
         compileSeconds = Date().timeIntervalSince(start)
     }
@@ -175,6 +197,44 @@ public final class FusedGradient: GradientBackend {
         return b
     }
 
+    /// Per (position, pair) the rotation's cos and sin, as `NaiveBackward.rotary` computes them.
+    private var rotaryTables: [String: [(c: Float, s: Float)]] = [:]
+
+    /// `dx += Rᵀ(dy)` window by window (positions restart at 0): the rotated pairs turned back,
+    /// the pass-through columns added as they are. The oracle's arithmetic, without its copies.
+    private func rotaryBackward(_ dy: Tensor, into dx: Tensor, _ r: RotaryOp, window t: Int) {
+        let half = r.rotaryDims / 2, width = dy.columns
+        let key = "\(r.rotaryDims) \(r.base)"
+        if rotaryTables[key] == nil || rotaryTables[key]!.count < t * half {
+            var table: [(c: Float, s: Float)] = []
+            table.reserveCapacity(t * half)
+            for row in 0..<t {
+                for j in 0..<half {
+                    let angle = Double(row) / Foundation.pow(r.base, Double(2 * j) / Double(r.rotaryDims))
+                    table.append((Float(Foundation.cos(angle)), Float(Foundation.sin(angle))))
+                }
+            }
+            rotaryTables[key] = table
+        }
+        let g = dy.storage.pointer, out = dx.storage.pointer
+        rotaryTables[key]!.withUnsafeBufferPointer { table in
+            for row in 0..<dy.rows {
+                let position = row % t, line = row * width
+                for h in 0..<r.heads {
+                    let base = line + h * r.headDim
+                    for j in 0..<half {
+                        let (c, s) = table[position * half + j]
+                        let g1 = g[base + j], g2 = g[base + j + half]
+                        out[base + j] += g1 * c + g2 * s
+                        out[base + j + half] += g2 * c - g1 * s
+                    }
+                    for j in r.rotaryDims..<max(r.rotaryDims, r.headDim) { out[base + j] += g[base + j] }
+                }
+            }
+            for j in (r.heads * r.headDim)..<width { for row in 0..<dy.rows { out[row * width + j] += g[row * width + j] } }
+        }
+    }
+
     /// Drops the packed weights: call after changing the weights other than through `adamW`.
     public func weightsChanged() { packs = [:] }
 
@@ -188,9 +248,8 @@ public final class FusedGradient: GradientBackend {
         let (c1, c2, shrink) = AdamW.corrections(step: step, lr: lr, decay: decay, options)
         var k = AdamWKernel.coefficients(scale: scale, beta1: options.beta1, beta2: options.beta2, correction1: c1, correction2: c2,
                                          shrink: shrink, lr: lr, epsilon: options.epsilon)
-        var g = gradient
-        g.withUnsafeMutableBufferPointer { gp in k.withUnsafeMutableBufferPointer { kp in
-            call(AdamWKernel.symbol, [UnsafeMutableRawPointer(w.baseAddress!), UnsafeMutableRawPointer(gp.baseAddress!),
+        gradient.withUnsafeBufferPointer { gp in k.withUnsafeMutableBufferPointer { kp in  // the kernel only reads g
+            call(AdamWKernel.symbol, [UnsafeMutableRawPointer(w.baseAddress!), UnsafeMutableRawPointer(mutating: gp.baseAddress!),
                                       UnsafeMutableRawPointer(m.baseAddress!), UnsafeMutableRawPointer(v.baseAddress!),
                                       UnsafeMutableRawPointer(kp.baseAddress!)], rows: w.count)
         } }
@@ -276,23 +335,17 @@ public final class FusedGradient: GradientBackend {
             adjoints[value] = a
             return a
         }
-        func accumulate(_ value: ValueID?, _ m: Matrix) {
-            guard let a = adjoint(value, columns: m.columns) else { return }
-            for i in 0..<m.data.count { a.storage.pointer[i] += m.data[i] }
-        }
-        /// The weight gradient `name` as an array, updated by `body`, written back.
-        func host(_ name: String, _ body: (inout [Float]) -> Void) {
-            var g = gradients[name]!.array
-            body(&g)
-            g.withUnsafeBufferPointer { gradients[name]!.pointer.update(from: $0.baseAddress!, count: $0.count) }
-        }
         for step in grad.steps {
             let inst = step.forward
             guard let dy = adjoints.removeValue(forKey: inst.result) else { continue }
             let read = step.reads.map { values[$0] }  // token ids (the embedding's read) are `tokens`
             switch inst.op {
-            case .embedding(let table):
-                host(table) { NaiveBackward.embedding(dy: dy.matrix, tokens: tokens, dTable: &$0) }
+            case .embedding(let table):  // scatter-add in place (the oracle's order of additions)
+                let d = dy.columns, g = dy.storage.pointer, dTable = gradients[table]!.pointer
+                for (row, token) in tokens.enumerated() {
+                    let out = dTable + Int(token) * d, src = g + row * d
+                    for j in 0..<d { out[j] += src[j] }
+                }
             case .logits(let table):
                 let dx = adjoint(step.operandAdjoints[0], columns: config.hidden)!
                 let e = pack(table, Self.logitsInputSpec(config, vector).weightLayout, transposed: false)
@@ -315,11 +368,7 @@ public final class FusedGradient: GradientBackend {
                                                         gradients[p.keyName]!.raw, gradients[p.valueName]!.raw, partials.raw], rows: rows)
             case .rotary(let r):
                 guard let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) else { break }
-                for w in 0..<windows.count {
-                    let g = NaiveBackward.rotary(dy: dy.matrix(rows: (w * t)..<((w + 1) * t)), r)
-                    let out = dx.storage.pointer + w * t * dy.columns
-                    for i in 0..<g.data.count { out[i] += g.data[i] }
-                }
+                rotaryBackward(dy, into: dx, r, window: t)
             case .attention(let a):
                 let width = a.heads * a.headDim
                 let d = (0..<3).map { adjoint(step.operandAdjoints[$0], columns: width) ?? Tensor(rows: rows, columns: width) }
@@ -328,9 +377,21 @@ public final class FusedGradient: GradientBackend {
                     call(backwardKernels[inst.result]![0], [read[0]!.at(row: r), read[1]!.at(row: r), read[2]!.at(row: r), dy.at(row: r),
                                                             d[0].at(row: r), d[1].at(row: r), d[2].at(row: r)], rows: t)
                 }
-            case .add:
-                accumulate(step.operandAdjoints[0], dy.matrix)
-                accumulate(step.operandAdjoints[1], dy.matrix)
+            case .add:  // dy itself becomes the first adjoint not yet made; the others add it in
+                var moved = false
+                for operand in step.operandAdjoints.prefix(2) {
+                    guard let operand else { continue }
+                    if let a = adjoints[operand] {
+                        let out = a.storage.pointer, g = dy.storage.pointer
+                        for i in 0..<(rows * dy.columns) { out[i] += g[i] }
+                    } else if !moved {
+                        adjoints[operand] = dy; moved = true
+                    } else {
+                        let a = Tensor(rows: rows, columns: dy.columns, zeroed: false)
+                        a.storage.pointer.update(from: dy.storage.pointer, count: rows * dy.columns)
+                        adjoints[operand] = a
+                    }
+                }
             case .tokens, .columns, .fusedPattention:
                 preconditionFailure("refused by init")
             }
