@@ -126,10 +126,14 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
+    /// The files training writes in `--out`.
+    static let writtenFiles = [TrainingState.checkpointName, TrainingState.weightsName, TrainingState.journalName,
+                               TrainingLog.fileName, TrainingLog.jsonName, LossCurve.fileName]
+
     /// `--out` must be a directory (created if missing); without --resume it must not hold a
     /// checkpoint, and no file it will write may be an input.
     func prepareDirectory() throws {
-        for name in [TrainingState.checkpointName, TrainingState.weightsName, TrainingState.journalName, TrainingLog.fileName, TrainingLog.jsonName, LossCurve.fileName] {
+        for name in Self.writtenFiles {
             let target = out + "/" + name
             for (flag, input) in [("--weights", weights), ("--data", data), ("--eval-data", evalData), ("--tokenizer", tokenizer), ("the spec", spec)] {
                 if let input, OutputPolicy.sameFile(target, input) {
@@ -151,6 +155,11 @@ struct TrainCommand: ParsableCommand {
                 throw UserError("error: --out \(out): cannot create the directory: \(error.localizedDescription)")
             }
         }
+        // tfc's output policy on every file training writes, before the first step (a read-only
+        // or special file found only at the first checkpoint would cost the whole run).
+        let inputs = [("--weights", weights), ("--data", data), ("--eval-data", evalData), ("--tokenizer", tokenizer), ("spec", spec)]
+            .compactMap { what, path in path.map { (what: what, path: $0) } }
+        _ = try OutputPolicy.check(Self.writtenFiles.map { (role: "--out", path: out + "/" + $0) }, inputs: inputs)
     }
 
     /// --format, by default text when there is a tokenizer (--tokenizer or the spec's) and bytes otherwise.

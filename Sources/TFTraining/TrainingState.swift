@@ -62,8 +62,11 @@ public final class TrainingState {
             state.add("adam.v." + p.name, shape: p.shape, data: UnsafeBufferPointer(v[p.name]!))
             plain.add(p.name, shape: p.shape, data: UnsafeBufferPointer(weights[p.name]!))
         }
-        try state.write(to: directory + "/" + Self.checkpointName)
-        try plain.write(to: directory + "/" + Self.weightsName)
+        // Both tensor files pass the output policy before either is written.
+        let targets = try OutputPolicy.check([(role: "--out", path: directory + "/" + Self.checkpointName),
+                                              (role: "--out", path: directory + "/" + Self.weightsName)], inputs: [])
+        try state.write(to: targets[0])
+        try plain.write(to: targets[1])
         let journal = Journal(model: model, step: step, random: String(random.state), loss: loss, heldOutLoss: heldOutLoss)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -127,7 +127,17 @@ final class TrainCommandTests: XCTestCase {
         let loose = dir.appendingPathComponent("loose").path
         try FileManager.default.createDirectory(atPath: loose, withIntermediateDirectories: true)
         XCTAssertSucceeded(try TFC.run(["init", tiny, "-o", loose + "/weights.safetensors"]), "tfc init")
+        // tfc's output policy on the files training writes, checked before the first step.
+        let readOnly = dir.appendingPathComponent("readonly").path
+        try FileManager.default.createDirectory(atPath: readOnly, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: readOnly + "/weights.safetensors", contents: Data())
+        try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: readOnly + "/weights.safetensors")
+        let clash = dir.appendingPathComponent("clash").path
+        try FileManager.default.createDirectory(atPath: clash + "/loss.svg", withIntermediateDirectories: true)
         let cases: [([String], String)] = [
+            (["--data", data, "--steps", "2", "--out", readOnly],
+             "\(readOnly)/weights.safetensors: error: --out is read-only; not overwritten (write to another file, or make it writable)"),
+            (["--data", data, "--steps", "2", "--out", clash], "\(clash)/loss.svg: error: --out names a directory; give a file name"),
             (["--data", data, "--weights", loose + "/weights.safetensors", "--steps", "2", "--out", loose],
              "error: --weights \(loose)/weights.safetensors is \(loose)/weights.safetensors, which training writes; move it or choose another --out"),
             (["--data", data, "--steps", "2", "--out", file], "error: --out \(file) is a file; give a directory for the checkpoints"),
