@@ -48,7 +48,8 @@ struct GradCommand: ParsableCommand {
             if let note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
             let lookup: WeightLookup = { file.tensor($0)!.floats }
             let runner: GradientBackend = backend == .naive ? NaiveGradient(grad: grad, weights: lookup, threads: used)
-                : try FusedGradient(grad: grad, weights: lookup, threads: threads, vector: vector)
+                : try FusedGradient(grad: grad, weights: lookup, threads: threads, vector: vector,
+                                    notes: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) })
             let start = Date()
             let result = runner.run(ids)
             let seconds = Date().timeIntervalSince(start)

@@ -88,7 +88,8 @@ struct TrainCommand: ParsableCommand {
             let trainer = try Trainer(grad: grad, state: state, data: corpus,
                                       options: AdamWOptions(weightDecay: weightDecay, clipNorm: clip),
                                       schedule: LearningRate(peak: lr, warmup: warmup, steps: steps, start: scheduleStart), batch: batch, window: seq, threads: used,
-                                      backend: backend, vector: vector)
+                                      backend: backend, vector: vector,
+                                      notes: { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) })
             if backend == .fused { print("backend fused: generated gradient kernels (\(vector.name))") }
             print("training \(config.name): \(grouped(loaded.graph.parameterCount)) parameters, \(corpus.train.count) training tokens, \(corpus.heldOut.count) held out; data as \(format.rawValue); steps \(state.step + 1)...\(last) of \(steps), batch \(batch) × \(seq) tokens")
             let firstStep = state.step

@@ -30,14 +30,15 @@ public final class Trainer {
     ///   - backend: `.fused` compiles the gradient kernels here (throws what LLVM or the fused
     ///     backend's refusal throws); `.naive` (the default) runs the oracle.
     ///   - vector: the fused kernels' vector target (AVX2 by default, see `FusedGradient`).
+    ///   - notes: one-line notes of the fused backend (a damaged compiled-code cache entry rebuilt).
     public init(grad: GradGraph, state: TrainingState, data: TrainingData, options: AdamWOptions, schedule: LearningRate,
                 batch: Int, window: Int, threads: Int, backend: TrainingBackend = .naive,
-                vector: VectorTarget = .avx2) throws {
+                vector: VectorTarget = .avx2, notes: (String) -> Void = { _ in }) throws {
         self.grad = grad; self.state = state; self.data = data; self.options = options; self.schedule = schedule
         self.batch = batch; self.window = window; self.threads = threads
         switch backend {
         case .naive: gradient = NaiveGradient(grad: grad, weights: state.lookup, threads: threads)
-        case .fused: gradient = try FusedGradient(grad: grad, weights: state.lookup, threads: threads, vector: vector)
+        case .fused: gradient = try FusedGradient(grad: grad, weights: state.lookup, threads: threads, vector: vector, notes: notes)
         }
     }
 
