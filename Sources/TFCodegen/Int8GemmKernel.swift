@@ -35,6 +35,9 @@ public struct Int8GemmKernelSpec: Hashable {
         mr = 4
     }
 
+    /// Parallel tasks the panels are split into (a few per thread, so 2 threads balance).
+    static let columnTasks = 16
+
     public var layout: Int8PanelLayout { Int8PanelLayout(k: k, n: n, nr: nr) }
     public var lda: Int { layout.paddedK }
     public var symbol: String { "tfc_i8gemm_k\(k)_n\(n)_c\(ldc)\(accumulate ? "_acc" : "")\(vnni ? "_vnni" : "")" }
@@ -120,7 +123,9 @@ extension IRGen {
 }
 
 extension KernelModule {
-    /// Adds the int8 GEMM kernel (single-threaded: panels × row tiles) and returns its symbol.
+    /// Adds the int8 GEMM kernel and returns its symbol: panels are split into up to
+    /// `columnTasks` parallel tasks (each streams its own weight panels: decode is bound by
+    /// weight bytes), row tiles run inside a task.
     public func addInt8Gemm(_ spec: Int8GemmKernelSpec) -> String {
         let symbol = spec.symbol
         if hasKernel(symbol) { return symbol }
@@ -128,11 +133,17 @@ extension KernelModule {
         precondition(spec.nr % g.width == 0)
         let ukrs = (1...spec.mr).map { g.int8MicroKernel(spec, rows: $0) }
         let layout = spec.layout
+        let perTask = max(1, (layout.panels + Int8GemmKernelSpec.columnTasks - 1) / Int8GemmKernelSpec.columnTasks)
+        let tasks = (layout.panels + perTask - 1) / perTask
         let pi32 = LLVMPointerType(g.i32, 0)!
-        defineKernel(symbol) { args, T, _ in
-            let A = g.bitcast(g.argPtr(args, 0), g.pi8), aScale = g.argPtr(args, 1), B = g.bitcast(g.argPtr(args, 2), g.pi8)
-            let colScale = g.argPtr(args, 3), colSums = g.bitcast(g.argPtr(args, 4), pi32), C = g.argPtr(args, 5)
-            g.loop(0, g.i64(layout.panels)) { p in
+        // ctx: 0 Aq, 1 aScale, 2 Bq, 3 colScale, 4 colSums, 5 C, 6 T
+        let task = g.task(symbol + ".cols") { ctx, i in
+            let A = g.bitcast(g.contextPtr(ctx, 0), g.pi8), aScale = g.contextPtr(ctx, 1), B = g.bitcast(g.contextPtr(ctx, 2), g.pi8)
+            let colScale = g.contextPtr(ctx, 3), colSums = g.bitcast(g.contextPtr(ctx, 4), pi32), C = g.contextPtr(ctx, 5)
+            let T = g.contextInt(ctx, 6)
+            let p0 = g.mul(i, perTask)
+            let p1 = g.smin(g.i64(layout.panels), g.add(p0, perTask))
+            g.loop(p0, p1) { p in
                 let col0 = g.mul(p, spec.nr)
                 let nValid = g.smin(g.i64(spec.nr), g.sub(g.i64(spec.n), col0))
                 let Bp = g.gep(B, g.mul(p, layout.quads * spec.nr * 4))
@@ -144,6 +155,12 @@ extension KernelModule {
                                    g.gep(C, g.add(g.mul(r0, spec.ldc), col0)), nValid]
                     g.switchOn(rows, cases: (1...spec.mr).map { r -> (Int, () -> Void) in (r, { _ = g.call(ukrs[r - 1], argsFor) }) })
                 }
+            }
+        }
+        defineKernel(symbol) { args, T, _ in
+            g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
+                let ctx = g.makeContext((0..<6).map { g.argPtr(args, $0) } + [T])
+                g.parallelFor(task, ctx, g.i64(tasks))
             }
         }
         return symbol

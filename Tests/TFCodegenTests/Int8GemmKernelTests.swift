@@ -26,6 +26,10 @@ final class Int8GemmKernelTests: XCTestCase {
     }
 
     func check(vector: VectorTarget, vnni: Bool, accumulate: Bool) {
+        for threads in [1, 2] { withThreads(threads) { checkCases(vector: vector, vnni: vnni, accumulate: accumulate) } }
+    }
+
+    func checkCases(vector: VectorTarget, vnni: Bool, accumulate: Bool) {
         for cs in cases {
             let spec = Int8GemmKernelSpec(k: cs.k, n: cs.n, accumulate: accumulate, vnni: vnni, for: vector)
             let kernel = TestJIT.compile(for: vector) { [$0.addInt8Gemm(spec)] }[spec.symbol]!
