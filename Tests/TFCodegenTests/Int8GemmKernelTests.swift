@@ -161,4 +161,37 @@ final class Int8ActivationQuantizerTests: XCTestCase {
             print("int8 values product relative RMS error (\(vector.name)): \(rel)")
         }
     }
+
+    /// The scores side `X · Kᵀ` (per-key column scales, X quantised per row without depth scales)
+    /// at an awkward k and n, 1 and 2 threads.
+    func testKeysProductIsWithinQuantizationError() {
+        for vector in TestJIT.runnable {
+            let k = 75, n = 53, rows = 9
+            let qspec = Int8ActivationQuantizerSpec(k: k, ldx: 80)
+            let gspec = Int8GemmKernelSpec(k: k, n: n, ldc: 60, for: vector)
+            let kernels = TestJIT.compile(for: vector) { [$0.addInt8ActivationQuantizer(qspec), $0.addInt8Gemm(gspec)] }
+            var rng = TestRandom(seed: 75)
+            let x = rng.array(rows * 80, scale: 2), keys = rng.array(n * k)
+            let packed = gspec.layout.packTransposed(keys)
+            let (xq, xs) = quantize(kernels[qspec.symbol]!, x, depthScales: [Float](repeating: 1, count: k), rows: rows, lda: qspec.lda)
+            for threads in [1, 2] {
+                var c = [Float](repeating: -7, count: rows * 60)
+                withThreads(threads) { runInt8Gemm(kernels[gspec.symbol]!, a: xq, aScale: xs, b: packed, colScale: packed.columnScales, c: &c, rows: rows) }
+                var err = 0.0, mag = 0.0
+                for t in 0..<rows {
+                    for j in 0..<n {
+                        var ref = 0.0
+                        for kk in 0..<k { ref += Double(x[t * 80 + kk]) * Double(keys[j * k + kk]) }
+                        err += (Double(c[t * 60 + j]) - ref) * (Double(c[t * 60 + j]) - ref)
+                        mag += ref * ref
+                    }
+                    XCTAssert(c[t * 60 + n ..< t * 60 + 60].allSatisfy { $0 == -7 }, "columns past n untouched")
+                }
+                let rel = (err / mag).squareRoot()
+                XCTAssertLessThan(rel, 0.015, "\(vector.name) threads \(threads) relative RMS error \(rel)")
+                XCTAssertGreaterThan(rel, 0)
+                print("int8 keys product relative RMS error (\(vector.name), \(threads) threads): \(rel)")
+            }
+        }
+    }
 }
