@@ -93,6 +93,18 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
         public func code(_ kk: Int, _ j: Int) -> Int8 { codes[layout.offset(kk, j)] }
         /// The dequantised `B[kk, j]`.
         public func value(_ kk: Int, _ j: Int) -> Float { Float(code(kk, j)) * columnScales[j] * depthScales[kk] }
+
+        /// Column `j` of B dequantised into `k` floats: for an embedding packed for the logits
+        /// (`packTransposed`), token `j`'s embedding row — the lookup reads the same codes the
+        /// logits head uses, so the two agree and the table is stored once.
+        public func dequantizedColumn(_ j: Int, into out: UnsafeMutablePointer<Float>) {
+            precondition(j >= 0 && j < layout.n)
+            let base = (j / layout.nr) * layout.quads * layout.nr * 4 + (j % layout.nr) * 4
+            let s = columnScales[j]
+            for kk in 0..<layout.k {
+                out[kk] = Float(codes[base + (kk / 4) * layout.nr * 4 + kk % 4]) * s * depthScales[kk]
+            }
+        }
     }
 
     private func assemble(_ codeAt: (Int, Int) -> Int8, columnScales: [Float], depthScales: [Float]) -> Packed {

@@ -98,4 +98,24 @@ final class Int8QuantizationTests: XCTestCase {
             checkLayout(p) { kk, j in q[kk * n + j] }
         }
     }
+
+    /// The embedding lookup from the logits' packed table: row j dequantised is within half a
+    /// step of the fp32 row, and equals codes × scale of the per-row reference.
+    func testEmbeddingRowsFromTheLogitsTable() {
+        let vocab = 29, d = 18
+        var rng = TestRandom(seed: 29)
+        let embedding = rng.array(vocab * d)
+        let p = Int8PanelLayout(k: d, n: vocab, nr: 16).packTransposed(embedding)
+        var row = [Float](repeating: .nan, count: d)
+        for j in 0..<vocab {
+            row.withUnsafeMutableBufferPointer { p.dequantizedColumn(j, into: $0.baseAddress!) }
+            let ref = referenceRow(Array(embedding[j * d ..< (j + 1) * d]))
+            for c in 0..<d {
+                // Float rounding of the scale and of the product: a few ulp of the value.
+                let want = Double(ref.codes[c]) * ref.scale
+                XCTAssertEqual(Double(row[c]), want, accuracy: abs(want) * 1e-6 + 1e-30, "token \(j) col \(c)")
+                XCTAssertEqual(Double(row[c]), Double(embedding[j * d + c]), accuracy: ref.scale * 0.5 + 1e-6)
+            }
+        }
+    }
 }
