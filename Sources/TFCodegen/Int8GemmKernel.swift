@@ -131,6 +131,8 @@ extension KernelModule {
         if hasKernel(symbol) { return symbol }
         let g = gen
         precondition(spec.nr % g.width == 0)
+        // LLVM cannot select vpdpbusd without the feature (it would abort): callers pick `vnni` from the CPU.
+        precondition(!spec.vnni || (vector.isa == .avx512 && target.has("avx512vnni")), "vpdpbusd needs an AVX-512 module with +avx512vnni")
         let ukrs = (1...spec.mr).map { g.int8MicroKernel(spec, rows: $0) }
         let layout = spec.layout
         let perTask = max(1, (layout.panels + Int8GemmKernelSpec.columnTasks - 1) / Int8GemmKernelSpec.columnTasks)
