@@ -1,0 +1,170 @@
+import CLLVM
+
+/// An int8 GEMM `C[T, n] (+)= (aScale ⊙ Aq[T, k]) · (Bq[k, n] ⊙ colScale)` with int32
+/// accumulation: `Aq` is row-major int8 `[T, paddedK]` (activations quantised per row, depth
+/// padded with zero codes to a multiple of 4), `Bq` in `Int8PanelLayout` panels.
+///
+/// Dot products of 4-byte depth quads, by ISA:
+/// - AVX2: `vpsignb` moves the sign of each activation onto the weight, `vpmaddubsw` multiplies
+///   `|a|` (as u8) by it and adds pairs into i16 (≤ 2·127·127, never saturates since codes are
+///   in ±127), `vpmaddwd` with ones adds the pairs into the i32 accumulators.
+/// - AVX512_VNNI (`vnni`): `vpdpbusd` takes u8 × s8 without saturation; activations are offset
+///   by +128 to u8, and `128 · columnSums[j]` is subtracted in the epilogue.
+///
+/// Kernel arguments: 0 Aq (i8), 1 aScale (float[T]), 2 Bq (i8 panels), 3 colScale
+/// (float[paddedN]), 4 columnSums (i32[paddedN]), 5 C (float, leading dimension `ldc`).
+public struct Int8GemmKernelSpec: Hashable {
+    public let k: Int
+    public let n: Int
+    public let ldc: Int
+    public let mr: Int
+    public let nr: Int
+    public let accumulate: Bool
+    /// Emit `vpdpbusd` (needs AVX512_VNNI and the AVX-512 target) instead of the AVX2 pairs.
+    public let vnni: Bool
+
+    public init(k: Int, n: Int, ldc: Int? = nil, accumulate: Bool = false, vnni: Bool = false, for vector: VectorTarget) {
+        precondition(!vnni || vector.isa == .avx512, "vpdpbusd kernels are 512-bit")
+        self.k = k
+        self.n = n
+        self.ldc = ldc ?? n
+        self.accumulate = accumulate
+        self.vnni = vnni
+        // Two accumulator vectors per row, 4 rows: 8 accumulators + 2 weight vectors + temporaries.
+        nr = 2 * vector.lanes
+        mr = 4
+    }
+
+    /// Parallel tasks the panels are split into (a few per thread, so 2 threads balance).
+    static let columnTasks = 16
+
+    public var layout: Int8PanelLayout { Int8PanelLayout(k: k, n: n, nr: nr) }
+    public var lda: Int { layout.paddedK }
+    public var symbol: String { "tfc_i8gemm_k\(k)_n\(n)_c\(ldc)\(accumulate ? "_acc" : "")\(vnni ? "_vnni" : "")" }
+}
+
+extension IRGen {
+    /// `void ukr(i8 *A, float *aScale, i8 *Bpanel, float *colScale, i32 *colSums, float *C, i64 nValid)`
+    /// for a `rows x nr` tile over the whole depth.
+    func int8MicroKernel(_ s: Int8GemmKernelSpec, rows: Int) -> IRFunction {
+        let nv = s.nr / width
+        let quads = s.layout.quads
+        let i16 = LLVMInt16TypeInContext(context)!
+        let vbytes = LLVMVectorType(i8, UInt32(4 * width))!
+        let vi16 = LLVMVectorType(i16, UInt32(2 * width))!
+        let pi32 = LLVMPointerType(i32, 0)!
+        let pvbytes = LLVMPointerType(vbytes, 0)!
+        let pvi32 = LLVMPointerType(vi32, 0)!
+        let name = "tfc.i8ukr.m\(rows).n\(s.nr).k\(s.k).c\(s.ldc)\(s.accumulate ? ".acc" : "")\(s.vnni ? ".vnni" : "")"
+        let f = define(name, voidT, [pi8, pf32, pi8, pf32, pi32, pf32, i64], attributes: ["nounwind"]) { fn in
+            let A = self.param(fn, 0), aScale = self.param(fn, 1), B = self.param(fn, 2)
+            let colScale = self.param(fn, 3), colSums = self.param(fn, 4), C = self.param(fn, 5), nValid = self.param(fn, 6)
+            let vzeroI = self.null(self.vi32)
+
+            /// The 4 activation codes of row i at quad g, as one i32 broadcast to every lane.
+            func quadBroadcast(_ i: Int, _ g: LLVMValueRef) -> LLVMValueRef {
+                let p = self.bitcast(self.gep(A, self.add(self.mul(g, 4), i * s.lda)), pi32)
+                var q = self.load(p, align: 1)
+                if s.vnni { q = LLVMBuildXor(self.builder, q, self.i32(Int(Int32(bitPattern: 0x8080_8080))), "")! }
+                let v = LLVMBuildInsertElement(self.builder, LLVMGetUndef(self.vi32), q, self.i32(0), "")!
+                let splat = LLVMBuildShuffleVector(self.builder, v, LLVMGetUndef(self.vi32), vzeroI, "")!
+                return self.bitcast(splat, vbytes)
+            }
+            let zero = [LLVMValueRef](repeating: vzeroI, count: rows * nv)
+            let acc = self.loop(self.i64(0), self.i64(quads), step: 1, carried: zero) { g, acc in
+                var acc = acc
+                let bOff = self.mul(g, s.nr * 4)
+                let b = (0..<nv).map { v in self.load(self.bitcast(self.gep(B, self.add(bOff, v * 4 * self.width)), pvbytes), align: 1) }
+                for i in 0..<rows {
+                    let a = quadBroadcast(i, g)
+                    for v in 0..<nv {
+                        if s.vnni {
+                            let dp = self.declare("llvm.x86.avx512.vpdpbusd.512", self.vi32, [self.vi32, self.vi32, self.vi32])
+                            acc[i * nv + v] = self.call(dp, [acc[i * nv + v], self.bitcast(a, self.vi32), self.bitcast(b[v], self.vi32)])
+                        } else {
+                            let sign = self.declare("llvm.x86.avx2.psign.b", vbytes, [vbytes, vbytes])
+                            let maddubs = self.declare("llvm.x86.avx2.pmadd.ub.sw", vi16, [vbytes, vbytes])
+                            let maddwd = self.declare("llvm.x86.avx2.pmadd.wd", self.vi32, [vi16, vi16])
+                            let absA = self.call(sign, [a, a])
+                            let signedB = self.call(sign, [b[v], a])
+                            let pairs = self.call(maddubs, [absA, signedB])
+                            let ones = self.constI16Splat(1, vi16, i16)
+                            acc[i * nv + v] = self.add(acc[i * nv + v], self.call(maddwd, [pairs, ones]))
+                        }
+                    }
+                }
+                return acc
+            }
+            // Epilogue: int32 → fp32 × row scale × column scale; the last panel masks its columns.
+            let masks = (0..<nv).map { self.laneMask(self.sub(nValid, self.i64($0 * self.width))) }
+            for v in 0..<nv {
+                let cs = self.loadV(colScale, v * self.width)
+                let correction: LLVMValueRef? = s.vnni
+                    ? LLVMBuildShl(self.builder, self.load(self.bitcast(self.gep(colSums, v * self.width), pvi32)), self.vsplatI32(7), "")!
+                    : nil
+                for i in 0..<rows {
+                    var sum = acc[i * nv + v]
+                    if let correction { sum = self.sub(sum, correction) }
+                    let scaled = self.fmul(self.fmul(self.sitofp(sum, self.vf), self.broadcastLoad(aScale, self.i64(i))), cs)
+                    let off = self.i64(i * s.ldc + v * self.width)
+                    let out = s.accumulate ? self.fadd(self.maskedLoadV(C, off, masks[v]), scaled) : scaled
+                    self.maskedStoreV(out, C, off, masks[v])
+                }
+            }
+            self.retVoid()
+        }
+        return f
+    }
+
+    func constI16Splat(_ v: Int, _ vt: LLVMTypeRef, _ t: LLVMTypeRef) -> LLVMValueRef {
+        var elems: [LLVMValueRef?] = (0..<Int(LLVMGetVectorSize(vt))).map { _ in LLVMConstInt(t, UInt64(v), 1) }
+        return elems.withUnsafeMutableBufferPointer { LLVMConstVector($0.baseAddress, UInt32($0.count))! }
+    }
+}
+
+extension KernelModule {
+    /// Adds the int8 GEMM kernel and returns its symbol: panels are split into up to
+    /// `columnTasks` parallel tasks (each streams its own weight panels: decode is bound by
+    /// weight bytes), row tiles run inside a task.
+    public func addInt8Gemm(_ spec: Int8GemmKernelSpec) -> String {
+        let symbol = spec.symbol
+        if hasKernel(symbol) { return symbol }
+        let g = gen
+        precondition(spec.nr % g.width == 0)
+        // LLVM cannot select vpdpbusd without the feature (it would abort): callers pick `vnni` from the CPU.
+        precondition(!spec.vnni || (vector.isa == .avx512 && target.has("avx512vnni")), "vpdpbusd needs an AVX-512 module with +avx512vnni")
+        let ukrs = (1...spec.mr).map { g.int8MicroKernel(spec, rows: $0) }
+        let layout = spec.layout
+        let perTask = max(1, (layout.panels + Int8GemmKernelSpec.columnTasks - 1) / Int8GemmKernelSpec.columnTasks)
+        let tasks = (layout.panels + perTask - 1) / perTask
+        let pi32 = LLVMPointerType(g.i32, 0)!
+        // ctx: 0 Aq, 1 aScale, 2 Bq, 3 colScale, 4 colSums, 5 C, 6 T
+        let task = g.task(symbol + ".cols") { ctx, i in
+            let A = g.bitcast(g.contextPtr(ctx, 0), g.pi8), aScale = g.contextPtr(ctx, 1), B = g.bitcast(g.contextPtr(ctx, 2), g.pi8)
+            let colScale = g.contextPtr(ctx, 3), colSums = g.bitcast(g.contextPtr(ctx, 4), pi32), C = g.contextPtr(ctx, 5)
+            let T = g.contextInt(ctx, 6)
+            let p0 = g.mul(i, perTask)
+            let p1 = g.smin(g.i64(layout.panels), g.add(p0, perTask))
+            g.loop(p0, p1) { p in
+                let col0 = g.mul(p, spec.nr)
+                let nValid = g.smin(g.i64(spec.nr), g.sub(g.i64(spec.n), col0))
+                let Bp = g.gep(B, g.mul(p, layout.quads * spec.nr * 4))
+                let tiles = g.ceilDiv(T, spec.mr)
+                g.loop(0, tiles) { t in
+                    let r0 = g.mul(t, spec.mr)
+                    let rows = g.smin(g.i64(spec.mr), g.sub(T, r0))
+                    let argsFor = [g.gep(A, g.mul(r0, spec.lda)), g.gep(aScale, r0), Bp, g.gep(colScale, col0), g.gep(colSums, col0),
+                                   g.gep(C, g.add(g.mul(r0, spec.ldc), col0)), nValid]
+                    g.switchOn(rows, cases: (1...spec.mr).map { r -> (Int, () -> Void) in (r, { _ = g.call(ukrs[r - 1], argsFor) }) })
+                }
+            }
+        }
+        defineKernel(symbol) { args, T, _ in
+            g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
+                let ctx = g.makeContext((0..<6).map { g.argPtr(args, $0) } + [T])
+                g.parallelFor(task, ctx, g.i64(tasks))
+            }
+        }
+        return symbol
+    }
+}
