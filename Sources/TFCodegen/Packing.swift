@@ -19,19 +19,23 @@ public struct PanelLayout: Hashable, CustomStringConvertible, Sendable {
     public let n: Int
     /// Panel width.
     public let nr: Int
+    /// Stored element format (bf16 panels are k-pair interleaved: `BF16Packing.swift`).
+    public let format: WeightFormat
 
-    public init(k: Int, n: Int, nr: Int) {
+    public init(k: Int, n: Int, nr: Int, format: WeightFormat = .f32) {
         precondition(k > 0 && n > 0 && nr > 0 && nr % 8 == 0, "bad panel layout k=\(k) n=\(n) nr=\(nr)")
         self.k = k
         self.n = n
         self.nr = nr
+        self.format = format
     }
 
     public var panels: Int { (n + nr - 1) / nr }
-    /// Floats in the packed buffer.
-    public var count: Int { panels * nr * k }
-    public var byteCount: Int { count * MemoryLayout<Float>.stride }
-    public var description: String { "panels(k=\(k), n=\(n), nr=\(nr))" }
+    /// Elements in the packed buffer (of `format`; k padded to the format's k group).
+    public var count: Int { panels * nr * paddedK }
+    public var bytesPerElement: Int { format.storage.bytes }
+    public var byteCount: Int { count * bytesPerElement }
+    public var description: String { format == .f32 ? "panels(k=\(k), n=\(n), nr=\(nr))" : "panels(k=\(k), n=\(n), nr=\(nr), \(format))" }
 
     /// Packs `B = srcᵀ` where `src` is row-major `[n, k]` (row j of src is column j of B):
     /// keys and embeddings. `dst` must hold `count` floats.

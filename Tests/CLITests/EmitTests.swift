@@ -58,6 +58,7 @@ final class EmitTests: XCTestCase {
         let avx2 = try emit("plan", target: "avx2")
         XCTAssertTrue(avx2.contains("target: x86-64-v3, vector avx2 (8 fp32 lanes, 16 registers)"), avx2)
         XCTAssertTrue(avx2.contains(": tile 6x16: issue 100%"), avx2)
+        XCTAssertTrue(avx2.contains(", micro-kernel f32-fma"), "each GEMM names its micro-kernel: \(avx2)")
         let avx512 = try emit("plan", target: "avx512")
         XCTAssertTrue(avx512.contains("target: x86-64-v4, vector avx512 (16 fp32 lanes, 32 registers)"), avx512)
         XCTAssertTrue(avx512.contains(": tile 12x32: issue 100%"), avx512)

@@ -1,0 +1,45 @@
+/// One table of GEMM micro-kernels keyed by (weight format, activation format, ISA), in the
+/// manner of ggml's per-type traits: `GemmEmitter` looks the kernel up instead of assuming f32
+/// FMAs, and `--emit plan` prints `MicroKernelKind.name` for each GEMM.
+public enum MicroKernelKind: String, Hashable, Sendable {
+    /// fp32 weights, fp32 activations, `vfmadd231ps`.
+    case f32FMA = "f32-fma"
+    /// bf16 weights widened to fp32 in registers (`x << 16` for even k, `x & 0xffff0000` for odd
+    /// k of a pair), fp32 FMA: AVX2 and AVX-512 without BF16.
+    case bf16WidenFMA = "bf16-widen-fma"
+    /// bf16 weights and bf16-rounded activations (a k pair broadcast as one 32-bit lane),
+    /// `vdpbf16ps` with fp32 accumulation: AVX512_BF16.
+    case bf16DotBF16 = "bf16-vdpbf16ps"
+
+    public var name: String { rawValue }
+}
+
+public struct GemmKernelTraits: Hashable, Sendable {
+    public let weights: WeightFormat
+    /// The element type activations are packed into for the A tile.
+    public let activations: ElementFormat
+    public let isa: VectorTarget.ISA
+    /// Extra CPU feature (LLVM name) beyond the ISA's own, e.g. `avx512bf16`.
+    public let extraFeature: String?
+    public let kernel: MicroKernelKind
+}
+
+public enum MicroKernelTable {
+    /// Every micro-kernel tfc can emit. A new weight format adds its rows here.
+    public static let entries: [GemmKernelTraits] = [
+        GemmKernelTraits(weights: .f32, activations: .f32, isa: .avx2, extraFeature: nil, kernel: .f32FMA),
+        GemmKernelTraits(weights: .f32, activations: .f32, isa: .avx512, extraFeature: nil, kernel: .f32FMA),
+        GemmKernelTraits(weights: .bf16, activations: .f32, isa: .avx2, extraFeature: nil, kernel: .bf16WidenFMA),
+        GemmKernelTraits(weights: .bf16, activations: .f32, isa: .avx512, extraFeature: nil, kernel: .bf16WidenFMA),
+        GemmKernelTraits(weights: .bf16, activations: .bf16, isa: .avx512, extraFeature: "avx512bf16", kernel: .bf16DotBF16),
+    ]
+
+    /// The best kernel for `weights` on `isa` given the CPU features `has` reports: rows with an
+    /// extra feature the CPU has win over the plain ones. Refuses a format with no row for the ISA.
+    public static func lookup(weights: WeightFormat, isa: VectorTarget.ISA, has: (String) -> Bool) throws -> GemmKernelTraits {
+        let rows = entries.filter { $0.weights == weights && $0.isa == isa && ($0.extraFeature.map(has) ?? true) }
+        if let special = rows.first(where: { $0.extraFeature != nil }) { return special }
+        if let plain = rows.first { return plain }
+        throw CodegenError("--weights-format \(weights): no micro-kernel for \(isa.rawValue)")
+    }
+}
