@@ -1,6 +1,8 @@
 /// One table of GEMM micro-kernels keyed by (weight format, activation format, ISA), in the
-/// manner of ggml's per-type traits: `GemmEmitter` looks the kernel up instead of assuming f32
-/// FMAs, and `--emit plan` prints `MicroKernelKind.name` for each GEMM.
+/// manner of ggml's per-type traits; `--emit plan` prints `MicroKernelKind.name` for each GEMM.
+/// Status: only `f32-fma` is emitted today (`GemmEmitter` still writes f32 FMAs directly); the
+/// bf16 rows describe the kernels the bf16 panels (`BF16Packing.swift`) are laid out for, and no
+/// command accepts `--weights-format` yet, so nothing can select them.
 public enum MicroKernelKind: String, Hashable, Sendable {
     /// fp32 weights, fp32 activations, `vfmadd231ps`.
     case f32FMA = "f32-fma"
@@ -25,7 +27,7 @@ public struct GemmKernelTraits: Hashable, Sendable {
 }
 
 public enum MicroKernelTable {
-    /// Every micro-kernel tfc can emit. A new weight format adds its rows here.
+    /// Every micro-kernel, emitted or planned (see the status above). A new weight format adds its rows here.
     public static let entries: [GemmKernelTraits] = [
         GemmKernelTraits(weights: .f32, activations: .f32, isa: .avx2, extraFeature: nil, kernel: .f32FMA),
         GemmKernelTraits(weights: .f32, activations: .f32, isa: .avx512, extraFeature: nil, kernel: .f32FMA),
