@@ -72,6 +72,23 @@ public struct CompiledCodeCache {
         if rename(temporary, target) != 0 { unlink(temporary) }
     }
 
+    /// The object for `key` from `cache` when it holds a sound entry, else `build()`'s, stored for
+    /// the next run; a damaged entry is reported through `notes` and rebuilt. Nil `cache`
+    /// builds every time. Returns the object and whether it came from the cache.
+    public static func object(for key: String, in cache: CompiledCodeCache?, notes: (String) -> Void,
+                              build: () throws -> [UInt8]) rethrows -> (object: [UInt8], hit: Bool) {
+        if let cache {
+            switch cache.load(key: key) {
+            case .hit(let bytes): return (bytes, true)
+            case .miss: break
+            case .invalid(let why): notes("note: compiled-code cache entry \(cache.path(for: key)) is invalid (\(why)); rebuilding it")
+            }
+        }
+        let object = try build()
+        cache?.store(key: key, object: object)
+        return (object, false)
+    }
+
     /// FNV-1a over the payload, 64-bit.
     static func checksum(_ bytes: [UInt8]) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325

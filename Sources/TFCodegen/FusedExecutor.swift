@@ -65,20 +65,8 @@ public final class FusedExecutor: ModelExecutor {
         jit = try KernelJIT(target: target)
         let key = ["tfc \(tfcCodegenVersion)", "llvm \(TargetHost.llvmVersion)", jit.target.description,
                    fusedGraph.text, program.schedule.joined(separator: "\n")].joined(separator: "\n")
-        var hit = false
-        var object: [UInt8]? = nil
-        if let cache {
-            switch cache.load(key: key) {
-            case .hit(let bytes): object = bytes; hit = true
-            case .miss: break
-            case .invalid(let why): notes("note: compiled-code cache entry \(cache.path(for: key)) is invalid (\(why)); rebuilding it")
-            }
-        }
-        if object == nil {
-            object = try module.objectFile()
-            cache?.store(key: key, object: object!)
-        }
-        try jit.addObject(object!, name: "tfc_model", symbols: module.kernelNames)
+        let (object, hit) = try CompiledCodeCache.object(for: key, in: cache, notes: notes) { try module.objectFile() }
+        try jit.addObject(object, name: "tfc_model", symbols: module.kernelNames)
         forwardAll = try jit.kernel(ModelProgram.forwardSymbol)
         forwardLast = try jit.kernel(ModelProgram.forwardLastSymbol)
         compileSeconds = Date().timeIntervalSince(start)

@@ -114,19 +114,9 @@ public final class FusedGradient: GradientBackend {
         jit = try KernelJIT(target: module.target)
         let key = ["tfc training \(tfcCodegenVersion)", "llvm \(TargetHost.llvmVersion)", jit.target.description, try module.llvmIR()]
             .joined(separator: "\n")
-        var object: [UInt8]? = nil
-        if let cache {
-            switch cache.load(key: key) {
-            case .hit(let bytes): object = bytes; cacheHit = true
-            case .miss: break
-            case .invalid(let why): notes("note: compiled-code cache entry \(cache.path(for: key)) is invalid (\(why)); rebuilding it")
-            }
-        }
-        if object == nil {
-            object = try module.objectFile()
-            cache?.store(key: key, object: object!)
-        }
-        try jit.addObject(object!, name: "tfc_training", symbols: module.kernelNames)
+        let (object, hit) = try CompiledCodeCache.object(for: key, in: cache, notes: notes) { try module.objectFile() }
+        cacheHit = hit
+        try jit.addObject(object, name: "tfc_training", symbols: module.kernelNames)
         for symbol in Set(forwardKernel.values).union(backwardKernels.values.joined()).union([AdamWKernel.symbol, crossEntropyKernel]) { entries[symbol] = try jit.kernel(symbol) }
         compileSeconds = Date().timeIntervalSince(start)
     }
