@@ -130,7 +130,7 @@ final class TrainCommandTests: XCTestCase {
         // tfc's output policy on the files training writes, checked before the first step.
         let readOnly = dir.appendingPathComponent("readonly").path
         try FileManager.default.createDirectory(atPath: readOnly, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: readOnly + "/weights.safetensors", contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: readOnly + "/weights.safetensors", contents: Data()))
         try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: readOnly + "/weights.safetensors")
         let clash = dir.appendingPathComponent("clash").path
         try FileManager.default.createDirectory(atPath: clash + "/loss.svg", withIntermediateDirectories: true)
