@@ -19,9 +19,6 @@ public enum BF16 {
 }
 
 extension PanelLayout {
-    /// Depth rounded up to the format's k group (2 for bf16).
-    public var paddedK: Int { (k + format.storage.kGroup - 1) / format.storage.kGroup * format.storage.kGroup }
-
     /// Packs bf16 panels of `B = srcᵀ` (`src` row-major `[n, k]`: keys, embeddings);
     /// `dst` must hold `count` 16-bit elements.
     public func packTransposedBF16(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<UInt16>) {

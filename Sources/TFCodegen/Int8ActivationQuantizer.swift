@@ -20,7 +20,7 @@ public struct Int8ActivationQuantizerSpec: Hashable {
         self.depthScaled = depthScaled
     }
 
-    public var lda: Int { (k + 3) / 4 * 4 }
+    public var lda: Int { PanelLayout(k: k, n: 1, nr: 8, format: .int8).paddedK }
     public var symbol: String { "tfc_i8quant_k\(k)_x\(ldx)\(depthScaled ? "_ds" : "")" }
 }
 

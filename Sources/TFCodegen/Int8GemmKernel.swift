@@ -70,6 +70,12 @@ extension IRGen {
                 let splat = LLVMBuildShuffleVector(self.builder, v, LLVMGetUndef(self.vi32), vzeroI, "")!
                 return self.bitcast(splat, vbytes)
             }
+            // Each ISA's intrinsics, declared once per kernel.
+            let dp = s.vnni ? self.declare("llvm.x86.avx512.vpdpbusd.512", self.vi32, [self.vi32, self.vi32, self.vi32]) : nil
+            let sign = s.vnni ? nil : self.declare("llvm.x86.avx2.psign.b", vbytes, [vbytes, vbytes])
+            let maddubs = s.vnni ? nil : self.declare("llvm.x86.avx2.pmadd.ub.sw", vi16, [vbytes, vbytes])
+            let maddwd = s.vnni ? nil : self.declare("llvm.x86.avx2.pmadd.wd", self.vi32, [vi16, vi16])
+            let ones = self.constI16Splat(1, vi16, i16)
             let zero = [LLVMValueRef](repeating: vzeroI, count: rows * nv)
             let acc = self.loop(self.i64(0), self.i64(quads), step: 1, carried: zero) { g, acc in
                 var acc = acc
@@ -77,18 +83,14 @@ extension IRGen {
                 let b = (0..<nv).map { v in self.load(self.bitcast(self.gep(B, self.add(bOff, v * 4 * self.width)), pvbytes), align: 1) }
                 for i in 0..<rows {
                     let a = quadBroadcast(i, g)
-                    for v in 0..<nv {
-                        if s.vnni {
-                            let dp = self.declare("llvm.x86.avx512.vpdpbusd.512", self.vi32, [self.vi32, self.vi32, self.vi32])
+                    if let dp {
+                        for v in 0..<nv {
                             acc[i * nv + v] = self.call(dp, [acc[i * nv + v], self.bitcast(a, self.vi32), self.bitcast(b[v], self.vi32)])
-                        } else {
-                            let sign = self.declare("llvm.x86.avx2.psign.b", vbytes, [vbytes, vbytes])
-                            let maddubs = self.declare("llvm.x86.avx2.pmadd.ub.sw", vi16, [vbytes, vbytes])
-                            let maddwd = self.declare("llvm.x86.avx2.pmadd.wd", self.vi32, [vi16, vi16])
-                            let absA = self.call(sign, [a, a])
-                            let signedB = self.call(sign, [b[v], a])
-                            let pairs = self.call(maddubs, [absA, signedB])
-                            let ones = self.constI16Splat(1, vi16, i16)
+                        }
+                    } else if let sign, let maddubs, let maddwd {
+                        let absA = self.call(sign, [a, a])
+                        for v in 0..<nv {
+                            let pairs = self.call(maddubs, [absA, self.call(sign, [b[v], a])])
                             acc[i * nv + v] = self.add(acc[i * nv + v], self.call(maddwd, [pairs, ones]))
                         }
                     }

@@ -63,13 +63,15 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
         self.nr = nr
     }
 
-    public var panels: Int { (n + nr - 1) / nr }
-    /// Depth quads (`ceil(k / 4)`).
-    public var quads: Int { (k + 3) / 4 }
+    /// The panel geometry, shared with the other formats (`PanelLayout` pads int8 depth to quads).
+    public var geometry: PanelLayout { PanelLayout(k: k, n: n, nr: nr, format: .int8) }
+    public var panels: Int { geometry.panels }
     /// Depth padded to a multiple of 4.
-    public var paddedK: Int { quads * 4 }
+    public var paddedK: Int { geometry.paddedK }
+    /// Depth quads (`ceil(k / 4)`).
+    public var quads: Int { paddedK / 4 }
     /// Bytes in the packed code buffer.
-    public var byteCount: Int { panels * nr * paddedK }
+    public var byteCount: Int { geometry.byteCount }
     /// Columns including the last panel's padding (length of `columnScales` and `columnSums`).
     public var paddedN: Int { panels * nr }
     public var description: String { "int8 panels(k=\(k), n=\(n), nr=\(nr))" }
@@ -99,11 +101,7 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
         /// logits head uses, so the two agree and the table is stored once.
         public func dequantizedColumn(_ j: Int, into out: UnsafeMutablePointer<Float>) {
             precondition(j >= 0 && j < layout.n)
-            let base = (j / layout.nr) * layout.quads * layout.nr * 4 + (j % layout.nr) * 4
-            let s = columnScales[j]
-            for kk in 0..<layout.k {
-                out[kk] = Float(codes[base + (kk / 4) * layout.nr * 4 + kk % 4]) * s * depthScales[kk]
-            }
+            for kk in 0..<layout.k { out[kk] = value(kk, j) }
         }
     }
 

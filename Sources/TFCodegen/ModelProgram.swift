@@ -63,11 +63,11 @@ public struct ModelProgram {
             return [graph.output, input]
         }()
 
+        // Weights are packed f32 on this path; the table names the micro-kernel that implies.
+        let kernel = try MicroKernelTable.lookup(weights: .f32, isa: vector.isa, has: { _ in false }).kernel
         /// The schedule for a GEMM of depth `k` into `n` columns: the chosen one, then the override.
         func gemmSchedule(k: Int, n: Int) throws -> GemmSchedule {
             let chosen = GemmSchedule.choose(k: k, n: n, for: vector)
-            // Weights are packed f32 on this path; the table names the micro-kernel that implies.
-            let kernel = try MicroKernelTable.lookup(weights: .f32, isa: vector.isa, has: { _ in false }).kernel
             let line = "k=\(k) n=\(n): \(GemmTileCost.best(n: n, for: vector)) -> \(chosen), micro-kernel \(kernel.name)"
             if !tileChoices.contains(line) { tileChoices.append(line) }
             guard let scheduleOverride else { return chosen }

@@ -31,6 +31,8 @@ public struct PanelLayout: Hashable, CustomStringConvertible, Sendable {
     }
 
     public var panels: Int { (n + nr - 1) / nr }
+    /// Depth rounded up to the format's k group (pairs for bf16, quads for int8).
+    public var paddedK: Int { (k + format.storage.kGroup - 1) / format.storage.kGroup * format.storage.kGroup }
     /// Elements in the packed buffer (of `format`; k padded to the format's k group).
     public var count: Int { panels * nr * paddedK }
     public var bytesPerElement: Int { format.storage.bytes }

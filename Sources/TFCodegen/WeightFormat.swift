@@ -49,26 +49,16 @@ public enum WeightFormat: String, CaseIterable, Hashable, Sendable, CustomString
     }
 }
 
-/// An element type of stored data, beyond IRGen's `f32`/`i32`: bf16 is kept as raw 16-bit
-/// integers (`i16` in LLVM IR, widened in registers), int8 as `i8`.
+/// An element type of stored weights, beyond IRGen's `f32`: bf16 is kept as raw 16-bit
+/// integers (widened in registers), int8 as `i8`.
 public enum ElementFormat: String, Hashable, Sendable {
-    case f32, bf16, i8, i32
+    case f32, bf16, i8
 
     public var bytes: Int {
         switch self {
-        case .f32, .i32: return 4
+        case .f32: return 4
         case .bf16: return 2
         case .i8: return 1
-        }
-    }
-
-    /// The LLVM IR type of one stored element.
-    public var irType: String {
-        switch self {
-        case .f32: return "float"
-        case .bf16: return "i16"
-        case .i8: return "i8"
-        case .i32: return "i32"
         }
     }
 
@@ -76,7 +66,7 @@ public enum ElementFormat: String, Hashable, Sendable {
     /// `vdpbf16ps` reads as one 32-bit lane), int8 quads (what `vpdpbusd` reads).
     public var kGroup: Int {
         switch self {
-        case .f32, .i32: return 1
+        case .f32: return 1
         case .bf16: return 2
         case .i8: return 4
         }

@@ -134,12 +134,12 @@ struct TrainCommand: ParsableCommand {
     /// `--out` must be a directory (created if missing); without --resume it must not hold a
     /// checkpoint, and no file it will write may be an input.
     func prepareDirectory() throws {
+        let inputs = [("--weights", weights), ("--data", data), ("--eval-data", evalData), ("--tokenizer", tokenizer), ("the spec", spec)]
+            .compactMap { what, path in path.map { (what: what, path: $0) } }
         for name in Self.writtenFiles {
             let target = out + "/" + name
-            for (flag, input) in [("--weights", weights), ("--data", data), ("--eval-data", evalData), ("--tokenizer", tokenizer), ("the spec", spec)] {
-                if let input, OutputPolicy.sameFile(target, input) {
-                    throw UserError("error: \(flag) \(input) is \(target), which training writes; move it or choose another --out")
-                }
+            for input in inputs where OutputPolicy.sameFile(target, input.path) {
+                throw UserError("error: \(input.what) \(input.path) is \(target), which training writes; move it or choose another --out")
             }
         }
         var isDirectory: ObjCBool = false
@@ -158,8 +158,6 @@ struct TrainCommand: ParsableCommand {
         }
         // tfc's output policy on every file training writes, before the first step (a read-only
         // or special file found only at the first checkpoint would cost the whole run).
-        let inputs = [("--weights", weights), ("--data", data), ("--eval-data", evalData), ("--tokenizer", tokenizer), ("spec", spec)]
-            .compactMap { what, path in path.map { (what: what, path: $0) } }
         _ = try OutputPolicy.check(Self.writtenFiles.map { (role: "--out", path: out + "/" + $0) }, inputs: inputs)
     }
 
