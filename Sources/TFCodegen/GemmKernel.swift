@@ -21,12 +21,14 @@ public struct GemmKernelSpec: Hashable, CustomStringConvertible, Sendable {
     /// How rows are parallelised: `.automatic` takes the column path (threads split the
     /// weight panels; X is packed once) for few rows or weights larger than the last-level cache.
     public var parallelism: Parallelism
+    /// The micro-kernel (weight format × activation format) the products use.
+    public var microKernel: MicroKernelKind
 
     public enum Parallelism: String, Hashable, Sendable { case automatic, rows, columns }
 
     public init(k: Int, n: Int, layerNormEps: Float? = nil, affineNorm: Bool = false, accumulate: Bool = false,
                 ldx: Int? = nil, ldc: Int? = nil, schedule: GemmSchedule? = nil, parallelism: Parallelism = .automatic,
-                for vector: VectorTarget = .avx2) {
+                microKernel: MicroKernelKind = .f32FMA, for vector: VectorTarget = .avx2) {
         self.k = k
         self.n = n
         self.layerNormEps = layerNormEps
@@ -36,10 +38,11 @@ public struct GemmKernelSpec: Hashable, CustomStringConvertible, Sendable {
         self.ldc = ldc ?? n
         self.schedule = schedule ?? GemmSchedule.choose(k: k, n: n, for: vector)
         self.parallelism = parallelism
+        self.microKernel = microKernel
     }
 
     /// The packed layout of W (`packTransposed` from `[n, k]`).
-    public var weightLayout: PanelLayout { PanelLayout(k: k, n: n, nr: schedule.nr) }
+    public var weightLayout: PanelLayout { PanelLayout(k: k, n: n, nr: schedule.nr, format: microKernel.weights) }
 
     public var description: String {
         var s = "gemm k=\(k) n=\(n)"
@@ -47,6 +50,7 @@ public struct GemmKernelSpec: Hashable, CustomStringConvertible, Sendable {
         if accumulate { s += " accumulate" }
         if ldx != k { s += " ldx=\(ldx)" }
         if ldc != n { s += " ldc=\(ldc)" }
+        if microKernel != .f32FMA { s += " \(microKernel.name)" }
         return s + " parallel=\(parallelism.rawValue) [\(schedule)]"
     }
 

@@ -14,6 +14,11 @@ public enum MicroKernelKind: String, Hashable, Sendable {
     case bf16DotBF16 = "bf16-vdpbf16ps"
 
     public var name: String { rawValue }
+
+    /// The format of the weight panels this kernel reads.
+    public var weights: WeightFormat { self == .f32FMA ? .f32 : .bf16 }
+    /// The format activations are packed into for it (bf16 pairs for `vdpbf16ps`).
+    public var activations: ElementFormat { self == .bf16DotBF16 ? .bf16 : .f32 }
 }
 
 public struct GemmKernelTraits: Hashable, Sendable {

@@ -30,6 +30,9 @@ public struct ModelProgram {
     public let plan: MemoryPlan
     /// The vector target the kernels were emitted for.
     public let vector: VectorTarget
+    /// How packed weights are stored, and the micro-kernel that reads them.
+    public let weightFormat: WeightFormat
+    public let microKernel: MicroKernelKind
     /// One line per distinct GEMM shape: the register tile the cost model chose for `vector`
     /// and why (`--emit plan`).
     public private(set) var tileChoices: [String] = []
@@ -44,7 +47,9 @@ public struct ModelProgram {
     /// pairs, e.g. `"mr=4 nr=24 kc=128"`) is applied on top of the schedule chosen for every GEMM,
     /// for experiments; it is part of `schedule`, and so of the compiled-code cache key.
     /// Kernels, schedules and the KV-cache layout follow `module.vector`.
-    public init(fused graph: Graph, into module: KernelModule, scheduleOverride: String? = nil) throws {
+    /// `weightFormat` is how the Pattention panels, the logits head and the embedding are stored;
+    /// the micro-kernel table picks the kernel for it from the target's features.
+    public init(fused graph: Graph, into module: KernelModule, scheduleOverride: String? = nil, weightFormat: WeightFormat = .f32) throws {
         self.graph = graph
         self.vector = module.vector
         let vector = module.vector
@@ -63,12 +68,14 @@ public struct ModelProgram {
             return [graph.output, input]
         }()
 
-        // Weights are packed f32 on this path; the table names the micro-kernel that implies.
-        let kernel = try MicroKernelTable.lookup(weights: .f32, isa: vector.isa, has: { _ in false }).kernel
+        let ukernel = try MicroKernelTable.lookup(weights: weightFormat, isa: vector.isa, has: module.target.has).kernel
+        self.microKernel = ukernel
+        self.weightFormat = weightFormat
+        guard ukernel == .f32FMA else { throw CodegenError("--weights-format \(weightFormat): the \(ukernel.name) micro-kernel is not emitted yet") }
         /// The schedule for a GEMM of depth `k` into `n` columns: the chosen one, then the override.
         func gemmSchedule(k: Int, n: Int) throws -> GemmSchedule {
             let chosen = GemmSchedule.choose(k: k, n: n, for: vector)
-            let line = "k=\(k) n=\(n): \(GemmTileCost.best(n: n, for: vector)) -> \(chosen), micro-kernel \(kernel.name)"
+            let line = "k=\(k) n=\(n): \(GemmTileCost.best(n: n, for: vector)) -> \(chosen), micro-kernel \(ukernel.name)"
             if !tileChoices.contains(line) { tileChoices.append(line) }
             guard let scheduleOverride else { return chosen }
             return try GemmSchedule(parsing: scheduleOverride, base: chosen, for: vector)
@@ -151,7 +158,7 @@ public struct ModelProgram {
             case .logits(let table):
                 let x = location(inst.operands[0])
                 let spec = GemmKernelSpec(k: config.hidden, n: config.vocab, ldx: x.stride, ldc: config.vocab,
-                                          schedule: try gemmSchedule(k: config.hidden, n: config.vocab), for: vector)
+                                          schedule: try gemmSchedule(k: config.hidden, n: config.vocab), microKernel: ukernel, for: vector)
                 let k = module.addGemm(spec)
                 emit(k, [x.slot, slot(.packed(table, spec.weightLayout, transposed: true)), slot(.logits)],
                      describe: "\(v) logits \(spec)", lastRowStrides: [x.stride, nil, nil], value: v)
@@ -176,7 +183,7 @@ public struct ModelProgram {
             let maxTokens = sites.map(\.tokens).max()!
             let spec = PattentionKernelSpec(dIn: f.sites[0].inFeatures, layerNormEps: f.prologue.map { Float($0.eps) }, sites: sites,
                                             schedule: try gemmSchedule(k: f.sites[0].inFeatures, n: maxTokens),
-                                            valueSchedule: try gemmSchedule(k: maxTokens, n: sites.map(\.dOut).max()!), ldx: x.stride, for: vector)
+                                            valueSchedule: try gemmSchedule(k: maxTokens, n: sites.map(\.dOut).max()!), ldx: x.stride, microKernel: ukernel, for: vector)
             let k = module.addPattention(spec)
             var args = [x.slot]
             let base = plan.locations[v]!

@@ -115,15 +115,18 @@ public struct PattentionKernelSpec: Hashable, Sendable, CustomStringConvertible 
     public var schedule: GemmSchedule
     /// Schedule of the value GEMMs `A·V` (its `mr`, `nr`, `kc`, `unroll`, `columnTasks` are used).
     public var valueSchedule: GemmSchedule
+    /// The micro-kernel (weight format × activation format) both products use.
+    public var microKernel: MicroKernelKind
 
     /// Schedules not given are chosen for `vector`.
     public init(dIn: Int, layerNormEps: Float? = nil, sites: [PattentionSite], schedule: GemmSchedule? = nil, valueSchedule: GemmSchedule? = nil,
-                ldx: Int? = nil, for vector: VectorTarget = .avx2) {
+                ldx: Int? = nil, microKernel: MicroKernelKind = .f32FMA, for vector: VectorTarget = .avx2) {
         precondition(dIn > 0 && !sites.isEmpty && (ldx ?? dIn) >= dIn)
         self.dIn = dIn
         self.ldx = ldx ?? dIn
         self.layerNormEps = layerNormEps
         self.sites = sites
+        self.microKernel = microKernel
         let maxN = sites.map(\.tokens).max()!
         self.schedule = schedule ?? GemmSchedule.choose(k: dIn, n: maxN, for: vector)
         self.valueSchedule = valueSchedule ?? GemmSchedule.choose(k: maxN, n: sites.map(\.dOut).max()!, for: vector)
@@ -134,8 +137,10 @@ public struct PattentionKernelSpec: Hashable, Sendable, CustomStringConvertible 
         self.init(dIn: dIn, layerNormEps: layerNormEps, sites: [site], schedule: schedule, for: vector)
     }
 
-    public func keyLayout(_ site: Int) -> PanelLayout { PanelLayout(k: dIn, n: sites[site].tokens, nr: schedule.nr) }
-    public func valueLayout(_ site: Int) -> PanelLayout { PanelLayout(k: sites[site].tokens, n: sites[site].dOut, nr: valueSchedule.nr) }
+    public func keyLayout(_ site: Int) -> PanelLayout { PanelLayout(k: dIn, n: sites[site].tokens, nr: schedule.nr, format: microKernel.weights) }
+    public func valueLayout(_ site: Int) -> PanelLayout {
+        PanelLayout(k: sites[site].tokens, n: sites[site].dOut, nr: valueSchedule.nr, format: microKernel.weights)
+    }
 
     /// Leading dimension of a site's score block (padded to the panel width, and away from
     /// multiples of 4 KiB so the value GEMM's row streams do not alias in L1).
@@ -149,6 +154,7 @@ public struct PattentionKernelSpec: Hashable, Sendable, CustomStringConvertible 
         var s = "pattention d_in=\(dIn)" + (ldx != dIn ? " ldx=\(ldx)" : "")
         if let eps = layerNormEps { s += " layernorm(eps=\(eps))" }
         s += " " + sites.map(\.description).joined(separator: " ")
+        if microKernel != .f32FMA { s += " \(microKernel.name)" }
         return s + " scores[\(schedule)] values[\(valueSchedule)]"
     }
 
