@@ -18,6 +18,10 @@ public struct ModelResult: Sendable {
     /// Bytes a decode step must read at least: every weight once plus the KV caches (averaged
     /// over the decoded positions).
     public var decodeBytesPerToken: Double
+    /// Parameters read per decode step (counted at 4 bytes each in `decodeBytesPerToken`).
+    public var weightCount: Double = 0
+    /// Bytes one stored weight takes on the first fused side (4: f32, 2: bf16); its bound uses it.
+    public var fusedBytesPerWeight: Double = 4
     /// Seconds per prefill of `seq` tokens.
     public var prefillNaive: Summary
     public var prefillFused: Summary?
@@ -40,7 +44,12 @@ public struct ModelResult: Sendable {
     public var prefillSpeedup: Double? { speedup(naive: prefillNaive, fused: prefillFused) }
     public var decodeSpeedup: Double? { speedup(naive: decodeNaive, fused: decodeFused) }
     /// Decode tokens/s the memory bandwidth allows.
-    public func decodeBound(_ peak: MachinePeak) -> Double { peak.bandwidthGBs * 1e9 / decodeBytesPerToken }
+    public func decodeBound(_ peak: MachinePeak) -> Double { decodeBound(peak, bytesPerWeight: 4) }
+    /// The bound for a side storing weights at `bytesPerWeight` bytes each (bf16 reads half).
+    public func decodeBound(_ peak: MachinePeak, bytesPerWeight: Double) -> Double {
+        peak.bandwidthGBs * 1e9 / decodeBytesPerToken(bytesPerWeight: bytesPerWeight)
+    }
+    public func decodeBytesPerToken(bytesPerWeight: Double) -> Double { decodeBytesPerToken + (bytesPerWeight - 4) * weightCount }
 }
 
 /// A further fused side of a model bench: its label and timings.
@@ -50,6 +59,8 @@ public struct FusedVariant: Sendable {
     public var decode: Summary?
     public var compileSeconds: Double?
     public var error: String?
+    /// Bytes one stored weight takes on this side (4: f32, 2: bf16).
+    public var bytesPerWeight: Double = 4
 }
 
 /// Prefill (tokens/s) and decode with the KV cache (tokens/s), both sides alternating.
@@ -65,9 +76,10 @@ public struct ModelBench {
     }
 
     /// `seq >= 1`, `decodeTokens >= 1`, and `seq + decodeTokens` must fit the context (checked by the caller).
-    /// `others`: more fused sides (label, factory), timed in the same alternation as the first.
+    /// `others`: more fused sides (label, bytes per stored weight, factory), timed in the same
+    /// alternation as the first. `fusedBytesPerWeight`: the first fused side's (for its bound).
     public func run(graph: Graph, naive makeNaive: ExecutorFactory, fused makeFused: ExecutorFactory?, fusedLabel: String? = nil,
-                    others: [(label: String, make: ExecutorFactory)] = [],
+                    fusedBytesPerWeight: Double = 4, others: [(label: String, bytesPerWeight: Double, make: ExecutorFactory)] = [],
                     progress: ProgressLine = ProgressLine()) throws -> ModelResult {
         precondition(seq >= 1 && decodeTokens >= 1 && seq + decodeTokens <= graph.config.context, "checked by the caller")
         let vocab = graph.config.vocab
@@ -94,6 +106,7 @@ public struct ModelBench {
             progress.update(step: 1, of: 3, "fused \(other.label): compiling")
             let start = monotonicSeconds()
             var v = FusedVariant(label: other.label)
+            v.bytesPerWeight = other.bytesPerWeight
             do {
                 otherExecutors.append(try other.make())
                 v.compileSeconds = monotonicSeconds() - start
@@ -154,6 +167,8 @@ public struct ModelBench {
                            decodeNaive: decode[0], decodeFused: decode.count > 1 ? decode[1] : nil,
                            compileSeconds: compile, fusedError: error)
         result.fusedLabel = fusedLabel
+        result.weightCount = Double(graph.parameterCount)
+        result.fusedBytesPerWeight = fusedBytesPerWeight
         result.otherFused = variants
         return result
     }

@@ -107,6 +107,9 @@ public struct AOTModel {
             case .raw(let name):
                 guard let shape = parameterShapes[name] else { throw CodegenError("no shape for parameter \(name)") }
                 placements.append(.weight(entry: weight(name, .raw, nil, shape.reduce(1, *))))
+            case .rawBF16(let name):
+                // Compiled programs are emitted with f32 weights only (no --weights-format there yet).
+                throw CodegenError("\(name): bf16 weights are not supported by compiled programs")
             case .packed(let name, let layout, let transposed):
                 placements.append(.weight(entry: weight(name, transposed ? .packedTransposed : .packed, layout, layout.count)))
             case .buffer(let index, let columnOffset):

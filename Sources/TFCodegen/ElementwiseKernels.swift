@@ -6,17 +6,28 @@ import CLLVM
 /// their widths and strides like every other kernel.
 extension KernelModule {
     /// `Y[t] = table[tokens[t]]`. ABI: `args = [tokens (int32), table [vocab, d], Y [T, ldy]]`.
+    /// With `bf16Table` the table holds bf16 (16-bit, row-major as stored) and rows are widened
+    /// to float as they are copied (`x << 16` is exact).
     @discardableResult
-    public func addEmbedding(d: Int, ldy: Int) -> String {
-        let symbol = "tfc_embedding_d\(d)_ldy\(ldy)"
+    public func addEmbedding(d: Int, ldy: Int, bf16Table: Bool = false) -> String {
+        let symbol = "tfc_embedding\(bf16Table ? "_bf16" : "")_d\(d)_ldy\(ldy)"
         if hasKernel(symbol) { return symbol }
         let g = gen
         defineKernel(symbol) { args, T, _ in
             let tokens = g.bitcast(g.load(g.gep(args, 0), align: 8), LLVMPointerType(g.i32, 0))
-            let table = g.argPtr(args, 1), Y = g.argPtr(args, 2)
-            g.loop(0, T) { r in
-                let token = g.sext64(g.load(g.gep(tokens, r)))
-                g.copyRow(from: g.gep(table, g.mul(token, d)), to: g.gep(Y, g.mul(r, ldy)), count: d)
+            let Y = g.argPtr(args, 2)
+            if bf16Table {
+                let table = g.bitcast(g.load(g.gep(args, 1), align: 8), LLVMPointerType(LLVMInt16TypeInContext(g.context), 0))
+                g.loop(0, T) { r in
+                    let token = g.sext64(g.load(g.gep(tokens, r)))
+                    g.widenBF16Row(from: g.gep(table, g.mul(token, d)), to: g.gep(Y, g.mul(r, ldy)), count: d)
+                }
+            } else {
+                let table = g.argPtr(args, 1)
+                g.loop(0, T) { r in
+                    let token = g.sext64(g.load(g.gep(tokens, r)))
+                    g.copyRow(from: g.gep(table, g.mul(token, d)), to: g.gep(Y, g.mul(r, ldy)), count: d)
+                }
             }
         }
         return symbol
@@ -81,6 +92,24 @@ extension IRGen {
         if tail > 0 {
             let m = laneMask(tail), c = i64(full)
             maskedStoreV(maskedLoadV(src, c, m), dst, c, m)
+        }
+    }
+
+    /// Copies `count` bf16 values (`src` is `i16*`) into floats at `dst`: vectors of `width`
+    /// (zero-extend, shift into the high half, reinterpret), then the tail one by one.
+    func widenBF16Row(from src: LLVMValueRef, to dst: LLVMValueRef, count: Int) {
+        let i16 = LLVMInt16TypeInContext(context)!
+        let vi16 = LLVMVectorType(i16, UInt32(width))!
+        let full = count / width * width
+        let shift = splat(i32(16))
+        loop(0, i64(full), step: width) { c in
+            let halves = load(bitcast(gep(src, c), LLVMPointerType(vi16, 0)), align: 2)
+            let wide = LLVMBuildZExt(builder, halves, vi32, "")!
+            storeV(bitcast(LLVMBuildShl(builder, wide, shift, "")!, vf), dst, c)
+        }
+        for c in full..<count {
+            let wide = LLVMBuildZExt(builder, load(gep(src, c), align: 2), i32, "")!
+            storeF(bitcast(LLVMBuildShl(builder, wide, i32(16), "")!, f32), dst, c)
         }
     }
 }

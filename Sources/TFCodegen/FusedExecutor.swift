@@ -22,6 +22,8 @@ public final class FusedExecutor: ModelExecutor {
     public let plan: MemoryPlan
     /// The vector target the kernels run on.
     public var vector: VectorTarget { jit.target.vector }
+    /// How the packed weights and the embedding are stored.
+    public let weightFormat: WeightFormat
 
     let jit: KernelJIT
     let forwardAll: KernelEntryPoint
@@ -51,19 +53,23 @@ public final class FusedExecutor: ModelExecutor {
     ///   - scheduleOverride: `key=value` pairs applied to every GEMM's schedule (see `ModelProgram`).
     ///   - target: the machine and vector target to emit for (default: the host's best; see
     ///     `VectorTarget.resolve` for a checked choice).
+    ///   - weightFormat: how the packed weights and the embedding table are stored (they are
+    ///     converted from the float32 `weights` once, here).
     public init(graph: Graph, weights: WeightLookup, threads: Int, cache: CompiledCodeCache? = CompiledCodeCache(),
-                scheduleOverride: String? = nil, target: TargetHost = .host, notes: (String) -> Void = { _ in }) throws {
+                scheduleOverride: String? = nil, target: TargetHost = .host, weightFormat: WeightFormat = .f32,
+                notes: (String) -> Void = { _ in }) throws {
         self.graph = graph
         tfc_set_num_threads(Int32(threads))
         let start = Date()
         fusedGraph = try PassPipeline.fusion.run(graph)
         let module = try KernelModule(name: "tfc_model", target: target)
-        let program = try ModelProgram(fused: fusedGraph, into: module, scheduleOverride: scheduleOverride)
+        let program = try ModelProgram(fused: fusedGraph, into: module, scheduleOverride: scheduleOverride, weightFormat: weightFormat)
         slots = program.slots
         schedule = program.schedule
         plan = program.plan
+        self.weightFormat = weightFormat
         jit = try KernelJIT(target: target)
-        let key = ["tfc \(tfcCodegenVersion)", "llvm \(TargetHost.llvmVersion)", jit.target.description,
+        let key = ["tfc \(tfcCodegenVersion)", "llvm \(TargetHost.llvmVersion)", jit.target.description, "weights \(weightFormat)",
                    fusedGraph.text, program.schedule.joined(separator: "\n")].joined(separator: "\n")
         let (object, hit) = try CompiledCodeCache.object(for: key, in: cache, notes: notes) { try module.objectFile() }
         try jit.addObject(object, name: "tfc_model", symbols: module.kernelNames)
@@ -83,10 +89,15 @@ public final class FusedExecutor: ModelExecutor {
             switch slot {
             case .raw(let name):
                 table[i] = UnsafeMutableRawPointer(mutating: weights(name).baseAddress!)
+            case .rawBF16(let name):
+                let source = weights(name)
+                let rounded = AlignedBuffer(count: (source.count + 1) / 2, zeroed: false)  // counts floats: two bf16 each
+                let halves = rounded.raw.bindMemory(to: UInt16.self, capacity: source.count)
+                for j in 0..<source.count { halves[j] = BF16.round(source[j]) }
+                buffers.append(rounded)
+                table[i] = rounded.raw
             case .packed(let name, let layout, let transposed):
-                let packed = AlignedBuffer(count: layout.count, zeroed: false)
-                let source = weights(name).baseAddress!
-                if transposed { layout.packTransposed(source, into: packed.pointer) } else { layout.pack(source, into: packed.pointer) }
+                let packed = try Self.pack(weights(name).baseAddress!, layout: layout, transposed: transposed)
                 buffers.append(packed)
                 table[i] = packed.raw
             case .buffer, .scratch:
@@ -103,6 +114,22 @@ public final class FusedExecutor: ModelExecutor {
             }
         }
         self.logitsSlot = logitsSlot
+    }
+
+    /// `source` packed into `layout`'s panels, in the layout's format (a buffer of
+    /// `layout.byteCount` bytes; `AlignedBuffer` counts floats).
+    private static func pack(_ source: UnsafePointer<Float>, layout: PanelLayout, transposed: Bool) throws -> AlignedBuffer {
+        let packed = AlignedBuffer(count: (layout.byteCount + 3) / 4, zeroed: false)
+        switch layout.format {
+        case .f32:
+            if transposed { layout.packTransposed(source, into: packed.pointer) } else { layout.pack(source, into: packed.pointer) }
+        case .bf16:
+            let halves = packed.raw.bindMemory(to: UInt16.self, capacity: layout.count)
+            if transposed { layout.packTransposedBF16(source, into: halves) } else { layout.packBF16(source, into: halves) }
+        case .int8:
+            throw CodegenError("--weights-format int8: \(WeightFormat.unavailable[.int8] ?? "no int8 packing here")")
+        }
+        return packed
     }
 
     /// Makes the activation and scratch buffers hold at least `rows` rows (rounded up to 16, and

@@ -12,6 +12,9 @@ public struct ModelProgram {
     public enum Slot: Hashable, Sendable {
         /// A parameter tensor as stored (embedding rows, LayerNorm weight/bias).
         case raw(String)
+        /// A parameter tensor as stored but each float rounded to bf16 (16-bit, same row-major
+        /// order): the embedding table when the weights are bf16.
+        case rawBF16(String)
         /// A parameter packed into GEMM panels: keys transposed (`Kᵀ`), values as they are.
         case packed(String, PanelLayout, transposed: Bool)
         /// Activation buffer `index` of the memory plan, advanced by `columnOffset` floats.
@@ -118,9 +121,13 @@ public struct ModelProgram {
             case .tokens, .columns:
                 continue  // token ids come from the caller; a view is a pointer offset
             case .embedding(let table):
+                // The embedding is stored in the weight format too (a bf16 table is widened as rows
+                // are gathered). It may be the logits head's table as well: that one is another slot.
                 let out = location(v)
-                let k = module.addEmbedding(d: config.hidden, ldy: out.stride)
-                emit(k, [slot(.tokens), slot(.raw(table)), out.slot], describe: "\(v) embedding gather d=\(config.hidden)", value: v)
+                let bf16 = weightFormat == .bf16
+                let k = module.addEmbedding(d: config.hidden, ldy: out.stride, bf16Table: bf16)
+                emit(k, [slot(.tokens), slot(bf16 ? .rawBF16(table) : .raw(table)), out.slot],
+                     describe: "\(v) embedding gather d=\(config.hidden)\(bf16 ? " bf16" : "")", value: v)
             case .layerNorm(let ln):
                 let x = location(inst.operands[0]), y = location(v)
                 let spec = LayerNormKernelSpec(d: inst.type.columns!, eps: Float(ln.eps), affine: ln.affine != nil, ldx: x.stride, ldy: y.stride)

@@ -19,7 +19,7 @@ struct BenchCommand: ParsableCommand {
           tfc bench model specs/tokenformer-150m.tfs --json run.json
           tfc bench model specs/tokenformer-150m.tfs --compare run.json
         """,
-        subcommands: [BenchKernelsCommand.self, BenchModelCommand.self, BenchTrainCommand.self, BenchTokenizerCommand.self],
+        subcommands: [BenchKernelsCommand.self, BenchModelCommand.self, BenchAccuracyCommand.self, BenchTrainCommand.self, BenchTokenizerCommand.self],
         defaultSubcommand: BenchKernelsCommand.self)
 }
 
@@ -184,6 +184,10 @@ struct BenchModelCommand: ParsableCommand {
     @Flag(name: .customLong("allow-nonfinite"), help: ArgumentHelp(NonFinitePolicy.flagHelp)) var allowNonFinite = false
     @Option(help: "Prompt length: the prefill's tokens and the decode's starting context.") var seq = 128
     @Option(help: "Tokens decoded one at a time after the prompt.") var decode = 32
+    @Option(name: .customLong("weights-format"),
+            help: ArgumentHelp("How the fused side stores weights: f32, bf16, or a comma-separated list (all: every available format), one fused row per format; the first is the fused side.",
+                               valueName: "format[,format…]"))
+    var weightsFormat = "f32"
     @OptionGroup var options: BenchOptions
 
     func validate() throws {
@@ -201,6 +205,9 @@ struct BenchModelCommand: ParsableCommand {
             }
             let old = try options.loadComparison()
             let targets = try options.vectorTargets()
+            let formats: [WeightFormat]
+            do { formats = try WeightFormat.parseList(weightsFormat) } catch let error as CodegenError { throw UserError("error: " + error.message) }
+            if Set(formats).count < formats.count { throw UserError("error: --weights-format: a format is listed twice in '\(weightsFormat)'") }
             let progress = ProgressLine()
             let benchWeights: BenchWeights
             if let weights {
@@ -211,14 +218,22 @@ struct BenchModelCommand: ParsableCommand {
             }
             let peak = options.measurePeak(progress)
             let threads = options.threads
-            let fused = BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: targets[0])
-            let others = targets.dropFirst().compactMap { t in
-                BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: t).map { (label: t.name, make: $0) }
+            // One fused side per target and format; a side is named by its format too when any is not f32.
+            let sides = targets.flatMap { t in formats.map { (target: t, format: $0) } }
+            func label(_ side: (target: VectorTarget, format: WeightFormat)) -> String {
+                formats == [.f32] ? side.target.name : "\(side.target.name) \(side.format)"
+            }
+            func bytesPerWeight(_ format: WeightFormat) -> Double { Double(format.storage.bytes) }
+            let fused = BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: sides[0].target, weightFormat: sides[0].format)
+            let others = sides.dropFirst().compactMap { side in
+                BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: side.target, weightFormat: side.format)
+                    .map { (label: label(side), bytesPerWeight: bytesPerWeight(side.format), make: $0) }
             }
             let bench = ModelBench(seq: seq, decodeTokens: decode, repeats: options.repeats, warmup: options.warmup)
             let result = try bench.run(graph: graph,
                                        naive: { NaiveExecutor(graph: graph, weights: benchWeights.lookup, threads: threads) },
-                                       fused: fused, fusedLabel: targets[0].name, others: Array(others), progress: progress)
+                                       fused: fused, fusedLabel: label(sides[0]), fusedBytesPerWeight: bytesPerWeight(sides[0].format),
+                                       others: Array(others), progress: progress)
             let report = ModelReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil),
                                      peak: peak, weights: benchWeights.origin, result: result)
             try options.finish(text: report.text, json: report.json, chart: report.chart, old: old, outputs: outputs)

@@ -18,9 +18,10 @@ enum BenchFusedSide {
     /// call as the compile time. The compiled-code cache is not used (`cache: nil`), so that time
     /// is always a real compile — passes, code generation, optimisation, JIT and weight packing —
     /// never a load from the disk cache.
-    static func modelFactory(graph: Graph, weights: BenchWeights, threads: Int, vector: VectorTarget) -> ExecutorFactory? {
+    static func modelFactory(graph: Graph, weights: BenchWeights, threads: Int, vector: VectorTarget,
+                             weightFormat: WeightFormat = .f32) -> ExecutorFactory? {
         let lookup = weights.lookup
-        return { try FusedExecutor(graph: graph, weights: lookup, threads: threads, cache: nil, target: .host(vector)) }
+        return { try FusedExecutor(graph: graph, weights: lookup, threads: threads, cache: nil, target: .host(vector), weightFormat: weightFormat) }
     }
 }
 

@@ -24,12 +24,27 @@ struct ExecutionOptions: ParsableArguments {
     @Option(name: .customLong("target-cpu"),
             help: "Vector target of the JIT-compiled kernels (fused backend): native (the CPU's best, the default), avx2 or avx512.")
     var targetCPU = "native"
+    @Option(name: .customLong("weights-format"), help: "How the fused backend stores the weights: f32 (the default) or bf16 (int8: not available yet).")
+    var weightsFormat = "f32"
     @Flag(name: .customLong("allow-nonfinite"), help: ArgumentHelp(NonFinitePolicy.flagHelp)) var allowNonFinite = false
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         // A target this CPU cannot run is refused when the model is loaded (one line, exit 1).
         try validateSchedule(schedule, for: (try? jitVectorTarget(targetCPU)) ?? VectorTarget.best(has: TargetHost.host.has))
+    }
+}
+
+extension ExecutionOptions {
+    /// The `--weights-format` value, checked before anything is loaded: an unknown or unavailable
+    /// format, or a non-f32 one with the naive backend (which computes in f32 only), is a one-line error.
+    func weightFormat() throws -> WeightFormat {
+        let format: WeightFormat
+        do { format = try WeightFormat.parse(weightsFormat) } catch let error as CodegenError { throw UserError("error: " + error.message) }
+        if backend == .naive && format != .f32 {
+            throw UserError("error: --weights-format \(format): the naive backend computes in f32 only; use --backend fused or --weights-format f32")
+        }
+        return format
     }
 }
 
@@ -74,12 +89,13 @@ struct RunCommand: ParsableCommand {
                 try OutputPolicy.check(role: "--logits", path: $0, inputs: [(what: "spec", path: spec), (what: "weights file", path: execution.weights)]
                                        + text.inputFiles)
             }
+            let weightFormat = try execution.weightFormat()
             let loaded = try LoadedSpec(path: spec)
             let tokenizer = try text.loadTokenizer(for: loaded)
             let ids = try text.promptIds(tokens: tokens, loaded: loaded, tokenizer: tokenizer)
             let weightFile = try loaded.graph.loadWeights(execution.weights, allowNonFinite: execution.allowNonFinite)
             let model = try ModelRunner(graph: loaded.graph, weights: weightFile, backend: execution.backend, threads: execution.threads,
-                                        schedule: execution.schedule, targetCPU: execution.targetCPU)
+                                        schedule: execution.schedule, targetCPU: execution.targetCPU, weightFormat: weightFormat)
             let start = Date()
             let output = model.forward(ids)
             let seconds = Date().timeIntervalSince(start)
@@ -89,7 +105,7 @@ struct RunCommand: ParsableCommand {
             }
             let last = Array(output.data[((output.rows - 1) * output.columns)...])
             let top = last.enumerated().sorted { $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset) }.prefix(5)
-            print("next-token top 5 after \(ids.count) tokens (\(execution.backend.rawValue) backend):")
+            print("next-token top 5 after \(ids.count) tokens (\(execution.backend.rawValue) backend\(weightFormat == .f32 ? "" : ", \(weightFormat) weights")):")
             for (rank, entry) in top.enumerated() {
                 let shown = tokenizer.flatMap { $0.bytes(of: Int32(entry.offset)) }.map { "  " + String(decoding: $0, as: UTF8.self).debugDescription } ?? ""
                 print("  \(rank + 1). token \(entry.offset)\(shown)  logit \(String(format: "%.4f", entry.element))")
@@ -111,12 +127,15 @@ final class ModelRunner {
     /// Threads the backend really uses (the naive one is clamped to what OpenBLAS can use).
     let threads: Int
 
-    init(graph: Graph, weights: WeightFile, backend: BackendChoice, threads: Int, schedule: String? = nil, targetCPU: String = "native") throws {
+    /// `weightFormat` other than f32 is for the fused backend only (the naive one refuses it).
+    init(graph: Graph, weights: WeightFile, backend: BackendChoice, threads: Int, schedule: String? = nil, targetCPU: String = "native",
+         weightFormat: WeightFormat = .f32) throws {
         self.weights = weights
         let file = weights
         let lookup: (String) -> UnsafeBufferPointer<Float> = { file.tensor($0)!.floats }
         switch backend {
         case .naive:
+            if weightFormat != .f32 { throw UserError("error: --weights-format \(weightFormat): the naive backend computes in f32 only") }
             let (used, note) = BLASThreadLimit.clamp(threads)
             if let note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
             self.threads = used
@@ -125,7 +144,8 @@ final class ModelRunner {
         case .fused:
             self.threads = threads
             let vector = try jitVectorTarget(targetCPU)
-            let f = try FusedExecutor(graph: graph, weights: lookup, threads: threads, scheduleOverride: schedule, target: .host(vector)) { note in
+            let f = try FusedExecutor(graph: graph, weights: lookup, threads: threads, scheduleOverride: schedule, target: .host(vector),
+                                        weightFormat: weightFormat) { note in
                 FileHandle.standardError.write((note + "\n").data(using: .utf8)!)
             }
             executor = f
