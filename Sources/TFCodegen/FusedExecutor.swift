@@ -168,4 +168,4 @@ public final class FusedExecutor: ModelExecutor {
 }
 
 /// Part of the compiled-code cache key: bump when generated code changes meaning.
-public let tfcCodegenVersion = "0.1.1"
+public let tfcCodegenVersion = "0.1.2"

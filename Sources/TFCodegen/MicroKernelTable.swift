@@ -1,8 +1,7 @@
 /// One table of GEMM micro-kernels keyed by (weight format, activation format, ISA), in the
 /// manner of ggml's per-type traits; `--emit plan` prints `MicroKernelKind.name` for each GEMM.
-/// Status: only `f32-fma` is emitted today (`GemmEmitter` still writes f32 FMAs directly); the
-/// bf16 rows describe the kernels the bf16 panels (`BF16Packing.swift`) are laid out for, and no
-/// command accepts `--weights-format` yet, so nothing can select them.
+/// `GemmEmitter.microKernel` emits each kind (`GemmShape.kernel`); the bf16 kinds read the
+/// k-pair panels of `BF16Packing.swift` with the helpers of `BF16Emission.swift`.
 public enum MicroKernelKind: String, Hashable, Sendable {
     /// fp32 weights, fp32 activations, `vfmadd231ps`.
     case f32FMA = "f32-fma"
@@ -32,7 +31,7 @@ public struct GemmKernelTraits: Hashable, Sendable {
 }
 
 public enum MicroKernelTable {
-    /// Every micro-kernel, emitted or planned (see the status above). A new weight format adds its rows here.
+    /// Every micro-kernel. A new weight format adds its rows here.
     public static let entries: [GemmKernelTraits] = [
         GemmKernelTraits(weights: .f32, activations: .f32, isa: .avx2, extraFeature: nil, kernel: .f32FMA),
         GemmKernelTraits(weights: .f32, activations: .f32, isa: .avx512, extraFeature: nil, kernel: .f32FMA),

@@ -71,7 +71,6 @@ public struct ModelProgram {
         let ukernel = try MicroKernelTable.lookup(weights: weightFormat, isa: vector.isa, has: module.target.has).kernel
         self.microKernel = ukernel
         self.weightFormat = weightFormat
-        guard ukernel == .f32FMA else { throw CodegenError("--weights-format \(weightFormat): the \(ukernel.name) micro-kernel is not emitted yet") }
         /// The schedule for a GEMM of depth `k` into `n` columns: the chosen one, then the override.
         func gemmSchedule(k: Int, n: Int) throws -> GemmSchedule {
             let chosen = GemmSchedule.choose(k: k, n: n, for: vector)
