@@ -69,8 +69,8 @@ public final class FusedExecutor: ModelExecutor {
         plan = program.plan
         self.weightFormat = weightFormat
         jit = try KernelJIT(target: target)
-        let key = ["tfc \(tfcCodegenVersion)", "llvm \(TargetHost.llvmVersion)", jit.target.description, "weights \(weightFormat)",
-                   fusedGraph.text, program.schedule.joined(separator: "\n")].joined(separator: "\n")
+        let key = ["tfc \(tfcCodegenVersion)", "llvm \(TargetHost.llvmVersion)", jit.target.description,
+                   "weights \(weightFormat)", fusedGraph.text, program.schedule.joined(separator: "\n")].joined(separator: "\n")
         let (object, hit) = try CompiledCodeCache.object(for: key, in: cache, notes: notes) { try module.objectFile() }
         try jit.addObject(object, name: "tfc_model", symbols: module.kernelNames)
         forwardAll = try jit.kernel(ModelProgram.forwardSymbol)
@@ -92,12 +92,13 @@ public final class FusedExecutor: ModelExecutor {
             case .rawBF16(let name):
                 let source = weights(name)
                 let rounded = AlignedBuffer(count: (source.count + 1) / 2, zeroed: false)  // counts floats: two bf16 each
-                let halves = rounded.raw.bindMemory(to: UInt16.self, capacity: source.count)
+                let halves = rounded.raw.assumingMemoryBound(to: UInt16.self)
                 for j in 0..<source.count { halves[j] = BF16.round(source[j]) }
                 buffers.append(rounded)
                 table[i] = rounded.raw
             case .packed(let name, let layout, let transposed):
-                let packed = try Self.pack(weights(name).baseAddress!, layout: layout, transposed: transposed)
+                let packed = AlignedBuffer(count: (layout.storedBytes + 3) / 4, zeroed: false)
+                layout.packStored(weights(name).baseAddress!, transposed: transposed, into: packed.raw)
                 buffers.append(packed)
                 table[i] = packed.raw
             case .buffer, .scratch:
@@ -114,22 +115,6 @@ public final class FusedExecutor: ModelExecutor {
             }
         }
         self.logitsSlot = logitsSlot
-    }
-
-    /// `source` packed into `layout`'s panels, in the layout's format (a buffer of
-    /// `layout.byteCount` bytes; `AlignedBuffer` counts floats).
-    private static func pack(_ source: UnsafePointer<Float>, layout: PanelLayout, transposed: Bool) throws -> AlignedBuffer {
-        let packed = AlignedBuffer(count: (layout.byteCount + 3) / 4, zeroed: false)
-        switch layout.format {
-        case .f32:
-            if transposed { layout.packTransposed(source, into: packed.pointer) } else { layout.pack(source, into: packed.pointer) }
-        case .bf16:
-            let halves = packed.raw.bindMemory(to: UInt16.self, capacity: layout.count)
-            if transposed { layout.packTransposedBF16(source, into: halves) } else { layout.packBF16(source, into: halves) }
-        case .int8:
-            throw CodegenError("--weights-format int8: \(WeightFormat.unavailable[.int8] ?? "no int8 packing here")")
-        }
-        return packed
     }
 
     /// Makes the activation and scratch buffers hold at least `rows` rows (rounded up to 16, and
@@ -195,4 +180,4 @@ public final class FusedExecutor: ModelExecutor {
 }
 
 /// Part of the compiled-code cache key: bump when generated code changes meaning.
-public let tfcCodegenVersion = "0.1.1"
+public let tfcCodegenVersion = "0.1.3"

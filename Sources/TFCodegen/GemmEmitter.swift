@@ -23,17 +23,28 @@ struct GemmShape: Hashable {
     var a: ALayout
     var ldc: Int
     var schedule: GemmSchedule
+    /// What B's panels and A's rows hold, and the instructions that multiply them.
+    var kernel: MicroKernelKind = .f32FMA
 
     var mr: Int { schedule.mr }
+    /// The depth block: the schedule's, rounded up to whole k pairs for bf16 panels (every
+    /// block but the last then starts on a pair).
+    var kc: Int { bGroup == 2 ? (schedule.kc + 1) / 2 * 2 : schedule.kc }
     var nr: Int { schedule.nr }
     var panels: Int { (n + nr - 1) / nr }
-    var layout: PanelLayout { PanelLayout(k: k, n: n, nr: nr) }
-    /// Floats between consecutive k of one row of A.
+    var layout: PanelLayout { PanelLayout(k: k, n: n, nr: nr, format: kernel.weights) }
+    /// k values per 32-bit unit of B (bf16 pairs: 2) and of A (bf16 activations: 2). Offsets
+    /// into A and B below count 32-bit units, so a row of pairs is addressed like a row of floats.
+    var bGroup: Int { kernel.weights.storage.kGroup }
+    var aGroup: Int { kernel.activations.kGroup }
+    /// 32-bit rows of one panel (k, or k pairs).
+    var bDepth: Int { (k + bGroup - 1) / bGroup }
+    /// Units between consecutive k (or k pairs) of one row of A.
     var aColStride: Int { if case .packed = a { return mr } else { return 1 } }
-    /// Floats between consecutive rows of A inside a tile.
+    /// Units between consecutive rows of A inside a tile.
     var aRowStride: Int { if case .rowMajor(let lda) = a { return lda } else { return 1 } }
-    /// Floats between consecutive row tiles of A.
-    var aTileStride: Int { if case .rowMajor(let lda) = a { return lda * mr } else { return k * mr } }
+    /// Units between consecutive row tiles of A.
+    var aTileStride: Int { if case .rowMajor(let lda) = a { return lda * mr } else { return (k + aGroup - 1) / aGroup * mr } }
     /// Panels outermost (each `rows x nr` C strip is finished in L1 across all depth blocks)
     /// unless a row block of A exceeds 1 MiB; then depth blocks outermost (one `rows x kc`
     /// slice of A stays in L2 across all panels). Measured on znver3 (512 KiB L2): panels
@@ -46,7 +57,7 @@ struct GemmShape: Hashable {
         }
     }
     var key: String {
-        "k\(k).n\(n).\(a.key).c\(ldc).m\(mr)n\(nr)kc\(schedule.kc)u\(schedule.unroll)\(panelsOuter ? "po" : "ko")"
+        "k\(k).n\(n).\(a.key).c\(ldc).m\(mr)n\(nr)kc\(schedule.kc)u\(schedule.unroll)\(panelsOuter ? "po" : "ko")" + (kernel == .f32FMA ? "" : ".\(kernel.name)")
     }
 }
 
@@ -55,10 +66,14 @@ extension IRGen {
     /// `void ukr(const float *A, const float *B, float *C, i64 kc, i64 nValid, i1 accumulate)`
     /// computes the `rows x nr` tile `C (+)= A[rows, kc] · Bpanel[kc, nr]`, storing only the first
     /// `nValid` columns (masked stores). Accumulators live in SSA values (registers).
+    /// bf16 kernels step over k pairs (`kc` is even except in the last depth block of an odd k):
+    /// `bf16-widen-fma` widens both halves of each pair and does two fp32 FMAs per row,
+    /// `bf16-vdpbf16ps` does one `vdpbf16ps` per row with the row's pair broadcast.
     func microKernel(_ s: GemmShape, rows: Int) -> IRFunction {
         let nv = s.nr / width
-        let prefetchBytes = s.schedule.prefetch < 0 ? s.schedule.kc * s.nr * 4 : s.schedule.prefetch
-        let name = "tfc.ukr.m\(rows).n\(s.nr).a\(s.aColStride)x\(s.aRowStride).c\(s.ldc).u\(s.schedule.unroll).pf\(prefetchBytes)"
+        let prefetchBytes = s.schedule.prefetch < 0 ? s.kc * s.nr * 4 / s.bGroup : s.schedule.prefetch
+        let kernelKey = s.kernel == .f32FMA ? "" : ".\(s.kernel.name)"
+        let name = "tfc.ukr.m\(rows).n\(s.nr).a\(s.aColStride)x\(s.aRowStride).c\(s.ldc).u\(s.schedule.unroll).pf\(prefetchBytes)\(kernelKey)"
         let f = define(name, voidT, [pf32, pf32, pf32, i64, i64, i1], attributes: ["nounwind"]) { fn in
             let A = self.param(fn, 0), B = self.param(fn, 1), C = self.param(fn, 2)
             let kc = self.param(fn, 3), nValid = self.param(fn, 4), accumulate = self.param(fn, 5)
@@ -80,16 +95,55 @@ extension IRGen {
                 }
                 return acc
             }
+            /// One k pair `p` of a bf16 panel (`evenOnly`: the last, unpartnered k of an odd depth).
+            func pairStep(_ p: LLVMValueRef, _ acc: [LLVMValueRef], evenOnly: Bool = false) -> [LLVMValueRef] {
+                var acc = acc
+                let bOff = self.mul(p, s.nr)
+                if prefetchBytes > 0 {
+                    let f = self.declare("llvm.prefetch.p0i8", self.voidT, [self.pi8, self.i32, self.i32, self.i32])
+                    let addr = self.bitcast(self.gep(B, self.add(bOff, prefetchBytes / 4)), self.pi8)
+                    self.call(f, [addr, self.i32(0), self.i32(3), self.i32(1)])
+                }
+                let b = (0..<nv).map { self.loadI32V(B, self.add(bOff, $0 * self.width)) }
+                if s.kernel == .bf16DotBF16 {
+                    let aOff = self.mul(p, colStride)
+                    for i in 0..<rows {
+                        let a = self.broadcastI32(A, self.add(aOff, i * rowStride))
+                        for v in 0..<nv { acc[i * nv + v] = self.dotBF16(acc[i * nv + v], a, b[v]) }
+                    }
+                } else {
+                    let even = b.map { self.widenEvenBF16($0) }
+                    let odd = evenOnly ? [] : b.map { self.widenOddBF16($0) }
+                    let aOff = self.mul(self.mul(p, 2), colStride)
+                    for i in 0..<rows {
+                        let a0 = self.broadcastLoad(A, self.add(aOff, i * rowStride))
+                        for v in 0..<nv { acc[i * nv + v] = self.fma(a0, even[v], acc[i * nv + v]) }
+                        if evenOnly { continue }
+                        let a1 = self.broadcastLoad(A, self.add(aOff, colStride + i * rowStride))
+                        for v in 0..<nv { acc[i * nv + v] = self.fma(a1, odd[v], acc[i * nv + v]) }
+                    }
+                }
+                return acc
+            }
             let zero = [LLVMValueRef](repeating: self.vzero, count: rows * nv)
             let u = s.schedule.unroll
-            let mainEnd = LLVMBuildAnd(self.builder, kc, self.i64(-u), "")!
+            let one: (LLVMValueRef, [LLVMValueRef]) -> [LLVMValueRef] = s.bGroup == 1 ? step : { p, acc in pairStep(p, acc) }
+            // Steps: k (f32) or k pairs (bf16).
+            let steps = s.bGroup == 1 ? kc : LLVMBuildLShr(self.builder, kc, self.i64(1), "")!
+            let mainEnd = LLVMBuildAnd(self.builder, steps, self.i64(-u), "")!
             var acc = self.loop(self.i64(0), mainEnd, step: u, carried: zero) { k, acc in
                 var a = acc
-                for j in 0..<u { a = step(self.add(k, j), a) }
+                for j in 0..<u { a = one(self.add(k, j), a) }
                 return a
             }
             if u > 1 {
-                acc = self.loop(mainEnd, kc, step: 1, carried: acc) { k, acc in step(k, acc) }
+                acc = self.loop(mainEnd, steps, step: 1, carried: acc) { k, acc in one(k, acc) }
+            }
+            if s.bGroup == 2 && s.k % 2 == 1 {
+                // The last depth block of an odd k ends with one unpaired k (its partner is a zero
+                // pad in B and, for bf16 activations, in A).
+                let odd = self.icmp(LLVMIntNE, LLVMBuildAnd(self.builder, kc, self.i64(1), "")!, self.i64(0))
+                acc = self.ifElse(odd, then: { pairStep(steps, acc, evenOnly: s.kernel != .bf16DotBF16) }, otherwise: { acc })
             }
             // Epilogue: full tiles store whole vectors, the last panel masks its columns.
             let full = self.icmp(LLVMIntEQ, nValid, self.i64(s.nr))
@@ -147,7 +201,7 @@ extension IRGen {
             let A = self.param(fn, 0), B = self.param(fn, 1), C = self.param(fn, 2)
             let rows = self.param(fn, 3), pBegin = self.param(fn, 4), pEnd = self.param(fn, 5), accumulate = self.param(fn, 6)
             let tiles = self.ceilDiv(rows, s.mr)
-            let kc = s.schedule.kc
+            let kc = s.kc
             func depthBlock(_ kb: LLVMValueRef, _ body: (_ kcLen: LLVMValueRef, _ acc: LLVMValueRef) -> Void) {
                 let kcLen = self.smin(self.i64(kc), self.sub(self.i64(s.k), kb))
                 let acc = LLVMBuildOr(self.builder, accumulate, self.icmp(LLVMIntSGT, kb, self.i64(0)), "")!
@@ -155,9 +209,10 @@ extension IRGen {
             }
             func tileLoop(_ p: LLVMValueRef, _ kb: LLVMValueRef, _ kcLen: LLVMValueRef, _ acc: LLVMValueRef) {
                 let nValid = self.smin(self.i64(s.nr), self.sub(self.i64(s.n), self.mul(p, s.nr)))
-                let Bp = self.gep(B, self.add(self.mul(p, s.nr * s.k), self.mul(kb, s.nr)))
+                // kb is a multiple of kc, even for bf16: the block's first pair is kb / 2.
+                let Bp = self.gep(B, self.add(self.mul(p, s.nr * s.bDepth), self.mul(self.sdiv(kb, self.i64(s.bGroup)), s.nr)))
                 let Cp = self.gep(C, self.mul(p, s.nr))
-                let aK = self.mul(kb, s.aColStride)
+                let aK = self.mul(self.sdiv(kb, self.i64(s.aGroup)), s.aColStride)
                 self.loop(self.i64(0), tiles) { t in
                     let r = self.smin(self.i64(s.mr), self.sub(rows, self.mul(t, s.mr)))
                     let At = self.gep(A, self.add(self.mul(t, s.aTileStride), aK))
@@ -203,9 +258,12 @@ extension IRGen {
     /// packed-tile layout, optionally applying a non-parametric LayerNorm to each row
     /// (`(x - mean) / sqrt(var + eps)`, biased variance) — and, when `affine`, `·gamma + beta`:
     /// `void pack(const float *X, i64 rows, float *Ap, const float *gamma, const float *beta)`.
-    func packRows(k: Int, ldx: Int, mr: Int, layerNormEps: Float?, affine: Bool = false) -> IRFunction {
+    /// `bf16Pairs` (the `vdpbf16ps` kernels): each value is rounded to bf16 and a tile holds k
+    /// pairs, `A[t·mr + i, kk]` at 16-bit index `2·(t·⌈k/2⌉·mr + (kk/2)·mr + i) + kk % 2`; an odd
+    /// k's last pair gets a zero partner.
+    func packRows(k: Int, ldx: Int, mr: Int, layerNormEps: Float?, affine: Bool = false, bf16Pairs: Bool = false) -> IRFunction {
         let lnKey = layerNormEps.map { "ln\($0.bitPattern)" + (affine ? "a" : "") } ?? "copy"
-        let name = "tfc.pack.k\(k).x\(ldx).m\(mr).\(lnKey)"
+        let name = "tfc.pack.k\(k).x\(ldx).m\(mr).\(lnKey)" + (bf16Pairs ? ".bf16" : "")
         return define(name, voidT, [pf32, i64, pf32, pf32, pf32], attributes: ["nounwind"]) { fn in
             let X = self.param(fn, 0), rows = self.param(fn, 1), Ap = self.param(fn, 2)
             let gamma = self.param(fn, 3), beta = self.param(fn, 4)
@@ -215,7 +273,9 @@ extension IRGen {
                 let row = self.gep(X, self.mul(r, ldx))
                 let tile = self.sdiv(r, self.i64(mr))
                 let lane = LLVMBuildSRem(self.builder, r, self.i64(mr), "")!
-                let dst = self.gep(Ap, self.add(self.mul(tile, k * mr), lane))
+                let pairs = (k + 1) / 2
+                let dst = bf16Pairs ? self.gep(self.bitcast(Ap, LLVMPointerType(self.i16, 0)!), self.add(self.mul(tile, 2 * pairs * mr), self.mul(lane, 2)))
+                    : self.gep(Ap, self.add(self.mul(tile, k * mr), lane))
                 var mean: LLVMValueRef = self.vzero, rstd: LLVMValueRef = self.vzero
                 if let eps = layerNormEps {
                     (mean, rstd) = self.rowMoments(row, k: k, eps: eps)
@@ -231,8 +291,14 @@ extension IRGen {
                     return y
                 }
                 func scatter(_ y: LLVMValueRef, _ c: LLVMValueRef, lanes: Int) {
+                    guard bf16Pairs else {
+                        for l in 0..<lanes { self.storeF(self.extract(y, l), dst, self.mul(self.add(c, l), mr)) }
+                        return
+                    }
+                    // c is a multiple of the vector width, so lane l's pair is c/2 + l/2.
+                    let h = self.roundToBF16(y)
                     for l in 0..<lanes {
-                        self.storeF(self.extract(y, l), dst, self.mul(self.add(c, l), mr))
+                        self.store(self.extract(h, l), self.gep(dst, self.add(self.mul(c, mr), (l / 2) * 2 * mr + l % 2)), align: 2)
                     }
                 }
                 self.loop(0, self.i64(fullVecs * self.width), step: self.width) { c in
@@ -241,6 +307,9 @@ extension IRGen {
                 if tail > 0 {
                     let c = self.i64(fullVecs * self.width)
                     scatter(transform(self.maskedLoadV(row, c, tailMask), c, tailMask), c, lanes: tail)
+                }
+                if bf16Pairs && k % 2 == 1 {
+                    self.store(LLVMConstInt(self.i16, 0, 0), self.gep(dst, (k / 2) * 2 * mr + 1), align: 2)
                 }
             }
             self.retVoid()

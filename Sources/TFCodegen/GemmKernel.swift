@@ -66,9 +66,10 @@ extension KernelModule {
         if hasKernel(symbol) { return symbol }
         let g = gen
         let sch = spec.schedule
-        let shape = GemmShape(k: spec.k, n: spec.n, a: .packed, ldc: spec.ldc, schedule: sch)
+        let shape = GemmShape(k: spec.k, n: spec.n, a: .packed, ldc: spec.ldc, schedule: sch, kernel: spec.microKernel)
         let gemm = g.gemmBlock(shape)
-        let pack = g.packRows(k: spec.k, ldx: spec.ldx, mr: sch.mr, layerNormEps: spec.layerNormEps, affine: spec.affineNorm)
+        let pack = g.packRows(k: spec.k, ldx: spec.ldx, mr: sch.mr, layerNormEps: spec.layerNormEps, affine: spec.affineNorm,
+                              bf16Pairs: spec.microKernel.activations == .bf16)
         let panels = shape.panels
         let perTask = max(1, (panels + sch.columnTasks - 1) / sch.columnTasks)
         let tasks = (panels + perTask - 1) / perTask

@@ -277,14 +277,18 @@ extension KernelModule {
         let sch = spec.schedule, vsch = spec.valueSchedule
         let m = spec.sites.count
         let ld = (0..<m).map(spec.scoreStride)
-        let pack = g.packRows(k: spec.dIn, ldx: spec.ldx, mr: sch.mr, layerNormEps: spec.layerNormEps)
-        let scoreShapes = (0..<m).map { GemmShape(k: spec.dIn, n: spec.sites[$0].tokens, a: .packed, ldc: ld[$0], schedule: sch) }
+        // bf16 activations (vdpbf16ps): X is rounded to bf16 pairs as it is packed, and each
+        // score block after its activation (in place, `scoresToBF16Pairs`).
+        let bf16Activations = spec.microKernel.activations == .bf16
+        let pack = g.packRows(k: spec.dIn, ldx: spec.ldx, mr: sch.mr, layerNormEps: spec.layerNormEps, bf16Pairs: bf16Activations)
+        let scoreShapes = (0..<m).map { GemmShape(k: spec.dIn, n: spec.sites[$0].tokens, a: .packed, ldc: ld[$0], schedule: sch, kernel: spec.microKernel) }
         var vschRows = vsch
         vschRows.rowBlock = sch.rowBlock  // the value GEMMs see the score GEMMs' row blocks
-        let valueShapes = (0..<m).map { GemmShape(k: spec.sites[$0].tokens, n: spec.sites[$0].dOut, a: .rowMajor(lda: ld[$0]), ldc: spec.sites[$0].ldy, schedule: vschRows) }
+        let valueShapes = (0..<m).map { GemmShape(k: spec.sites[$0].tokens, n: spec.sites[$0].dOut, a: .rowMajor(lda: ld[$0]), ldc: spec.sites[$0].ldy, schedule: vschRows, kernel: spec.microKernel) }
         let scoreGemm = scoreShapes.map { g.gemmBlock($0) }
         let valueGemm = valueShapes.map { g.gemmBlock($0) }
         let act = (0..<m).map { g.pattentionActivation(spec.sites[$0], ld: ld[$0]) }
+        let toPairs = (0..<m).map { bf16Activations ? g.scoresToBF16Pairs(n: spec.sites[$0].tokens, ld: ld[$0]) : nil }
         let rope = (0..<m).map { i in spec.sites[i].rotary.map { g.rotaryEpilogue($0, ld: spec.sites[i].ldy) } }
         let rb = sch.rowBlock
         let maxLd = ld.max()!
@@ -303,6 +307,7 @@ extension KernelModule {
                 let Y = g.gep(g.argPtr(args, 3 + 3 * i), g.mul(r0, site.ldy))
                 g.call(scoreGemm[i], [Ap, K, S, rows, g.i64(0), g.i64(scoreShapes[i].panels), g.bool(false)])
                 g.call(act[i], [S, rows])
+                if let toPairs = toPairs[i] { g.call(toPairs, [S, rows]) }
                 g.call(valueGemm[i], [S, V, Y, rows, g.i64(0), g.i64(valueShapes[i].panels), g.bool(site.residual)])
                 if let rope = rope[i] { g.call(rope, [Y, rows, g.add(p0, r0)]) }
             }
@@ -348,7 +353,9 @@ extension KernelModule {
             let T = g.contextInt(ctx, 1)
             let site = g.sdiv(index, T), row = LLVMBuildSRem(g.builder, index, T, "")!
             g.switchOn(site, cases: (0..<m).map { i in (i, {
-                g.call(act[i], [g.gep(g.contextPtr(ctx, 4 + i), g.mul(row, ld[i])), g.i64(1)])
+                let S = g.gep(g.contextPtr(ctx, 4 + i), g.mul(row, ld[i]))
+                g.call(act[i], [S, g.i64(1)])
+                if let toPairs = toPairs[i] { g.call(toPairs, [S, g.i64(1)]) }
             }) })
         }
 

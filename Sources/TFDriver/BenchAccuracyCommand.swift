@@ -28,7 +28,7 @@ struct BenchAccuracyCommand: ParsableCommand {
     @Flag(name: .customLong("allow-nonfinite"), help: ArgumentHelp(NonFinitePolicy.flagHelp)) var allowNonFinite = false
     @Option(help: "Random token ids in the forward pass (at most the context).") var tokens = 128
     @Option(name: .customLong("weights-format"),
-            help: ArgumentHelp("Formats to measure: a comma-separated list of f32, bf16 or all (every available format).", valueName: "format[,format…]"))
+            help: ArgumentHelp("Formats to measure: a comma-separated list of f32, bf16, int8, or all (every available format).", valueName: "format[,format…]"))
     var weightsFormat = "all"
     @Option(help: "Threads for both backends (default: all cores).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: .customLong("target-cpu"), help: "Vector target of the fused kernels: native (the CPU's best, the default), avx2 or avx512.")

@@ -185,7 +185,7 @@ struct BenchModelCommand: ParsableCommand {
     @Option(help: "Prompt length: the prefill's tokens and the decode's starting context.") var seq = 128
     @Option(help: "Tokens decoded one at a time after the prompt.") var decode = 32
     @Option(name: .customLong("weights-format"),
-            help: ArgumentHelp("How the fused side stores weights: f32, bf16, or a comma-separated list (all: every available format), one fused row per format; the first is the fused side.",
+            help: ArgumentHelp("How the fused side stores weights: f32, bf16, int8, or a comma-separated list (all: every available format), one fused row per format; the first is the fused side.",
                                valueName: "format[,format…]"))
     var weightsFormat = "f32"
     @OptionGroup var options: BenchOptions

@@ -24,7 +24,7 @@ struct ExecutionOptions: ParsableArguments {
     @Option(name: .customLong("target-cpu"),
             help: "Vector target of the JIT-compiled kernels (fused backend): native (the CPU's best, the default), avx2 or avx512.")
     var targetCPU = "native"
-    @Option(name: .customLong("weights-format"), help: "How the fused backend stores the weights: f32 (the default) or bf16 (int8: not available yet).")
+    @Option(name: .customLong("weights-format"), help: "How the fused backend stores the weights: f32 (the default), bf16 or int8.")
     var weightsFormat = "f32"
     @Flag(name: .customLong("allow-nonfinite"), help: ArgumentHelp(NonFinitePolicy.flagHelp)) var allowNonFinite = false
 

@@ -3,11 +3,13 @@ import XCTest
 
 /// Scalar Double reference of a Pattention site (see docs/tokenformer-semantics.md).
 func referencePattention(x: [Float], T: Int, dIn: Int, eps: Float?, k: [Float], v: [Float], site: PattentionSite,
-                         y0: [Float]?, p0: Int) -> [Double] {
+                         y0: [Float]?, p0: Int, bf16Activations: Bool = false) -> [Double] {
     let n = site.tokens, dOut = site.dOut
     var out = [Double](repeating: 0, count: T * dOut)
+    /// What the vdpbf16ps kernels multiply: the value rounded to fp32, then to bf16 (nearest-even).
+    func activation(_ z: Double) -> Double { bf16Activations ? Double(BF16.float(BF16.round(Float(z)))) : z }
     for t in 0..<T {
-        let row: [Double] = eps.map { layerNormRow(x[t * dIn ..< (t + 1) * dIn], eps: Double($0)) } ?? x[t * dIn ..< (t + 1) * dIn].map(Double.init)
+        let row: [Double] = (eps.map { layerNormRow(x[t * dIn ..< (t + 1) * dIn], eps: Double($0)) } ?? x[t * dIn ..< (t + 1) * dIn].map(Double.init)).map(activation)
         var s = [Double](repeating: 0, count: n)
         for j in 0..<n {
             var acc = 0.0
@@ -31,6 +33,7 @@ func referencePattention(x: [Float], T: Int, dIn: Int, eps: Float?, k: [Float], 
             let sum = e.reduce(0, +)
             a = e.map { $0 / sum * Double(n) }
         }
+        a = a.map(activation)
         var o = [Double](repeating: 0, count: dOut)
         for j in 0..<n where a[j] != 0 {
             for c in 0..<dOut { o[c] += a[j] * Double(v[j * dOut + c]) }
