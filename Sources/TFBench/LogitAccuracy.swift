@@ -73,7 +73,7 @@ public struct AccuracyReport: Sendable {
                 continue
             }
             let goal = row.goal.map { String(format: "≤ %.1f%%", 100 * $0) + (a.relativeRMS <= $0 ? " ok" : " MISSED") } ?? ""
-            table.add([row.format, String(format: "%.3f%%", 100 * a.relativeRMS), goal, String(format: "%.3g", a.maxAbsError),
+            table.add([row.format, String(format: "%.3g%%", 100 * a.relativeRMS), goal, String(format: "%.3g", a.maxAbsError),
                        String(format: "%.1f%% (%d/%d)", a.top1Percent, a.top1Agreeing, a.rows)])
         }
         lines.append(table.text)

@@ -1,0 +1,62 @@
+import Foundation
+import XCTest
+
+/// `--weights-format` on run, generate, eval, bench model and bench accuracy: bad values and a
+/// non-f32 format on the naive backend are one-line errors (exit 1), checked before anything loads.
+final class WeightsFormatCLITests: XCTestCase {
+    func assertError(_ arguments: [String], _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try TFC.run(arguments)
+        XCTAssertEqual(r.status, 1, r.stderr, file: file, line: line)
+        XCTAssertEqual(r.stderr, message + "\n", file: file, line: line)
+    }
+
+    func testUnknownFormatOnEveryCommand() throws {
+        let unknown = "error: --weights-format: unknown format 'fp16'; use f32, bf16, int8"
+        try assertError(["run", "specs/tiny.tfs", "--weights", "none.safetensors", "--tokens", "1", "--weights-format", "fp16"], unknown)
+        try assertError(["generate", "specs/tiny.tfs", "--weights", "none.safetensors", "--tokens", "1", "--weights-format", "fp16"], unknown)
+        try assertError(["eval", "specs/tiny.tfs", "--weights", "none.safetensors", "--text", "none.txt", "--weights-format", "fp16"], unknown)
+        try assertError(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "4", "--weights-format", "f32,fp16"], unknown)
+        try assertError(["bench", "accuracy", "specs/tiny.tfs", "--weights-format", "fp16"], unknown)
+    }
+
+    func testBadLists() throws {
+        try assertError(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "4", "--weights-format", "f32,,bf16"],
+                        "error: --weights-format: empty format in 'f32,,bf16'; use a comma-separated list of f32, bf16, int8 or all")
+        try assertError(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "4", "--weights-format", "bf16,bf16"],
+                        "error: --weights-format: a format is listed twice in 'bf16,bf16'")
+        try assertError(["bench", "accuracy", "specs/tiny.tfs", "--weights-format", "int8,f32,int8"],
+                        "error: --weights-format: a format is listed twice in 'int8,f32,int8'")
+    }
+
+    /// The naive backend computes in f32 only: bf16 and int8 are refused, never computed in f32.
+    func testNaiveBackendRefusesNarrowFormats() throws {
+        for format in ["bf16", "int8"] {
+            let message = "error: --weights-format \(format): the naive backend computes in f32 only; use --backend fused or --weights-format f32"
+            try assertError(["run", "specs/tiny.tfs", "--weights", "none.safetensors", "--tokens", "1", "--backend", "naive", "--weights-format", format], message)
+            try assertError(["generate", "specs/tiny.tfs", "--weights", "none.safetensors", "--tokens", "1", "--backend", "naive", "--weights-format", format], message)
+        }
+    }
+
+    func testAccuracyRowsAgainstNaive() throws {
+        let r = try TFC.run(["bench", "accuracy", "specs/tiny.tfs", "--tokens", "12", "--threads", "2", "--weights-format", "f32,bf16"])
+        XCTAssertSucceeded(r, "bench accuracy")
+        let rows = r.stdout.split(separator: "\n").map(String.init)
+        let f32 = try XCTUnwrap(rows.first { $0.hasPrefix("f32 ") }, r.stdout)
+        let bf16 = try XCTUnwrap(rows.first { $0.hasPrefix("bf16 ") }, r.stdout)
+        XCTAssertFalse(rows.contains { $0.hasPrefix("int8 ") }, r.stdout)
+        // The relative RMS is the first figure of a row; f32 is the fused backend's fp32 rounding only.
+        func rms(_ row: String) -> Double? { Double(row.split(separator: " ")[1].dropLast()) }
+        XCTAssertLessThan(try XCTUnwrap(rms(f32)), 1e-3, r.stdout)   // percent
+        XCTAssertLessThan(try XCTUnwrap(rms(bf16)), 1.3, r.stdout)
+        XCTAssertGreaterThan(try XCTUnwrap(rms(bf16)), try XCTUnwrap(rms(f32)), r.stdout)
+        XCTAssertTrue(bf16.contains("ok"), r.stdout)
+        XCTAssertTrue(rows.contains { $0.hasPrefix("f32 ") && $0.hasSuffix("(12/12)") }, r.stdout)
+    }
+
+    func testAccuracyTokensBeyondContext() throws {
+        let r = try TFC.run(["bench", "accuracy", "specs/tiny.tfs", "--tokens", "100000"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("error: --tokens 100000 exceeds the context of "), r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+    }
+}
