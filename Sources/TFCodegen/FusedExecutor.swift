@@ -52,19 +52,20 @@ public final class FusedExecutor: ModelExecutor {
     ///   - target: the machine and vector target to emit for (default: the host's best; see
     ///     `VectorTarget.resolve` for a checked choice).
     public init(graph: Graph, weights: WeightLookup, threads: Int, cache: CompiledCodeCache? = CompiledCodeCache(),
-                scheduleOverride: String? = nil, target: TargetHost = .host, notes: (String) -> Void = { _ in }) throws {
+                scheduleOverride: String? = nil, target: TargetHost = .host, weightFormat: WeightFormat = .f32,
+                notes: (String) -> Void = { _ in }) throws {
         self.graph = graph
         tfc_set_num_threads(Int32(threads))
         let start = Date()
         fusedGraph = try PassPipeline.fusion.run(graph)
         let module = try KernelModule(name: "tfc_model", target: target)
-        let program = try ModelProgram(fused: fusedGraph, into: module, scheduleOverride: scheduleOverride)
+        let program = try ModelProgram(fused: fusedGraph, into: module, scheduleOverride: scheduleOverride, weightFormat: weightFormat)
         slots = program.slots
         schedule = program.schedule
         plan = program.plan
         jit = try KernelJIT(target: target)
         let key = ["tfc \(tfcCodegenVersion)", "llvm \(TargetHost.llvmVersion)", jit.target.description,
-                   fusedGraph.text, program.schedule.joined(separator: "\n")].joined(separator: "\n")
+                   "weights \(weightFormat)", fusedGraph.text, program.schedule.joined(separator: "\n")].joined(separator: "\n")
         let (object, hit) = try CompiledCodeCache.object(for: key, in: cache, notes: notes) { try module.objectFile() }
         try jit.addObject(object, name: "tfc_model", symbols: module.kernelNames)
         forwardAll = try jit.kernel(ModelProgram.forwardSymbol)
@@ -84,9 +85,8 @@ public final class FusedExecutor: ModelExecutor {
             case .raw(let name):
                 table[i] = UnsafeMutableRawPointer(mutating: weights(name).baseAddress!)
             case .packed(let name, let layout, let transposed):
-                let packed = AlignedBuffer(count: layout.count, zeroed: false)
-                let source = weights(name).baseAddress!
-                if transposed { layout.packTransposed(source, into: packed.pointer) } else { layout.pack(source, into: packed.pointer) }
+                let packed = AlignedBuffer(count: (layout.storedBytes + 3) / 4, zeroed: false)
+                layout.packStored(weights(name).baseAddress!, transposed: transposed, into: packed.raw)
                 buffers.append(packed)
                 table[i] = packed.raw
             case .buffer, .scratch:

@@ -24,34 +24,45 @@ public struct Int8ActivationQuantizerSpec: Hashable {
     public var symbol: String { "tfc_i8quant_k\(k)_x\(ldx)\(depthScaled ? "_ds" : "")" }
 }
 
+extension IRGen {
+    /// `void quant(const float *X, i64 rows, const float *depthScales, i8 *codes, float *rowScales)`.
+    func int8QuantizeRows(_ spec: Int8ActivationQuantizerSpec) -> IRFunction {
+        define("tfc.i8quant.k\(spec.k).x\(spec.ldx)\(spec.depthScaled ? ".ds" : "")", voidT, [pf32, i64, pf32, pi8, pf32], attributes: ["nounwind"]) { fn in
+            let X = self.param(fn, 0), T = self.param(fn, 1), ds = self.param(fn, 2), Q = self.param(fn, 3), S = self.param(fn, 4)
+            self.loop(0, T) { t in
+                let row = self.gep(X, self.mul(t, spec.ldx)), out = self.gep(Q, self.mul(t, spec.lda))
+                func value(_ kk: LLVMValueRef) -> LLVMValueRef {
+                    let v = self.loadF(row, kk)
+                    return spec.depthScaled ? self.fmul(v, self.loadF(ds, kk)) : v
+                }
+                let m = self.loop(self.i64(0), self.i64(spec.k), carried: [self.f32(0)]) { kk, acc in
+                    [self.fmax(acc[0], self.unary("fabs", value(kk)))]
+                }[0]
+                let s = self.fdiv(m, self.f32(127))
+                self.storeF(s, S, t)
+                let positive = self.fcmp(LLVMRealOGT, s, self.f32(0))
+                let safe = self.select(positive, s, self.f32(1))
+                self.loop(0, self.i64(spec.k)) { kk in
+                    let r = self.unary("nearbyint", self.fdiv(value(kk), safe))
+                    let clamped = self.fmax(self.f32(-127), self.fmin(self.f32(127), r))
+                    let code = self.select(positive, LLVMBuildFPToSI(self.builder, clamped, self.i8, "")!, LLVMConstInt(self.i8, 0, 0))
+                    self.store(code, self.gep(out, kk), align: 1)
+                }
+                for kk in spec.k..<spec.lda { self.store(LLVMConstInt(self.i8, 0, 0), self.gep(out, kk), align: 1) }
+            }
+            self.retVoid()
+        }
+    }
+}
+
 extension KernelModule {
     public func addInt8ActivationQuantizer(_ spec: Int8ActivationQuantizerSpec) -> String {
         let symbol = spec.symbol
         if hasKernel(symbol) { return symbol }
         let g = gen
+        let quantize = g.int8QuantizeRows(spec)
         defineKernel(symbol) { args, T, _ in
-            let X = g.argPtr(args, 0), ds = g.argPtr(args, 1), Q = g.bitcast(g.argPtr(args, 2), g.pi8), S = g.argPtr(args, 3)
-            g.loop(0, T) { t in
-                let row = g.gep(X, g.mul(t, spec.ldx)), out = g.gep(Q, g.mul(t, spec.lda))
-                func value(_ kk: LLVMValueRef) -> LLVMValueRef {
-                    let v = g.loadF(row, kk)
-                    return spec.depthScaled ? g.fmul(v, g.loadF(ds, kk)) : v
-                }
-                let m = g.loop(g.i64(0), g.i64(spec.k), carried: [g.f32(0)]) { kk, acc in
-                    [g.fmax(acc[0], g.unary("fabs", value(kk)))]
-                }[0]
-                let s = g.fdiv(m, g.f32(127))
-                g.storeF(s, S, t)
-                let positive = g.fcmp(LLVMRealOGT, s, g.f32(0))
-                let safe = g.select(positive, s, g.f32(1))
-                g.loop(0, g.i64(spec.k)) { kk in
-                    let r = g.unary("nearbyint", g.fdiv(value(kk), safe))
-                    let clamped = g.fmax(g.f32(-127), g.fmin(g.f32(127), r))
-                    let code = g.select(positive, LLVMBuildFPToSI(g.builder, clamped, g.i8, "")!, LLVMConstInt(g.i8, 0, 0))
-                    g.store(code, g.gep(out, kk), align: 1)
-                }
-                for kk in spec.k..<spec.lda { g.store(LLVMConstInt(g.i8, 0, 0), g.gep(out, kk), align: 1) }
-            }
+            g.call(quantize, [g.argPtr(args, 0), T, g.argPtr(args, 1), g.bitcast(g.argPtr(args, 2), g.pi8), g.argPtr(args, 3)])
         }
         return symbol
     }

@@ -5,7 +5,7 @@ import CLLVM
 /// padded with zero codes to a multiple of 4), `Bq` in `Int8PanelLayout` panels.
 ///
 /// Dot products of 4-byte depth quads, by ISA:
-/// - AVX2: `vpsignb` moves the sign of each activation onto the weight, `vpmaddubsw` multiplies
+/// - AVX2 (and AVX-512 without VNNI, with a compare and select for the sign): `vpsignb` moves the sign of each activation onto the weight, `vpmaddubsw` multiplies
 ///   `|a|` (as u8) by it and adds pairs into i16 (≤ 2·127·127, never saturates since codes are
 ///   in ±127), `vpmaddwd` with ones adds the pairs into the i32 accumulators.
 /// - AVX512_VNNI (`vnni`): `vpdpbusd` takes u8 × s8 without saturation; activations are offset
@@ -72,9 +72,14 @@ extension IRGen {
             }
             // Each ISA's intrinsics, declared once per kernel.
             let dp = s.vnni ? self.declare("llvm.x86.avx512.vpdpbusd.512", self.vi32, [self.vi32, self.vi32, self.vi32]) : nil
-            let sign = s.vnni ? nil : self.declare("llvm.x86.avx2.psign.b", vbytes, [vbytes, vbytes])
-            let maddubs = s.vnni ? nil : self.declare("llvm.x86.avx2.pmadd.ub.sw", vi16, [vbytes, vbytes])
-            let maddwd = s.vnni ? nil : self.declare("llvm.x86.avx2.pmadd.wd", self.vi32, [vi16, vi16])
+            // AVX-512 has no vpsignb: there the sign moves by a compare and select (AVX512BW).
+            let wide = self.width == 16
+            let sign: ((LLVMValueRef, LLVMValueRef) -> LLVMValueRef)? = s.vnni ? nil : wide ? { x, a in
+                let negative = self.icmp(LLVMIntSLT, a, self.null(vbytes))
+                return self.select(negative, LLVMBuildNeg(self.builder, x, "")!, x)
+            } : { x, a in self.call(self.declare("llvm.x86.avx2.psign.b", vbytes, [vbytes, vbytes]), [x, a]) }
+            let maddubs = s.vnni ? nil : self.declare(wide ? "llvm.x86.avx512.pmaddubs.w.512" : "llvm.x86.avx2.pmadd.ub.sw", vi16, [vbytes, vbytes])
+            let maddwd = s.vnni ? nil : self.declare(wide ? "llvm.x86.avx512.pmaddw.d.512" : "llvm.x86.avx2.pmadd.wd", self.vi32, [vi16, vi16])
             let ones = self.constI16Splat(1, vi16, i16)
             let zero = [LLVMValueRef](repeating: vzeroI, count: rows * nv)
             let acc = self.loop(self.i64(0), self.i64(quads), step: 1, carried: zero) { g, acc in
@@ -88,9 +93,9 @@ extension IRGen {
                             acc[i * nv + v] = self.call(dp, [acc[i * nv + v], self.bitcast(a, self.vi32), self.bitcast(b[v], self.vi32)])
                         }
                     } else if let sign, let maddubs, let maddwd {
-                        let absA = self.call(sign, [a, a])
+                        let absA = sign(a, a)
                         for v in 0..<nv {
-                            let pairs = self.call(maddubs, [absA, self.call(sign, [b[v], a])])
+                            let pairs = self.call(maddubs, [absA, sign(b[v], a)])
                             acc[i * nv + v] = self.add(acc[i * nv + v], self.call(maddwd, [pairs, ones]))
                         }
                     }
@@ -124,6 +129,38 @@ extension IRGen {
     }
 }
 
+extension IRGen {
+    /// Panels `[p0, p1)` of the int8 GEMM over all `T` rows, row tiles inside each panel (so a
+    /// panel streams from memory once): `void f(i64 Aq, i64 aScale, i64 Bq, i64 colScale,
+    /// i64 colSums, i64 C, i64 T, i64 p0, i64 p1)`, pointers passed as integers (task contexts).
+    func int8GemmPanels(_ spec: Int8GemmKernelSpec) -> IRFunction {
+        let ukrs = (1...spec.mr).map { int8MicroKernel(spec, rows: $0) }
+        let layout = spec.layout
+        let pi32 = LLVMPointerType(i32, 0)!
+        return define("tfc.i8panels.k\(spec.k).n\(spec.n).c\(spec.ldc)\(spec.accumulate ? ".acc" : "")\(spec.vnni ? ".vnni" : "")", voidT,
+                      [i64, i64, i64, i64, i64, i64, i64, i64, i64], attributes: ["nounwind"]) { fn in
+            let A = self.intToPtr(self.param(fn, 0), self.pi8), aScale = self.intToPtr(self.param(fn, 1), self.pf32)
+            let B = self.intToPtr(self.param(fn, 2), self.pi8), colScale = self.intToPtr(self.param(fn, 3), self.pf32)
+            let colSums = self.intToPtr(self.param(fn, 4), pi32), C = self.intToPtr(self.param(fn, 5), self.pf32)
+            let T = self.param(fn, 6)
+            self.loop(self.param(fn, 7), self.param(fn, 8)) { p in
+                let col0 = self.mul(p, spec.nr)
+                let nValid = self.smin(self.i64(spec.nr), self.sub(self.i64(spec.n), col0))
+                let Bp = self.gep(B, self.mul(p, layout.quads * spec.nr * 4))
+                let tiles = self.ceilDiv(T, spec.mr)
+                self.loop(0, tiles) { t in
+                    let r0 = self.mul(t, spec.mr)
+                    let rows = self.smin(self.i64(spec.mr), self.sub(T, r0))
+                    let argsFor = [self.gep(A, self.mul(r0, spec.lda)), self.gep(aScale, r0), Bp, self.gep(colScale, col0), self.gep(colSums, col0),
+                                   self.gep(C, self.add(self.mul(r0, spec.ldc), col0)), nValid]
+                    self.switchOn(rows, cases: (1...spec.mr).map { r -> (Int, () -> Void) in (r, { _ = self.call(ukrs[r - 1], argsFor) }) })
+                }
+            }
+            self.retVoid()
+        }
+    }
+}
+
 extension KernelModule {
     /// Adds the int8 GEMM kernel and returns its symbol: panels are split into up to
     /// `columnTasks` parallel tasks (each streams its own weight panels: decode is bound by
@@ -135,31 +172,15 @@ extension KernelModule {
         precondition(spec.nr % g.width == 0)
         // LLVM cannot select vpdpbusd without the feature (it would abort): callers pick `vnni` from the CPU.
         precondition(!spec.vnni || (vector.isa == .avx512 && target.has("avx512vnni")), "vpdpbusd needs an AVX-512 module with +avx512vnni")
-        let ukrs = (1...spec.mr).map { g.int8MicroKernel(spec, rows: $0) }
         let layout = spec.layout
         let perTask = max(1, (layout.panels + Int8GemmKernelSpec.columnTasks - 1) / Int8GemmKernelSpec.columnTasks)
         let tasks = (layout.panels + perTask - 1) / perTask
-        let pi32 = LLVMPointerType(g.i32, 0)!
+        let panels = g.int8GemmPanels(spec)
         // ctx: 0 Aq, 1 aScale, 2 Bq, 3 colScale, 4 colSums, 5 C, 6 T
         let task = g.task(symbol + ".cols") { ctx, i in
-            let A = g.bitcast(g.contextPtr(ctx, 0), g.pi8), aScale = g.contextPtr(ctx, 1), B = g.bitcast(g.contextPtr(ctx, 2), g.pi8)
-            let colScale = g.contextPtr(ctx, 3), colSums = g.bitcast(g.contextPtr(ctx, 4), pi32), C = g.contextPtr(ctx, 5)
-            let T = g.contextInt(ctx, 6)
             let p0 = g.mul(i, perTask)
             let p1 = g.smin(g.i64(layout.panels), g.add(p0, perTask))
-            g.loop(p0, p1) { p in
-                let col0 = g.mul(p, spec.nr)
-                let nValid = g.smin(g.i64(spec.nr), g.sub(g.i64(spec.n), col0))
-                let Bp = g.gep(B, g.mul(p, layout.quads * spec.nr * 4))
-                let tiles = g.ceilDiv(T, spec.mr)
-                g.loop(0, tiles) { t in
-                    let r0 = g.mul(t, spec.mr)
-                    let rows = g.smin(g.i64(spec.mr), g.sub(T, r0))
-                    let argsFor = [g.gep(A, g.mul(r0, spec.lda)), g.gep(aScale, r0), Bp, g.gep(colScale, col0), g.gep(colSums, col0),
-                                   g.gep(C, g.add(g.mul(r0, spec.ldc), col0)), nValid]
-                    g.switchOn(rows, cases: (1...spec.mr).map { r -> (Int, () -> Void) in (r, { _ = g.call(ukrs[r - 1], argsFor) }) })
-                }
-            }
+            g.call(panels, (0..<7).map { g.contextInt(ctx, $0) } + [p0, p1])
         }
         defineKernel(symbol) { args, T, _ in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {

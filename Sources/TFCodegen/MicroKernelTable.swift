@@ -11,13 +11,30 @@ public enum MicroKernelKind: String, Hashable, Sendable {
     /// bf16 weights and bf16-rounded activations (a k pair broadcast as one 32-bit lane),
     /// `vdpbf16ps` with fp32 accumulation: AVX512_BF16.
     case bf16DotBF16 = "bf16-vdpbf16ps"
+    /// int8 weights and per-row int8 activations, int32 sums by `vpmaddubsw` + `vpmaddwd`
+    /// (`Int8GemmKernel.swift`): AVX2, and AVX-512 without VNNI.
+    case int8Pairs = "int8-maddubs"
+    /// int8 weights and activations, `vpdpbusd` (AVX512_VNNI).
+    case int8VNNI = "int8-vpdpbusd"
 
     public var name: String { rawValue }
 
     /// The format of the weight panels this kernel reads.
-    public var weights: WeightFormat { self == .f32FMA ? .f32 : .bf16 }
-    /// The format activations are packed into for it (bf16 pairs for `vdpbf16ps`).
-    public var activations: ElementFormat { self == .bf16DotBF16 ? .bf16 : .f32 }
+    public var weights: WeightFormat {
+        switch self {
+        case .f32FMA: return .f32
+        case .bf16WidenFMA, .bf16DotBF16: return .bf16
+        case .int8Pairs, .int8VNNI: return .int8
+        }
+    }
+    /// The format activations are packed into for it (bf16 pairs for `vdpbf16ps`, int8 codes).
+    public var activations: ElementFormat {
+        switch self {
+        case .f32FMA, .bf16WidenFMA: return .f32
+        case .bf16DotBF16: return .bf16
+        case .int8Pairs, .int8VNNI: return .i8
+        }
+    }
 }
 
 public struct GemmKernelTraits: Hashable, Sendable {
@@ -38,6 +55,9 @@ public enum MicroKernelTable {
         GemmKernelTraits(weights: .bf16, activations: .f32, isa: .avx2, extraFeature: nil, kernel: .bf16WidenFMA),
         GemmKernelTraits(weights: .bf16, activations: .f32, isa: .avx512, extraFeature: nil, kernel: .bf16WidenFMA),
         GemmKernelTraits(weights: .bf16, activations: .bf16, isa: .avx512, extraFeature: "avx512bf16", kernel: .bf16DotBF16),
+        GemmKernelTraits(weights: .int8, activations: .i8, isa: .avx2, extraFeature: nil, kernel: .int8Pairs),
+        GemmKernelTraits(weights: .int8, activations: .i8, isa: .avx512, extraFeature: nil, kernel: .int8Pairs),
+        GemmKernelTraits(weights: .int8, activations: .i8, isa: .avx512, extraFeature: "avx512vnni", kernel: .int8VNNI),
     ]
 
     /// The best kernel for `weights` on `isa` given the CPU features `has` reports: rows with an

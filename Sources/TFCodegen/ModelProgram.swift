@@ -80,6 +80,12 @@ public struct ModelProgram {
             return try GemmSchedule(parsing: scheduleOverride, base: chosen, for: vector)
         }
 
+        /// The int8 kernels' fixed tile (4 rows x two vectors, whole depth), for `--emit plan`.
+        func int8Tile(k: Int, n: Int, nr: Int) {
+            let line = "k=\(k) n=\(n): int8 4x\(nr), micro-kernel \(ukernel.name)"
+            if !tileChoices.contains(line) { tileChoices.append(line) }
+        }
+
         func slot(_ s: Slot) -> Int {
             if let i = slotIndex[s] { return i }
             slots.append(s)
@@ -116,6 +122,12 @@ public struct ModelProgram {
             switch inst.op {
             case .tokens, .columns:
                 continue  // token ids come from the caller; a view is a pointer offset
+            case .embedding(let table) where ukernel.weights == .int8:
+                // Rows dequantised from the int8 logits table (stored once when the head is tied).
+                let out = location(v)
+                let layout = Int8LogitsKernelSpec(k: config.hidden, n: config.vocab, for: vector).tableLayout
+                let k = module.addInt8Embedding(table: layout, ldy: out.stride)
+                emit(k, [slot(.tokens), slot(.packed(table, layout, transposed: true)), out.slot], describe: "\(v) embedding gather int8 d=\(config.hidden)", value: v)
             case .embedding(let table):
                 let out = location(v)
                 let k = module.addEmbedding(d: config.hidden, ldy: out.stride)
@@ -154,6 +166,13 @@ public struct ModelProgram {
                 let k = module.addAttention(spec)
                 emit(k, [qs, ks, vs, out.slot, slot(.keyCache(a.cacheSlot, floats: spec.cacheFloats)), slot(.valueCache(a.cacheSlot, floats: spec.cacheFloats))],
                      describe: "\(v) \(spec)", value: v)
+            case .logits(let table) where ukernel.weights == .int8:
+                let x = location(inst.operands[0])
+                let spec = Int8LogitsKernelSpec(k: config.hidden, n: config.vocab, ldx: x.stride, ldc: config.vocab, vnni: ukernel == .int8VNNI, for: vector)
+                int8Tile(k: config.hidden, n: config.vocab, nr: spec.gemm.nr)
+                let k = module.addInt8Logits(spec)
+                emit(k, [x.slot, slot(.packed(table, spec.tableLayout, transposed: true)), slot(.logits)],
+                     describe: "\(v) \(spec)", lastRowStrides: [x.stride, nil, nil], value: v)
             case .logits(let table):
                 let x = location(inst.operands[0])
                 let spec = GemmKernelSpec(k: config.hidden, n: config.vocab, ldx: x.stride, ldc: config.vocab,
@@ -179,21 +198,33 @@ public struct ModelProgram {
                 sites.append(PattentionSite(tokens: site.tokens, dOut: site.outFeatures, activation: activation,
                                             tau: site.norm == .softmax ? nil : Float(site.tau), residual: f.residual, rotary: rope, ldy: y.stride))
             }
-            let maxTokens = sites.map(\.tokens).max()!
-            let spec = PattentionKernelSpec(dIn: f.sites[0].inFeatures, layerNormEps: f.prologue.map { Float($0.eps) }, sites: sites,
-                                            schedule: try gemmSchedule(k: f.sites[0].inFeatures, n: maxTokens),
-                                            valueSchedule: try gemmSchedule(k: maxTokens, n: sites.map(\.dOut).max()!), ldx: x.stride, microKernel: ukernel, for: vector)
-            let k = module.addPattention(spec)
+            let dIn = f.sites[0].inFeatures, eps = f.prologue.map { Float($0.eps) }
+            let symbol: String, described: String
+            let keyLayout: (Int) -> PanelLayout, valueLayout: (Int) -> PanelLayout
+            if ukernel.weights == .int8 {
+                let spec = Int8PattentionKernelSpec(dIn: dIn, layerNormEps: eps, sites: sites, ldx: x.stride, vnni: ukernel == .int8VNNI, for: vector)
+                for i in sites.indices {
+                    int8Tile(k: dIn, n: sites[i].tokens, nr: spec.nr)
+                    int8Tile(k: sites[i].tokens, n: sites[i].dOut, nr: spec.nr)
+                }
+                (symbol, described, keyLayout, valueLayout) = (module.addInt8Pattention(spec), spec.description, spec.keyLayout, spec.valueLayout)
+            } else {
+                let maxTokens = sites.map(\.tokens).max()!
+                let spec = PattentionKernelSpec(dIn: dIn, layerNormEps: eps, sites: sites, schedule: try gemmSchedule(k: dIn, n: maxTokens),
+                                                valueSchedule: try gemmSchedule(k: maxTokens, n: sites.map(\.dOut).max()!), ldx: x.stride,
+                                                microKernel: ukernel, for: vector)
+                (symbol, described, keyLayout, valueLayout) = (module.addPattention(spec), spec.description, spec.keyLayout, spec.valueLayout)
+            }
             var args = [x.slot]
             let base = plan.locations[v]!
             var column = base.columnOffset
             for (i, site) in f.sites.enumerated() {
-                args += [slot(.packed(site.keyName, spec.keyLayout(i), transposed: true)),
-                         slot(.packed(site.valueName, spec.valueLayout(i), transposed: false)),
+                args += [slot(.packed(site.keyName, keyLayout(i), transposed: true)),
+                         slot(.packed(site.valueName, valueLayout(i), transposed: false)),
                          slot(.buffer(base.buffer, columnOffset: column))]
                 column += site.outFeatures
             }
-            emit(k, args, describe: "\(v) \(f.sites.map { $0.prefix }.joined(separator: " + ")): \(spec)", value: v)
+            emit(symbol, args, describe: "\(v) \(f.sites.map { $0.prefix }.joined(separator: " + ")): \(described)", value: v)
         }
 
         _ = module.addProgram(Self.forwardSymbol, calls: all)

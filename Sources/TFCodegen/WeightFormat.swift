@@ -22,8 +22,9 @@ public enum WeightFormat: String, CaseIterable, Hashable, Sendable, CustomString
 
     public var description: String { rawValue }
 
-    /// Formats named by the option but whose kernels are not plugged in yet.
-    public static let unavailable: [WeightFormat: String] = [.int8: "int8 is not available yet"]
+    /// Formats named by the option but whose kernels are not plugged in yet (none today; a new
+    /// format is listed here until its kernels exist).
+    public static let unavailable: [WeightFormat: String] = [:]
 
     /// The values `--weights-format` accepts.
     public static var optionValues: [String] { allCases.map(\.rawValue) }

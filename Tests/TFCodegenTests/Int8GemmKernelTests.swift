@@ -75,6 +75,13 @@ final class Int8GemmKernelTests: XCTestCase {
         check(vector: .avx2, vnni: false, accumulate: true)
     }
 
+    /// AVX-512 CPUs without VNNI take the pairs kernel, 512 bits wide (the sign by compare/select).
+    func testAVX512PairsMatchExactIntegerReference() throws {
+        try XCTSkipUnless(TestJIT.runnable.contains(.avx512), "AVX-512 not available")
+        check(vector: .avx512, vnni: false, accumulate: false)
+        check(vector: .avx512, vnni: false, accumulate: true)
+    }
+
     func testVNNIMatchesExactIntegerReferenceWhereTheCPUHasIt() throws {
         try XCTSkipUnless(TestJIT.runnable.contains(.avx512) && TargetHost.host.has("avx512vnni"), "no AVX512_VNNI on this CPU (emitted code checked in testEmittedInstructions)")
         check(vector: .avx512, vnni: true, accumulate: false)

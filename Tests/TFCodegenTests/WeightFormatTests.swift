@@ -64,9 +64,8 @@ final class WeightFormatTests: XCTestCase {
         XCTAssertThrowsError(try WeightFormat.parse("fp8")) {
             XCTAssertEqual("\($0)", "codegen: --weights-format: unknown format 'fp8'; use f32, bf16, int8")
         }
-        XCTAssertThrowsError(try WeightFormat.parse("int8")) {
-            XCTAssertEqual("\($0)", "codegen: --weights-format int8: int8 is not available yet")
-        }
+        XCTAssertEqual(try WeightFormat.parse("int8"), .int8)
+        XCTAssertEqual(try WeightFormat.parseList("all"), [.f32, .bf16, .int8])
         XCTAssertThrowsError(try WeightFormat.parseList("f32,,bf16"))
     }
 
@@ -77,8 +76,9 @@ final class WeightFormatTests: XCTestCase {
         XCTAssertEqual(try MicroKernelTable.lookup(weights: .bf16, isa: .avx2, has: bf16CPU).kernel, .bf16WidenFMA)
         XCTAssertEqual(try MicroKernelTable.lookup(weights: .bf16, isa: .avx512, has: none).kernel, .bf16WidenFMA)
         XCTAssertEqual(try MicroKernelTable.lookup(weights: .bf16, isa: .avx512, has: bf16CPU).kernel, .bf16DotBF16)
-        XCTAssertThrowsError(try MicroKernelTable.lookup(weights: .int8, isa: .avx2, has: none)) {
-            XCTAssertEqual("\($0)", "codegen: --weights-format int8: no micro-kernel for avx2")
-        }
+        let vnniCPU: (String) -> Bool = { $0 == "avx512vnni" }
+        XCTAssertEqual(try MicroKernelTable.lookup(weights: .int8, isa: .avx2, has: vnniCPU).kernel, .int8Pairs)
+        XCTAssertEqual(try MicroKernelTable.lookup(weights: .int8, isa: .avx512, has: none).kernel, .int8Pairs)
+        XCTAssertEqual(try MicroKernelTable.lookup(weights: .int8, isa: .avx512, has: vnniCPU).kernel, .int8VNNI)
     }
 }

@@ -1,0 +1,176 @@
+import CLLVM
+
+/// The int8 form of a fused Pattention kernel (`--weights-format int8`): for `X[T, d_in]` and
+/// each site, `out = Θ(X·Kᵀ)·V` with both products in int8 (`Int8GemmKernelSpec`):
+/// 1. X's rows (LayerNormed first, when the kernel has the prologue) are quantised per row;
+/// 2. scores `S = Xq·Kqᵀ`, scaled back by the row scale and each parameter token's key scale;
+/// 3. Θ (the row norm and GELU, or softmax) in fp32, exactly as the fp32 kernel;
+/// 4. `Θ(S)` times each parameter token's value scale, quantised per row;
+/// 5. `out = Aq·Vq` scaled back by the row scale, stored or added (residual), then rotary.
+/// Every stage finishes for all rows before the next (threads split the weight panels: this is
+/// the decode-time shape, bound by weight bytes), so a residual output may alias X.
+///
+/// ABI as `PattentionKernelSpec`: `args = [X, K₀, V₀, Y₀, K₁, V₁, Y₁, ...]`, the weights in
+/// the stored int8 form of `keyLayout(i)` / `valueLayout(i)` (`PanelLayout.packStored`).
+public struct Int8PattentionKernelSpec: Hashable, Sendable, CustomStringConvertible {
+    public var dIn: Int
+    public var ldx: Int
+    public var layerNormEps: Float?
+    public var sites: [PattentionSite]
+    /// `vpdpbusd` (AVX512_VNNI) instead of the multiply-add pairs.
+    public var vnni: Bool
+    /// Panel width: two vectors (`Int8GemmKernelSpec`).
+    public var nr: Int
+
+    public init(dIn: Int, layerNormEps: Float? = nil, sites: [PattentionSite], ldx: Int? = nil, vnni: Bool = false, for vector: VectorTarget) {
+        precondition(dIn > 0 && !sites.isEmpty && (ldx ?? dIn) >= dIn)
+        precondition(!vnni || vector.isa == .avx512, "vpdpbusd kernels are 512-bit")
+        self.dIn = dIn
+        self.ldx = ldx ?? dIn
+        self.layerNormEps = layerNormEps
+        self.sites = sites
+        self.vnni = vnni
+        nr = 2 * vector.lanes
+    }
+
+    public func keyLayout(_ site: Int) -> PanelLayout { PanelLayout(k: dIn, n: sites[site].tokens, nr: nr, format: .int8) }
+    public func valueLayout(_ site: Int) -> PanelLayout { PanelLayout(k: sites[site].tokens, n: sites[site].dOut, nr: nr, format: .int8) }
+
+    /// Row stride of a site's fp32 score rows.
+    func scoreStride(_ site: Int) -> Int { roundUp(sites[site].tokens, 16) }
+
+    public var description: String {
+        var s = "pattention-int8 d_in=\(dIn)" + (ldx != dIn ? " ldx=\(ldx)" : "")
+        if let eps = layerNormEps { s += " layernorm(eps=\(eps))" }
+        return s + " " + sites.map(\.description).joined(separator: " ") + (vnni ? " vpdpbusd" : " pairs") + " nr=\(nr)"
+    }
+
+    public var symbol: String { "tfc_pattention_i8_" + stableHash(description) }
+}
+
+extension IRGen {
+    /// `void ln(const float *X, i64 rows, float *Y)`: non-parametric LayerNorm of `k` columns,
+    /// X's row stride `ldx`, Y's `k`.
+    func layerNormRows(k: Int, ldx: Int, eps: Float) -> IRFunction {
+        define("tfc.lnrows.k\(k).x\(ldx).e\(eps.bitPattern)", voidT, [pf32, i64, pf32], attributes: ["nounwind"]) { fn in
+            let X = self.param(fn, 0), rows = self.param(fn, 1), Y = self.param(fn, 2)
+            let full = k / self.width * self.width, tail = k - full
+            self.loop(0, rows) { r in
+                let x = self.gep(X, self.mul(r, ldx)), y = self.gep(Y, self.mul(r, k))
+                let (mean, rstd) = self.rowMoments(x, k: k, eps: eps)
+                self.loop(0, self.i64(full), step: self.width) { c in
+                    self.storeV(self.fmul(self.fsub(self.loadV(x, c), mean), rstd), y, c)
+                }
+                if tail > 0 {
+                    let c = self.i64(full), m = self.laneMask(tail)
+                    self.maskedStoreV(self.fmul(self.fsub(self.maskedLoadV(x, c, m), mean), rstd), y, c, m)
+                }
+            }
+            self.retVoid()
+        }
+    }
+}
+
+extension KernelModule {
+    /// Emits an int8 Pattention kernel (once per distinct spec) and returns its symbol.
+    @discardableResult
+    public func addInt8Pattention(_ spec: Int8PattentionKernelSpec) -> String {
+        let symbol = spec.symbol
+        if hasKernel(symbol) { return symbol }
+        precondition(!spec.vnni || target.has("avx512vnni"), "vpdpbusd needs a module with +avx512vnni")
+        let g = gen
+        let m = spec.sites.count
+        let ld = (0..<m).map(spec.scoreStride)
+        let xQuant = Int8ActivationQuantizerSpec(k: spec.dIn, ldx: spec.layerNormEps == nil ? spec.ldx : spec.dIn)
+        let layerNorm = spec.layerNormEps.map { g.layerNormRows(k: spec.dIn, ldx: spec.ldx, eps: $0) }
+        let quantizeX = g.int8QuantizeRows(xQuant)
+        let scoreGemms = (0..<m).map { Int8GemmKernelSpec(k: spec.dIn, n: spec.sites[$0].tokens, ldc: ld[$0], vnni: spec.vnni, for: vector) }
+        let valueGemms = (0..<m).map { i in
+            Int8GemmKernelSpec(k: spec.sites[i].tokens, n: spec.sites[i].dOut, ldc: spec.sites[i].ldy, accumulate: spec.sites[i].residual,
+                               vnni: spec.vnni, for: vector)
+        }
+        let aQuant = (0..<m).map { Int8ActivationQuantizerSpec(k: spec.sites[$0].tokens, ldx: ld[$0], depthScaled: true) }
+        let quantizeA = aQuant.map { g.int8QuantizeRows($0) }
+        let scorePanels = scoreGemms.map { g.int8GemmPanels($0) }
+        let valuePanels = valueGemms.map { g.int8GemmPanels($0) }
+        let act = (0..<m).map { g.pattentionActivation(spec.sites[$0], ld: ld[$0]) }
+        let rope = (0..<m).map { i in spec.sites[i].rotary.map { g.rotaryEpilogue($0, ld: spec.sites[i].ldy) } }
+
+        /// Splits a GEMM's panels into parallel tasks, a few per thread.
+        func split(_ s: Int8GemmKernelSpec) -> (perTask: Int, tasks: Int) {
+            let panels = s.layout.panels
+            let per = max(1, (panels + Int8GemmKernelSpec.columnTasks - 1) / Int8GemmKernelSpec.columnTasks)
+            return (per, (panels + per - 1) / per)
+        }
+        /// The stored int8 weight at `blob` as the GEMM's (codes, column scales, column sums).
+        func parts(_ blob: LLVMValueRef, _ layout: Int8PanelLayout) -> [LLVMValueRef] {
+            let base = g.ptrToInt(blob)
+            return [base, g.add(base, layout.columnScalesOffset), g.add(base, layout.columnSumsOffset)]
+        }
+        // ctx: 0 args, 1 T, 2 Xq, 3 xScale, then per site: 4+4i S, 5+4i Aq, 6+4i aScale, 7+4i (unused)
+        func gemmTask(_ name: String, _ s: Int8GemmKernelSpec, _ f: IRFunction, _ body: @escaping (LLVMValueRef, LLVMValueRef) -> [LLVMValueRef]) -> IRFunction {
+            let (per, _) = split(s)
+            return g.task(name) { ctx, index in
+                let args = g.intToPtr(g.contextInt(ctx, 0), LLVMPointerType(g.pi8, 0))
+                let p0 = g.mul(index, per)
+                let p1 = g.smin(g.i64(s.layout.panels), g.add(p0, per))
+                g.call(f, body(ctx, args) + [g.contextInt(ctx, 1), p0, p1])
+            }
+        }
+        let scoreTasks = (0..<m).map { i in
+            gemmTask(symbol + ".scores\(i)", scoreGemms[i], scorePanels[i]) { ctx, args in
+                // A: Xq, aScale: xScale, B: K (codes, column scales, sums), C: S
+                [g.contextInt(ctx, 2), g.contextInt(ctx, 3)] + parts(g.argPtr(args, 1 + 3 * i), scoreGemms[i].layout) + [g.contextInt(ctx, 4 + 4 * i)]
+            }
+        }
+        let valueTasks = (0..<m).map { i in
+            gemmTask(symbol + ".values\(i)", valueGemms[i], valuePanels[i]) { ctx, args in
+                [g.contextInt(ctx, 5 + 4 * i), g.contextInt(ctx, 6 + 4 * i)] + parts(g.argPtr(args, 2 + 3 * i), valueGemms[i].layout)
+                    + [g.ptrToInt(g.argPtr(args, 3 + 3 * i))]
+            }
+        }
+        // Θ of one (site, row) per task.
+        let actTask = g.task(symbol + ".act") { ctx, index in
+            let T = g.contextInt(ctx, 1)
+            let site = g.sdiv(index, T), row = LLVMBuildSRem(g.builder, index, T, "")!
+            g.switchOn(site, cases: (0..<m).map { i in (i, {
+                g.call(act[i], [g.gep(g.contextPtr(ctx, 4 + 4 * i), g.mul(row, ld[i])), g.i64(1)])
+            }) })
+        }
+
+        defineKernel(symbol) { args, T, p0 in
+            g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
+                // Scratch (floats, each part rounded to 16 = 64 bytes): LayerNormed X, Xq, x scales,
+                // then per site S, Aq, a scales.
+                func floats(_ bytesPerRow: Int) -> LLVMValueRef { g.mul(g.ceilDiv(g.mul(T, bytesPerRow), 64), 16) }
+                var sizes: [LLVMValueRef] = [floats(spec.dIn * 4), floats(xQuant.lda), floats(4)]
+                for i in 0..<m { sizes += [floats(ld[i] * 4), floats(aQuant[i].lda), floats(4)] }
+                var offsets: [LLVMValueRef] = []
+                var total = g.i64(0)
+                for size in sizes { offsets.append(total); total = g.add(total, size) }
+                let scratch = g.threadScratch(floats: total)
+                let at = offsets.map { g.gep(scratch, $0) }
+                let X = g.argPtr(args, 0)
+                var source = X
+                if let layerNorm {
+                    g.call(layerNorm, [X, T, at[0]])
+                    source = at[0]
+                }
+                g.call(quantizeX, [source, T, g.null(g.pf32), g.bitcast(at[1], g.pi8), at[2]])
+                var context = [g.ptrToInt(args), T, g.ptrToInt(at[1]), g.ptrToInt(at[2])]
+                for i in 0..<m { context += [g.ptrToInt(at[3 + 3 * i]), g.ptrToInt(at[4 + 3 * i]), g.ptrToInt(at[5 + 3 * i]), g.i64(0)] }
+                let ctx = g.makeContext(context)
+                for i in 0..<m { g.parallelFor(scoreTasks[i], ctx, g.i64(split(scoreGemms[i]).tasks)) }
+                g.parallelFor(actTask, ctx, g.mul(T, g.i64(m)))
+                for i in 0..<m {
+                    let V = g.argPtr(args, 2 + 3 * i)
+                    let depthScales = g.bitcast(g.gep(g.bitcast(V, g.pi8), valueGemms[i].layout.depthScalesOffset), g.pf32)
+                    g.call(quantizeA[i], [at[3 + 3 * i], T, depthScales, g.bitcast(at[4 + 3 * i], g.pi8), at[5 + 3 * i]])
+                }
+                for i in 0..<m { g.parallelFor(valueTasks[i], ctx, g.i64(split(valueGemms[i]).tasks)) }
+                for i in 0..<m { if let rope = rope[i] { g.call(rope, [g.argPtr(args, 3 + 3 * i), T, p0]) } }
+            }
+        }
+        return symbol
+    }
+}

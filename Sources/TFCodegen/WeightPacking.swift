@@ -1,0 +1,51 @@
+/// One entry point for packing a weight in any format, for every host that fills a program's
+/// packed slots (the JIT's `FusedExecutor`, the AOT weights-file writer): the slot's
+/// `PanelLayout` says the format, `storedBytes` the size, `packStored` the bytes.
+extension PanelLayout {
+    /// Bytes one packed weight of this layout occupies: f32 and bf16 panels, or int8 codes with
+    /// their scales and column sums (`Int8PanelLayout`'s stored form).
+    public var storedBytes: Int { format == .int8 ? Int8PanelLayout(self).storedBytes : byteCount }
+
+    /// Packs `B = srcᵀ` (`transposed`, `src` row-major `[n, k]`: keys, the logits head) or `B = src`
+    /// (`[k, n]`: values) into `dst`, which holds `storedBytes` bytes (64-byte aligned).
+    public func packStored(_ src: UnsafePointer<Float>, transposed: Bool, into dst: UnsafeMutableRawPointer) {
+        switch format {
+        case .f32:
+            let out = dst.assumingMemoryBound(to: Float.self)
+            if transposed { packTransposed(src, into: out) } else { pack(src, into: out) }
+        case .bf16:
+            let out = dst.assumingMemoryBound(to: UInt16.self)
+            if transposed { packTransposedBF16(src, into: out) } else { packBF16(src, into: out) }
+        case .int8:
+            let layout = Int8PanelLayout(self)
+            let values = Array(UnsafeBufferPointer(start: src, count: n * k))
+            (transposed ? layout.packTransposed(values) : layout.pack(values)).write(into: dst)
+        }
+    }
+}
+
+extension Int8PanelLayout {
+    /// The int8 layout of a `PanelLayout` whose format is int8 (the geometry is the same).
+    public init(_ geometry: PanelLayout) {
+        precondition(geometry.format == .int8)
+        self.init(k: geometry.k, n: geometry.n, nr: geometry.nr)
+    }
+
+    /// The stored form the kernels read, each part 64-byte aligned: codes | column scales
+    /// (float[paddedN]) | depth scales (float[paddedK]) | column sums (int32[paddedN]).
+    public var columnScalesOffset: Int { roundUp(byteCount, 64) }
+    public var depthScalesOffset: Int { columnScalesOffset + roundUp(paddedN * 4, 64) }
+    public var columnSumsOffset: Int { depthScalesOffset + roundUp(paddedK * 4, 64) }
+    public var storedBytes: Int { columnSumsOffset + roundUp(paddedN * 4, 64) }
+}
+
+extension Int8PanelLayout.Packed {
+    /// Writes the stored form (`Int8PanelLayout.storedBytes` bytes at `dst`).
+    public func write(into dst: UnsafeMutableRawPointer) {
+        dst.initializeMemory(as: UInt8.self, repeating: 0, count: layout.storedBytes)
+        codes.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        columnScales.withUnsafeBytes { (dst + layout.columnScalesOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        depthScales.withUnsafeBytes { (dst + layout.depthScalesOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        columnSums.withUnsafeBytes { (dst + layout.columnSumsOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    }
+}
