@@ -87,11 +87,12 @@ static int cpu_features(cpu_feature *out, int max) {
     int n = 0;
 #if defined(__x86_64__) || defined(__i386__)
     unsigned a, b, c, d;
-    unsigned c1 = 0, b7 = 0, a71 = 0, cx = 0;
+    unsigned c1 = 0, b7 = 0, c7 = 0, a71 = 0, cx = 0;
     if (__get_cpuid(1, &a, &b, &c, &d)) c1 = c;
     if (__get_cpuid_max(0, NULL) >= 7) {
         __cpuid_count(7, 0, a, b, c, d);
         b7 = b;
+        c7 = c;
         if (a >= 1) { __cpuid_count(7, 1, a, b, c, d); a71 = a; }
     }
     if (__get_cpuid(0x80000001, &a, &b, &c, &d)) cx = c;
@@ -110,6 +111,7 @@ static int cpu_features(cpu_feature *out, int max) {
     F("avx512f", avx512_os && (b7 & (1u << 16))) F("avx512dq", avx512_os && (b7 & (1u << 17)))
     F("avx512cd", avx512_os && (b7 & (1u << 28))) F("avx512bw", avx512_os && (b7 & (1u << 30)))
     F("avx512vl", avx512_os && (b7 & (1u << 31))) F("avx512bf16", avx512_os && (a71 & (1u << 5)))
+    F("avx512vnni", avx512_os && (c7 & (1u << 11)))
 #undef F
 #endif
     return n;

@@ -129,7 +129,7 @@ public struct AOTModel {
                 guard let shape = parameterShapes[name] else { throw CodegenError("no shape for parameter \(name)") }
                 placements.append(.weight(entry: weight(name, .raw, nil, shape.reduce(1, *) * 4)))
             case .packed(let name, let layout, let transposed):
-                placements.append(.weight(entry: weight(name, transposed ? .packedTransposed : .packed, layout, layout.byteCount)))
+                placements.append(.weight(entry: weight(name, transposed ? .packedTransposed : .packed, layout, layout.storedBytes)))
             case .buffer(let index, let columnOffset):
                 let floats = context * program.plan.bufferColumns[index]
                 if bufferOffsets[index] == nil { bufferOffsets[index] = arenaAlloc(floats) }
@@ -341,19 +341,10 @@ public struct AOTModel {
             case .packedTransposed, .packed:
                 let layout = e.layout!
                 guard source.count == layout.k * layout.n else { throw CodegenError("parameter \(e.name) has \(source.count) floats, expected \(layout.k * layout.n)") }
-                switch layout.format {
-                case .f32:
-                    let packed = e.kind == .packed ? layout.packed(base) : layout.packedTransposed(base)
-                    try write(UnsafeRawPointer(packed.pointer), e.bytes, at: e.offset)
-                case .bf16:
-                    var packed = [UInt16](repeating: 0, count: layout.count)
-                    packed.withUnsafeMutableBufferPointer { dst in
-                        if e.kind == .packed { layout.packBF16(base, into: dst.baseAddress!) } else { layout.packTransposedBF16(base, into: dst.baseAddress!) }
-                    }
-                    try packed.withUnsafeBytes { try write($0.baseAddress!, e.bytes, at: e.offset) }
-                case .int8:
-                    throw CodegenError("parameter \(e.name): int8 panels are not written to compiled models")
-                }
+                let packed = UnsafeMutableRawPointer.allocate(byteCount: max(e.bytes, 1), alignment: 64)
+                defer { packed.deallocate() }
+                layout.packStored(base, transposed: e.kind == .packedTransposed, into: packed)
+                try write(packed, e.bytes, at: e.offset)
             }
         }
         try pad(to: weightsBytes)
@@ -409,7 +400,7 @@ public struct AOTTarget: Sendable {
 
     /// Features the model host can test (LLVM names), in the order messages list them.
     public static let checkable = ["sse3", "ssse3", "sse4.1", "sse4.2", "cx16", "popcnt", "movbe", "avx", "avx2", "fma", "f16c",
-                                   "bmi", "bmi2", "lzcnt", "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512bf16"]
+                                   "bmi", "bmi2", "lzcnt", "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512bf16", "avx512vnni"]
 
     /// The x86-64 micro-architecture levels (psABI), by LLVM feature name.
     public static let levels: [String: [String]] = {

@@ -22,7 +22,7 @@ struct CompileCommand: ParsableCommand {
         abstract: "Compile a spec; --emit prints a stage of the pipeline, -o builds a native program.",
         discussion: """
         Stages: \(EmitKind.stages.map(\.rawValue).joined(separator: ", ")).
-        Native: tfc compile SPEC --weights W.safetensors -o NAME [--emit exe|shared] [--target-cpu CPU] [--weights-format f32|bf16]
+        Native: tfc compile SPEC --weights W.safetensors -o NAME [--emit exe|shared] [--target-cpu CPU] [--weights-format f32|bf16|int8]
         writes an executable (or libNAME.so and NAME.h) and NAME.weights; see docs/compile.md.
         """)
 

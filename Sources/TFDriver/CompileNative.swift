@@ -17,7 +17,7 @@ struct NativeOptions: ParsableArguments {
     var targetCPU: String?
     @Option(help: "A tokenizer.json to ship as NAME.tokenizer instead of the one the spec names (for --prompt).") var tokenizer: String?
     @Option(name: .customLong("weights-format"),
-            help: "How the packed weights are stored: f32 (default) or bf16 (half the size; AVX512_BF16 CPUs use vdpbf16ps, others widen to f32). The program reads only weights of its format.")
+            help: "How the packed weights are stored: f32 (default), bf16 (half the size; AVX512_BF16 CPUs use vdpbf16ps, others widen to f32) or int8 (with --target-cpu). The program reads only weights of its format.")
     var weightsFormat: String?
 
     /// `--weights-format`, parsed (f32 when not given).
@@ -208,19 +208,25 @@ struct NativeBuild {
     /// The variants for `--target-cpu`: given, that target alone; by default an AVX-512 and an
     /// AVX2 program (x86-64-v4 and x86-64-v3; the host tries them in that order), whose weight
     /// panels agree (the AVX-512 code takes 16x16 register tiles, the AVX2 panel width), so one
-    /// weights file serves both — or the host alone when it lacks AVX2. bf16 weights add, first,
-    /// x86-64-v4 with AVX512_BF16 (the `vdpbf16ps` kernel); the other two widen bf16 to f32. The
-    /// bf16 panels are one layout for both kernels, so the weights file is still shared.
+    /// weights file serves both — or the host alone when it lacks AVX2. A format whose AVX-512
+    /// micro-kernel needs an extra feature (bf16: AVX512_BF16 for `vdpbf16ps`; int8: VNNI) adds,
+    /// first, x86-64-v4 with that feature; the others use the format's plain kernel. Its panels
+    /// are one layout for both kernels, so the weights file is still shared.
     static func variants(_ name: String?, weightFormat: WeightFormat = .f32, compiler: () throws -> CCompiler) throws -> [Variant] {
         if let name { return [Variant(target: try resolveTarget(name, compiler: compiler), suffix: "0", panelOverride: nil)] }
         guard VectorTarget.avx2.missing(has: TargetHost.host.has).isEmpty else { return [Variant(target: .host, suffix: "0", panelOverride: nil)] }
+        if weightFormat == .int8 {
+            // The int8 kernels' panels are two vectors wide, so AVX-512 and AVX2 pack differently.
+            throw UserError("error: --weights-format int8: the AVX-512 and AVX2 int8 kernels read differently packed weights and a build shares one weights file: give --target-cpu (avx512, avx2 or host)")
+        }
         let v4 = VectorTarget.avx512.portableCPU, v3 = VectorTarget.avx2.portableCPU
         let portable = [Variant(target: .named(v4, features: AOTTarget.levels[v4]!), suffix: "avx512", panelOverride: "mr=16 nr=16"),
                         Variant(target: .named(v3, features: AOTTarget.levels[v3]!), suffix: "avx2", panelOverride: nil)]
-        guard weightFormat == .bf16 else { return portable }
-        let bf16 = Variant(target: .named(v4, features: AOTTarget.levels[v4]! + ["avx512bf16"], label: "\(v4)+avx512bf16"),
-                           suffix: "avx512bf16", panelOverride: "mr=16 nr=16")
-        return [bf16] + portable
+        let special = MicroKernelTable.entries.first { $0.weights == weightFormat && $0.isa == .avx512 && $0.extraFeature != nil }
+        guard let feature = special?.extraFeature else { return portable }
+        let first = Variant(target: .named(v4, features: AOTTarget.levels[v4]! + [feature], label: "\(v4)+\(feature)"),
+                            suffix: "avx512" + feature.replacingOccurrences(of: "avx512", with: ""), panelOverride: "mr=16 nr=16")
+        return [first] + portable
     }
 
     /// `--target-cpu`: host, a vector target (avx2, avx512: their x86-64 levels), an x86-64
@@ -242,7 +248,7 @@ struct NativeBuild {
                        "__AVX__": "avx", "__AVX2__": "avx2", "__FMA__": "fma", "__F16C__": "f16c", "__BMI__": "bmi",
                        "__BMI2__": "bmi2", "__LZCNT__": "lzcnt", "__AVX512F__": "avx512f", "__AVX512DQ__": "avx512dq",
                        "__AVX512CD__": "avx512cd", "__AVX512BW__": "avx512bw", "__AVX512VL__": "avx512vl",
-                       "__AVX512BF16__": "avx512bf16"]
+                       "__AVX512BF16__": "avx512bf16", "__AVX512VNNI__": "avx512vnni"]
         var features: [String] = []
         for line in macros.split(separator: "\n") {
             let parts = line.split(separator: " ")

@@ -114,6 +114,17 @@ final class CompileWeightFormatTests: XCTestCase {
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stderr, "tiny: error: \(f32Weights): holds f32 weights; this program was compiled for bf16 (tfc compile --weights-format bf16): give the weights file written with it, or recompile\n")
 
+        // int8 (one target: its AVX-512 and AVX2 panels differ): the file says int8 (header byte 168).
+        let int8 = dir.appendingPathComponent("tiny8")
+        XCTAssertSucceeded(try tiny.tfc(["compile", CompiledTiny.spec, "--weights", tiny.weights, "-o", int8.path, "--weights-format", "int8",
+                                         "--target-cpu", "avx2"]), "compile --weights-format int8 --target-cpu avx2")
+        XCTAssertSucceeded(try TFC.runProcess(int8, ["--tokens", "1,2", "-n", "2"]), "the int8 program with its own weights")
+        let int8Weights = dir.appendingPathComponent("tiny8.weights").path
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: int8Weights))[168], 2)
+        r = try tiny.run(["--tokens", "1,2", "--weights", int8Weights])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr, "tiny: error: \(int8Weights): holds int8 weights; this program was compiled for f32 (tfc compile --weights-format f32): give the weights file written with it, or recompile\n")
+
         // A file of the previous version (1: entry sizes in floats, no format) is refused by its version.
         var old = try Data(contentsOf: URL(fileURLWithPath: bf16Weights))
         XCTAssertEqual(old[8], 2, "weights file version")
@@ -131,7 +142,8 @@ final class CompileWeightFormatTests: XCTestCase {
         let out = dir.appendingPathComponent("x").path
         let cases: [([String], String)] = [
             (["--weights", tiny.weights, "-o", out, "--weights-format", "fp16"], "error: --weights-format: unknown format 'fp16'; use f32, bf16, int8\n"),
-            (["--weights", tiny.weights, "-o", out, "--weights-format", "int8"], "error: --weights-format int8: int8 is not available yet\n"),
+            (["--weights", tiny.weights, "-o", out, "--weights-format", "int8"],
+             "error: --weights-format int8: the AVX-512 and AVX2 int8 kernels read differently packed weights and a build shares one weights file: give --target-cpu (avx512, avx2 or host)\n"),
             (["--emit", "plan", "--weights-format", "BF16"], "error: --weights-format: unknown format 'BF16'; use f32, bf16, int8\n"),
             (["--emit", "ir", "--weights-format", "bf16"],
              "error: --weights, -o, --target-cpu, --weights-format and --tokenizer build a program (--emit exe or shared), not --emit ir\n"),
