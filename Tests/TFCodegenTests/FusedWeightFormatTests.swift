@@ -63,6 +63,8 @@ final class FusedWeightFormatTests: XCTestCase {
         for file in ["specs/tiny.tfs", "specs/examples/mid.tfs"] { try check(.bf16, budget: 0.013, file: file) }
     }
 
+    /// The 3% holds on these small random models at 24 tokens (2.6% measured); the random
+    /// 150M misses it (4.2%, `tfc bench accuracy`; docs/int8.md says where the error comes from).
     func testInt8Models() throws {
         for file in ["specs/tiny.tfs", "specs/examples/mid.tfs"] { try check(.int8, budget: 0.03, file: file) }
     }
