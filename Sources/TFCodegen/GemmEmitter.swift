@@ -79,14 +79,17 @@ extension IRGen {
             let kc = self.param(fn, 3), nValid = self.param(fn, 4), accumulate = self.param(fn, 5)
             let colStride = s.aColStride, rowStride = s.aRowStride
 
+            /// Prefetches B `prefetchBytes` ahead of the 32-bit offset `bOff` (a later micro-panel).
+            func prefetch(_ bOff: LLVMValueRef) {
+                guard prefetchBytes > 0 else { return }
+                let f = self.declare("llvm.prefetch.p0i8", self.voidT, [self.pi8, self.i32, self.i32, self.i32])
+                let addr = self.bitcast(self.gep(B, self.add(bOff, prefetchBytes / 4)), self.pi8)
+                self.call(f, [addr, self.i32(0), self.i32(3), self.i32(1)])
+            }
             func step(_ kk: LLVMValueRef, _ acc: [LLVMValueRef]) -> [LLVMValueRef] {
                 var acc = acc
                 let bOff = self.mul(kk, s.nr)
-                if prefetchBytes > 0 {
-                    let f = self.declare("llvm.prefetch.p0i8", self.voidT, [self.pi8, self.i32, self.i32, self.i32])
-                    let addr = self.bitcast(self.gep(B, self.add(bOff, prefetchBytes / 4)), self.pi8)
-                    self.call(f, [addr, self.i32(0), self.i32(3), self.i32(1)])
-                }
+                prefetch(bOff)
                 let b = (0..<nv).map { self.loadV(B, self.add(bOff, $0 * self.width)) }
                 let aOff = self.mul(kk, colStride)
                 for i in 0..<rows {
@@ -99,11 +102,7 @@ extension IRGen {
             func pairStep(_ p: LLVMValueRef, _ acc: [LLVMValueRef], evenOnly: Bool = false) -> [LLVMValueRef] {
                 var acc = acc
                 let bOff = self.mul(p, s.nr)
-                if prefetchBytes > 0 {
-                    let f = self.declare("llvm.prefetch.p0i8", self.voidT, [self.pi8, self.i32, self.i32, self.i32])
-                    let addr = self.bitcast(self.gep(B, self.add(bOff, prefetchBytes / 4)), self.pi8)
-                    self.call(f, [addr, self.i32(0), self.i32(3), self.i32(1)])
-                }
+                prefetch(bOff)
                 let b = (0..<nv).map { self.loadI32V(B, self.add(bOff, $0 * self.width)) }
                 if s.kernel == .bf16DotBF16 {
                     let aOff = self.mul(p, colStride)

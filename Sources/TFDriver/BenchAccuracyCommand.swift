@@ -54,13 +54,7 @@ struct BenchAccuracyCommand: ParsableCommand {
             let graph = loaded.graph, config = graph.config
             if tokens > config.context { throw UserError("error: --tokens \(tokens) exceeds the context of \(config.name) (\(config.context))") }
             let progress = ProgressLine()
-            let benchWeights: BenchWeights
-            if let weights {
-                benchWeights = BenchWeights(file: try graph.loadWeights(weights, allowNonFinite: allowNonFinite))
-            } else {
-                progress.update(step: 0, of: 0, "initialising random weights")
-                benchWeights = BenchWeights(randomFor: graph)
-            }
+            let benchWeights = try BenchWeights.load(weights, for: graph, allowNonFinite: allowNonFinite, progress: progress)
             var state = tfc_mix64(seed &+ 7)
             let ids = (0..<tokens).map { _ in Int32(tfc_rng_next(&state) % UInt64(config.vocab)) }
 

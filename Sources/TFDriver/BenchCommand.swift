@@ -112,6 +112,15 @@ struct BenchOptions: ParsableArguments {
 }
 
 /// `tfc bench kernels [SPEC]`: every kernel class at the spec's shapes.
+extension BenchWeights {
+    /// The weights a model bench runs on: the file's when given (checked), else random ones.
+    static func load(_ file: String?, for graph: Graph, allowNonFinite: Bool, progress: ProgressLine) throws -> BenchWeights {
+        if let file { return BenchWeights(file: try graph.loadWeights(file, allowNonFinite: allowNonFinite)) }
+        progress.update(step: 0, of: 0, "initialising random weights")
+        return BenchWeights(randomFor: graph)
+    }
+}
+
 struct BenchKernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
@@ -209,13 +218,7 @@ struct BenchModelCommand: ParsableCommand {
             do { formats = try WeightFormat.parseList(weightsFormat) } catch let error as CodegenError { throw UserError("error: " + error.message) }
             if Set(formats).count < formats.count { throw UserError("error: --weights-format: a format is listed twice in '\(weightsFormat)'") }
             let progress = ProgressLine()
-            let benchWeights: BenchWeights
-            if let weights {
-                benchWeights = BenchWeights(file: try graph.loadWeights(weights, allowNonFinite: allowNonFinite))
-            } else {
-                progress.update(step: 0, of: 0, "initialising random weights")
-                benchWeights = BenchWeights(randomFor: graph)
-            }
+            let benchWeights = try BenchWeights.load(weights, for: graph, allowNonFinite: allowNonFinite, progress: progress)
             let peak = options.measurePeak(progress)
             let threads = options.threads
             // One fused side per target and format; a side is named by its format too when any is not f32.
