@@ -5,7 +5,7 @@
 #pragma once
 #include <stdint.h>
 
-#define TFC_AOT_FORMAT_VERSION 3
+#define TFC_AOT_FORMAT_VERSION 4
 
 // tfc_aot_info[]: the model's sizes and layout, indexed by these.
 enum {
@@ -21,12 +21,13 @@ enum {
     TFC_AOT_LAYOUT_HASH,     // FNV-1a 64 of the slot and weight layout (also in the file)
     TFC_AOT_LAST_ROW_ONLY,   // 1: tfc_model_forward_last writes one logits row, else T rows
     TFC_AOT_INCREMENTAL,     // 1: continuing from cached tokens computes the model; 0: non-causal, whole sequences only
+    TFC_AOT_WEIGHTS_FORMAT,  // TFC_WEIGHTS_FORMAT_*: the packed weights the program reads (tfc compile --weights-format)
     TFC_AOT_INFO_COUNT
 };
 
 // tfc_aot_slots[]: TFC_AOT_SLOT_FIELDS int64 per table slot: kind, byte offset (into the
-// weights file for WEIGHT, into the arena for ARENA), size in floats (int32 for TOKENS),
-// weight entry index (or -1).
+// weights file for WEIGHT, into the arena for ARENA), size (bytes for WEIGHT, floats for ARENA,
+// int32 for TOKENS), weight entry index (or -1).
 enum { TFC_SLOT_WEIGHT = 0, TFC_SLOT_ARENA = 1, TFC_SLOT_TOKENS = 2, TFC_SLOT_LOGITS = 3 };
 #define TFC_AOT_SLOT_FIELDS 4
 
@@ -57,7 +58,10 @@ extern const char tfc_aot_tfc_version[];
 //   terminated) | padding | tensor data from data_offset (4096-aligned): every tensor starts on a
 //   64-byte boundary, tensors of 1 MiB or more on a page (4096) boundary.
 #define TFC_WEIGHTS_MAGIC "TFCWGHT1"
-#define TFC_WEIGHTS_VERSION 1
+#define TFC_WEIGHTS_VERSION 2  // 2: entry sizes in bytes, the weights format recorded
+
+// How packed tensors are stored (raw tensors are always f32): the header's and each entry's format.
+enum { TFC_WEIGHTS_FORMAT_F32 = 0, TFC_WEIGHTS_FORMAT_BF16 = 1, TFC_WEIGHTS_FORMAT_INT8 = 2 };
 
 typedef struct {
     char magic[8];           // TFC_WEIGHTS_MAGIC (no NUL)
@@ -68,18 +72,20 @@ typedef struct {
     uint64_t layout_hash;    // = tfc_aot_info[TFC_AOT_LAYOUT_HASH]
     char spec_hash[64];      // = tfc_aot_spec_hash, NUL-padded
     char name[64];           // the model name, NUL-padded (truncated)
-    uint8_t reserved[88];
+    uint32_t weights_format; // TFC_WEIGHTS_FORMAT_*, = tfc_aot_info[TFC_AOT_WEIGHTS_FORMAT]
+    uint8_t reserved[84];
 } tfc_weights_header;
 
 enum { TFC_WEIGHT_RAW = 0, TFC_WEIGHT_PACKED_TRANSPOSED = 1, TFC_WEIGHT_PACKED = 2 };
 
 typedef struct {
     uint64_t offset;         // bytes from the file start
-    uint64_t floats;
+    uint64_t bytes;
     uint32_t kind;           // TFC_WEIGHT_*
     uint32_t name_offset;    // into the names, which follow the entries
     uint32_t k, n, nr;       // panel layout of packed tensors (0 for raw)
-    uint32_t reserved[3];
+    uint32_t format;         // TFC_WEIGHTS_FORMAT_* (bf16 panels are k-pair interleaved)
+    uint32_t reserved[2];
 } tfc_weights_entry;
 
 _Static_assert(sizeof(tfc_weights_header) == 256, "weights header is 256 bytes");

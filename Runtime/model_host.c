@@ -87,9 +87,14 @@ static int cpu_features(cpu_feature *out, int max) {
     int n = 0;
 #if defined(__x86_64__) || defined(__i386__)
     unsigned a, b, c, d;
-    unsigned c1 = 0, b7 = 0, cx = 0;
+    unsigned c1 = 0, b7 = 0, c7 = 0, a71 = 0, cx = 0;
     if (__get_cpuid(1, &a, &b, &c, &d)) c1 = c;
-    if (__get_cpuid_max(0, NULL) >= 7) { __cpuid_count(7, 0, a, b, c, d); b7 = b; }
+    if (__get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        b7 = b;
+        c7 = c;
+        if (a >= 1) { __cpuid_count(7, 1, a, b, c, d); a71 = a; }
+    }
     if (__get_cpuid(0x80000001, &a, &b, &c, &d)) cx = c;
     unsigned long long xcr0 = 0;
     if (c1 & (1u << 27)) {  // OSXSAVE
@@ -105,7 +110,8 @@ static int cpu_features(cpu_feature *out, int max) {
     F("avx2", avx_os && (b7 & (1u << 5))) F("bmi", b7 & (1u << 3)) F("bmi2", b7 & (1u << 8)) F("lzcnt", cx & (1u << 5))
     F("avx512f", avx512_os && (b7 & (1u << 16))) F("avx512dq", avx512_os && (b7 & (1u << 17)))
     F("avx512cd", avx512_os && (b7 & (1u << 28))) F("avx512bw", avx512_os && (b7 & (1u << 30)))
-    F("avx512vl", avx512_os && (b7 & (1u << 31)))
+    F("avx512vl", avx512_os && (b7 & (1u << 31))) F("avx512bf16", avx512_os && (a71 & (1u << 5)))
+    F("avx512vnni", avx512_os && (c7 & (1u << 11)))
 #undef F
 #endif
     return n;
@@ -202,6 +208,16 @@ static size_t mapped_size(size_t bytes) {
 
 // ---- Weights -----------------------------------------------------------------------------
 
+// The name --weights-format gives a TFC_WEIGHTS_FORMAT_* value.
+static const char *weights_format_name(uint64_t format) {
+    switch (format) {
+    case TFC_WEIGHTS_FORMAT_F32: return "f32";
+    case TFC_WEIGHTS_FORMAT_BF16: return "bf16";
+    case TFC_WEIGHTS_FORMAT_INT8: return "int8";
+    default: return NULL;
+    }
+}
+
 static int looks_like_safetensors(const uint8_t *h, size_t n) {
     if (n < 9) return 0;
     uint64_t len = 0;
@@ -248,6 +264,13 @@ static int map_weights(tfc_model *m, const char *path, char *err) {
         set_error(err, "%s: truncated weights file (%lld bytes)", path, (long long)st.st_size);
     } else if (h.version != TFC_WEIGHTS_VERSION) {
         set_error(err, "%s: weights file format version %u, this program reads version %d: re-run tfc compile", path, h.version, TFC_WEIGHTS_VERSION);
+    } else if ((int64_t)h.weights_format != variant()->info[TFC_AOT_WEIGHTS_FORMAT]) {
+        const char *have = weights_format_name(h.weights_format), *want = weights_format_name((uint64_t)variant()->info[TFC_AOT_WEIGHTS_FORMAT]);
+        if (have)
+            set_error(err, "%s: holds %s weights; this program was compiled for %s (tfc compile --weights-format %s): give the weights file written with it, or recompile",
+                      path, have, want, want);
+        else
+            set_error(err, "%s: unknown weights format %u (damaged?); this program was compiled for %s: re-run tfc compile", path, h.weights_format, want);
     } else if (strcmp(file_hash, tfc_aot_spec_hash) != 0) {
         set_error(err, "%s: was written for a different spec (model \"%s\", spec hash %s) than this program was compiled from (model \"%s\", spec hash %s): "
                   "the spec changed since compiling; re-run tfc compile to write the program and its weights together",

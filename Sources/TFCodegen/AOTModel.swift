@@ -17,11 +17,14 @@ import Darwin
 /// host maps the file and points the table into it: no packing code in C, nothing to do at
 /// load time. Activations, scratch buffers and KV caches share one zeroed arena; the token ids
 /// and the logits are the host's. The C side of every layout here is Runtime/model_desc.h.
+/// The packed entries are in the build's weight format (`--weights-format`); the program and
+/// the file both record it, and the host refuses a file of another format.
 public struct AOTModel {
     /// Bump with TFC_AOT_FORMAT_VERSION in Runtime/model_desc.h.
-    public static let formatVersion = 3
+    public static let formatVersion = 4
     static let weightsMagic = Array("TFCWGHT1".utf8)
-    static let weightsVersion: UInt32 = 1
+    /// Bump with TFC_WEIGHTS_VERSION in Runtime/model_desc.h (2: entry sizes in bytes, formats recorded).
+    static let weightsVersion: UInt32 = 2
     static let headerBytes = 256
     static let entryBytes = 48
 
@@ -35,9 +38,20 @@ public struct AOTModel {
         public let name: String
         public let kind: WeightKind
         public let layout: PanelLayout?
-        public let floats: Int
+        /// Raw tensors are float32; packed ones are in their layout's format.
+        public var format: WeightFormat { layout?.format ?? .f32 }
+        public let bytes: Int
         /// Byte offset in the file.
         public let offset: Int
+    }
+
+    /// How model_desc.h numbers a weight format (TFC_WEIGHTS_FORMAT_*).
+    static func code(_ format: WeightFormat) -> Int {
+        switch format {
+        case .f32: return 0
+        case .bf16: return 1
+        case .int8: return 2
+        }
     }
 
     /// Where a table slot points at run time.
@@ -55,6 +69,8 @@ public struct AOTModel {
     }
 
     public let config: ModelConfig
+    /// The packed weights' format, the same in every variant.
+    public let weightFormat: WeightFormat
     public let entries: [WeightEntry]
     public let variants: [Variant]
     /// The size of the weights file.
@@ -75,11 +91,16 @@ public struct AOTModel {
         precondition(!programs.isEmpty)
         let graph = programs[0].graph
         config = graph.config
+        let format = programs[0].weightFormat
+        weightFormat = format
+        guard programs.allSatisfy({ $0.weightFormat == format }) else {
+            throw CodegenError("the variants of one build must store the weights in one format (one weights file serves them all)")
+        }
         let context = config.context
         var entries: [WeightEntry] = []
         var entryIndex: [String: Int] = [:]
         var variants: [Variant] = []
-        var pending: [(name: String, kind: WeightKind, layout: PanelLayout?, floats: Int)] = []
+        var pending: [(name: String, kind: WeightKind, layout: PanelLayout?, bytes: Int)] = []
         var pendingIndex: [String: Int] = [:]
         var firstWeights = 0
         for program in programs {
@@ -94,10 +115,10 @@ public struct AOTModel {
             defer { arena += max(bytes, 64) }
             return arena
         }
-        func weight(_ name: String, _ kind: WeightKind, _ layout: PanelLayout?, _ floats: Int) -> Int {
+        func weight(_ name: String, _ kind: WeightKind, _ layout: PanelLayout?, _ bytes: Int) -> Int {
             let key = "\(kind.rawValue) \(name) \(layout?.description ?? "")"
             if let i = pendingIndex[key] { return i }
-            pending.append((name, kind, layout, floats))
+            pending.append((name, kind, layout, bytes))
             pendingIndex[key] = pending.count - 1
             return pending.count - 1
         }
@@ -106,9 +127,9 @@ public struct AOTModel {
             switch slot {
             case .raw(let name):
                 guard let shape = parameterShapes[name] else { throw CodegenError("no shape for parameter \(name)") }
-                placements.append(.weight(entry: weight(name, .raw, nil, shape.reduce(1, *))))
+                placements.append(.weight(entry: weight(name, .raw, nil, shape.reduce(1, *) * 4)))
             case .packed(let name, let layout, let transposed):
-                placements.append(.weight(entry: weight(name, transposed ? .packedTransposed : .packed, layout, layout.count)))
+                placements.append(.weight(entry: weight(name, transposed ? .packedTransposed : .packed, layout, layout.storedBytes)))
             case .buffer(let index, let columnOffset):
                 let floats = context * program.plan.bufferColumns[index]
                 if bufferOffsets[index] == nil { bufferOffsets[index] = arenaAlloc(floats) }
@@ -140,11 +161,10 @@ public struct AOTModel {
         dataOffset = roundUp(Self.headerBytes + pending.count * Self.entryBytes + names.count, 4096)
         var offset = dataOffset
         for p in pending {
-            let bytes = p.floats * 4
-            offset = roundUp(offset, bytes >= 1 << 20 ? 4096 : 64)
-            entries.append(WeightEntry(name: p.name, kind: p.kind, layout: p.layout, floats: p.floats, offset: offset))
+            offset = roundUp(offset, p.bytes >= 1 << 20 ? 4096 : 64)
+            entries.append(WeightEntry(name: p.name, kind: p.kind, layout: p.layout, bytes: p.bytes, offset: offset))
             entryIndex[p.name] = entries.count - 1
-            offset += bytes
+            offset += p.bytes
         }
         weightsBytes = roundUp(offset, 64)
         self.entries = entries
@@ -163,23 +183,24 @@ public struct AOTModel {
 
         incremental = graph.incrementalDecodingRefusal == nil
 
-        var text = "tfc aot \(Self.formatVersion) vocab \(config.vocab) context \(context) file \(weightsBytes) last \(lastRowOnly)\n"
+        var text = "tfc aot \(Self.formatVersion) vocab \(config.vocab) context \(context) file \(weightsBytes) last \(lastRowOnly) weights \(weightFormat)\n"
         for (v, variant) in variants.enumerated() {
             text += "variant \(v) arena \(variant.arenaBytes)\n"
             for (i, p) in variant.placements.enumerated() { text += "slot \(i) \(p)\n" }
         }
-        for e in entries { text += "weight \(e.name) \(e.kind) \(e.layout?.description ?? "-") \(e.floats) @\(e.offset)\n" }
+        for e in entries { text += "weight \(e.name) \(e.kind) \(e.layout?.description ?? "-") \(e.format) \(e.bytes) @\(e.offset)\n" }
         layoutHash = fnv1a64(text)
     }
 
     let nameTable: [UInt8]
     let nameOffsets: [Int]
 
-    /// One program's `tfc_aot_slots` rows: kind, byte offset, floats, weight entry (or -1).
+    /// One program's `tfc_aot_slots` rows: kind, byte offset, size (bytes for weights, floats for
+    /// arena slots), weight entry (or -1).
     func slotRows(_ variant: Int) -> [Int64] {
         variants[variant].placements.flatMap { p -> [Int64] in
             switch p {
-            case .weight(let e): return [0, Int64(entries[e].offset), Int64(entries[e].floats), Int64(e)]
+            case .weight(let e): return [0, Int64(entries[e].offset), Int64(entries[e].bytes), Int64(e)]
             case .arena(let offset, let floats): return [1, Int64(offset), Int64(floats), -1]
             case .tokens: return [2, 0, Int64(config.context), -1]
             case .logits: return [3, 0, 0, -1]
@@ -228,7 +249,7 @@ public struct AOTModel {
             Int64(Self.formatVersion), Int64(config.vocab), Int64(config.hidden), Int64(config.context),
             Int64(config.endToken ?? -1), Int64(v.placements.count), Int64(v.arenaBytes), Int64(weightsBytes),
             Int64(entries.count), Int64(bitPattern: layoutHash), lastRowOnly ? 1 : 0,
-            incremental ? 1 : 0,
+            incremental ? 1 : 0, Int64(Self.code(weightFormat)),
         ]
         let names = Self.variantSymbols(suffix)
         try module.exportOnly([ModelProgram.forwardSymbol: names.forward, ModelProgram.forwardLastSymbol: names.forwardLast])
@@ -280,12 +301,14 @@ public struct AOTModel {
         put(layoutHash, at: 32)
         putString(specHash, at: 40, max: 64)
         putString(config.name, at: 104, max: 64)
+        put(UInt32(Self.code(weightFormat)), at: 168)
         var table = [UInt8](repeating: 0, count: entries.count * Self.entryBytes)
         for (i, e) in entries.enumerated() {
             var fields: [UInt8] = []
             withUnsafeBytes(of: UInt64(e.offset).littleEndian) { fields += $0 }
-            withUnsafeBytes(of: UInt64(e.floats).littleEndian) { fields += $0 }
-            for v in [UInt32(e.kind.rawValue), UInt32(nameOffsets[i]), UInt32(e.layout?.k ?? 0), UInt32(e.layout?.n ?? 0), UInt32(e.layout?.nr ?? 0), 0, 0, 0] {
+            withUnsafeBytes(of: UInt64(e.bytes).littleEndian) { fields += $0 }
+            for v in [UInt32(e.kind.rawValue), UInt32(nameOffsets[i]), UInt32(e.layout?.k ?? 0), UInt32(e.layout?.n ?? 0), UInt32(e.layout?.nr ?? 0),
+                      UInt32(Self.code(e.format)), 0, 0] {
                 withUnsafeBytes(of: v.littleEndian) { fields += $0 }
             }
             table.replaceSubrange(i * Self.entryBytes ..< (i + 1) * Self.entryBytes, with: fields)
@@ -313,13 +336,15 @@ public struct AOTModel {
             guard let base = source.baseAddress else { throw CodegenError("parameter \(e.name) has no data") }
             switch e.kind {
             case .raw:
-                guard source.count == e.floats else { throw CodegenError("parameter \(e.name) has \(source.count) floats, expected \(e.floats)") }
-                try write(UnsafeRawPointer(base), e.floats * 4, at: e.offset)
+                guard source.count * 4 == e.bytes else { throw CodegenError("parameter \(e.name) has \(source.count) floats, expected \(e.bytes / 4)") }
+                try write(UnsafeRawPointer(base), e.bytes, at: e.offset)
             case .packedTransposed, .packed:
                 let layout = e.layout!
                 guard source.count == layout.k * layout.n else { throw CodegenError("parameter \(e.name) has \(source.count) floats, expected \(layout.k * layout.n)") }
-                let packed = e.kind == .packed ? layout.packed(base) : layout.packedTransposed(base)
-                try write(UnsafeRawPointer(packed.pointer), e.floats * 4, at: e.offset)
+                let packed = UnsafeMutableRawPointer.allocate(byteCount: max(e.bytes, 1), alignment: 64)
+                defer { packed.deallocate() }
+                layout.packStored(base, transposed: e.kind == .packedTransposed, into: packed)
+                try write(packed, e.bytes, at: e.offset)
             }
         }
         try pad(to: weightsBytes)
@@ -375,7 +400,7 @@ public struct AOTTarget: Sendable {
 
     /// Features the model host can test (LLVM names), in the order messages list them.
     public static let checkable = ["sse3", "ssse3", "sse4.1", "sse4.2", "cx16", "popcnt", "movbe", "avx", "avx2", "fma", "f16c",
-                                   "bmi", "bmi2", "lzcnt", "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"]
+                                   "bmi", "bmi2", "lzcnt", "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512bf16", "avx512vnni"]
 
     /// The x86-64 micro-architecture levels (psABI), by LLVM feature name.
     public static let levels: [String: [String]] = {
@@ -398,8 +423,12 @@ public struct AOTTarget: Sendable {
     }
 
     /// A named CPU (`x86-64-v3`, `skylake`, ...) whose features are `features` (LLVM names).
-    public static func named(_ cpu: String, features: [String]) -> AOTTarget {
-        AOTTarget(target: TargetHost(triple: TargetHost.host.triple, cpu: cpu, features: "", vector: VectorTarget.best(has: features.contains)),
-                  label: cpu, requiredFeatures: features)
+    /// Those the micro-kernel table looks for (`avx512bf16`) are also enabled in the LLVM target,
+    /// so the table sees them (the CPU name alone would leave them to LLVM).
+    public static func named(_ cpu: String, features: [String], label: String? = nil) -> AOTTarget {
+        let kernelFeatures = Set(MicroKernelTable.entries.compactMap(\.extraFeature)).filter(features.contains).sorted()
+        return AOTTarget(target: TargetHost(triple: TargetHost.host.triple, cpu: cpu, features: kernelFeatures.map { "+" + $0 }.joined(separator: ","),
+                                            vector: VectorTarget.best(has: features.contains)),
+                         label: label ?? cpu, requiredFeatures: features)
     }
 }

@@ -13,7 +13,7 @@ import CLLVM
 ///
 /// Kernel arguments: 0 Aq (i8), 1 aScale (float[T]), 2 Bq (i8 panels), 3 colScale
 /// (float[paddedN]), 4 columnSums (i32[paddedN]), 5 C (float, leading dimension `ldc`).
-public struct Int8GemmKernelSpec: Hashable {
+public struct Int8GemmKernelSpec: Hashable, Sendable {
     public let k: Int
     public let n: Int
     public let ldc: Int

@@ -16,6 +16,14 @@ struct NativeOptions: ParsableArguments {
             help: "CPU to generate code for: host (default), avx2 (= x86-64-v3), avx512 (= x86-64-v4), x86-64, x86-64-v2, or a CPU name such as skylake; with --emit plan|llvm|asm, the target to show.")
     var targetCPU: String?
     @Option(help: "A tokenizer.json to ship as NAME.tokenizer instead of the one the spec names (for --prompt).") var tokenizer: String?
+    @Option(name: .customLong("weights-format"),
+            help: "How the packed weights are stored: f32 (default), bf16 (half the size; AVX512_BF16 CPUs use vdpbf16ps, others widen to f32) or int8 (with --target-cpu). The program reads only weights of its format.")
+    var weightsFormat: String?
+
+    /// `--weights-format`, parsed (f32 when not given).
+    func weightFormat() throws -> WeightFormat {
+        do { return try WeightFormat.parse(weightsFormat ?? "f32") } catch let error as CodegenError { throw UserError("error: " + error.message) }
+    }
 }
 
 extension CompileCommand {
@@ -23,7 +31,7 @@ extension CompileCommand {
     /// `--emit exe|shared`); returns the stage to print otherwise (nil: nothing left to do).
     func compileNativeIfRequested() throws -> EmitKind? {
         let nativeFlags = native.weights != nil || native.output != nil || native.tokenizer != nil
-            || (native.targetCPU != nil && emit != .plan && emit != .llvm && emit != .asm)
+            || ((native.targetCPU != nil || native.weightsFormat != nil) && emit != .plan && emit != .llvm && emit != .asm)
         switch emit {
         case .exe?, .shared?:
             break
@@ -33,7 +41,7 @@ extension CompileCommand {
             throw UserError("error: give --emit STAGE (\(EmitKind.stages.map(\.rawValue).joined(separator: "|"))) to print a stage, or --weights W.safetensors -o NAME to build an executable")
         case let stage?:
             if nativeFlags {
-                throw UserError("error: --weights, -o, --target-cpu and --tokenizer build a program (--emit exe or shared), not --emit \(stage.rawValue)")
+                throw UserError("error: --weights, -o, --target-cpu, --weights-format and --tokenizer build a program (--emit exe or shared), not --emit \(stage.rawValue)")
             }
             return stage
         }
@@ -42,7 +50,7 @@ extension CompileCommand {
     }
 }
 
-/// `tfc compile SPEC --weights W -o NAME [--emit exe|shared] [--target-cpu CPU]`: the model's
+/// `tfc compile SPEC --weights W -o NAME [--emit exe|shared] [--target-cpu CPU] [--weights-format F]`: the model's
 /// kernels as an object file (LLVM's target machine, the same code the JIT runs), the weights
 /// packed into NAME.weights, and the C model host from Runtime/, linked by the system C compiler.
 struct NativeBuild {
@@ -54,6 +62,7 @@ struct NativeBuild {
 
     func run() throws {
         let start = Date()
+        let format = try options.weightFormat()
         guard let weightsPath = options.weights else {
             throw UserError("error: --emit \(shared ? "shared" : "exe") needs the weights to compile with: --weights W.safetensors")
         }
@@ -83,7 +92,7 @@ struct NativeBuild {
             + (tokenizerSource.map { [(what: "tokenizer", path: $0.path)] } ?? [])
             + RuntimeSources.linked.map { (what: "runtime source", path: runtime.path + "/" + $0) }
         let targets = try OutputPolicy.check(outputs, inputs: inputs)
-        let variants = try Self.variants(options.targetCPU, compiler: { compiler })
+        let variants = try Self.variants(options.targetCPU, weightFormat: format, compiler: { compiler })
         let weights = try loaded.graph.loadWeights(weightsPath, allowNonFinite: options.allowNonFinite)
         // The tokenizer side file, made before anything is written (a bad tokenizer leaves no files).
         let tokenizerFile = try tokenizerSource.map { try CompiledTokenizerFile.bytes(tokenizerAt: $0.path) }
@@ -94,7 +103,7 @@ struct NativeBuild {
         for v in variants {
             let module = try KernelModule(name: "\(config.name)_\(v.suffix)", target: v.target.target)
             let override = [v.panelOverride, schedule].compactMap { $0 }.joined(separator: " ")
-            programs.append(try ModelProgram(fused: fused, into: module, scheduleOverride: override.isEmpty ? nil : override))
+            programs.append(try ModelProgram(fused: fused, into: module, scheduleOverride: override.isEmpty ? nil : override, weightFormat: format))
             modules.append(module)
         }
         var shapes: [String: [Int]] = [:]
@@ -165,7 +174,8 @@ struct NativeBuild {
         let described = variants.map { v in
             "\(v.target.label) [\(v.target.requiredFeatures.isEmpty ? "baseline x86-64" : v.target.requiredFeatures.joined(separator: " "))]"
         }
-        print(String(format: "%@ %@ for %@%@ in %.1f s", shared ? "shared library" : "executable", config.name,
+        print(String(format: "%@ %@%@ for %@%@ in %.1f s", shared ? "shared library" : "executable", config.name,
+                     format == .f32 ? "" : " with \(format) weights",
                      described.joined(separator: " and "), variants.count > 1 ? " (picked at start from the CPU)" : "",
                      Date().timeIntervalSince(start)))
         if shared {
@@ -198,14 +208,25 @@ struct NativeBuild {
     /// The variants for `--target-cpu`: given, that target alone; by default an AVX-512 and an
     /// AVX2 program (x86-64-v4 and x86-64-v3; the host tries them in that order), whose weight
     /// panels agree (the AVX-512 code takes 16x16 register tiles, the AVX2 panel width), so one
-    /// weights file serves both — or the host alone when it lacks AVX2.
-    static func variants(_ name: String?, compiler: () throws -> CCompiler) throws -> [Variant] {
+    /// weights file serves both — or the host alone when it lacks AVX2. A format whose AVX-512
+    /// micro-kernel needs an extra feature (bf16: AVX512_BF16 for `vdpbf16ps`; int8: VNNI) adds,
+    /// first, x86-64-v4 with that feature; the others use the format's plain kernel. Its panels
+    /// are one layout for both kernels, so the weights file is still shared.
+    static func variants(_ name: String?, weightFormat: WeightFormat = .f32, compiler: () throws -> CCompiler) throws -> [Variant] {
         if let name { return [Variant(target: try resolveTarget(name, compiler: compiler), suffix: "0", panelOverride: nil)] }
         guard VectorTarget.avx2.missing(has: TargetHost.host.has).isEmpty else { return [Variant(target: .host, suffix: "0", panelOverride: nil)] }
+        if weightFormat == .int8 {
+            // The int8 kernels' panels are two vectors wide, so AVX-512 and AVX2 pack differently.
+            throw UserError("error: --weights-format int8: the AVX-512 and AVX2 int8 kernels read differently packed weights and a build shares one weights file: give --target-cpu (avx512, avx2 or host)")
+        }
         let v4 = VectorTarget.avx512.portableCPU, v3 = VectorTarget.avx2.portableCPU
-        return [Variant(target: .named(v4, features: AOTTarget.levels[v4]!), suffix: "avx512",
-                        panelOverride: "mr=16 nr=16"),
-                Variant(target: .named(v3, features: AOTTarget.levels[v3]!), suffix: "avx2", panelOverride: nil)]
+        let portable = [Variant(target: .named(v4, features: AOTTarget.levels[v4]!), suffix: "avx512", panelOverride: "mr=16 nr=16"),
+                        Variant(target: .named(v3, features: AOTTarget.levels[v3]!), suffix: "avx2", panelOverride: nil)]
+        let special = MicroKernelTable.entries.first { $0.weights == weightFormat && $0.isa == .avx512 && $0.extraFeature != nil }
+        guard let feature = special?.extraFeature else { return portable }
+        let first = Variant(target: .named(v4, features: AOTTarget.levels[v4]! + [feature], label: "\(v4)+\(feature)"),
+                            suffix: "avx512" + feature.replacingOccurrences(of: "avx512", with: ""), panelOverride: "mr=16 nr=16")
+        return [first] + portable
     }
 
     /// `--target-cpu`: host, a vector target (avx2, avx512: their x86-64 levels), an x86-64
@@ -226,7 +247,8 @@ struct NativeBuild {
                        "__GCC_HAVE_SYNC_COMPARE_AND_SWAP_16": "cx16", "__POPCNT__": "popcnt", "__MOVBE__": "movbe",
                        "__AVX__": "avx", "__AVX2__": "avx2", "__FMA__": "fma", "__F16C__": "f16c", "__BMI__": "bmi",
                        "__BMI2__": "bmi2", "__LZCNT__": "lzcnt", "__AVX512F__": "avx512f", "__AVX512DQ__": "avx512dq",
-                       "__AVX512CD__": "avx512cd", "__AVX512BW__": "avx512bw", "__AVX512VL__": "avx512vl"]
+                       "__AVX512CD__": "avx512cd", "__AVX512BW__": "avx512bw", "__AVX512VL__": "avx512vl",
+                       "__AVX512BF16__": "avx512bf16", "__AVX512VNNI__": "avx512vnni"]
         var features: [String] = []
         for line in macros.split(separator: "\n") {
             let parts = line.split(separator: " ")
@@ -251,6 +273,7 @@ struct NativeBuild {
         #define \(macro)_CONTEXT \(config.context)
         #define \(macro)_END_TOKEN \(config.endToken ?? -1)
         #define \(macro)_SPEC_HASH "\(specHash)"
+        #define \(macro)_WEIGHTS_FORMAT "\(try options.weightFormat())"
 
         """ + api.replacingOccurrences(of: "#pragma once\n", with: "")
             + (try String(contentsOfFile: runtime.path + "/include/tfc_tokenizer.h", encoding: .utf8)).replacingOccurrences(of: "#pragma once\n", with: "")
