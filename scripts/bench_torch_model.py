@@ -15,8 +15,9 @@ library on --threads threads:
   prefill  --prefill P tokens from position 0, logits of every row (tfc_model_eval);
   decode   --decode D tokens one at a time after an untimed prefill of P tokens, last-row logits
            (tfc_model_decode on the library's KV cache; PyTorch on its own cache).
-Reported: median tokens/s over --repeat rounds after --warmup rounds, the ratio to tfc f32, and
-each contender's relative RMS prefill-logit error against PyTorch float32.
+Reported: median tokens/s over --repeat rounds after --warmup rounds, the ratio to tfc f32, each
+contender's relative RMS prefill-logit error against PyTorch float32, and the slowest and fastest
+round. Weights: `tfc init` writes random ones for any spec (what the libraries are compiled from).
 
     tfc check specs/tokenformer-150m.tfs --json > 150m.json
     tfc init specs/tokenformer-150m.tfs -o 150m.safetensors
@@ -260,7 +261,7 @@ def time_decode(contender, prompt, continuation):
 
 
 def measure(contenders, prompt, continuation, warmup, repeat, pause):
-    """Median prefill and decode seconds per contender, rounds alternating, order rotating."""
+    """Prefill and decode seconds of every timed round per contender, rounds alternating, order rotating."""
     times = {c.label: ([], []) for c in contenders}
     for round_index in range(warmup + repeat):
         shift = round_index % len(contenders)
@@ -272,7 +273,7 @@ def measure(contenders, prompt, continuation, warmup, repeat, pause):
             if round_index >= warmup:
                 times[c.label][0].append(prefill)
                 times[c.label][1].append(decode)
-    return {label: (statistics.median(p), statistics.median(d)) for label, (p, d) in times.items()}
+    return times
 
 
 def parse_library(text):
@@ -350,7 +351,8 @@ def main():
         raise SystemExit(f"error: pytorch f32 and tfc f32 disagree (relative RMS above {args.max_error:g}): "
                          "not the same model, no speed reported")
 
-    medians = measure(contenders, prompt, continuation, args.warmup, args.repeat, args.pause)
+    times = measure(contenders, prompt, continuation, args.warmup, args.repeat, args.pause)
+    medians = {label: (statistics.median(p), statistics.median(d)) for label, (p, d) in times.items()}
     base_prefill, base_decode = medians[reference.label]
     print(f"median of {args.repeat} alternating rounds ({args.warmup} warm-up): prefill {args.prefill} tokens "
           f"(all logits), decode {args.decode} tokens after {args.prefill}")
@@ -365,6 +367,9 @@ def main():
     print("| " + " | ".join("---" for _ in header) + " |")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    print("spread (tok/s, slowest–fastest round): " + "; ".join(
+        f"{label} prefill {args.prefill / max(p):.1f}–{args.prefill / min(p):.1f}, "
+        f"decode {args.decode / max(d):.2f}–{args.decode / min(d):.2f}" for label, (p, d) in times.items()))
 
 
 if __name__ == "__main__":
