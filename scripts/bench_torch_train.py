@@ -42,16 +42,18 @@ class Pattention(torch.nn.Module):
         return a @ self.value
 
 
-def rotary(x, heads, fraction, base):
+def rotary(x, heads, fraction, base, start=0):
+    """GPT-NeoX rotate-half rotary on the first dims of each head; row i is at position start + i."""
     b, t, width = x.shape
     hd = width // heads
     rd = int(hd * fraction)
     if rd == 0:
         return x
     inv = 1.0 / (base ** (torch.arange(0, rd, 2, dtype=torch.float32) / rd))
-    theta = torch.arange(t, dtype=torch.float32)[:, None] * inv[None, :]
+    theta = torch.arange(start, start + t, dtype=torch.float32)[:, None] * inv[None, :]
     emb = torch.cat([theta, theta], dim=-1)
-    cos, sin = emb.cos()[None, :, None, :], emb.sin()[None, :, None, :]
+    # Angles in float32 whatever x's type; cos and sin in x's type so a bf16 model stays bf16.
+    cos, sin = emb.cos().to(x.dtype)[None, :, None, :], emb.sin().to(x.dtype)[None, :, None, :]
     xh = x.view(b, t, heads, hd)
     xr, rest = xh[..., :rd], xh[..., rd:]
     x1, x2 = xr[..., : rd // 2], xr[..., rd // 2:]
