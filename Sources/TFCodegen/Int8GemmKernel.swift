@@ -30,10 +30,15 @@ public struct Int8GemmKernelSpec: Hashable, Sendable {
         self.ldc = ldc ?? n
         self.accumulate = accumulate
         self.vnni = vnni
-        // Two accumulator vectors per row, 4 rows: 8 accumulators + 2 weight vectors + temporaries.
-        nr = 2 * vector.lanes
-        mr = 4
+        // 32 columns on every ISA, so the AVX-512 and AVX2 programs of one build read one weights
+        // file: two zmm per row and 4 rows (8 accumulators), or four ymm per row and 2 rows
+        // (8 accumulators), beside the weight vectors and temporaries.
+        nr = Self.panelWidth
+        mr = vector.lanes == 16 ? 4 : 2
     }
+
+    /// The int8 panel width, the same for every ISA.
+    public static let panelWidth = 32
 
     /// Parallel tasks the panels are split into (a few per thread, so 2 threads balance).
     static let columnTasks = 16

@@ -19,7 +19,7 @@ public struct Int8PattentionKernelSpec: Hashable, Sendable, CustomStringConverti
     public var sites: [PattentionSite]
     /// `vpdpbusd` (AVX512_VNNI) instead of the multiply-add pairs.
     public var vnni: Bool
-    /// Panel width: two vectors (`Int8GemmKernelSpec`).
+    /// Panel width (`Int8GemmKernelSpec.panelWidth`, the same on every ISA).
     public var nr: Int
 
     public init(dIn: Int, layerNormEps: Float? = nil, sites: [PattentionSite], ldx: Int? = nil, vnni: Bool = false, for vector: VectorTarget) {
@@ -30,7 +30,7 @@ public struct Int8PattentionKernelSpec: Hashable, Sendable, CustomStringConverti
         self.layerNormEps = layerNormEps
         self.sites = sites
         self.vnni = vnni
-        nr = 2 * vector.lanes
+        nr = Int8GemmKernelSpec.panelWidth
     }
 
     public func keyLayout(_ site: Int) -> PanelLayout { PanelLayout(k: dIn, n: sites[site].tokens, nr: nr, format: .int8) }

@@ -83,9 +83,9 @@ public struct ModelProgram {
             return try GemmSchedule(parsing: scheduleOverride, base: chosen, for: vector)
         }
 
-        /// The int8 kernels' fixed tile (4 rows x two vectors, whole depth), for `--emit plan`.
+        /// The int8 kernels' fixed tile (whole depth), for `--emit plan`.
         func int8Tile(k: Int, n: Int, nr: Int) {
-            let line = "k=\(k) n=\(n): int8 4x\(nr), micro-kernel \(ukernel.name)"
+            let line = "k=\(k) n=\(n): int8 \(vector.lanes == 16 ? 4 : 2)x\(nr), micro-kernel \(ukernel.name)"
             if !tileChoices.contains(line) { tileChoices.append(line) }
         }
 

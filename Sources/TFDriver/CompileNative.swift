@@ -17,7 +17,7 @@ struct NativeOptions: ParsableArguments {
     var targetCPU: String?
     @Option(help: "A tokenizer.json to ship as NAME.tokenizer instead of the one the spec names (for --prompt).") var tokenizer: String?
     @Option(name: .customLong("weights-format"),
-            help: "How the packed weights are stored: f32 (default), bf16 (half the size; AVX512_BF16 CPUs use vdpbf16ps, others widen to f32) or int8 (with --target-cpu). The program reads only weights of its format.")
+            help: "How the packed weights are stored: f32 (default), bf16 (half the size; AVX512_BF16 CPUs use vdpbf16ps, others widen to f32) or int8 (a quarter; AVX512_VNNI CPUs use vpdpbusd). The program reads only weights of its format.")
     var weightsFormat: String?
 
     /// `--weights-format`, parsed (f32 when not given).
@@ -215,10 +215,6 @@ struct NativeBuild {
     static func variants(_ name: String?, weightFormat: WeightFormat = .f32, compiler: () throws -> CCompiler) throws -> [Variant] {
         if let name { return [Variant(target: try resolveTarget(name, compiler: compiler), suffix: "0", panelOverride: nil)] }
         guard VectorTarget.avx2.missing(has: TargetHost.host.has).isEmpty else { return [Variant(target: .host, suffix: "0", panelOverride: nil)] }
-        if weightFormat == .int8 {
-            // The int8 kernels' panels are two vectors wide, so AVX-512 and AVX2 pack differently.
-            throw UserError("error: --weights-format int8: the AVX-512 and AVX2 int8 kernels read differently packed weights and a build shares one weights file: give --target-cpu (avx512, avx2 or host)")
-        }
         let v4 = VectorTarget.avx512.portableCPU, v3 = VectorTarget.avx2.portableCPU
         let portable = [Variant(target: .named(v4, features: AOTTarget.levels[v4]!), suffix: "avx512", panelOverride: "mr=16 nr=16"),
                         Variant(target: .named(v3, features: AOTTarget.levels[v3]!), suffix: "avx2", panelOverride: nil)]

@@ -95,6 +95,40 @@ final class CompileWeightFormatTests: XCTestCase {
         XCTAssertGreaterThan(roundingEffect, 1e-4, "the rounded weights differ measurably (so the comparison can tell them apart)")
     }
 
+    /// A default int8 build: its variants share one weights file (32-column panels on every ISA)
+    /// and each computes what the JIT's int8 kernels compute on its ISA (the same per-row
+    /// quantisation and exact int32 sums, so only float summation order may differ).
+    func testInt8ProgramMatchesTheJITInEveryVariant() throws {
+        let dir = try TFC.temporaryDirectory(self)
+        let env = ["TFC_CACHE_DIR": dir.appendingPathComponent("cache").path]
+        let weights = dir.appendingPathComponent("w.safetensors").path
+        XCTAssertSucceeded(try TFC.run(["init", CompiledTiny.spec, "-o", weights, "--seed", "6"]), "init")
+        let exe = dir.appendingPathComponent("tiny-int8")
+        let c = try TFC.run(["compile", CompiledTiny.spec, "--weights", weights, "-o", exe.path, "--weights-format", "int8"], environment: env)
+        XCTAssertSucceeded(c, "compile --weights-format int8")
+        XCTAssertTrue(c.stdout.contains("with int8 weights for x86-64-v4+avx512vnni ["), c.stdout)
+        XCTAssertTrue(c.stdout.contains("] and x86-64-v3 ["), c.stdout)
+        let flags = Self.cpuFlags
+        let avx512 = ["avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"].allSatisfy(flags.contains)
+        var cases: [(pretend: String?, label: String, jit: String)] = [("avx512f", "x86-64-v3", "avx2")]
+        if avx512 { cases.insert(("avx512vnni", "x86-64-v4", "avx512"), at: 0) }
+        if avx512 && flags.contains("avx512_vnni") { cases.insert((nil, "x86-64-v4+avx512vnni", "avx512"), at: 0) }
+        for (pretend, label, jit) in cases {
+            let environment = pretend.map { ["TFC_CPU_PRETEND_LACKING": $0] }
+            let info = try TFC.runProcess(exe, ["--info"], environment: environment)
+            XCTAssertTrue(info.stdout.contains(" for \(label) (sse3,"), "\(pretend ?? "-"): \(info.stdout)")
+            let out = dir.appendingPathComponent("aot-\(label).npy").path
+            XCTAssertSucceeded(try TFC.runProcess(exe, ["--tokens", CompiledTiny.prompt, "--logits", out], environment: environment), label)
+            let reference = dir.appendingPathComponent("jit-\(label).npy").path
+            XCTAssertSucceeded(try TFC.run(["run", CompiledTiny.spec, "--weights", weights, "--weights-format", "int8", "--target-cpu", jit,
+                                            "--tokens", CompiledTiny.prompt, "--logits", reference], environment: env), "jit \(jit)")
+            let aot = try Npy.read(path: out), want = try Npy.read(path: reference)
+            XCTAssertEqual(aot.shape, want.shape)
+            let scale = want.data.map(abs).max()!
+            XCTAssertLessThanOrEqual(maxAbsDifference(aot.data, want.data) / scale, 1e-5, "\(label) against the JIT on \(jit)")
+        }
+    }
+
     func testAProgramRefusesWeightsOfAnotherFormatOrAnOlderVersion() throws {
         let tiny = try CompiledTiny.get()
         let dir = try TFC.temporaryDirectory(self)
@@ -114,7 +148,7 @@ final class CompileWeightFormatTests: XCTestCase {
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stderr, "tiny: error: \(f32Weights): holds f32 weights; this program was compiled for bf16 (tfc compile --weights-format bf16): give the weights file written with it, or recompile\n")
 
-        // int8 (one target: its AVX-512 and AVX2 panels differ): the file says int8 (header byte 168).
+        // int8 for one target: the file says int8 (header byte 168).
         let int8 = dir.appendingPathComponent("tiny8")
         XCTAssertSucceeded(try tiny.tfc(["compile", CompiledTiny.spec, "--weights", tiny.weights, "-o", int8.path, "--weights-format", "int8",
                                          "--target-cpu", "avx2"]), "compile --weights-format int8 --target-cpu avx2")
@@ -142,8 +176,6 @@ final class CompileWeightFormatTests: XCTestCase {
         let out = dir.appendingPathComponent("x").path
         let cases: [([String], String)] = [
             (["--weights", tiny.weights, "-o", out, "--weights-format", "fp16"], "error: --weights-format: unknown format 'fp16'; use f32, bf16, int8\n"),
-            (["--weights", tiny.weights, "-o", out, "--weights-format", "int8"],
-             "error: --weights-format int8: the AVX-512 and AVX2 int8 kernels read differently packed weights and a build shares one weights file: give --target-cpu (avx512, avx2 or host)\n"),
             (["--emit", "plan", "--weights-format", "BF16"], "error: --weights-format: unknown format 'BF16'; use f32, bf16, int8\n"),
             (["--emit", "ir", "--weights-format", "bf16"],
              "error: --weights, -o, --target-cpu, --weights-format and --tokenizer build a program (--emit exe or shared), not --emit ir\n"),
