@@ -24,6 +24,17 @@ final class CompileWeightFormatTests: XCTestCase {
         return Set(line.split(separator: " ").map(String.init))
     }
 
+    /// The logits of a compiled program run as a CPU lacking `pretendLacking` would run it,
+    /// after checking that it picks the variant `label`.
+    func variantLogits(_ exe: URL, pretendLacking: String?, label: String, in dir: URL) throws -> Npy.Array {
+        let environment = pretendLacking.map { ["TFC_CPU_PRETEND_LACKING": $0] }
+        let info = try TFC.runProcess(exe, ["--info"], environment: environment)
+        XCTAssertTrue(info.stdout.contains(" for \(label) (sse3,"), "\(pretendLacking ?? "-"): \(info.stdout)")
+        let out = dir.appendingPathComponent("aot-\(label).npy").path
+        XCTAssertSucceeded(try TFC.runProcess(exe, ["--tokens", CompiledTiny.prompt, "--logits", out], environment: environment), label)
+        return try Npy.read(path: out)
+    }
+
     func testBF16ProgramMatchesNaiveOnRoundedWeightsInEveryVariant() throws {
         let dir = try TFC.temporaryDirectory(self)
         let env = ["TFC_CACHE_DIR": dir.appendingPathComponent("cache").path]
@@ -80,12 +91,7 @@ final class CompileWeightFormatTests: XCTestCase {
         if avx512 && flags.contains("avx512_bf16") { cases.insert((nil, "x86-64-v4+avx512bf16", 2e-2), at: 0) }
         var measured: [String] = []
         for (pretend, label, tolerance) in cases {
-            let environment = pretend.map { ["TFC_CPU_PRETEND_LACKING": $0] }
-            let info = try TFC.runProcess(exe, ["--info"], environment: environment)
-            XCTAssertTrue(info.stdout.contains(" for \(label) (sse3,"), "\(pretend ?? "-"): \(info.stdout)")
-            let out = dir.appendingPathComponent("aot-\(label).npy").path
-            XCTAssertSucceeded(try TFC.runProcess(exe, ["--tokens", CompiledTiny.prompt, "--logits", out], environment: environment), label)
-            let logits = try Npy.read(path: out)
+            let logits = try variantLogits(exe, pretendLacking: pretend, label: label, in: dir)
             XCTAssertEqual(logits.shape, naive.shape)
             let error = maxAbsDifference(logits.data, naive.data) / scale
             measured.append("\(label) \(error)")
@@ -114,15 +120,11 @@ final class CompileWeightFormatTests: XCTestCase {
         if avx512 { cases.insert(("avx512vnni", "x86-64-v4", "avx512"), at: 0) }
         if avx512 && flags.contains("avx512_vnni") { cases.insert((nil, "x86-64-v4+avx512vnni", "avx512"), at: 0) }
         for (pretend, label, jit) in cases {
-            let environment = pretend.map { ["TFC_CPU_PRETEND_LACKING": $0] }
-            let info = try TFC.runProcess(exe, ["--info"], environment: environment)
-            XCTAssertTrue(info.stdout.contains(" for \(label) (sse3,"), "\(pretend ?? "-"): \(info.stdout)")
-            let out = dir.appendingPathComponent("aot-\(label).npy").path
-            XCTAssertSucceeded(try TFC.runProcess(exe, ["--tokens", CompiledTiny.prompt, "--logits", out], environment: environment), label)
+            let aot = try variantLogits(exe, pretendLacking: pretend, label: label, in: dir)
             let reference = dir.appendingPathComponent("jit-\(label).npy").path
             XCTAssertSucceeded(try TFC.run(["run", CompiledTiny.spec, "--weights", weights, "--weights-format", "int8", "--target-cpu", jit,
                                             "--tokens", CompiledTiny.prompt, "--logits", reference], environment: env), "jit \(jit)")
-            let aot = try Npy.read(path: out), want = try Npy.read(path: reference)
+            let want = try Npy.read(path: reference)
             XCTAssertEqual(aot.shape, want.shape)
             let scale = want.data.map(abs).max()!
             XCTAssertLessThanOrEqual(maxAbsDifference(aot.data, want.data) / scale, 1e-5, "\(label) against the JIT on \(jit)")
