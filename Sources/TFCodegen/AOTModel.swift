@@ -345,8 +345,10 @@ public struct AOTModel {
                 try write(UnsafeRawPointer(base), e.bytes, at: e.offset)
             case .rawBF16:
                 guard source.count * 2 == e.bytes else { throw CodegenError("parameter \(e.name) has \(source.count) floats, expected \(e.bytes / 2)") }
-                let rounded = source.map(BF16.round)
-                try rounded.withUnsafeBytes { try write($0.baseAddress!, e.bytes, at: e.offset) }
+                let rounded = UnsafeMutablePointer<UInt16>.allocate(capacity: source.count)
+                defer { rounded.deallocate() }
+                BF16.round(source, into: rounded)
+                try write(UnsafeRawPointer(rounded), e.bytes, at: e.offset)
             case .packedTransposed, .packed:
                 let layout = e.layout!
                 guard source.count == layout.k * layout.n else { throw CodegenError("parameter \(e.name) has \(source.count) floats, expected \(layout.k * layout.n)") }

@@ -16,6 +16,11 @@ public enum BF16 {
 
     @inline(__always)
     public static func float(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
+
+    /// Rounds every value of `src` into `dst` (a tensor stored as bf16: the embedding table).
+    public static func round(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutablePointer<UInt16>) {
+        for (i, x) in src.enumerated() { dst[i] = round(x) }
+    }
 }
 
 extension PanelLayout {

@@ -16,18 +16,10 @@ extension KernelModule {
         defineKernel(symbol) { args, T, _ in
             let tokens = g.bitcast(g.load(g.gep(args, 0), align: 8), LLVMPointerType(g.i32, 0))
             let Y = g.argPtr(args, 2)
-            if bf16Table {
-                let table = g.bitcast(g.load(g.gep(args, 1), align: 8), LLVMPointerType(LLVMInt16TypeInContext(g.context), 0))
-                g.loop(0, T) { r in
-                    let token = g.sext64(g.load(g.gep(tokens, r)))
-                    g.widenBF16Row(from: g.gep(table, g.mul(token, d)), to: g.gep(Y, g.mul(r, ldy)), count: d)
-                }
-            } else {
-                let table = g.argPtr(args, 1)
-                g.loop(0, T) { r in
-                    let token = g.sext64(g.load(g.gep(tokens, r)))
-                    g.copyRow(from: g.gep(table, g.mul(token, d)), to: g.gep(Y, g.mul(r, ldy)), count: d)
-                }
+            let table = bf16Table ? g.bitcast(g.load(g.gep(args, 1), align: 8), LLVMPointerType(g.i16, 0)!) : g.argPtr(args, 1)
+            g.loop(0, T) { r in
+                let row = g.gep(table, g.mul(g.sext64(g.load(g.gep(tokens, r))), d)), y = g.gep(Y, g.mul(r, ldy))
+                if bf16Table { g.widenBF16Row(from: row, to: y, count: d) } else { g.copyRow(from: row, to: y, count: d) }
             }
         }
         return symbol
@@ -98,7 +90,6 @@ extension IRGen {
     /// Copies `count` bf16 values (`src` is `i16*`) into floats at `dst`: vectors of `width`
     /// (zero-extend, shift into the high half, reinterpret), then the tail one by one.
     func widenBF16Row(from src: LLVMValueRef, to dst: LLVMValueRef, count: Int) {
-        let i16 = LLVMInt16TypeInContext(context)!
         let vi16 = LLVMVectorType(i16, UInt32(width))!
         let full = count / width * width
         let shift = splat(i32(16))

@@ -92,8 +92,7 @@ public final class FusedExecutor: ModelExecutor {
             case .rawBF16(let name):
                 let source = weights(name)
                 let rounded = AlignedBuffer(count: (source.count + 1) / 2, zeroed: false)  // counts floats: two bf16 each
-                let halves = rounded.raw.assumingMemoryBound(to: UInt16.self)
-                for j in 0..<source.count { halves[j] = BF16.round(source[j]) }
+                BF16.round(source, into: rounded.raw.assumingMemoryBound(to: UInt16.self))
                 buffers.append(rounded)
                 table[i] = rounded.raw
             case .packed(let name, let layout, let transposed):

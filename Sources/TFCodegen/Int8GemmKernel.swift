@@ -54,7 +54,6 @@ extension IRGen {
     func int8MicroKernel(_ s: Int8GemmKernelSpec, rows: Int) -> IRFunction {
         let nv = s.nr / width
         let quads = s.layout.quads
-        let i16 = LLVMInt16TypeInContext(context)!
         let vbytes = LLVMVectorType(i8, UInt32(4 * width))!
         let vi16 = LLVMVectorType(i16, UInt32(2 * width))!
         let pi32 = LLVMPointerType(i32, 0)!

@@ -152,7 +152,7 @@ struct NativeBuild {
             throw UserError("\(names.weightsPath): error: \(error.message)")
         }
         let header = shared ? try AtomicFile(targets[2]) : nil
-        if let header { try header.write(Array(headerText(names: names, runtime: runtime, config: config, specHash: specHash).utf8)) }
+        if let header { try header.write(Array(headerText(names: names, runtime: runtime, config: config, specHash: specHash, format: format).utf8)) }
         let tokenizerOut = try tokenizerFile.map { bytes -> AtomicFile in
             let file = try AtomicFile(targets[targets.count - 1])
             try file.write(bytes)
@@ -254,7 +254,7 @@ struct NativeBuild {
     }
 
     /// NAME.h: the C API (Runtime/include/tfc_model.h) with the model's constants.
-    func headerText(names: OutputNames, runtime: URL, config: ModelConfig, specHash: String) throws -> String {
+    func headerText(names: OutputNames, runtime: URL, config: ModelConfig, specHash: String, format: WeightFormat) throws -> String {
         let api = try String(contentsOfFile: runtime.path + "/include/tfc_model.h", encoding: .utf8)
         let prefix = names.base.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
         let macro = prefix.first?.isNumber == true ? "M" + prefix : prefix
@@ -269,7 +269,7 @@ struct NativeBuild {
         #define \(macro)_CONTEXT \(config.context)
         #define \(macro)_END_TOKEN \(config.endToken ?? -1)
         #define \(macro)_SPEC_HASH "\(specHash)"
-        #define \(macro)_WEIGHTS_FORMAT "\(try options.weightFormat())"
+        #define \(macro)_WEIGHTS_FORMAT "\(format)"
 
         """ + api.replacingOccurrences(of: "#pragma once\n", with: "")
             + (try String(contentsOfFile: runtime.path + "/include/tfc_tokenizer.h", encoding: .utf8)).replacingOccurrences(of: "#pragma once\n", with: "")

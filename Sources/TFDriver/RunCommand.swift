@@ -135,7 +135,7 @@ final class ModelRunner {
         let lookup: (String) -> UnsafeBufferPointer<Float> = { file.tensor($0)!.floats }
         switch backend {
         case .naive:
-            if weightFormat != .f32 { throw UserError("error: --weights-format \(weightFormat): the naive backend computes in f32 only") }
+            precondition(weightFormat == .f32, "refused by ExecutionOptions.weightFormat()")
             let (used, note) = BLASThreadLimit.clamp(threads)
             if let note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
             self.threads = used
