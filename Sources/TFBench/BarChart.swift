@@ -1,4 +1,5 @@
 import Foundation
+import TFCodegen
 
 /// A grouped bar chart written as SVG by hand: per group a naive and a fused bar with their values,
 /// an optional reference line (the machine's bound), axes, ticks, labels and a legend. Panels are
@@ -154,7 +155,7 @@ extension KernelReport {
     public var chart: BarChart {
         func groups(_ bound: Bound, _ metric: (KernelResult, Summary?) -> Double?) -> [BarChart.Group] {
             results.filter { $0.kernel.bound == bound }.map {
-                BarChart.Group(label: "\($0.kernel.name)  \($0.kernel.shape)", naive: metric($0, $0.naive), fused: metric($0, $0.fused))
+                BarChart.Group(label: "\($0.kernel.name)  \($0.kernel.shape)" + ($0.kernel.weightFormat == .f32 ? "" : "  \($0.kernel.weightFormat)"), naive: metric($0, $0.naive), fused: metric($0, $0.fused))
             }
         }
         var panels: [BarChart.Panel] = []

@@ -28,10 +28,12 @@ extension KernelReport {
         lines.append("")
         var table = TextTable([("kernel", .left), ("phase", .left), ("shape", .left), ("side", .left), ("median", .right),
                                ("min", .right), ("max", .right), ("GFLOP/s", .right), ("GB/s", .right), ("% bound", .right),
-                               ("speedup", .right)])
+                               ("speedup", .right)] + (hasFormats ? [("vs f32", .right)] : []))
         for (index, r) in results.enumerated() {
             if index > 0 { table.gap() }
             let k = r.kernel
+            let fusedSide = k.weightFormat == .f32 && !hasFormats ? "fused" : "fused \(k.weightFormat)"
+            let ratio = hasFormats ? [k.weightFormat == .f32 ? "" : formatSpeedup(ratioToF32(r))] : []
             func cells(_ s: Summary?) -> [String] {
                 guard let s else { return ["n/a", "", "", "", "", ""] }
                 let bound = formatPercent(r.percentOfBound(s, peak: peak)) + (k.bound == .compute ? " cpu" : " mem")
@@ -40,15 +42,20 @@ extension KernelReport {
             }
             table.add([k.name, k.phase.rawValue, k.shape, "naive"] + cells(r.naive))
             let failed = r.fused == nil && r.fusedError != nil
-            table.add(["", "", "", "fused"] + (failed ? ["error (below)", "", "", "", "", ""] : cells(r.fused)) + [formatSpeedup(r.speedup)])
+            table.add(["", "", "", fusedSide] + (failed ? ["error (below)", "", "", "", "", ""] : cells(r.fused)) + [formatSpeedup(r.speedup)] + ratio)
         }
         lines.append(table.text)
         lines.append("")
         lines.append("speedup = naive median ÷ fused median (>1: fused is faster). % bound: of the sgemm peak (cpu) or of the memory bandwidth (mem), by the kernel's minimum traffic.")
+        if hasFormats {
+            lines.append("vs f32 = fused f32 median ÷ this format's fused median, same case, same run. Weight bytes: f32 4, bf16 2, int8 1 + a 4-byte scale per row; the naive side is f32 on the f32 weights.")
+        }
         for r in results {
-            if let error = r.fusedError { lines.append("fused \(r.kernel.name) \(r.kernel.phase.rawValue): \(error)") }
-            if let d = r.difference, !(d <= 1e-3) {
-                lines.append(String(format: "warning: fused %@ %@ differs from naive by %.2g (relative)", r.kernel.name, r.kernel.phase.rawValue, d))
+            let format = r.kernel.weightFormat == .f32 ? "" : " \(r.kernel.weightFormat)"
+            if let error = r.fusedError { lines.append("fused\(format) \(r.kernel.name) \(r.kernel.phase.rawValue): \(error)") }
+            let tolerance = Self.differenceWarning[r.kernel.weightFormat] ?? 1e-3
+            if let d = r.difference, !(d <= tolerance) {
+                lines.append(String(format: "warning: fused%@ %@ %@ differs from naive by %.2g (relative, above %.0e)", format, r.kernel.name, r.kernel.phase.rawValue, d, tolerance))
             }
         }
         return lines.joined(separator: "\n")

@@ -1,4 +1,5 @@
 import Foundation
+import TFCodegen
 
 /// What every report says about the run itself.
 public struct BenchRun: Sendable {
@@ -37,6 +38,24 @@ public struct KernelReport: Sendable {
 
     public init(run: BenchRun, peak: MachinePeak, seq: Int, contexts: [Int], results: [KernelResult]) {
         self.run = run; self.peak = peak; self.seq = seq; self.contexts = contexts; self.results = results
+    }
+
+    /// Whether any case ran with weights in another format than f32.
+    var hasFormats: Bool { results.contains { $0.kernel.weightFormat != .f32 } }
+
+    /// Above this relative difference from the naive (f32) output a warning is printed: f32 is
+    /// the fused kernels' own rounding; bf16 and int8 add the rounding of their weights (and, on
+    /// `vdpbf16ps` and int8 paths, of the activations).
+    static let differenceWarning: [WeightFormat: Double] = [.f32: 1e-3, .bf16: 3e-2, .int8: 1e-1]
+
+    /// Fused f32 median ÷ this case's fused median (>1: the format is faster), nil for an f32
+    /// case or a missing side.
+    public func ratioToF32(_ r: KernelResult) -> Double? {
+        guard r.kernel.weightFormat != .f32, let fused = r.fused,
+              let f32 = results.first(where: { $0.kernel.weightFormat == .f32 && $0.kernel.name == r.kernel.name
+                                               && $0.kernel.phase == r.kernel.phase && $0.kernel.shape == r.kernel.shape })?.fused
+        else { return nil }
+        return f32.median / fused.median
     }
 }
 
@@ -101,7 +120,8 @@ extension KernelReport {
             return ["name": k.name, "class": k.kernelClass.rawValue, "phase": k.phase.rawValue, "shape": k.shape,
                     "rows": k.rows, "position": k.position, "flops": number(k.flops), "bytes": number(k.bytes),
                     "bound": k.bound.rawValue, "naive": side(r.naive), "fused": side(r.fused),
-                    "speedup": number(r.speedup), "difference": number(r.difference), "fused_error": string(r.fusedError)]
+                    "speedup": number(r.speedup), "difference": number(r.difference), "fused_error": string(r.fusedError),
+                    "weights_format": k.weightFormat.rawValue, "vs_f32": number(ratioToF32(r))]
         }
         return object
     }

@@ -52,7 +52,8 @@ public enum Comparison {
             var byKey: [String: [String: Any]] = [:]
             for k in oldKernels { byKey[kernelKey(k)] = k }
             for k in new["kernels"] as? [[String: Any]] ?? [] {
-                let label = "\(k["name"] ?? "") \(k["phase"] ?? "") \(k["shape"] ?? "")"
+                let format = k["weights_format"] as? String ?? "f32"
+                let label = "\(k["name"] ?? "") \(k["phase"] ?? "") \(k["shape"] ?? "")" + (format == "f32" ? "" : " \(format)")
                 guard let previous = byKey[kernelKey(k)] else {
                     table.add([label, "", "—", "", "not in \(oldName)"])
                     continue
@@ -78,7 +79,11 @@ public enum Comparison {
         return lines.joined(separator: "\n")
     }
 
-    static func kernelKey(_ k: [String: Any]) -> String { "\(k["name"] ?? "")|\(k["phase"] ?? "")|\(k["shape"] ?? "")" }
+    /// Name, phase, shape, and the weights format when it is not f32 (older reports have none: f32).
+    static func kernelKey(_ k: [String: Any]) -> String {
+        let format = k["weights_format"] as? String ?? "f32"
+        return "\(k["name"] ?? "")|\(k["phase"] ?? "")|\(k["shape"] ?? "")" + (format == "f32" ? "" : "|\(format)")
+    }
 
     /// then, now and the relative change; "time" values are formatted as durations.
     static func row(_ label: String, _ side: String, _ old: Any?, _ new: Any?, unit: String, higherIsBetter: Bool) -> [String] {

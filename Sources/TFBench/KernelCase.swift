@@ -1,3 +1,4 @@
+import TFCodegen
 import TFIR
 import TFWeights
 
@@ -48,6 +49,9 @@ public struct KernelCase: Sendable {
     /// Bytes the kernel must move at least: its inputs, weights, KV cache and output, once.
     public var bytes: Double
     public var bound: Bound
+    /// How the fused side stores the matrix weights (Pattention keys and values, the logits
+    /// table); `bytes` counts them at this format's size. The naive side always computes in f32.
+    public var weightFormat: WeightFormat = .f32
 
     public init(name: String, kernelClass: KernelClass, phase: Phase, shape: String, op: Op, rows: Int, position: Int,
                 weights: [TensorSpec], flops: Double?, bytes: Double, bound: Bound, inputWidths: [Int], outputWidth: Int) {
@@ -57,7 +61,29 @@ public struct KernelCase: Sendable {
     }
 
     /// Identifies the case across runs (`--compare`).
-    public var key: String { "\(name) | \(phase.rawValue) | \(shape)" }
+    public var key: String { "\(name) | \(phase.rawValue) | \(shape)" + (weightFormat == .f32 ? "" : " | \(weightFormat)") }
+
+    /// The kernel classes whose weights the fused side can store in another format.
+    public var hasFormattedWeights: Bool { [.pattention, .gemm, .fusedQKV, .logits].contains(kernelClass) }
+
+    /// The same case with the fused side's matrix weights stored as `format`: its minimum traffic
+    /// counts each weight at the format's size (f32 4 bytes, bf16 2, int8 1 plus one f32 scale
+    /// per row of the tensor, i.e. per parameter token or vocabulary entry); vectors stay f32.
+    public func stored(as format: WeightFormat) -> KernelCase {
+        var c = self
+        c.weightFormat = format
+        c.bytes = bytes - 4 * matrixWeightFloats + Self.matrixWeightBytes(weights, format)
+        return c
+    }
+
+    private var matrixWeightFloats: Double { Double(weights.filter { $0.shape.count == 2 }.reduce(0) { $0 + $1.count }) }
+
+    /// Bytes the matrix weights take in `format`.
+    static func matrixWeightBytes(_ weights: [TensorSpec], _ format: WeightFormat) -> Double {
+        weights.filter { $0.shape.count == 2 }.reduce(0.0) { sum, w in
+            sum + Double(w.count * format.storage.bytes) + (format == .int8 ? 4 * Double(w.shape[0]) : 0)
+        }
+    }
 
     /// Widths of the op's operands, each `[rows, width]` row-major (fused Pattention: the input,
     /// plus the residual stream when it has a residual epilogue; attention: q, k, v; LayerNorm and

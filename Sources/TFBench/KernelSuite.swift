@@ -1,3 +1,4 @@
+import TFCodegen
 import TFIR
 import TFPasses
 import TFWeights
@@ -7,7 +8,17 @@ public enum KernelSuite {
     /// Cases for `graph` (the unfused, lowered graph): Pattention at each distinct site shape,
     /// fused q/k/v (from the fusion pipeline's output), attention at each of `contexts`, LayerNorm
     /// and logits; each at prefill (`seq` rows) and decode (one row). Layer 0 stands for all layers.
-    public static func cases(for graph: Graph, seq: Int, contexts: [Int]) throws -> [KernelCase] {
+    /// Every case with matrix weights (Pattention, the score GEMM, fused q/k/v, logits) is followed
+    /// by one copy per format of `formats` other than f32, its weights stored in that format; the
+    /// f32 case is always there, the reference of the others' ratios.
+    public static func cases(for graph: Graph, seq: Int, contexts: [Int], formats: [WeightFormat] = [.f32]) throws -> [KernelCase] {
+        let narrow = formats.filter { $0 != .f32 }
+        return try f32Cases(for: graph, seq: seq, contexts: contexts).flatMap { c in
+            [c] + (c.hasFormattedWeights ? narrow.map { c.stored(as: $0) } : [])
+        }
+    }
+
+    static func f32Cases(for graph: Graph, seq: Int, contexts: [Int]) throws -> [KernelCase] {
         let c = graph.config
         precondition(seq >= 1 && seq <= c.context, "seq was validated by the caller")
         let decodePosition = Swift.min(seq, c.context - 1)

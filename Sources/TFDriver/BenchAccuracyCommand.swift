@@ -43,9 +43,7 @@ struct BenchAccuracyCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let formats: [WeightFormat]
-            do { formats = try WeightFormat.parseList(weightsFormat) } catch let error as CodegenError { throw UserError("error: " + error.message) }
-            if Set(formats).count < formats.count { throw UserError("error: --weights-format: a format is listed twice in '\(weightsFormat)'") }
+            let formats = try parseWeightFormats(weightsFormat)
             let jsonTarget = try json.map {
                 try OutputPolicy.check(role: "--json", path: $0, inputs: [(what: "spec", path: spec)] + (weights.map { [(what: "weights file", path: $0)] } ?? []))
             }

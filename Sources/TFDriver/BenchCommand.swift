@@ -111,7 +111,14 @@ struct BenchOptions: ParsableArguments {
     }
 }
 
-/// `tfc bench kernels [SPEC]`: every kernel class at the spec's shapes.
+/// A `--weights-format` list (`f32,bf16`, `all`), each format once; a bad one is a one-line error.
+func parseWeightFormats(_ list: String) throws -> [WeightFormat] {
+    let formats: [WeightFormat]
+    do { formats = try WeightFormat.parseList(list) } catch let error as CodegenError { throw UserError("error: " + error.message) }
+    if Set(formats).count < formats.count { throw UserError("error: --weights-format: a format is listed twice in '\(list)'") }
+    return formats
+}
+
 extension BenchWeights {
     /// The weights a model bench runs on: the file's when given (checked), else random ones.
     static func load(_ file: String?, for graph: Graph, allowNonFinite: Bool, progress: ProgressLine) throws -> BenchWeights {
@@ -135,6 +142,10 @@ struct BenchKernelsCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Context lengths for attention, comma-separated (those above the model's context are dropped).",
                                valueName: "L,L,…"))
     var contexts = "128,512,2048"
+    @Option(name: .customLong("weights-format"),
+            help: ArgumentHelp("Weight formats of the fused side: f32, bf16, int8, a comma-separated list, or all. Pattention, the score GEMM, fused q/k/v and logits get a row per format; f32 always runs, the reference of the 'vs f32' ratio.",
+                               valueName: "format[,format…]"))
+    var weightsFormat = "f32"
     @OptionGroup var options: BenchOptions
 
     func validate() throws {
@@ -154,6 +165,7 @@ struct BenchKernelsCommand: ParsableCommand {
                 throw UserError("error: \(spec): no such file (the default spec, relative to the current directory); run from the tfc repository or name a spec: tfc bench kernels SPEC")
             }
             let outputs = try options.checkOutputs(inputs: [(what: "spec", path: spec)])
+            let formats = try parseWeightFormats(weightsFormat)
             let loaded = try LoadedSpec(path: spec)
             let graph = loaded.graph, context = graph.config.context
             if seq > context { throw UserError("error: --seq \(seq) exceeds the context of \(graph.config.name) (\(context))") }
@@ -162,7 +174,7 @@ struct BenchKernelsCommand: ParsableCommand {
             let old = try options.loadComparison()
             let progress = ProgressLine()
             let peak = options.measurePeak(progress)
-            let cases = try KernelSuite.cases(for: graph, seq: seq, contexts: lengths)
+            let cases = try KernelSuite.cases(for: graph, seq: seq, contexts: lengths, formats: formats)
             let targets = try options.vectorTargets()
             if targets.count > 1 { throw UserError("error: --target-cpu: bench kernels takes one target (got \(options.targetCPU ?? ""))") }
             let provider = try BenchFusedSide.kernelProvider(graph: graph, threads: options.threads, vector: targets[0])
@@ -214,9 +226,7 @@ struct BenchModelCommand: ParsableCommand {
             }
             let old = try options.loadComparison()
             let targets = try options.vectorTargets()
-            let formats: [WeightFormat]
-            do { formats = try WeightFormat.parseList(weightsFormat) } catch let error as CodegenError { throw UserError("error: " + error.message) }
-            if Set(formats).count < formats.count { throw UserError("error: --weights-format: a format is listed twice in '\(weightsFormat)'") }
+            let formats = try parseWeightFormats(weightsFormat)
             let progress = ProgressLine()
             let benchWeights = try BenchWeights.load(weights, for: graph, allowNonFinite: allowNonFinite, progress: progress)
             let peak = options.measurePeak(progress)

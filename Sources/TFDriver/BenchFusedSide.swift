@@ -29,7 +29,10 @@ enum BenchFusedSide {
 /// kernel spec `ModelProgram` would use for it (cases sharing a spec, e.g. prefill and decode,
 /// share the compiled kernel), weights packed into the kernel's panel layouts and the naive KV
 /// cache copied into the attention kernel's layout, all in `prepare`, untimed. The returned
-/// closure is exactly one kernel call on the workload's own input and output buffers.
+/// closure is exactly one kernel call on the workload's own input and output buffers. A case's
+/// `weightFormat` picks the micro-kernel (`MicroKernelTable`, as `ModelProgram` does) and the
+/// kernel: bf16 panels for the f32 kernels' bf16 micro-kernels, `Int8PattentionKernelSpec` and
+/// `Int8LogitsKernelSpec` for int8.
 final class FusedKernels: FusedKernelProvider {
     let jit: KernelJIT
     /// The model's context: the attention kernel's cache layout depends on it.
@@ -46,13 +49,22 @@ final class FusedKernels: FusedKernelProvider {
     func prepare(_ w: KernelWorkload) throws -> (() -> Void)? {
         // The capability table decides; a case it refuses shows as n/a.
         guard FusedCapabilities.decide(w.kernel.op).kernel != nil else { return nil }
+        // The micro-kernel the model program would pick for the case's weight format on this CPU.
+        let micro = try MicroKernelTable.lookup(weights: w.kernel.weightFormat, isa: vector.isa, has: jit.target.has).kernel
         switch w.kernel.op {
-        case .fusedPattention(let f): return try pattention(f, w)
-        case .attention(let a): return try attention(a, w)
-        case .layerNorm(let ln): return try layerNorm(ln, w)
-        case .logits(let table): return try logits(table, w)
+        case .fusedPattention(let f): return try pattention(f, w, micro)
+        case .attention(let a) where micro == .f32FMA: return try attention(a, w)
+        case .layerNorm(let ln) where micro == .f32FMA: return try layerNorm(ln, w)
+        case .logits(let table): return try logits(table, w, micro)
         default: return nil
         }
+    }
+
+    /// A weight packed into `layout` in its stored form (f32 or bf16 panels, int8 codes and scales).
+    private func packed(_ layout: PanelLayout, _ weight: UnsafeBufferPointer<Float>, transposed: Bool) -> AlignedBuffer {
+        let buffer = AlignedBuffer(count: (layout.storedBytes + 3) / 4, zeroed: false)
+        layout.packStored(weight.baseAddress!, transposed: transposed, into: buffer.raw)
+        return buffer
     }
 
     /// Pointer to a workload buffer, for a kernel's argument list.
@@ -67,7 +79,7 @@ final class FusedKernels: FusedKernelProvider {
     /// the LayerNorm prologue and rotary epilogues at positions `position ..<`. A residual op adds
     /// into its output: the closure first copies the residual (operand 1) there, as the model
     /// program does when the output is not the residual stream itself.
-    private func pattention(_ f: FusedPattentionOp, _ w: KernelWorkload) throws -> (() -> Void)? {
+    private func pattention(_ f: FusedPattentionOp, _ w: KernelWorkload, _ micro: MicroKernelKind) throws -> (() -> Void)? {
         let outWidth = f.outFeatures
         var sites: [PattentionSite] = []
         for (site, rotary) in zip(f.sites, f.rotary) {
@@ -77,14 +89,23 @@ final class FusedKernels: FusedKernelProvider {
                                         tau: site.norm == .softmax ? nil : Float(site.tau), residual: f.residual, rotary: rope,
                                         ldy: outWidth))
         }
-        let spec = PattentionKernelSpec(dIn: f.sites[0].inFeatures, layerNormEps: f.prologue.map { Float($0.eps) }, sites: sites, for: vector)
-        let kernel = try jit.pattention(spec)
+        let dIn = f.sites[0].inFeatures, eps = f.prologue.map { Float($0.eps) }
+        let kernel: CompiledKernel, keyLayout: (Int) -> PanelLayout, valueLayout: (Int) -> PanelLayout
+        if micro.weights == .int8 {
+            let spec = Int8PattentionKernelSpec(dIn: dIn, layerNormEps: eps, sites: sites, vnni: micro == .int8VNNI, for: vector)
+            kernel = try jit.compile(symbol: spec.symbol) { $0.addInt8Pattention(spec) }
+            (keyLayout, valueLayout) = (spec.keyLayout, spec.valueLayout)
+        } else {
+            let spec = PattentionKernelSpec(dIn: dIn, layerNormEps: eps, sites: sites, microKernel: micro, for: vector)
+            kernel = try jit.pattention(spec)
+            (keyLayout, valueLayout) = (spec.keyLayout, spec.valueLayout)
+        }
         var packed: [AlignedBuffer] = []
         var args: [UnsafeMutableRawPointer?] = [raw(w.inputs[0])]
         var column = 0
         for (i, site) in f.sites.enumerated() {
-            let keys = spec.keyLayout(i).packedTransposed(w.weight(site.keyName).baseAddress!)
-            let values = spec.valueLayout(i).packed(w.weight(site.valueName).baseAddress!)
+            let keys = self.packed(keyLayout(i), w.weight(site.keyName), transposed: true)
+            let values = self.packed(valueLayout(i), w.weight(site.valueName), transposed: false)
             packed += [keys, values]
             args += [keys.raw, values.raw, raw(w.output, offset: column)]
             column += site.outFeatures
@@ -142,10 +163,19 @@ final class FusedKernels: FusedKernelProvider {
     }
 
     /// x · tableᵀ with the table packed once into the GEMM's panels (as the model program does).
-    private func logits(_ table: String, _ w: KernelWorkload) throws -> (() -> Void)? {
-        let spec = GemmKernelSpec(k: w.kernel.inputWidths[0], n: w.kernel.outputWidth, for: vector)
-        let kernel = try jit.gemm(spec)
-        let packed = spec.weightLayout.packedTransposed(w.weight(table).baseAddress!)
+    private func logits(_ table: String, _ w: KernelWorkload, _ micro: MicroKernelKind) throws -> (() -> Void)? {
+        let k = w.kernel.inputWidths[0], n = w.kernel.outputWidth
+        let kernel: CompiledKernel, layout: PanelLayout
+        if micro.weights == .int8 {
+            let spec = Int8LogitsKernelSpec(k: k, n: n, vnni: micro == .int8VNNI, for: vector)
+            kernel = try jit.compile(symbol: spec.symbol) { $0.addInt8Logits(spec) }
+            layout = spec.tableLayout
+        } else {
+            let spec = GemmKernelSpec(k: k, n: n, microKernel: micro, for: vector)
+            kernel = try jit.gemm(spec)
+            layout = spec.weightLayout
+        }
+        let packed = self.packed(layout, w.weight(table), transposed: true)
         let args: [UnsafeMutableRawPointer?] = [raw(w.inputs[0]), packed.raw, raw(w.output)]
         let rows = w.kernel.rows
         let jit = self.jit

@@ -76,7 +76,7 @@ final class ReportTests: XCTestCase {
         let sideKeys: Set<String> = ["median_s", "min_s", "max_s", "runs", "gflops", "gbs", "percent_of_bound"]
         for k in kernels {
             XCTAssertEqual(Set(k.keys), ["name", "class", "phase", "shape", "rows", "position", "flops", "bytes", "bound",
-                                         "naive", "fused", "speedup", "difference", "fused_error"])
+                                         "naive", "fused", "speedup", "difference", "fused_error", "weights_format", "vs_f32"])
             XCTAssertEqual(Set((k["naive"] as! [String: Any]).keys), sideKeys)
             XCTAssertEqual(Set((k["fused"] as! [String: Any]).keys), sideKeys)
             XCTAssertTrue((k["naive"] as! [String: Any])["median_s"] is Double)

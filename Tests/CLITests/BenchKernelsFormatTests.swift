@@ -1,0 +1,71 @@
+import Foundation
+import XCTest
+
+/// `tfc bench kernels --weights-format`: a fused row per format for every case with matrix
+/// weights, checked against the naive (f32 OpenBLAS) output, its traffic counted at the format's
+/// bytes, and bad values refused in one line. No speed is asserted.
+final class BenchKernelsFormatTests: XCTestCase {
+    func testRowPerFormatAgainstNaive() throws {
+        let dir = try TFC.temporaryDirectory(self)
+        let report = dir.appendingPathComponent("kernels.json")
+        let r = try TFC.run(["bench", "kernels", "specs/tiny.tfs", "--repeat", "1", "--warmup", "0", "--quick", "--seq", "8",
+                             "--contexts", "16", "--threads", "2", "--weights-format", "bf16,int8", "--json", report.path])
+        XCTAssertSucceeded(r, "tfc bench kernels --weights-format bf16,int8")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        for side in ["fused f32", "fused bf16", "fused int8"] {
+            // pattention ×2 shapes ×2 phases, gemm ×2, fused q/k/v ×2, logits ×2.
+            XCTAssertEqual(lines.filter { $0.contains(side + " ") && ($0.contains("% cpu") || $0.contains("% mem")) }.count,
+                           side == "fused f32" ? 14 : 10, "\(side) rows:\n\(r.stdout)")
+        }
+        XCTAssertTrue(r.stdout.contains("vs f32"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("warning"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("n/a"), r.stdout)
+
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as! [String: Any]
+        let kernels = try XCTUnwrap(object["kernels"] as? [[String: Any]])
+        XCTAssertEqual(kernels.count, 14 + 2 * 10)
+        func find(_ name: String, _ phase: String, _ format: String) throws -> [String: Any] {
+            try XCTUnwrap(kernels.first { $0["name"] as? String == name && $0["phase"] as? String == phase && $0["weights_format"] as? String == format },
+                          "\(name) \(phase) \(format)")
+        }
+        // tiny's mlp site: keys and values [256, 64] each, T=8 rows of 64 in and out.
+        let activations = 4.0 * (8 * 64 + 8 * 64), weights = 2.0 * 256 * 64
+        XCTAssertEqual(try find("pattention mlp", "prefill", "f32")["bytes"] as? Double, activations + 4 * weights)
+        XCTAssertEqual(try find("pattention mlp", "prefill", "bf16")["bytes"] as? Double, activations + 2 * weights)
+        XCTAssertEqual(try find("pattention mlp", "prefill", "int8")["bytes"] as? Double, activations + weights + 4 * (256 + 256))
+        for k in kernels {
+            let format = try XCTUnwrap(k["weights_format"] as? String)
+            let difference = try XCTUnwrap(k["difference"] as? Double, "\(k)")
+            let fused = try XCTUnwrap(k["fused"] as? [String: Any])
+            XCTAssertTrue(fused["median_s"] is Double, "\(k)")
+            switch format {
+            case "f32":
+                XCTAssertLessThan(difference, 1e-4, "\(k)")
+                XCTAssertTrue(k["vs_f32"] is NSNull, "\(k)")
+            case "bf16":
+                // The weights' bf16 rounding (2⁻⁹ relative) shows, and nothing more.
+                XCTAssertGreaterThan(difference, 1e-4, "bf16 weights are rounded: \(k)")
+                XCTAssertLessThan(difference, 3e-2, "\(k)")
+                XCTAssertTrue(k["vs_f32"] is Double, "\(k)")
+            case "int8":
+                XCTAssertGreaterThan(difference, 1e-3, "int8 weights are quantised: \(k)")
+                XCTAssertLessThan(difference, 1e-1, "\(k)")
+                XCTAssertTrue(k["vs_f32"] is Double, "\(k)")
+            default: XCTFail("unexpected format \(format)")
+            }
+        }
+        // Kernels without matrix weights run once, in f32.
+        XCTAssertEqual(kernels.filter { $0["class"] as? String == "attention" }.map { $0["weights_format"] as? String }, ["f32", "f32"])
+    }
+
+    func testBadFormats() throws {
+        for (value, message) in [("fp16", "error: --weights-format: unknown format 'fp16'; use f32, bf16, int8"),
+                                 ("bf16,bf16", "error: --weights-format: a format is listed twice in 'bf16,bf16'"),
+                                 ("f32,", "error: --weights-format: empty format in 'f32,'; use a comma-separated list of f32, bf16, int8 or all")] {
+            let r = try TFC.run(["bench", "kernels", "specs/tiny.tfs", "--quick", "--repeat", "1", "--weights-format", value])
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertEqual(r.stderr, message + "\n")
+            XCTAssertEqual(r.stdout, "", "refused before anything is measured")
+        }
+    }
+}
