@@ -122,6 +122,13 @@ extension ModelReport {
                                 bytes, r.decodeBytesPerToken(bytesPerWeight: bytes) / 1_048_576, r.decodeBound(peak, bytesPerWeight: bytes)))
         }
         if let error = r.fusedError { lines.append("fused backend failed: \(error)") }
+        // --profile: every profiled fused side in one table, the first side's ratio to the others.
+        let profiled = ([(r.fusedLabel ?? "fused", r.prefillProfile, r.prefillFused?.median)] + r.otherFused.map { ($0.label, $0.prefillProfile, $0.prefill?.median) })
+            .compactMap { label, profile, median in profile.map { (label, $0, median) } }
+        if !profiled.isEmpty {
+            lines.append("")
+            lines.append(KernelProfile.table(profiled.map(\.1), labels: profiled.map(\.0), prefillMedians: profiled.map(\.2)))
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -143,7 +143,8 @@ extension ModelReport {
                                        "percent_of_bound": number(r.decodeTokensPerSecond(s).map { 100 * $0 / bound })]) { $1 }
         }
         object["prefill"] = ["seq": r.seq, "flops": number(r.prefillFlops), "naive": prefill(r.prefillNaive),
-                             "fused": prefill(r.prefillFused), "speedup": number(r.prefillSpeedup)] as [String: Any]
+                             "fused": prefill(r.prefillFused), "speedup": number(r.prefillSpeedup),
+                             "fused_profile": r.prefillProfile.map { $0.json as Any } ?? NSNull()] as [String: Any]
         object["decode"] = ["prompt": r.seq, "tokens": r.decodeTokens, "flops": number(r.decodeFlops),
                             "bytes_per_token": number(r.decodeBytesPerToken), "bound_tokens_per_s": number(r.decodeBound(peak)),
                             "naive": decode(r.decodeNaive), "fused": decode(r.decodeFused, bytesPerWeight: r.fusedBytesPerWeight),
@@ -155,12 +156,17 @@ extension ModelReport {
         if !r.otherFused.isEmpty {
             object["other_fused"] = r.otherFused.map { v -> [String: Any] in
                 ["label": v.label, "prefill": prefill(v.prefill), "decode": decode(v.decode, bytesPerWeight: v.bytesPerWeight),
-                 "bytes_per_weight": v.bytesPerWeight,
+                 "bytes_per_weight": v.bytesPerWeight, "prefill_profile": v.prefillProfile.map { $0.json as Any } ?? NSNull(),
                  "compile_s": number(v.compileSeconds), "error": string(v.error)]
             }
         }
         return object
     }
+}
+
+extension KernelProfile {
+    /// `[{"kind", "calls", "seconds"}]`, seconds per prefill (median over the runs).
+    var json: [[String: Any]] { rows.map { ["kind": $0.kind, "calls": $0.calls, "seconds": number($0.seconds)] } }
 }
 
 /// Pretty-printed JSON with sorted keys and a final newline.

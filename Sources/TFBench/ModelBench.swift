@@ -1,4 +1,5 @@
 import Foundation
+import TFCodegen
 import TFIR
 import TFRuntime
 
@@ -36,6 +37,8 @@ public struct ModelResult: Sendable {
     public var fusedLabel: String? = nil
     /// More fused sides timed in the same alternation (e.g. the AVX2 code next to the AVX-512).
     public var otherFused: [FusedVariant] = []
+    /// The first fused side's prefill by kernel kind (`--profile`), nil without it.
+    public var prefillProfile: KernelProfile? = nil
 
     public func prefillTokensPerSecond(_ s: Summary?) -> Double? { s.map { Double(seq) / $0.median } }
     public func prefillGFlops(_ s: Summary?) -> Double? { s.map { prefillFlops / $0.median / 1e9 } }
@@ -61,6 +64,8 @@ public struct FusedVariant: Sendable {
     public var error: String?
     /// Bytes one stored weight takes on this side (4: f32, 2: bf16).
     public var bytesPerWeight: Double = 4
+    /// This side's prefill by kernel kind (`--profile`).
+    public var prefillProfile: KernelProfile? = nil
 }
 
 /// Prefill (tokens/s) and decode with the KV cache (tokens/s), both sides alternating.
@@ -69,9 +74,12 @@ public struct ModelBench {
     public var decodeTokens: Int
     public var alternation: Alternation
     public var seed: UInt64
+    /// After the timed prefills, profile each fused side's prefill by kernel kind (`--repeat`
+    /// untimed-alternation runs per side, each kernel call timed alone).
+    public var profile: Bool
 
-    public init(seq: Int, decodeTokens: Int, repeats: Int, warmup: Int, seed: UInt64 = 0) {
-        self.seq = seq; self.decodeTokens = decodeTokens; self.seed = seed
+    public init(seq: Int, decodeTokens: Int, repeats: Int, warmup: Int, seed: UInt64 = 0, profile: Bool = false) {
+        self.seq = seq; self.decodeTokens = decodeTokens; self.seed = seed; self.profile = profile
         alternation = Alternation(warmup: warmup, repeats: repeats)
     }
 
@@ -130,6 +138,13 @@ public struct ModelBench {
         let prefill = alternation.run(prefillSides, step: { done, total in
             progress.update(step: 2, of: 3, "prefill T=\(seq)", detail: "run \(done)/\(total)")
         })
+        var profiles: [KernelProfile?] = []
+        if profile {
+            for (i, executor) in executors.enumerated().dropFirst() {
+                progress.update(step: 2, of: 3, "prefill T=\(seq)", detail: "profiling fused side \(i)")
+                profiles.append(try KernelProfile.measure(executor, prompt: prompt, runs: alternation.repeats))
+            }
+        }
         let decodeSides: [() -> Double] = zip(executors, blas).map { executor, blas in
             {
                 executor.reset()
@@ -159,6 +174,7 @@ public struct ModelBench {
         for i in variants.indices where variants[i].error == nil {
             variants[i].prefill = prefill[next]
             variants[i].decode = decode[next]
+            if profile { variants[i].prefillProfile = profiles[next - 1] }
             next += 1
         }
         var result = ModelResult(seq: seq, decodeTokens: decodeTokens, prefillFlops: graph.prefillFlops(tokens: seq),
@@ -170,6 +186,7 @@ public struct ModelBench {
         result.weightCount = Double(graph.parameterCount)
         result.fusedBytesPerWeight = fusedBytesPerWeight
         result.otherFused = variants
+        if profile && fused != nil { result.prefillProfile = profiles[0] }
         return result
     }
 }

@@ -12,7 +12,7 @@ import TFRuntime
 public final class FusedExecutor: ModelExecutor {
     public let graph: Graph
     public let fusedGraph: Graph
-    public private(set) var position = 0
+    public internal(set) var position = 0
     /// Seconds to emit, optimise and generate code (or load it from the cache).
     public let compileSeconds: Double
     /// Whether the compiled code came from the disk cache.
@@ -30,6 +30,9 @@ public final class FusedExecutor: ModelExecutor {
     let forwardLast: KernelEntryPoint
     let table: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     let slots: [ModelProgram.Slot]
+    /// `forward`'s kernel calls and their kinds (`profiledForward`).
+    let calls: [KernelCall]
+    public let callKinds: [String]
     /// Keeps packed weights alive.
     var buffers: [AlignedBuffer] = []
     /// The KV caches.
@@ -65,6 +68,8 @@ public final class FusedExecutor: ModelExecutor {
         let module = try KernelModule(name: "tfc_model", target: target)
         let program = try ModelProgram(fused: fusedGraph, into: module, scheduleOverride: scheduleOverride, weightFormat: weightFormat)
         slots = program.slots
+        calls = program.calls
+        callKinds = program.callKinds
         schedule = program.schedule
         plan = program.plan
         self.weightFormat = weightFormat
@@ -149,7 +154,7 @@ public final class FusedExecutor: ModelExecutor {
 
     public func reset() { position = 0 }
 
-    private func prepare(_ ids: [Int32], logitRows: Int) {
+    func prepare(_ ids: [Int32], logitRows: Int) {
         precondition(!ids.isEmpty && position + ids.count <= graph.config.context, "tokens were validated by the caller")
         reserveRows(ids.count)
         for (i, t) in ids.enumerated() { tokens[i] = t }

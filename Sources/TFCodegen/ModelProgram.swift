@@ -43,6 +43,10 @@ public struct ModelProgram {
     private var slotIndex: [Slot: Int] = [:]
     /// One line per kernel call: what runs and with which schedule (`--emit plan`).
     public private(set) var schedule: [String] = []
+    /// The calls of `forward`, in order, and for each the kind of op it computes, e.g.
+    /// "pattention query/key/value", "attention", "copy" (`bench model --profile` times them one by one).
+    public private(set) var calls: [KernelCall] = []
+    public private(set) var callKinds: [String] = []
     public static let forwardSymbol = "tfc_model_forward"
     public static let forwardLastSymbol = "tfc_model_forward_last"
 
@@ -99,8 +103,10 @@ public struct ModelProgram {
             let l = plan.locations[v]!
             return (slot(.buffer(l.buffer, columnOffset: l.columnOffset)), plan.bufferColumns[l.buffer])
         }
+        var kind = ""  // the kind of the instruction being emitted, for `callKinds`
         func emit(_ symbol: String, _ args: [Int], describe: String, lastRowStrides: [Int?]? = nil, value: ValueID) {
             all.append(KernelCall(symbol, args: args.map { KernelCall.Arg($0) }))
+            callKinds.append(symbol.hasPrefix("tfc_copy") ? "copy" : kind)
             if lastRowOnly.contains(value), let strides = lastRowStrides {
                 last.append(KernelCall(symbol, args: zip(args, strides).map { KernelCall.Arg($0, lastRowStride: $1) }, rows: .one, lastRowPosition: true))
             } else {
@@ -122,6 +128,7 @@ public struct ModelProgram {
         let kernels = try FusedCapabilities.kernels(of: graph)
         for (inst, kernel) in zip(graph.instructions, kernels) {
             let v = inst.result
+            kind = Self.kind(of: inst.op)
             switch inst.op {
             case .tokens, .columns:
                 continue  // token ids come from the caller; a view is a pointer offset
@@ -234,7 +241,24 @@ public struct ModelProgram {
             emit(symbol, args, describe: "\(v) \(f.sites.map { $0.prefix }.joined(separator: " + ")): \(described)", value: v)
         }
 
+        calls = all
         _ = module.addProgram(Self.forwardSymbol, calls: all)
         _ = module.addProgram(Self.forwardLastSymbol, calls: last)
+    }
+
+    /// A call's kind, the same for every layer: the op, and a Pattention's sites by their last name.
+    static func kind(of op: Op) -> String {
+        func sites(_ s: [PattentionOp]) -> String { s.map { $0.site.split(separator: ".").last.map(String.init) ?? $0.site }.joined(separator: "/") }
+        switch op {
+        case .embedding: return "embedding"
+        case .layerNorm: return "layernorm"
+        case .add: return "add"
+        case .rotary: return "rotary"
+        case .pattention(let p): return "pattention " + sites([p])
+        case .fusedPattention(let f): return "pattention " + sites(f.sites)
+        case .attention: return "attention"
+        case .logits: return "logits"
+        default: return "\(op)"
+        }
     }
 }

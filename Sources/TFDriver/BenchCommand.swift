@@ -209,6 +209,8 @@ struct BenchModelCommand: ParsableCommand {
             help: ArgumentHelp("How the fused side stores weights: f32, bf16, int8, or a comma-separated list (all: every available format), one fused row per format; the first is the fused side.",
                                valueName: "format[,format…]"))
     var weightsFormat = "f32"
+    @Flag(help: "After the timed prefills, time each fused side's prefill kernel by kernel (--repeat runs each) and print the time per kind of call with its share, per format.")
+    var profile = false
     @OptionGroup var options: BenchOptions
 
     func validate() throws {
@@ -242,7 +244,7 @@ struct BenchModelCommand: ParsableCommand {
                 BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: side.target, weightFormat: side.format)
                     .map { (label: label(side), bytesPerWeight: bytesPerWeight(side.format), make: $0) }
             }
-            let bench = ModelBench(seq: seq, decodeTokens: decode, repeats: options.repeats, warmup: options.warmup)
+            let bench = ModelBench(seq: seq, decodeTokens: decode, repeats: options.repeats, warmup: options.warmup, profile: profile)
             let result = try bench.run(graph: graph,
                                        naive: { NaiveExecutor(graph: graph, weights: benchWeights.lookup, threads: threads) },
                                        fused: fused, fusedLabel: label(sides[0]), fusedBytesPerWeight: bytesPerWeight(sides[0].format),

@@ -69,3 +69,39 @@ final class BenchKernelsFormatTests: XCTestCase {
         }
     }
 }
+
+/// `tfc bench model --profile`: the fused prefill by kernel kind, a column pair per format.
+final class BenchModelProfileTests: XCTestCase {
+    func testProfileTablePerFormat() throws {
+        let dir = try TFC.temporaryDirectory(self)
+        let report = dir.appendingPathComponent("model.json")
+        let r = try TFC.run(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "2", "--repeat", "1", "--warmup", "0",
+                             "--threads", "2", "--weights-format", "f32,bf16", "--profile", "--json", report.path])
+        XCTAssertSucceeded(r, "bench model --profile")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("fused prefill by kernel kind") }, r.stdout)
+        // tiny: 2 layers; a row per kind with its calls, both formats' ms and shares, and the ratio.
+        for (kind, calls) in [("pattention mlp", 2), ("pattention query/key/value", 2), ("attention", 2), ("logits", 1), ("embedding", 1)] {
+            let row = try XCTUnwrap(lines.first { $0.hasPrefix(kind + " ") }, "\(kind):\n\(r.stdout)")
+            let cells = row.dropFirst(kind.count).split(separator: " ")
+            XCTAssertEqual(cells.first, "\(calls)", row)
+            XCTAssertEqual(cells.count, 6, row)   // calls, f32 ms, %, bf16 ms, %, ratio
+            XCTAssertTrue(cells.last!.hasSuffix("×"), row)
+        }
+        XCTAssertTrue(lines.contains { $0.hasPrefix("all kernels") && $0.contains("100") }, r.stdout)
+
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as! [String: Any]
+        let prefill = try XCTUnwrap(object["prefill"] as? [String: Any])
+        let profile = try XCTUnwrap(prefill["fused_profile"] as? [[String: Any]])
+        let kinds = Set(profile.compactMap { $0["kind"] as? String })
+        XCTAssertTrue(kinds.isSuperset(of: ["embedding", "pattention query/key/value", "pattention proj", "pattention mlp", "attention", "logits"]), "\(kinds)")
+        XCTAssertTrue(profile.allSatisfy { ($0["seconds"] as? Double ?? 0) > 0 }, "\(profile)")
+        let other = try XCTUnwrap((object["other_fused"] as? [[String: Any]])?.first)
+        XCTAssertEqual((other["prefill_profile"] as? [[String: Any]])?.count, profile.count)
+
+        // Without --profile there is no table and the key is null.
+        let plain = try TFC.run(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "2", "--repeat", "1", "--warmup", "0", "--threads", "1"])
+        XCTAssertSucceeded(plain, "bench model")
+        XCTAssertFalse(plain.stdout.contains("by kernel kind"), plain.stdout)
+    }
+}
