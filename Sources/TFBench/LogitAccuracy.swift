@@ -48,9 +48,30 @@ public struct AccuracyReport: Sendable {
         public var goal: Double?
         public var accuracy: LogitAccuracy?
         public var error: String?
-        public init(format: String, goal: Double?, accuracy: LogitAccuracy?, error: String? = nil) {
-            self.format = format; self.goal = goal; self.accuracy = accuracy; self.error = error
+        /// Perplexity of the held-out text (`--text`), when scored.
+        public var perplexity: Double?
+        public init(format: String, goal: Double?, accuracy: LogitAccuracy?, error: String? = nil, perplexity: Double? = nil) {
+            self.format = format; self.goal = goal; self.accuracy = accuracy; self.error = error; self.perplexity = perplexity
         }
+    }
+
+    /// `--text`: how the held-out text was scored, and the reference's perplexity on it.
+    public struct HeldOut: Sendable {
+        public var file: String
+        /// "bytes" or the tokenizer's path.
+        public var tokenization: String
+        public var tokens: Int
+        public var scored: Int
+        public var windows: Int
+        public var context: Int
+        public var referencePerplexity: Double
+        public init(file: String, tokenization: String, tokens: Int, scored: Int, windows: Int, context: Int, referencePerplexity: Double) {
+            self.file = file; self.tokenization = tokenization; self.tokens = tokens; self.scored = scored; self.windows = windows
+            self.context = context; self.referencePerplexity = referencePerplexity
+        }
+
+        /// Relative change of `perplexity` against the reference's, in percent.
+        public func changePercent(_ perplexity: Double?) -> Double? { perplexity.map { 100 * ($0 / referencePerplexity - 1) } }
     }
     public var spec: String
     public var model: String
@@ -58,9 +79,11 @@ public struct AccuracyReport: Sendable {
     public var tokens: Int
     public var reference: String
     public var rows: [Row]
+    public var heldOut: HeldOut?
 
-    public init(spec: String, model: String, weights: String, tokens: Int, reference: String, rows: [Row]) {
+    public init(spec: String, model: String, weights: String, tokens: Int, reference: String, rows: [Row], heldOut: HeldOut? = nil) {
         self.spec = spec; self.model = model; self.weights = weights; self.tokens = tokens; self.reference = reference; self.rows = rows
+        self.heldOut = heldOut
     }
 
     public var text: String {
@@ -79,6 +102,17 @@ public struct AccuracyReport: Sendable {
         lines.append(table.text)
         lines.append("")
         lines.append("rel RMS = ‖fused − reference‖₂ / ‖reference‖₂ over all logits; top-1 agree: rows whose argmax is the reference's.")
+        if let h = heldOut {
+            lines.append("")
+            lines.append("held-out text \(h.file) (\(h.tokenization)): \(h.tokens) tokens, \(h.scored) scored in \(h.windows) windows of \(h.context)")
+            var scores = TextTable([("weights", .left), ("perplexity", .right), ("change", .right), ("nats/token", .right)])
+            scores.add(["naive f32", String(format: "%.4f", h.referencePerplexity), "reference", String(format: "%.4f", log(h.referencePerplexity))])
+            for row in rows {
+                guard let p = row.perplexity else { continue }
+                scores.add([row.format, String(format: "%.4f", p), String(format: "%+.3f%%", h.changePercent(p)!), String(format: "%.4f", log(p))])
+            }
+            lines.append(scores.text)
+        }
         for row in rows { if let error = row.error { lines.append("\(row.format): \(error)") } }
         return lines.joined(separator: "\n")
     }
@@ -88,7 +122,12 @@ public struct AccuracyReport: Sendable {
          "formats": rows.map { row -> [String: Any] in
              ["format": row.format, "goal_relative_rms": number(row.goal), "relative_rms": number(row.accuracy?.relativeRMS),
               "max_abs_error": number(row.accuracy?.maxAbsError), "top1_agreement_percent": number(row.accuracy?.top1Percent),
-              "error": string(row.error)]
-         }]
+              "error": string(row.error), "perplexity": number(row.perplexity),
+              "perplexity_change_percent": number(heldOut?.changePercent(row.perplexity))]
+         },
+         "held_out": heldOut.map { h -> Any in
+             ["file": h.file, "tokenization": h.tokenization, "tokens": h.tokens, "scored_tokens": h.scored, "windows": h.windows,
+              "context": h.context, "reference_perplexity": number(h.referencePerplexity)] as [String: Any]
+         } ?? NSNull()]
     }
 }

@@ -35,6 +35,10 @@ struct BenchAccuracyCommand: ParsableCommand {
     var targetCPU = "native"
     @Option(help: ArgumentHelp("Also write the figures as one JSON object.", valueName: "file.json")) var json: String?
     @Option(help: "Seed of the token ids.") var seed: UInt64 = 0
+    @Option(help: ArgumentHelp("Also score this held-out text: perplexity on the naive reference and per format (windows of the model's context, as tfc eval), and its change. Tokenised with the spec's tokenizer (or --tokenizer), else as bytes.",
+                               valueName: "file"))
+    var text: String?
+    @Option(help: "A tokenizer.json for --text instead of the one the spec names.") var tokenizer: String?
 
     func validate() throws {
         if tokens < 1 { throw ValidationError("--tokens must be at least 1, got \(tokens)") }
@@ -44,8 +48,10 @@ struct BenchAccuracyCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let formats = try parseWeightFormats(weightsFormat)
+            if tokenizer != nil && text == nil { throw UserError("error: --tokenizer is for --text; give the text to score") }
             let jsonTarget = try json.map {
-                try OutputPolicy.check(role: "--json", path: $0, inputs: [(what: "spec", path: spec)] + (weights.map { [(what: "weights file", path: $0)] } ?? []))
+                try OutputPolicy.check(role: "--json", path: $0, inputs: [(what: "spec", path: spec)] + (weights.map { [(what: "weights file", path: $0)] } ?? [])
+                                       + (text.map { [(what: "text", path: $0)] } ?? []) + (tokenizer.map { [(what: "tokenizer", path: $0)] } ?? []))
             }
             let vector = try jitVectorTarget(targetCPU)
             let loaded = try LoadedSpec(path: spec)
@@ -59,7 +65,16 @@ struct BenchAccuracyCommand: ParsableCommand {
             progress.update(step: 1, of: formats.count + 1, "naive reference")
             let (naiveThreads, note) = BLASThreadLimit.clamp(threads)
             if let note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
-            let reference = NaiveExecutor(graph: graph, weights: benchWeights.lookup, threads: naiveThreads).forward(ids)
+            let heldOutIDs = try text.map { try heldOutTokens($0, loaded) }
+            let naive = NaiveExecutor(graph: graph, weights: benchWeights.lookup, threads: naiveThreads)
+            let reference = naive.forward(ids)
+            var heldOut: AccuracyReport.HeldOut?
+            if let (textIDs, tokenization) = heldOutIDs {
+                progress.update(step: 1, of: formats.count + 1, "naive reference: scoring \(text!)")
+                let score = perplexity(textIDs, naive, context: config.context)
+                heldOut = .init(file: text!, tokenization: tokenization, tokens: textIDs.count, scored: score.scored, windows: score.windows,
+                                context: config.context, referencePerplexity: score.perplexity)
+            }
             var rows: [AccuracyReport.Row] = []
             for (i, format) in formats.enumerated() {
                 progress.update(step: i + 2, of: formats.count + 1, "fused \(format)")
@@ -68,8 +83,13 @@ struct BenchAccuracyCommand: ParsableCommand {
                         FileHandle.standardError.write((note + "\n").data(using: .utf8)!)
                     }
                     let logits = fused.forward(ids)
-                    rows.append(.init(format: format.rawValue, goal: Self.goals[format],
-                                      accuracy: LogitAccuracy(logits.data, reference: reference.data, columns: config.vocab)))
+                    var row = AccuracyReport.Row(format: format.rawValue, goal: Self.goals[format],
+                                                 accuracy: LogitAccuracy(logits.data, reference: reference.data, columns: config.vocab))
+                    if let (textIDs, _) = heldOutIDs {
+                        progress.update(step: i + 2, of: formats.count + 1, "fused \(format): scoring \(text!)")
+                        row.perplexity = perplexity(textIDs, fused, context: config.context).perplexity
+                    }
+                    rows.append(row)
                 } catch {
                     rows.append(.init(format: format.rawValue, goal: Self.goals[format], accuracy: nil, error: "\(error)"))
                 }
@@ -77,7 +97,7 @@ struct BenchAccuracyCommand: ParsableCommand {
             progress.finish()
             let report = AccuracyReport(spec: spec, model: config.name, weights: benchWeights.origin, tokens: tokens,
                                         reference: "naive backend (float32 OpenBLAS, op by op) on the float32 weights; fused code for \(vector.name)",
-                                        rows: rows)
+                                        rows: rows, heldOut: heldOut)
             print(report.text)
             if let jsonTarget {
                 let file = try AtomicFile(jsonTarget)
@@ -86,5 +106,32 @@ struct BenchAccuracyCommand: ParsableCommand {
             }
             if rows.contains(where: { $0.error != nil }) { throw ExitCode(1) }
         }
+    }
+
+    /// The --text file as token ids: the spec's tokenizer (or --tokenizer), else every byte a
+    /// token (as tfc train reads text without a tokenizer); and which of the two it was.
+    func heldOutTokens(_ path: String, _ loaded: LoadedSpec) throws -> ([Int32], String) {
+        let vocab = loaded.graph.config.vocab
+        let ids: [Int32], tokenization: String
+        if let model = try loadModelTokenizer(override: tokenizer, for: loaded) {
+            ids = model.encode(try readText(path))
+            tokenization = "tokenizer \(model.path)"
+        } else {
+            guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): error: cannot read the text") }
+            if vocab < 256 { throw UserError("\(path): error: \(loaded.source.path) names no tokenizer, and byte tokens need a vocabulary of at least 256 (the model has \(vocab))") }
+            ids = data.map { Int32($0) }
+            tokenization = "bytes"
+        }
+        guard ids.count >= 2 else { throw UserError("\(path): error: the text has \(ids.count) token\(ids.count == 1 ? "" : "s"); scoring needs at least 2") }
+        return (ids, tokenization)
+    }
+
+    /// Perplexity of `ids` in windows of the whole context, each from an empty cache (tfc eval's
+    /// default: no overlap).
+    func perplexity(_ ids: [Int32], _ executor: any ModelExecutor, context: Int) -> SlidingWindowEval.Result {
+        SlidingWindowEval.run(ids: ids, context: context, stride: context) { window in
+            executor.reset()
+            return executor.forward(window)
+        } progress: { _ in }
     }
 }

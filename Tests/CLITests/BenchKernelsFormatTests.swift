@@ -105,3 +105,46 @@ final class BenchModelProfileTests: XCTestCase {
         XCTAssertFalse(plain.stdout.contains("by kernel kind"), plain.stdout)
     }
 }
+
+/// `tfc bench accuracy --text`: perplexity of a held-out text per format, against the naive
+/// backend's on the same windows.
+final class BenchAccuracyTextTests: XCTestCase {
+    func testPerplexityPerFormat() throws {
+        let dir = try TFC.temporaryDirectory(self)
+        let text = dir.appendingPathComponent("held-out.txt"), report = dir.appendingPathComponent("accuracy.json")
+        let sentence = "The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs.\n"
+        try String(repeating: sentence, count: 4).write(to: text, atomically: true, encoding: .utf8)
+        let bytes = 4 * sentence.utf8.count, windows = (bytes - 1 + 127) / 128   // targets 1..<bytes, 128 per window
+        let r = try TFC.run(["bench", "accuracy", "specs/tiny.tfs", "--tokens", "8", "--threads", "2", "--weights-format", "f32,bf16",
+                             "--text", text.path, "--json", report.path])
+        XCTAssertSucceeded(r, "bench accuracy --text")
+        XCTAssertTrue(r.stdout.contains("held-out text \(text.path) (bytes): \(bytes) tokens, \(bytes - 1) scored in \(windows) windows of 128"), r.stdout)
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as! [String: Any]
+        let heldOut = try XCTUnwrap(object["held_out"] as? [String: Any])
+        let reference = try XCTUnwrap(heldOut["reference_perplexity"] as? Double)
+        // Random weights of std 0.02 give nearly uniform logits over tiny's 256 byte values.
+        XCTAssertEqual(reference, 256, accuracy: 256 * 0.05)
+        let formats = try XCTUnwrap(object["formats"] as? [[String: Any]])
+        func perplexity(_ name: String) throws -> Double {
+            try XCTUnwrap(formats.first { $0["format"] as? String == name }?["perplexity"] as? Double, name)
+        }
+        // f32 fused is the naive model up to float rounding; bf16 moves it by its rounding, slightly.
+        XCTAssertEqual(try perplexity("f32"), reference, accuracy: reference * 1e-5)
+        XCTAssertEqual(try perplexity("bf16"), reference, accuracy: reference * 1e-2)
+        XCTAssertNotEqual(try perplexity("bf16"), try perplexity("f32"))
+        let change = try XCTUnwrap(formats.first { $0["format"] as? String == "bf16" }?["perplexity_change_percent"] as? Double)
+        XCTAssertEqual(change, 100 * (try perplexity("bf16") / reference - 1), accuracy: 1e-9)
+        for line in ["naive f32", "f32 ", "bf16 "] {
+            XCTAssertTrue(r.stdout.split(separator: "\n").contains { $0.hasPrefix(line) && ($0.contains("reference") || $0.contains("%")) }, "\(line):\n\(r.stdout)")
+        }
+    }
+
+    func testTextErrors() throws {
+        let missing = try TFC.run(["bench", "accuracy", "specs/tiny.tfs", "--tokens", "4", "--text", "no-such-file.txt"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertEqual(missing.stderr, "no-such-file.txt: error: cannot read the text\n")
+        let stray = try TFC.run(["bench", "accuracy", "specs/tiny.tfs", "--tokens", "4", "--tokenizer", "t.json"])
+        XCTAssertEqual(stray.status, 1)
+        XCTAssertEqual(stray.stderr, "error: --tokenizer is for --text; give the text to score\n")
+    }
+}
