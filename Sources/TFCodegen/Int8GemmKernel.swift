@@ -70,7 +70,7 @@ extension IRGen {
         let vi16 = LLVMVectorType(i16, UInt32(2 * width))!
         let pi32 = LLVMPointerType(i32, 0)!
         let pvbytes = LLVMPointerType(vbytes, 0)!
-        let name = "tfc.i8ukr.m\(rows).n\(s.nr).k\(s.k).c\(s.ldc)\(s.accumulate ? ".acc" : "")\(s.vnni ? ".vnni" : "")"
+        let name = "tfc.i8ukr.m\(rows).n\(s.nr).k\(s.k).pn\(paddedN).c\(s.ldc)\(s.accumulate ? ".acc" : "")\(s.vnni ? ".vnni" : "")"
         let f = define(name, voidT, [pi8, pf32, pi32, pi8, pf32, pf32, i64], attributes: ["nounwind"]) { fn in
             let A = self.param(fn, 0), aScale = self.param(fn, 1), aSums = self.param(fn, 2), B = self.param(fn, 3)
             let groupScales = self.param(fn, 4), C = self.param(fn, 5), nValid = self.param(fn, 6)
