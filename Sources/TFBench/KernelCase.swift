@@ -67,22 +67,30 @@ public struct KernelCase: Sendable {
     public var hasFormattedWeights: Bool { [.pattention, .gemm, .fusedQKV, .logits].contains(kernelClass) }
 
     /// The same case with the fused side's matrix weights stored as `format`: its minimum traffic
-    /// counts each weight at the format's size (f32 4 bytes, bf16 2, int8 1 plus one f32 scale
-    /// per row of the tensor, i.e. per parameter token or vocabulary entry); vectors stay f32.
+    /// counts each weight at the format's size (f32 4 bytes, bf16 2, int8 1 plus a 4-byte scale
+    /// per group of `Int8Quantization.groupDepth` along the product's depth, per column); vectors
+    /// stay f32.
     public func stored(as format: WeightFormat) -> KernelCase {
         var c = self
         c.weightFormat = format
-        c.bytes = bytes - 4 * matrixWeightFloats + Self.matrixWeightBytes(weights, format)
+        c.bytes = bytes - 4 * Double(matrixWeights.reduce(0) { $0 + $1.spec.count })
+            + matrixWeights.reduce(0.0) { $0 + Self.storedBytes($1.spec, depth: $1.depth, format) }
         return c
     }
 
-    private var matrixWeightFloats: Double { Double(weights.filter { $0.shape.count == 2 }.reduce(0) { $0 + $1.count }) }
+    /// The matrix weights with the depth of the product that reads them: a Pattention site's
+    /// values `[n, d_out]` are `B` as they are (depth n), keys `[n, d_in]` and the logits table
+    /// `[vocab, d]` are `Bᵀ` (depth their row length).
+    private var matrixWeights: [(spec: TensorSpec, depth: Int)] {
+        var values: Set<String> = []
+        if case .fusedPattention(let f) = op { values = Set(f.sites.map(\.valueName)) }
+        return weights.filter { $0.shape.count == 2 }.map { ($0, values.contains($0.name) ? $0.shape[0] : $0.shape[1]) }
+    }
 
-    /// Bytes the matrix weights take in `format`.
-    static func matrixWeightBytes(_ weights: [TensorSpec], _ format: WeightFormat) -> Double {
-        weights.filter { $0.shape.count == 2 }.reduce(0.0) { sum, w in
-            sum + Double(w.count * format.storage.bytes) + (format == .int8 ? 4 * Double(w.shape[0]) : 0)
-        }
+    /// Bytes one matrix weight takes in `format`.
+    static func storedBytes(_ w: TensorSpec, depth: Int, _ format: WeightFormat) -> Double {
+        let scales = format == .int8 ? 4 * Int8Quantization.groups(depth) * (w.count / depth) : 0
+        return Double(w.count * format.storage.bytes + scales)
     }
 
     /// Widths of the op's operands, each `[rows, width]` row-major (fused Pattention: the input,
