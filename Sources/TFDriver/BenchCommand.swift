@@ -197,6 +197,10 @@ struct BenchModelCommand: ParsableCommand {
             help: ArgumentHelp("How the fused side stores weights: f32, bf16, int8, or a comma-separated list (all: every available format), one fused row per format; the first is the fused side.",
                                valueName: "format[,format…]"))
     var weightsFormat = "f32"
+    @Option(name: .customLong("kv"),
+            help: ArgumentHelp("How the fused side's KV cache stores keys and values: f32, bf16, or a comma-separated list (all: both), one fused row per weights format and KV format; rows with a bf16 cache are labelled kv-bf16.",
+                               valueName: "format[,format…]"))
+    var kv = "f32"
     @OptionGroup var options: BenchOptions
 
     func validate() throws {
@@ -217,19 +221,23 @@ struct BenchModelCommand: ParsableCommand {
             let formats: [WeightFormat]
             do { formats = try WeightFormat.parseList(weightsFormat) } catch let error as CodegenError { throw UserError("error: " + error.message) }
             if Set(formats).count < formats.count { throw UserError("error: --weights-format: a format is listed twice in '\(weightsFormat)'") }
+            let kvFormats: [KVCacheFormat]
+            do { kvFormats = try KVCacheFormat.parseList(kv) } catch let error as CodegenError { throw UserError("error: " + error.message) }
             let progress = ProgressLine()
             let benchWeights = try BenchWeights.load(weights, for: graph, allowNonFinite: allowNonFinite, progress: progress)
             let peak = options.measurePeak(progress)
             let threads = options.threads
-            // One fused side per target and format; a side is named by its format too when any is not f32.
-            let sides = targets.flatMap { t in formats.map { (target: t, format: $0) } }
-            func label(_ side: (target: VectorTarget, format: WeightFormat)) -> String {
-                formats == [.f32] ? side.target.name : "\(side.target.name) \(side.format)"
+            // One fused side per target, format and KV format; a side is named by its format too when
+            // any is not f32, and by its KV format when that is not f32 (f32-cache rows keep their names).
+            let sides = targets.flatMap { t in formats.flatMap { f in kvFormats.map { (target: t, format: f, kv: $0) } } }
+            func label(_ side: (target: VectorTarget, format: WeightFormat, kv: KVCacheFormat)) -> String {
+                (formats == [.f32] ? side.target.name : "\(side.target.name) \(side.format)") + (side.kv == .f32 ? "" : " kv-\(side.kv)")
             }
             func bytesPerWeight(_ format: WeightFormat) -> Double { Double(format.storage.bytes) }
-            let fused = BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: sides[0].target, weightFormat: sides[0].format)
+            let fused = BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: sides[0].target,
+                                                    weightFormat: sides[0].format, kvFormat: sides[0].kv)
             let others = sides.dropFirst().compactMap { side in
-                BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: side.target, weightFormat: side.format)
+                BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: side.target, weightFormat: side.format, kvFormat: side.kv)
                     .map { (label: label(side), bytesPerWeight: bytesPerWeight(side.format), make: $0) }
             }
             let bench = ModelBench(seq: seq, decodeTokens: decode, repeats: options.repeats, warmup: options.warmup)
