@@ -184,7 +184,7 @@ struct NativeBuild {
             "\(v.target.label) [\(v.target.requiredFeatures.isEmpty ? "baseline x86-64" : v.target.requiredFeatures.joined(separator: " "))]"
         }
         print(String(format: "%@ %@%@ for %@%@ in %.1f s", shared ? "shared library" : "executable", config.name,
-                     (format == .f32 ? "" : " with \(format) weights") + (kvFormat == .f32 ? "" : ", \(kvFormat) KV cache"),
+                     Self.storageNote(weights: format, kv: kvFormat),
                      described.joined(separator: " and "), variants.count > 1 ? " (picked at start from the CPU)" : "",
                      Date().timeIntervalSince(start)))
         if shared {
@@ -200,6 +200,12 @@ struct NativeBuild {
     static func specHash(_ loaded: LoadedSpec) -> String {
         let hex = String(fnv1a64(loaded.spec.printed), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// " with int8 weights and a bf16 KV cache" (empty for f32 weights and cache).
+    static func storageNote(weights: WeightFormat, kv: KVCacheFormat) -> String {
+        let parts = (weights == .f32 ? [] : ["\(weights) weights"]) + (kv == .f32 ? [] : ["a \(kv) KV cache"])
+        return parts.isEmpty ? "" : " with " + parts.joined(separator: " and ")
     }
 
     static func formatBytes(_ bytes: Int) -> String {

@@ -66,10 +66,13 @@ final class FusedBF16KVTests: XCTestCase {
         }
     }
 
+    /// Measured: 5e-7 (tiny) and 5e-5 (mid) vs the rounded naive — fp32 rounding, and a K or V
+    /// element now and then rounding to the neighbouring bf16 value; 0.14% and 0.07% vs fp32.
     func testF32Weights() throws {
-        for file in ["specs/tiny.tfs", "specs/examples/mid.tfs"] { try check(.f32, file: file, roundedBudget: 1e-3, plainBudget: 0.01) }
+        for file in ["specs/tiny.tfs", "specs/examples/mid.tfs"] { try check(.f32, file: file, roundedBudget: 2e-4, plainBudget: 5e-3) }
     }
 
+    /// The weights' error dominates (0.4–0.7%); bf16 KV adds under 0.01% to it (measured).
     func testBF16Weights() throws {
         for file in ["specs/tiny.tfs", "specs/examples/mid.tfs"] { try check(.bf16, file: file, roundedBudget: 0.013, plainBudget: 0.013) }
     }
