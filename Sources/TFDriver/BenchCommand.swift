@@ -234,16 +234,18 @@ struct BenchModelCommand: ParsableCommand {
                 (formats == [.f32] ? side.target.name : "\(side.target.name) \(side.format)") + (side.kv == .f32 ? "" : " kv-\(side.kv)")
             }
             func bytesPerWeight(_ format: WeightFormat) -> Double { Double(format.storage.bytes) }
+            func bytesPerKV(_ format: KVCacheFormat) -> Double { Double(format.bytes) }
             let fused = BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: sides[0].target,
                                                     weightFormat: sides[0].format, kvFormat: sides[0].kv)
             let others = sides.dropFirst().compactMap { side in
                 BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: side.target, weightFormat: side.format, kvFormat: side.kv)
-                    .map { (label: label(side), bytesPerWeight: bytesPerWeight(side.format), make: $0) }
+                    .map { (label: label(side), bytesPerWeight: bytesPerWeight(side.format), bytesPerKV: bytesPerKV(side.kv), make: $0) }
             }
             let bench = ModelBench(seq: seq, decodeTokens: decode, repeats: options.repeats, warmup: options.warmup)
             let result = try bench.run(graph: graph,
                                        naive: { NaiveExecutor(graph: graph, weights: benchWeights.lookup, threads: threads) },
                                        fused: fused, fusedLabel: label(sides[0]), fusedBytesPerWeight: bytesPerWeight(sides[0].format),
+                                       fusedBytesPerKV: bytesPerKV(sides[0].kv),
                                        others: Array(others), progress: progress)
             let report = ModelReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil),
                                      peak: peak, weights: benchWeights.origin, result: result)
