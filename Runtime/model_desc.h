@@ -58,7 +58,7 @@ extern const char tfc_aot_tfc_version[];
 //   terminated) | padding | tensor data from data_offset (4096-aligned): every tensor starts on a
 //   64-byte boundary, tensors of 1 MiB or more on a page (4096) boundary.
 #define TFC_WEIGHTS_MAGIC "TFCWGHT1"
-#define TFC_WEIGHTS_VERSION 2  // 2: entry sizes in bytes, the weights format recorded
+#define TFC_WEIGHTS_VERSION 3  // 2: entry sizes in bytes, the weights format recorded; 3: int8 group scales
 
 // How packed tensors are stored (raw tensors are f32, or bf16 for TFC_WEIGHT_RAW_BF16): the header's and each entry's format.
 enum { TFC_WEIGHTS_FORMAT_F32 = 0, TFC_WEIGHTS_FORMAT_BF16 = 1, TFC_WEIGHTS_FORMAT_INT8 = 2 };

@@ -52,6 +52,8 @@ static const tfc_model_info g_info = {
 
 static const tfc_aot_variant *variant(void);
 
+static const char *weights_format_name(uint64_t format);
+
 const tfc_model_info *tfc_model_describe(void) {
     static tfc_model_info info;
     static int ready = 0;
@@ -64,6 +66,7 @@ const tfc_model_info *tfc_model_describe(void) {
         info.end_token = v->info[TFC_AOT_END_TOKEN];
         info.target_cpu = v->target_label;
         info.cpu_features = v->cpu_features;
+        info.weights_format = weights_format_name((uint64_t)v->info[TFC_AOT_WEIGHTS_FORMAT]);
         ready = 1;
     }
     return &info;

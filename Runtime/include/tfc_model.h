@@ -45,6 +45,7 @@ typedef struct {
     const char *cpu_features;  // the CPU features the code needs, comma-separated
     const char *weights_file;  // default weights file name (looked up next to the library)
     const char *tfc_version;   // the tfc that compiled it
+    const char *weights_format; // "f32", "bf16" or "int8": the packed weights it reads (tfc compile --weights-format)
 } tfc_model_info;
 
 const tfc_model_info *tfc_model_describe(void);

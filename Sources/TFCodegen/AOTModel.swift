@@ -23,8 +23,9 @@ public struct AOTModel {
     /// Bump with TFC_AOT_FORMAT_VERSION in Runtime/model_desc.h.
     public static let formatVersion = 4
     static let weightsMagic = Array("TFCWGHT1".utf8)
-    /// Bump with TFC_WEIGHTS_VERSION in Runtime/model_desc.h (2: entry sizes in bytes, formats recorded).
-    static let weightsVersion: UInt32 = 2
+    /// Bump with TFC_WEIGHTS_VERSION in Runtime/model_desc.h (2: entry sizes in bytes, formats
+    /// recorded; 3: int8 entries hold scales per group of 32 depth values).
+    static let weightsVersion: UInt32 = 3
     static let headerBytes = 256
     static let entryBytes = 48
 

@@ -25,6 +25,45 @@ extension KernelModule {
         return symbol
     }
 
+    /// `Y[t] = column tokens[t] of the bf16 logits panels` (`PanelLayout.packTransposedBF16` of the
+    /// embedding, the tied head's weight): a tied bf16 model stores its table once, as the head's
+    /// panels, and the lookup widens the token's bf16 pairs (`x << 16`, exact) as it gathers them.
+    /// ABI: `args = [tokens (int32), panels, Y [T, ldy]]`.
+    @discardableResult
+    public func addBF16PanelEmbedding(table layout: PanelLayout, ldy: Int) -> String {
+        precondition(layout.format == .bf16)
+        let symbol = "tfc_embedding_bf16panels_k\(layout.k)_n\(layout.n)_r\(layout.nr)_y\(ldy)"
+        if hasKernel(symbol) { return symbol }
+        let g = gen
+        let pi32 = LLVMPointerType(g.i32, 0)!
+        defineKernel(symbol) { args, T, _ in
+            let tokens = g.bitcast(g.load(g.gep(args, 0), align: 8), pi32)
+            let panels = g.bitcast(g.load(g.gep(args, 1), align: 8), pi32)   // one i32 = one bf16 pair
+            let Y = g.argPtr(args, 2)
+            g.loop(0, T) { t in
+                let j = g.sext64(g.load(g.gep(tokens, t)))
+                // Column j: panel j / nr, lane j % nr; pair q of the depth at q·nr within the panel.
+                let panel = g.sdiv(j, g.i64(layout.nr)), lane = LLVMBuildSRem(g.builder, j, g.i64(layout.nr), "")!
+                let column = g.gep(panels, g.add(g.mul(panel, layout.nr * layout.paddedK / 2), lane))
+                let y = g.gep(Y, g.mul(t, ldy))
+                let pairs = layout.k / 2
+                g.loop(0, g.i64(pairs)) { q in
+                    let pair = g.load(g.gep(column, g.mul(q, layout.nr)))
+                    let low = LLVMBuildShl(g.builder, pair, g.i32(16), "")!
+                    let high = LLVMBuildAnd(g.builder, pair, g.i32(Int(Int32(bitPattern: 0xffff_0000))), "")!
+                    let kk = g.mul(q, 2)
+                    g.storeF(g.bitcast(low, g.f32), y, kk)
+                    g.storeF(g.bitcast(high, g.f32), y, g.add(kk, 1))
+                }
+                if layout.k % 2 == 1 {
+                    let pair = g.load(g.gep(column, pairs * layout.nr))
+                    g.storeF(g.bitcast(LLVMBuildShl(g.builder, pair, g.i32(16), "")!, g.f32), y, layout.k - 1)
+                }
+            }
+        }
+        return symbol
+    }
+
     /// `Y = A + B`, row by row. ABI: `args = [A [T, lda], B [T, ldb], Y [T, ldy]]`; Y may be A or B.
     @discardableResult
     public func addAdd(d: Int, lda: Int, ldb: Int, ldy: Int) -> String {

@@ -73,8 +73,10 @@ public final class FusedExecutor: ModelExecutor {
         self.weightFormat = weightFormat
         self.kvFormat = kvFormat
         jit = try KernelJIT(target: target)
+        // The key is the module's unoptimised IR itself, as for training: a tfc whose emission
+        // changed (even without a version bump) never loads another build's code.
         let key = ["tfc \(tfcCodegenVersion)", "llvm \(TargetHost.llvmVersion)", jit.target.description,
-                   "weights \(weightFormat)", "kv \(kvFormat)", fusedGraph.text, program.schedule.joined(separator: "\n")].joined(separator: "\n")
+                   "weights \(weightFormat)", "kv \(kvFormat)", try module.llvmIR()].joined(separator: "\n")
         let (object, hit) = try CompiledCodeCache.object(for: key, in: cache, notes: notes) { try module.objectFile() }
         try jit.addObject(object, name: "tfc_model", symbols: module.kernelNames)
         forwardAll = try jit.kernel(ModelProgram.forwardSymbol)
@@ -183,4 +185,4 @@ public final class FusedExecutor: ModelExecutor {
 }
 
 /// Part of the compiled-code cache key: bump when generated code changes meaning.
-public let tfcCodegenVersion = "0.1.3"
+public let tfcCodegenVersion = "0.1.4"

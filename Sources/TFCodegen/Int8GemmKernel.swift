@@ -1,18 +1,22 @@
 import CLLVM
 
-/// An int8 GEMM `C[T, n] (+)= (aScale ⊙ Aq[T, k]) · (Bq[k, n] ⊙ colScale)` with int32
-/// accumulation: `Aq` is row-major int8 `[T, paddedK]` (activations quantised per row, depth
-/// padded with zero codes to a multiple of 4), `Bq` in `Int8PanelLayout` panels.
+/// An int8 GEMM `C[T, n] (+)= Σ_groups (aScale ⊙ Aq) · (Bq ⊙ groupScale)` with int32
+/// accumulation inside each depth group of 32 (`Int8Quantization.groupDepth`): `Aq` is row-major
+/// int8 `[T, paddedK]` (activations quantised in groups, depth padded with zero codes to a
+/// multiple of 4), `Bq` in `Int8PanelLayout` panels. After each group the int32 sums become fp32,
+/// scaled by the row's group scale times the columns' group scales, and are added into fp32
+/// accumulators (ggml's Q8_0 dot product, per register tile).
 ///
 /// Dot products of 4-byte depth quads, by ISA:
 /// - AVX2 (and AVX-512 without VNNI, with a compare and select for the sign): `vpsignb` moves the sign of each activation onto the weight, `vpmaddubsw` multiplies
 ///   `|a|` (as u8) by it and adds pairs into i16 (≤ 2·127·127, never saturates since codes are
 ///   in ±127), `vpmaddwd` with ones adds the pairs into the i32 accumulators.
-/// - AVX512_VNNI (`vnni`): `vpdpbusd` takes u8 × s8 without saturation; activations are offset
-///   by +128 to u8, and `128 · columnSums[j]` is subtracted in the epilogue.
+/// - AVX512_VNNI (`vnni`): `vpdpbusd` takes u8 × s8 without saturation; the weights are offset
+///   by +128 to u8 as they are loaded (one xor per weight vector, shared by the tile's rows), and
+///   `128 · Σ a` of the row's group (`aSums`, from the quantiser) is subtracted per group.
 ///
-/// Kernel arguments: 0 Aq (i8), 1 aScale (float[T]), 2 Bq (i8 panels), 3 colScale
-/// (float[paddedN]), 4 columnSums (i32[paddedN]), 5 C (float, leading dimension `ldc`).
+/// Kernel arguments: 0 Aq (i8), 1 aScale (float[T · groups]), 2 aSums (i32[T · groups]),
+/// 3 Bq (i8 panels), 4 groupScales (float[groups · paddedN]), 5 C (float, leading dimension `ldc`).
 public struct Int8GemmKernelSpec: Hashable, Sendable {
     public let k: Int
     public let n: Int
@@ -31,10 +35,11 @@ public struct Int8GemmKernelSpec: Hashable, Sendable {
         self.accumulate = accumulate
         self.vnni = vnni
         // 32 columns on every ISA, so the AVX-512 and AVX2 programs of one build read one weights
-        // file: two zmm per row and 4 rows (8 accumulators), or four ymm per row and 2 rows
-        // (8 accumulators), beside the weight vectors and temporaries.
+        // file. A tile holds int32 group sums and fp32 totals: on AVX-512 two zmm per row and 4 rows
+        // (16 accumulators of 32 registers); on AVX2 four ymm per row and 1 row (8 of 16, beside
+        // the weight vectors and the sign temporaries).
         nr = Self.panelWidth
-        mr = vector.lanes == 16 ? 4 : 2
+        mr = vector.lanes == 16 ? 4 : 1
     }
 
     /// The int8 panel width, the same for every ISA.
@@ -45,32 +50,36 @@ public struct Int8GemmKernelSpec: Hashable, Sendable {
 
     public var layout: Int8PanelLayout { Int8PanelLayout(k: k, n: n, nr: nr) }
     public var lda: Int { layout.paddedK }
-    public var symbol: String { "tfc_i8gemm_k\(k)_n\(n)_c\(ldc)\(accumulate ? "_acc" : "")\(vnni ? "_vnni" : "")" }
+    /// Depth groups (the row length of the activation scales and sums).
+    public var groups: Int { layout.groups }
+    public var symbol: String { "tfc_i8gemm_g\(Int8Quantization.groupDepth)_k\(k)_n\(n)_c\(ldc)\(accumulate ? "_acc" : "")\(vnni ? "_vnni" : "")" }
 }
 
 extension IRGen {
-    /// `void ukr(i8 *A, float *aScale, i8 *Bpanel, float *colScale, i32 *colSums, float *C, i64 nValid)`
-    /// for a `rows x nr` tile over the whole depth.
+    /// `void ukr(i8 *A, float *aScale, i32 *aSums, i8 *Bpanel, float *groupScales, float *C, i64 nValid)`
+    /// for a `rows x nr` tile over the whole depth (`aScale`/`aSums` at the tile's first row,
+    /// `groupScales` at the panel's first column).
     func int8MicroKernel(_ s: Int8GemmKernelSpec, rows: Int) -> IRFunction {
         let nv = s.nr / width
         let quads = s.layout.quads
+        let quadsPerGroup = Int8Quantization.groupDepth / 4
+        let fullGroups = quads / quadsPerGroup, tailQuads = quads % quadsPerGroup
+        let groups = s.groups, paddedN = s.layout.paddedN
+        precondition(groups == fullGroups + (tailQuads > 0 ? 1 : 0))
         let vbytes = LLVMVectorType(i8, UInt32(4 * width))!
         let vi16 = LLVMVectorType(i16, UInt32(2 * width))!
         let pi32 = LLVMPointerType(i32, 0)!
         let pvbytes = LLVMPointerType(vbytes, 0)!
-        let pvi32 = LLVMPointerType(vi32, 0)!
-        let name = "tfc.i8ukr.m\(rows).n\(s.nr).k\(s.k).c\(s.ldc)\(s.accumulate ? ".acc" : "")\(s.vnni ? ".vnni" : "")"
-        let f = define(name, voidT, [pi8, pf32, pi8, pf32, pi32, pf32, i64], attributes: ["nounwind"]) { fn in
-            let A = self.param(fn, 0), aScale = self.param(fn, 1), B = self.param(fn, 2)
-            let colScale = self.param(fn, 3), colSums = self.param(fn, 4), C = self.param(fn, 5), nValid = self.param(fn, 6)
+        let name = "tfc.i8ukr.m\(rows).n\(s.nr).k\(s.k).pn\(paddedN).c\(s.ldc)\(s.accumulate ? ".acc" : "")\(s.vnni ? ".vnni" : "")"
+        let f = define(name, voidT, [pi8, pf32, pi32, pi8, pf32, pf32, i64], attributes: ["nounwind"]) { fn in
+            let A = self.param(fn, 0), aScale = self.param(fn, 1), aSums = self.param(fn, 2), B = self.param(fn, 3)
+            let groupScales = self.param(fn, 4), C = self.param(fn, 5), nValid = self.param(fn, 6)
             let vzeroI = self.null(self.vi32)
 
             /// The 4 activation codes of row i at quad g, as one i32 broadcast to every lane.
             func quadBroadcast(_ i: Int, _ g: LLVMValueRef) -> LLVMValueRef {
                 let p = self.bitcast(self.gep(A, self.add(self.mul(g, 4), i * s.lda)), pi32)
-                var q = self.load(p, align: 1)
-                if s.vnni { q = LLVMBuildXor(self.builder, q, self.i32(Int(Int32(bitPattern: 0x8080_8080))), "")! }
-                let v = LLVMBuildInsertElement(self.builder, LLVMGetUndef(self.vi32), q, self.i32(0), "")!
+                let v = LLVMBuildInsertElement(self.builder, LLVMGetUndef(self.vi32), self.load(p, align: 1), self.i32(0), "")!
                 let splat = LLVMBuildShuffleVector(self.builder, v, LLVMGetUndef(self.vi32), vzeroI, "")!
                 return self.bitcast(splat, vbytes)
             }
@@ -85,40 +94,59 @@ extension IRGen {
             let maddubs = s.vnni ? nil : self.declare(wide ? "llvm.x86.avx512.pmaddubs.w.512" : "llvm.x86.avx2.pmadd.ub.sw", vi16, [vbytes, vbytes])
             let maddwd = s.vnni ? nil : self.declare(wide ? "llvm.x86.avx512.pmaddw.d.512" : "llvm.x86.avx2.pmadd.wd", self.vi32, [vi16, vi16])
             let ones = self.constI16Splat(1, vi16, i16)
-            let zero = [LLVMValueRef](repeating: vzeroI, count: rows * nv)
-            let acc = self.loop(self.i64(0), self.i64(quads), step: 1, carried: zero) { g, acc in
-                var acc = acc
-                let bOff = self.mul(g, s.nr * 4)
-                let b = (0..<nv).map { v in self.load(self.bitcast(self.gep(B, self.add(bOff, v * 4 * self.width)), pvbytes), align: 1) }
-                for i in 0..<rows {
-                    let a = quadBroadcast(i, g)
-                    if let dp {
-                        for v in 0..<nv {
-                            acc[i * nv + v] = self.call(dp, [acc[i * nv + v], self.bitcast(a, self.vi32), self.bitcast(b[v], self.vi32)])
-                        }
-                    } else if let sign, let maddubs, let maddwd {
-                        let absA = sign(a, a)
-                        for v in 0..<nv {
-                            let pairs = self.call(maddubs, [absA, sign(b[v], a)])
-                            acc[i * nv + v] = self.add(acc[i * nv + v], self.call(maddwd, [pairs, ones]))
+            let offsetToU8 = self.bitcast(self.constI16Splat(0x8080, vi16, i16), vbytes)
+
+            /// Int32 sums of quads `[q0, q0 + count)` for every accumulator of the tile.
+            func groupSums(_ q0: LLVMValueRef, count: Int) -> [LLVMValueRef] {
+                let zero = [LLVMValueRef](repeating: vzeroI, count: rows * nv)
+                return self.loop(q0, self.add(q0, count), step: 1, carried: zero) { g, acc in
+                    var acc = acc
+                    let bOff = self.mul(g, s.nr * 4)
+                    var b = (0..<nv).map { v in self.load(self.bitcast(self.gep(B, self.add(bOff, v * 4 * self.width)), pvbytes), align: 1) }
+                    if dp != nil { b = b.map { LLVMBuildXor(self.builder, $0, offsetToU8, "")! } }
+                    for i in 0..<rows {
+                        let a = quadBroadcast(i, g)
+                        if let dp {
+                            for v in 0..<nv {
+                                acc[i * nv + v] = self.call(dp, [acc[i * nv + v], self.bitcast(b[v], self.vi32), self.bitcast(a, self.vi32)])
+                            }
+                        } else if let sign, let maddubs, let maddwd {
+                            let absA = sign(a, a)
+                            for v in 0..<nv {
+                                let pairs = self.call(maddubs, [absA, sign(b[v], a)])
+                                acc[i * nv + v] = self.add(acc[i * nv + v], self.call(maddwd, [pairs, ones]))
+                            }
                         }
                     }
+                    return acc
                 }
-                return acc
             }
-            // Epilogue: int32 → fp32 × row scale × column scale; the last panel masks its columns.
+            /// Group `group`'s sums into the fp32 totals: `float(sum − 128·Σa) · aScale · groupScale`.
+            func addGroup(_ group: LLVMValueRef, count: Int, _ totals: [LLVMValueRef]) -> [LLVMValueRef] {
+                let sums = groupSums(self.mul(group, quadsPerGroup), count: count)
+                let ws = (0..<nv).map { self.loadV(groupScales, self.add(self.mul(group, paddedN), $0 * self.width)) }
+                var totals = totals
+                for i in 0..<rows {
+                    let slot = self.add(group, i * groups)
+                    let aS = self.broadcastLoad(aScale, slot)
+                    let correction: LLVMValueRef? = s.vnni ? LLVMBuildShl(self.builder, self.splat(self.load(self.gep(aSums, slot))), self.vsplatI32(7), "")! : nil
+                    for v in 0..<nv {
+                        var sum = sums[i * nv + v]
+                        if let correction { sum = self.sub(sum, correction) }
+                        totals[i * nv + v] = self.fma(self.sitofp(sum, self.vf), self.fmul(ws[v], aS), totals[i * nv + v])
+                    }
+                }
+                return totals
+            }
+            var totals = [LLVMValueRef](repeating: self.null(self.vf), count: rows * nv)
+            totals = self.loop(self.i64(0), self.i64(fullGroups), step: 1, carried: totals) { group, t in addGroup(group, count: quadsPerGroup, t) }
+            if tailQuads > 0 { totals = addGroup(self.i64(fullGroups), count: tailQuads, totals) }
+            // Store or accumulate; the last panel masks its columns.
             let masks = (0..<nv).map { self.laneMask(self.sub(nValid, self.i64($0 * self.width))) }
             for v in 0..<nv {
-                let cs = self.loadV(colScale, v * self.width)
-                let correction: LLVMValueRef? = s.vnni
-                    ? LLVMBuildShl(self.builder, self.load(self.bitcast(self.gep(colSums, v * self.width), pvi32)), self.vsplatI32(7), "")!
-                    : nil
                 for i in 0..<rows {
-                    var sum = acc[i * nv + v]
-                    if let correction { sum = self.sub(sum, correction) }
-                    let scaled = self.fmul(self.fmul(self.sitofp(sum, self.vf), self.broadcastLoad(aScale, self.i64(i))), cs)
                     let off = self.i64(i * s.ldc + v * self.width)
-                    let out = s.accumulate ? self.fadd(self.maskedLoadV(C, off, masks[v]), scaled) : scaled
+                    let out = s.accumulate ? self.fadd(self.maskedLoadV(C, off, masks[v]), totals[i * nv + v]) : totals[i * nv + v]
                     self.maskedStoreV(out, C, off, masks[v])
                 }
             }
@@ -135,8 +163,8 @@ extension IRGen {
 
 extension IRGen {
     /// Panels `[p0, p1)` of the int8 GEMM over all `T` rows, row tiles inside each panel (so a
-    /// panel streams from memory once): `void f(i64 Aq, i64 aScale, i64 Bq, i64 colScale,
-    /// i64 colSums, i64 C, i64 T, i64 p0, i64 p1)`, pointers passed as integers (task contexts).
+    /// panel streams from memory once): `void f(i64 Aq, i64 aScale, i64 aSums, i64 Bq,
+    /// i64 groupScales, i64 C, i64 T, i64 p0, i64 p1)`, pointers passed as integers (task contexts).
     func int8GemmPanels(_ spec: Int8GemmKernelSpec) -> IRFunction {
         let ukrs = (1...spec.mr).map { int8MicroKernel(spec, rows: $0) }
         let layout = spec.layout
@@ -144,8 +172,8 @@ extension IRGen {
         return define("tfc.i8panels.k\(spec.k).n\(spec.n).c\(spec.ldc)\(spec.accumulate ? ".acc" : "")\(spec.vnni ? ".vnni" : "")", voidT,
                       [i64, i64, i64, i64, i64, i64, i64, i64, i64], attributes: ["nounwind"]) { fn in
             let A = self.intToPtr(self.param(fn, 0), self.pi8), aScale = self.intToPtr(self.param(fn, 1), self.pf32)
-            let B = self.intToPtr(self.param(fn, 2), self.pi8), colScale = self.intToPtr(self.param(fn, 3), self.pf32)
-            let colSums = self.intToPtr(self.param(fn, 4), pi32), C = self.intToPtr(self.param(fn, 5), self.pf32)
+            let aSums = self.intToPtr(self.param(fn, 2), pi32), B = self.intToPtr(self.param(fn, 3), self.pi8)
+            let groupScales = self.intToPtr(self.param(fn, 4), self.pf32), C = self.intToPtr(self.param(fn, 5), self.pf32)
             let T = self.param(fn, 6)
             self.loop(self.param(fn, 7), self.param(fn, 8)) { p in
                 let col0 = self.mul(p, spec.nr)
@@ -155,7 +183,8 @@ extension IRGen {
                 self.loop(0, tiles) { t in
                     let r0 = self.mul(t, spec.mr)
                     let rows = self.smin(self.i64(spec.mr), self.sub(T, r0))
-                    let argsFor = [self.gep(A, self.mul(r0, spec.lda)), self.gep(aScale, r0), Bp, self.gep(colScale, col0), self.gep(colSums, col0),
+                    let argsFor = [self.gep(A, self.mul(r0, spec.lda)), self.gep(aScale, self.mul(r0, spec.groups)), self.gep(aSums, self.mul(r0, spec.groups)),
+                                   Bp, self.gep(groupScales, col0),
                                    self.gep(C, self.add(self.mul(r0, spec.ldc), col0)), nValid]
                     self.switchOn(rows, cases: (1...spec.mr).map { r -> (Int, () -> Void) in (r, { _ = self.call(ukrs[r - 1], argsFor) }) })
                 }
@@ -180,7 +209,7 @@ extension KernelModule {
         let perTask = max(1, (layout.panels + Int8GemmKernelSpec.columnTasks - 1) / Int8GemmKernelSpec.columnTasks)
         let tasks = (layout.panels + perTask - 1) / perTask
         let panels = g.int8GemmPanels(spec)
-        // ctx: 0 Aq, 1 aScale, 2 Bq, 3 colScale, 4 colSums, 5 C, 6 T
+        // ctx: 0 Aq, 1 aScale, 2 aSums, 3 Bq, 4 groupScales, 5 C, 6 T
         let task = g.task(symbol + ".cols") { ctx, i in
             let p0 = g.mul(i, perTask)
             let p1 = g.smin(g.i64(layout.panels), g.add(p0, perTask))

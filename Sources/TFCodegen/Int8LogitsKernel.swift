@@ -2,9 +2,9 @@ import CLLVM
 
 /// The int8 logits head and embedding lookup (`--weights-format int8`), both reading one stored
 /// int8 table: the embedding `E[vocab, d]` packed as `B = Eᵀ` (`PanelLayout.packStored`,
-/// transposed), one scale per vocabulary row (a column scale of B).
+/// transposed), one scale per vocabulary row and group of 32 features.
 ///
-/// Logits: `C[T, vocab] = quant(X)[T, d] · Bq`, X's rows quantised per row, threads splitting the
+/// Logits: `C[T, vocab] = quant(X)[T, d] · Bq`, X's rows quantised in groups, threads splitting the
 /// vocabulary panels. ABI `args = [X, table, C]`, X `[T, ldx]`, C `[T, ldc]`.
 public struct Int8LogitsKernelSpec: Hashable, Sendable, CustomStringConvertible {
     public var gemm: Int8GemmKernelSpec
@@ -34,7 +34,7 @@ extension KernelModule {
         let layout = spec.gemm.layout
         let per = max(1, (layout.panels + Int8GemmKernelSpec.columnTasks - 1) / Int8GemmKernelSpec.columnTasks)
         let tasks = (layout.panels + per - 1) / per
-        // ctx: 0 Aq, 1 aScale, 2 codes, 3 column scales, 4 column sums, 5 C, 6 T
+        // ctx: 0 Aq, 1 aScale, 2 aSums, 3 codes, 4 group scales, 5 C, 6 T
         let task = g.task(symbol + ".cols") { ctx, i in
             let p0 = g.mul(i, per)
             g.call(panels, (0..<7).map { g.contextInt(ctx, $0) } + [p0, g.smin(g.i64(layout.panels), g.add(p0, per))])
@@ -42,12 +42,13 @@ extension KernelModule {
         defineKernel(symbol) { args, T, _ in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
                 let codesFloats = g.mul(g.ceilDiv(g.mul(T, quant.lda), 64), 16)
-                let scratch = g.threadScratch(floats: g.add(codesFloats, T))
-                let Aq = scratch, aScale = g.gep(scratch, codesFloats)
-                g.call(quantize, [g.argPtr(args, 0), T, g.null(g.pf32), g.bitcast(Aq, g.pi8), aScale])
+                let groupFloats = g.mul(g.ceilDiv(g.mul(T, 4 * quant.groups), 64), 16)
+                let scratch = g.threadScratch(floats: g.add(codesFloats, g.mul(groupFloats, 2)))
+                let Aq = scratch, aScale = g.gep(scratch, codesFloats), aSums = g.gep(aScale, groupFloats)
+                g.call(quantize, [g.argPtr(args, 0), T, g.bitcast(Aq, g.pi8), aScale, g.bitcast(aSums, LLVMPointerType(g.i32, 0)!)])
                 let table = g.ptrToInt(g.argPtr(args, 1))
-                let ctx = g.makeContext([g.ptrToInt(Aq), g.ptrToInt(aScale), table, g.add(table, layout.columnScalesOffset),
-                                         g.add(table, layout.columnSumsOffset), g.ptrToInt(g.argPtr(args, 2)), T])
+                let ctx = g.makeContext([g.ptrToInt(Aq), g.ptrToInt(aScale), g.ptrToInt(aSums), table, g.add(table, layout.groupScalesOffset),
+                                         g.ptrToInt(g.argPtr(args, 2)), T])
                 g.parallelFor(task, ctx, g.i64(tasks))
             }
         }
@@ -55,7 +56,7 @@ extension KernelModule {
     }
 
     /// The embedding lookup from the int8 logits table: row t of `Y[T, ldy]` is token
-    /// `tokens[t]`'s codes times its scale (`Int8PanelLayout.Packed.dequantizedColumn`).
+    /// `tokens[t]`'s codes times their group scales (`Int8PanelLayout.Packed.dequantizedColumn`).
     /// ABI `args = [tokens (int32), table, Y]`.
     @discardableResult
     public func addInt8Embedding(table: PanelLayout, ldy: Int) -> String {
@@ -66,18 +67,19 @@ extension KernelModule {
         defineKernel(symbol) { args, T, _ in
             let tokens = g.bitcast(g.argPtr(args, 0), LLVMPointerType(g.i32, 0)!)
             let codes = g.bitcast(g.argPtr(args, 1), g.pi8)
-            let scales = g.bitcast(g.gep(codes, layout.columnScalesOffset), g.pf32)
+            let scales = g.bitcast(g.gep(codes, layout.groupScalesOffset), g.pf32)
             let Y = g.argPtr(args, 2)
             g.loop(0, T) { t in
                 let j = g.sext64(g.load(g.gep(tokens, t)))
                 // Column j of B: panel j / nr, lane j % nr; quad q of depth at q·nr·4 within the panel.
                 let panel = g.sdiv(j, g.i64(layout.nr)), lane = LLVMBuildSRem(g.builder, j, g.i64(layout.nr), "")!
                 let column = g.gep(codes, g.add(g.mul(panel, layout.quads * layout.nr * 4), g.mul(lane, 4)))
-                let scale = g.loadF(scales, j)
                 let y = g.gep(Y, g.mul(t, ldy))
                 g.loop(0, g.i64(layout.k)) { kk in
                     let offset = g.add(g.mul(g.sdiv(kk, g.i64(4)), layout.nr * 4), LLVMBuildAnd(g.builder, kk, g.i64(3), "")!)
                     let code = LLVMBuildSIToFP(g.builder, g.load(g.gep(column, offset), align: 1), g.f32, "")!
+                    // Scale of (group kk / 32, column j).
+                    let scale = g.loadF(scales, g.add(g.mul(g.sdiv(kk, g.i64(Int8Quantization.groupDepth)), layout.paddedN), j))
                     g.storeF(g.fmul(code, scale), y, kk)
                 }
             }

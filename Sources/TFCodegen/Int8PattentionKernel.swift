@@ -2,11 +2,11 @@ import CLLVM
 
 /// The int8 form of a fused Pattention kernel (`--weights-format int8`): for `X[T, d_in]` and
 /// each site, `out = Θ(X·Kᵀ)·V` with both products in int8 (`Int8GemmKernelSpec`):
-/// 1. X's rows (LayerNormed first, when the kernel has the prologue) are quantised per row;
-/// 2. scores `S = Xq·Kqᵀ`, scaled back by the row scale and each parameter token's key scale;
+/// 1. X's rows (LayerNormed first, when the kernel has the prologue) are quantised in groups of 32;
+/// 2. scores `S = Xq·Kqᵀ`, each depth group scaled back by its activation and key scales;
 /// 3. Θ (the row norm and GELU, or softmax) in fp32, exactly as the fp32 kernel;
-/// 4. `Θ(S)` times each parameter token's value scale, quantised per row;
-/// 5. `out = Aq·Vq` scaled back by the row scale, stored or added (residual), then rotary.
+/// 4. `Θ(S)` quantised in groups of 32 parameter tokens;
+/// 5. `out = Aq·Vq`, each group scaled back likewise, stored or added (residual), then rotary.
 /// Every stage finishes for all rows before the next (threads split the weight panels: this is
 /// the decode-time shape, bound by weight bytes), so a residual output may alias X.
 ///
@@ -89,7 +89,7 @@ extension KernelModule {
             Int8GemmKernelSpec(k: spec.sites[i].tokens, n: spec.sites[i].dOut, ldc: spec.sites[i].ldy, accumulate: spec.sites[i].residual,
                                vnni: spec.vnni, for: vector)
         }
-        let aQuant = (0..<m).map { Int8ActivationQuantizerSpec(k: spec.sites[$0].tokens, ldx: ld[$0], depthScaled: true) }
+        let aQuant = (0..<m).map { Int8ActivationQuantizerSpec(k: spec.sites[$0].tokens, ldx: ld[$0]) }
         let quantizeA = aQuant.map { g.int8QuantizeRows($0) }
         let scorePanels = scoreGemms.map { g.int8GemmPanels($0) }
         let valuePanels = valueGemms.map { g.int8GemmPanels($0) }
@@ -102,12 +102,12 @@ extension KernelModule {
             let per = max(1, (panels + Int8GemmKernelSpec.columnTasks - 1) / Int8GemmKernelSpec.columnTasks)
             return (per, (panels + per - 1) / per)
         }
-        /// The stored int8 weight at `blob` as the GEMM's (codes, column scales, column sums).
+        /// The stored int8 weight at `blob` as the GEMM's (codes, group scales).
         func parts(_ blob: LLVMValueRef, _ layout: Int8PanelLayout) -> [LLVMValueRef] {
             let base = g.ptrToInt(blob)
-            return [base, g.add(base, layout.columnScalesOffset), g.add(base, layout.columnSumsOffset)]
+            return [base, g.add(base, layout.groupScalesOffset)]
         }
-        // ctx: 0 args, 1 T, 2 Xq, 3 xScale, then per site: 4+4i S, 5+4i Aq, 6+4i aScale, 7+4i (unused)
+        // ctx: 0 args, 1 T, 2 Xq, 3 xScale, 4 xSums, then per site: 5+4i S, 6+4i Aq, 7+4i aScale, 8+4i aSums
         func gemmTask(_ name: String, _ s: Int8GemmKernelSpec, _ f: IRFunction, _ body: @escaping (LLVMValueRef, LLVMValueRef) -> [LLVMValueRef]) -> IRFunction {
             let (per, _) = split(s)
             return g.task(name) { ctx, index in
@@ -119,13 +119,14 @@ extension KernelModule {
         }
         let scoreTasks = (0..<m).map { i in
             gemmTask(symbol + ".scores\(i)", scoreGemms[i], scorePanels[i]) { ctx, args in
-                // A: Xq, aScale: xScale, B: K (codes, column scales, sums), C: S
-                [g.contextInt(ctx, 2), g.contextInt(ctx, 3)] + parts(g.argPtr(args, 1 + 3 * i), scoreGemms[i].layout) + [g.contextInt(ctx, 4 + 4 * i)]
+                // A: Xq, its group scales and sums, B: K (codes, group scales), C: S
+                [g.contextInt(ctx, 2), g.contextInt(ctx, 3), g.contextInt(ctx, 4)] + parts(g.argPtr(args, 1 + 3 * i), scoreGemms[i].layout)
+                    + [g.contextInt(ctx, 5 + 4 * i)]
             }
         }
         let valueTasks = (0..<m).map { i in
             gemmTask(symbol + ".values\(i)", valueGemms[i], valuePanels[i]) { ctx, args in
-                [g.contextInt(ctx, 5 + 4 * i), g.contextInt(ctx, 6 + 4 * i)] + parts(g.argPtr(args, 2 + 3 * i), valueGemms[i].layout)
+                [g.contextInt(ctx, 6 + 4 * i), g.contextInt(ctx, 7 + 4 * i), g.contextInt(ctx, 8 + 4 * i)] + parts(g.argPtr(args, 2 + 3 * i), valueGemms[i].layout)
                     + [g.ptrToInt(g.argPtr(args, 3 + 3 * i))]
             }
         }
@@ -134,17 +135,17 @@ extension KernelModule {
             let T = g.contextInt(ctx, 1)
             let site = g.sdiv(index, T), row = LLVMBuildSRem(g.builder, index, T, "")!
             g.switchOn(site, cases: (0..<m).map { i in (i, {
-                g.call(act[i], [g.gep(g.contextPtr(ctx, 4 + 4 * i), g.mul(row, ld[i])), g.i64(1)])
+                g.call(act[i], [g.gep(g.contextPtr(ctx, 5 + 4 * i), g.mul(row, ld[i])), g.i64(1)])
             }) })
         }
 
         defineKernel(symbol) { args, T, p0 in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
-                // Scratch (floats, each part rounded to 16 = 64 bytes): LayerNormed X, Xq, x scales,
-                // then per site S, Aq, a scales.
+                // Scratch (floats, each part rounded to 16 = 64 bytes): LayerNormed X, Xq, x group
+                // scales and sums, then per site S, Aq, its group scales and sums.
                 func floats(_ bytesPerRow: Int) -> LLVMValueRef { g.mul(g.ceilDiv(g.mul(T, bytesPerRow), 64), 16) }
-                var sizes: [LLVMValueRef] = [floats(spec.dIn * 4), floats(xQuant.lda), floats(4)]
-                for i in 0..<m { sizes += [floats(ld[i] * 4), floats(aQuant[i].lda), floats(4)] }
+                var sizes: [LLVMValueRef] = [floats(spec.dIn * 4), floats(xQuant.lda), floats(4 * xQuant.groups), floats(4 * xQuant.groups)]
+                for i in 0..<m { sizes += [floats(ld[i] * 4), floats(aQuant[i].lda), floats(4 * aQuant[i].groups), floats(4 * aQuant[i].groups)] }
                 var offsets: [LLVMValueRef] = []
                 var total = g.i64(0)
                 for size in sizes { offsets.append(total); total = g.add(total, size) }
@@ -156,16 +157,15 @@ extension KernelModule {
                     g.call(layerNorm, [X, T, at[0]])
                     source = at[0]
                 }
-                g.call(quantizeX, [source, T, g.null(g.pf32), g.bitcast(at[1], g.pi8), at[2]])
-                var context = [g.ptrToInt(args), T, g.ptrToInt(at[1]), g.ptrToInt(at[2])]
-                for i in 0..<m { context += [g.ptrToInt(at[3 + 3 * i]), g.ptrToInt(at[4 + 3 * i]), g.ptrToInt(at[5 + 3 * i]), g.i64(0)] }
+                let pi32 = LLVMPointerType(g.i32, 0)!
+                g.call(quantizeX, [source, T, g.bitcast(at[1], g.pi8), at[2], g.bitcast(at[3], pi32)])
+                var context = [g.ptrToInt(args), T, g.ptrToInt(at[1]), g.ptrToInt(at[2]), g.ptrToInt(at[3])]
+                for i in 0..<m { context += (0..<4).map { g.ptrToInt(at[4 + 4 * i + $0]) } }
                 let ctx = g.makeContext(context)
                 for i in 0..<m { g.parallelFor(scoreTasks[i], ctx, g.i64(split(scoreGemms[i]).tasks)) }
                 g.parallelFor(actTask, ctx, g.mul(T, g.i64(m)))
                 for i in 0..<m {
-                    let V = g.argPtr(args, 2 + 3 * i)
-                    let depthScales = g.bitcast(g.gep(g.bitcast(V, g.pi8), valueGemms[i].layout.depthScalesOffset), g.pf32)
-                    g.call(quantizeA[i], [at[3 + 3 * i], T, depthScales, g.bitcast(at[4 + 3 * i], g.pi8), at[5 + 3 * i]])
+                    g.call(quantizeA[i], [at[4 + 4 * i], T, g.bitcast(at[5 + 4 * i], g.pi8), at[6 + 4 * i], g.bitcast(at[7 + 4 * i], pi32)])
                 }
                 for i in 0..<m { g.parallelFor(valueTasks[i], ctx, g.i64(split(valueGemms[i]).tasks)) }
                 for i in 0..<m { if let rope = rope[i] { g.call(rope, [g.argPtr(args, 3 + 3 * i), T, p0]) } }

@@ -1,9 +1,23 @@
-/// Symmetric int8 quantisation (issue 12, weight format int8): a vector `x` becomes
-/// `q = round(x / s)` clamped to `-127...127` with `s = max|x| / 127`, so `x ≈ s · q`.
+/// Symmetric int8 quantisation in groups (issue 12, weight format int8): each run of
+/// `groupDepth` = 32 consecutive depth values (the reduction dimension of a GEMM; the last run
+/// may be shorter) gets its own scale `s = max|x| / 127` and codes `q = round(x / s)` clamped
+/// to `-127...127`, so `x ≈ s · q` — the blocks of ggml's Q8_0, for weights and activations.
+///
+/// Why groups rather than one scale per parameter token: on the random 150M, int8 codes with a
+/// scale per parameter token cost 3.2% relative RMS logit error from the weights alone (before any
+/// activation is quantised; `scripts/int8_accuracy_emulation.py`), over the 3% budget; groups of
+/// 32 bring weights and activations together to 2.8% (docs/int8.md).
+///
 /// `-128` is never produced: it keeps `|q| ≤ 127`, which the AVX2 sign trick needs
 /// (`|a|·|b|` pair sums ≤ 2·127·127 = 32258 fit `vpmaddubsw`'s saturating i16).
-/// A zero vector gets scale 0 and all-zero codes (never a division by zero).
+/// A zero group gets scale 0 and all-zero codes (never a division by zero).
 public enum Int8Quantization {
+    /// Depth values sharing one scale.
+    public static let groupDepth = 32
+
+    /// Groups along a depth of `k`.
+    public static func groups(_ k: Int) -> Int { (k + groupDepth - 1) / groupDepth }
+
     /// The scale of `values`: `max|v| / 127` (0 for an all-zero vector).
     public static func scale(_ values: UnsafeBufferPointer<Float>) -> Float {
         var m: Float = 0
@@ -18,16 +32,20 @@ public enum Int8Quantization {
         return Int8(max(-127, min(127, (v / s).rounded(.toNearestOrEven))))
     }
 
-    /// Quantises each of the `rows` rows of the row-major `[rows, cols]` matrix `src` with its own
-    /// scale (activations per row; keys and embeddings per parameter token / vocabulary row).
+    /// Quantises each row of the row-major `[rows, cols]` matrix `src` in groups of `groupDepth`
+    /// columns (the row is the depth: activation rows, or a parameter token's key): codes
+    /// `[rows, cols]` and scales `[rows, groups(cols)]`.
     public static func quantizeRows(_ src: UnsafePointer<Float>, rows: Int, cols: Int) -> (codes: [Int8], scales: [Float]) {
+        let groups = groups(cols)
         var codes = [Int8](repeating: 0, count: rows * cols)
-        var scales = [Float](repeating: 0, count: rows)
+        var scales = [Float](repeating: 0, count: rows * groups)
         for r in 0..<rows {
-            let row = UnsafeBufferPointer(start: src + r * cols, count: cols)
-            let s = scale(row)
-            scales[r] = s
-            for c in 0..<cols { codes[r * cols + c] = code(row[c], scale: s) }
+            for g in 0..<groups {
+                let c0 = g * groupDepth, c1 = min(cols, c0 + groupDepth)
+                let s = scale(UnsafeBufferPointer(start: src + r * cols + c0, count: c1 - c0))
+                scales[r * groups + g] = s
+                for c in c0..<c1 { codes[r * cols + c] = code(src[r * cols + c], scale: s) }
+            }
         }
         return (codes, scales)
     }
@@ -46,11 +64,10 @@ public enum Int8Quantization {
 ///
 /// Byte of `B[kk, j]`: `p·quads·nr·4 + (kk/4)·nr·4 + (j%nr)·4 + kk%4`, `p = j/nr`.
 ///
-/// Scales are per parameter token, which is a column of B for keys and embeddings
-/// (`columnScales`, applied in the epilogue) and a depth row of B for values (`depthScales`,
-/// folded into the activations before they are quantised: `Σ_k a[k]·s_k·q[k,j]`).
-/// `columnSums[j] = Σ_k q[k,j]` lets the VNNI kernel offset activations to u8 (`a + 128`) and
-/// subtract `128 · columnSums[j]` afterwards.
+/// Scales: one per column and depth group of 32 (`groupScales[g · paddedN + j]`, a group's
+/// columns contiguous, so the kernel loads a vector of them per group). For keys and the
+/// embedding (`B = Kᵀ`) a group is 32 features of one parameter token; for values (`B = V`) it
+/// is 32 parameter tokens of one output feature.
 public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
     public let k: Int
     public let n: Int
@@ -70,9 +87,11 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
     public var paddedK: Int { geometry.paddedK }
     /// Depth quads (`ceil(k / 4)`).
     public var quads: Int { paddedK / 4 }
+    /// Depth groups sharing a scale (`ceil(k / 32)`).
+    public var groups: Int { Int8Quantization.groups(k) }
     /// Bytes in the packed code buffer.
     public var byteCount: Int { geometry.byteCount }
-    /// Columns including the last panel's padding (length of `columnScales` and `columnSums`).
+    /// Columns including the last panel's padding (the row length of `groupScales`).
     public var paddedN: Int { panels * nr }
     public var description: String { "int8 panels(k=\(k), n=\(n), nr=\(nr))" }
 
@@ -82,19 +101,18 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
         (j / nr) * quads * nr * 4 + (kk / 4) * nr * 4 + (j % nr) * 4 + kk % 4
     }
 
-    /// Packed weights: codes, per-column scales (1 where the scale lives in the depth instead),
-    /// per-depth scales (1 where it lives in the columns) and column code sums.
+    /// Packed weights: codes and per-(depth group, column) scales.
     public struct Packed {
         public var layout: Int8PanelLayout
         public var codes: [Int8]
-        public var columnScales: [Float]
-        public var depthScales: [Float]
-        public var columnSums: [Int32]
+        public var groupScales: [Float]
 
         /// The code of logical `B[kk, j]` (0 in the padding).
         public func code(_ kk: Int, _ j: Int) -> Int8 { codes[layout.offset(kk, j)] }
+        /// The scale of `B[kk, j]`'s group.
+        public func scale(_ kk: Int, _ j: Int) -> Float { groupScales[(kk / Int8Quantization.groupDepth) * layout.paddedN + j] }
         /// The dequantised `B[kk, j]`.
-        public func value(_ kk: Int, _ j: Int) -> Float { Float(code(kk, j)) * columnScales[j] * depthScales[kk] }
+        public func value(_ kk: Int, _ j: Int) -> Float { Float(code(kk, j)) * scale(kk, j) }
 
         /// Column `j` of B dequantised into `k` floats: for an embedding packed for the logits
         /// (`packTransposed`), token `j`'s embedding row — the lookup reads the same codes the
@@ -105,36 +123,31 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
         }
     }
 
-    private func assemble(_ codeAt: (Int, Int) -> Int8, columnScales: [Float], depthScales: [Float]) -> Packed {
+    /// Quantises column j of logical B (`valueAt(kk, j)`) in depth groups and lays it out.
+    private func assemble(_ valueAt: (Int, Int) -> Float) -> Packed {
         var codes = [Int8](repeating: 0, count: byteCount)
-        var sums = [Int32](repeating: 0, count: paddedN)
+        var scales = [Float](repeating: 0, count: groups * paddedN)
+        var column = [Float](repeating: 0, count: k)
         for j in 0..<n {
-            var sum: Int32 = 0
-            for kk in 0..<k {
-                let q = codeAt(kk, j)
-                codes[offset(kk, j)] = q
-                sum += Int32(q)
-            }
-            sums[j] = sum
+            for kk in 0..<k { column[kk] = valueAt(kk, j) }
+            let (q, s) = Int8Quantization.quantizeRows(column, rows: 1, cols: k)
+            for kk in 0..<k { codes[offset(kk, j)] = q[kk] }
+            for g in 0..<groups { scales[g * paddedN + j] = s[g] }
         }
-        var cs = columnScales
-        cs += [Float](repeating: 0, count: paddedN - cs.count)
-        return Packed(layout: self, codes: codes, columnScales: cs, depthScales: depthScales, columnSums: sums)
+        return Packed(layout: self, codes: codes, groupScales: scales)
     }
 
     /// Packs `B = srcᵀ`, `src` row-major `[n, k]` (keys `K[n, d_in]`, the embedding for the
-    /// logits): row j of src is parameter token j, quantised with its own scale (a column scale).
+    /// logits): each parameter token's row in groups of 32 features.
     public func packTransposed(_ src: [Float]) -> Packed {
         precondition(src.count == n * k)
-        let (q, s) = Int8Quantization.quantizeRows(src, rows: n, cols: k)
-        return assemble({ kk, j in q[j * k + kk] }, columnScales: s, depthScales: [Float](repeating: 1, count: k))
+        return assemble { kk, j in src[j * k + kk] }
     }
 
-    /// Packs `B = src`, `src` row-major `[k, n]` (values `V[n_tokens, d_out]`): row kk of src is
-    /// parameter token kk, quantised with its own scale (a depth scale, folded into activations).
+    /// Packs `B = src`, `src` row-major `[k, n]` (values `V[n_tokens, d_out]`): each output
+    /// feature in groups of 32 parameter tokens.
     public func pack(_ src: [Float]) -> Packed {
         precondition(src.count == n * k)
-        let (q, s) = Int8Quantization.quantizeRows(src, rows: k, cols: n)
-        return assemble({ kk, j in q[kk * n + j] }, columnScales: [Float](repeating: 1, count: n), depthScales: s)
+        return assemble { kk, j in src[kk * n + j] }
     }
 }

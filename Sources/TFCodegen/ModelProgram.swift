@@ -90,9 +90,19 @@ public struct ModelProgram {
             return try GemmSchedule(parsing: scheduleOverride, base: chosen, for: vector)
         }
 
-        /// The int8 kernels' fixed tile (whole depth), for `--emit plan`.
+        /// The logits GEMM (fp32 and bf16 heads): its panels are the tied bf16 embedding's too.
+        func logitsSpec(ldx: Int) throws -> GemmKernelSpec {
+            GemmKernelSpec(k: config.hidden, n: config.vocab, ldx: ldx, ldc: config.vocab,
+                           schedule: try gemmSchedule(k: config.hidden, n: config.vocab), microKernel: ukernel, for: vector)
+        }
+        /// The table the logits head reads, when there is one.
+        let tiedHead: String? = graph.instructions.lazy.compactMap { inst -> String? in
+            if case .logits(let table) = inst.op { return table } else { return nil }
+        }.first
+
+        /// The int8 kernels' fixed tile (whole depth, groups of 32), for `--emit plan`.
         func int8Tile(k: Int, n: Int, nr: Int) {
-            let line = "k=\(k) n=\(n): int8 \(vector.lanes == 16 ? 4 : 2)x\(nr), micro-kernel \(ukernel.name)"
+            let line = "k=\(k) n=\(n): int8 \(Int8GemmKernelSpec(k: k, n: n, for: vector).mr)x\(nr) groups of \(Int8Quantization.groupDepth), micro-kernel \(ukernel.name)"
             if !tileChoices.contains(line) { tileChoices.append(line) }
         }
 
@@ -138,6 +148,13 @@ public struct ModelProgram {
                 let layout = Int8LogitsKernelSpec(k: config.hidden, n: config.vocab, for: vector).tableLayout
                 let k = module.addInt8Embedding(table: layout, ldy: out.stride)
                 emit(k, [slot(.tokens), slot(.packed(table, layout, transposed: true)), out.slot], describe: "\(v) embedding gather int8 d=\(config.hidden)", value: v)
+            case .embedding(let table) where ukernel.weights == .bf16 && tiedHead == table:
+                // Rows widened from the bf16 logits panels: the tied table is stored once.
+                let out = location(v)
+                let layout = try logitsSpec(ldx: config.hidden).weightLayout
+                let k = module.addBF16PanelEmbedding(table: layout, ldy: out.stride)
+                emit(k, [slot(.tokens), slot(.packed(table, layout, transposed: true)), out.slot],
+                     describe: "\(v) embedding gather d=\(config.hidden) bf16 (from the logits panels)", value: v)
             case .embedding(let table):
                 // The embedding is stored in the weight format too (a bf16 table is widened as rows
                 // are gathered). It may be the logits head's table as well: that one is another slot.
@@ -189,8 +206,7 @@ public struct ModelProgram {
                      describe: "\(v) \(spec)", lastRowStrides: [x.stride, nil, nil], value: v)
             case .logits(let table):
                 let x = location(inst.operands[0])
-                let spec = GemmKernelSpec(k: config.hidden, n: config.vocab, ldx: x.stride, ldc: config.vocab,
-                                          schedule: try gemmSchedule(k: config.hidden, n: config.vocab), microKernel: ukernel, for: vector)
+                let spec = try logitsSpec(ldx: x.stride)
                 let k = module.addGemm(spec)
                 emit(k, [x.slot, slot(.packed(table, spec.weightLayout, transposed: true)), slot(.logits)],
                      describe: "\(v) logits \(spec)", lastRowStrides: [x.stride, nil, nil], value: v)

@@ -3,7 +3,7 @@
 /// `PanelLayout` says the format, `storedBytes` the size, `packStored` the bytes.
 extension PanelLayout {
     /// Bytes one packed weight of this layout occupies: f32 and bf16 panels, or int8 codes with
-    /// their scales and column sums (`Int8PanelLayout`'s stored form).
+    /// their group scales (`Int8PanelLayout`'s stored form).
     public var storedBytes: Int { format == .int8 ? Int8PanelLayout(self).storedBytes : byteCount }
 
     /// Packs `B = srcᵀ` (`transposed`, `src` row-major `[n, k]`: keys, the logits head) or `B = src`
@@ -31,12 +31,10 @@ extension Int8PanelLayout {
         self.init(k: geometry.k, n: geometry.n, nr: geometry.nr)
     }
 
-    /// The stored form the kernels read, each part 64-byte aligned: codes | column scales
-    /// (float[paddedN]) | depth scales (float[paddedK]) | column sums (int32[paddedN]).
-    public var columnScalesOffset: Int { roundUp(byteCount, 64) }
-    public var depthScalesOffset: Int { columnScalesOffset + roundUp(paddedN * 4, 64) }
-    public var columnSumsOffset: Int { depthScalesOffset + roundUp(paddedK * 4, 64) }
-    public var storedBytes: Int { columnSumsOffset + roundUp(paddedN * 4, 64) }
+    /// The stored form the kernels read, each part 64-byte aligned: codes | group scales
+    /// (float[groups · paddedN]).
+    public var groupScalesOffset: Int { roundUp(byteCount, 64) }
+    public var storedBytes: Int { groupScalesOffset + roundUp(groups * paddedN * 4, 64) }
 }
 
 extension Int8PanelLayout.Packed {
@@ -44,8 +42,6 @@ extension Int8PanelLayout.Packed {
     public func write(into dst: UnsafeMutableRawPointer) {
         dst.initializeMemory(as: UInt8.self, repeating: 0, count: layout.storedBytes)
         codes.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        columnScales.withUnsafeBytes { (dst + layout.columnScalesOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        depthScales.withUnsafeBytes { (dst + layout.depthScalesOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        columnSums.withUnsafeBytes { (dst + layout.columnSumsOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        groupScales.withUnsafeBytes { (dst + layout.groupScalesOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
     }
 }

@@ -26,10 +26,11 @@ final class CompileWeightFormatTests: XCTestCase {
 
     /// The logits of a compiled program run as a CPU lacking `pretendLacking` would run it,
     /// after checking that it picks the variant `label`.
-    func variantLogits(_ exe: URL, pretendLacking: String?, label: String, in dir: URL) throws -> Npy.Array {
+    func variantLogits(_ exe: URL, pretendLacking: String?, label: String, format: String, in dir: URL) throws -> Npy.Array {
         let environment = pretendLacking.map { ["TFC_CPU_PRETEND_LACKING": $0] }
         let info = try TFC.runProcess(exe, ["--info"], environment: environment)
         XCTAssertTrue(info.stdout.contains(" for \(label) (sse3,"), "\(pretendLacking ?? "-"): \(info.stdout)")
+        XCTAssertTrue(info.stdout.contains("\nweights \(exe.lastPathComponent).weights (\(format))\n"), "--info names the weights format: \(info.stdout)")
         let out = dir.appendingPathComponent("aot-\(label).npy").path
         XCTAssertSucceeded(try TFC.runProcess(exe, ["--tokens", CompiledTiny.prompt, "--logits", out], environment: environment), label)
         return try Npy.read(path: out)
@@ -91,7 +92,7 @@ final class CompileWeightFormatTests: XCTestCase {
         if avx512 && flags.contains("avx512_bf16") { cases.insert((nil, "x86-64-v4+avx512bf16", 2e-2), at: 0) }
         var measured: [String] = []
         for (pretend, label, tolerance) in cases {
-            let logits = try variantLogits(exe, pretendLacking: pretend, label: label, in: dir)
+            let logits = try variantLogits(exe, pretendLacking: pretend, label: label, format: "bf16", in: dir)
             XCTAssertEqual(logits.shape, naive.shape)
             let error = maxAbsDifference(logits.data, naive.data) / scale
             measured.append("\(label) \(error)")
@@ -120,7 +121,7 @@ final class CompileWeightFormatTests: XCTestCase {
         if avx512 { cases.insert(("avx512vnni", "x86-64-v4", "avx512"), at: 0) }
         if avx512 && flags.contains("avx512_vnni") { cases.insert((nil, "x86-64-v4+avx512vnni", "avx512"), at: 0) }
         for (pretend, label, jit) in cases {
-            let aot = try variantLogits(exe, pretendLacking: pretend, label: label, in: dir)
+            let aot = try variantLogits(exe, pretendLacking: pretend, label: label, format: "int8", in: dir)
             let reference = dir.appendingPathComponent("jit-\(label).npy").path
             XCTAssertSucceeded(try TFC.run(["run", CompiledTiny.spec, "--weights", weights, "--weights-format", "int8", "--target-cpu", jit,
                                             "--tokens", CompiledTiny.prompt, "--logits", reference], environment: env), "jit \(jit)")
@@ -161,15 +162,15 @@ final class CompileWeightFormatTests: XCTestCase {
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stderr, "tiny: error: \(int8Weights): holds int8 weights; this program was compiled for f32 (tfc compile --weights-format f32): give the weights file written with it, or recompile\n")
 
-        // A file of the previous version (1: entry sizes in floats, no format) is refused by its version.
+        // A file of an earlier version (2: int8 entries with one scale per parameter token) is refused by its version.
         var old = try Data(contentsOf: URL(fileURLWithPath: bf16Weights))
-        XCTAssertEqual(old[8], 2, "weights file version")
-        old[8] = 1
+        XCTAssertEqual(old[8], 3, "weights file version")
+        old[8] = 2
         let oldPath = dir.appendingPathComponent("old.weights").path
         try old.write(to: URL(fileURLWithPath: oldPath))
         r = try TFC.runProcess(bf16, ["--tokens", "1", "--weights", oldPath])
         XCTAssertEqual(r.status, 1)
-        XCTAssertEqual(r.stderr, "tiny: error: \(oldPath): weights file format version 1, this program reads version 2: re-run tfc compile\n")
+        XCTAssertEqual(r.stderr, "tiny: error: \(oldPath): weights file format version 2, this program reads version 3: re-run tfc compile\n")
     }
 
     func testBadWeightsFormatIsOneLine() throws {

@@ -36,7 +36,8 @@ final class BF16ModelTests: XCTestCase {
     }
 
     func testBF16MatchesNaiveOnRoundedWeights() throws {
-        for file in ["specs/tiny.tfs", "specs/examples/mid.tfs"] {
+        // two-mlp has an untied head: its embedding is a bf16 table of its own.
+        for file in ["specs/tiny.tfs", "specs/examples/mid.tfs", "specs/examples/two-mlp.tfs"] {
             let g = try graph(file)
             let w = RandomWeights(g, seed: 5)
             let rounded = roundedToBF16(g, w)
@@ -91,6 +92,50 @@ final class BF16ModelTests: XCTestCase {
                     for c in 0..<width {
                         XCTAssertEqual(out[r * ld + c], BF16.float(BF16.round(table[Int(token) * width + c])), "\(vector.name) ldy \(ld) row \(r) column \(c)")
                     }
+                }
+            }
+        }
+    }
+
+    /// A tied bf16 model stores its table once: the embedding rows are gathered from the logits
+    /// head's bf16 panels (no raw bf16 copy); an untied one keeps its own bf16 table.
+    func testTiedBF16TableIsStoredOnce() throws {
+        for (file, tied) in [("specs/tiny.tfs", true), ("specs/examples/two-mlp.tfs", false)] {
+            let g = try graph(file)
+            let fused = try FusedExecutor(graph: g, weights: RandomWeights(g, seed: 1).lookup, threads: 1, cache: nil, target: .host(TestJIT.runnable[0]), weightFormat: .bf16)
+            let raw = fused.slots.filter { if case .rawBF16 = $0 { return true } else { return false } }
+            XCTAssertEqual(raw.count, tied ? 0 : 1, file)
+        }
+    }
+
+    /// The embedding gather from bf16 logits panels: each row is the token's column of the panels,
+    /// i.e. its table row rounded to bf16, exactly; odd depth, tokens in every panel and the last.
+    func testEmbeddingFromBF16PanelsIsTheRoundedRow() throws {
+        for vector in TestJIT.runnable {
+            for (d, vocab, nr) in [(45, 70, 32), (64, 17, 16)] {
+                let layout = PanelLayout(k: d, n: vocab, nr: nr, format: .bf16)
+                let table = (0..<(vocab * d)).map { Float(cos(Double($0) * 0.71)) * 5 }
+                var panels = [UInt16](repeating: 0xffff, count: layout.storedBytes / 2)
+                table.withUnsafeBufferPointer { t in panels.withUnsafeMutableBytes { layout.packStored(t.baseAddress!, transposed: true, into: $0.baseAddress!) } }
+                let module = try KernelModule(name: "bf16_panel_embedding_\(d)", target: .host(vector))
+                let ldy = d + 3
+                let symbol = module.addBF16PanelEmbedding(table: layout, ldy: ldy)
+                let jit = try KernelJIT(target: .host(vector))
+                try jit.add(module)
+                let kernel = try jit.kernel(symbol)
+                var tokens: [Int32] = [0, Int32(vocab - 1), 33 % Int32(vocab), 5, 0]
+                let out = AlignedBuffer(count: tokens.count * ldy, zeroed: true)
+                panels.withUnsafeMutableBytes { p in
+                    tokens.withUnsafeMutableBufferPointer { t in
+                        let args: [UnsafeMutableRawPointer?] = [UnsafeMutableRawPointer(t.baseAddress!), p.baseAddress, out.raw]
+                        args.withUnsafeBufferPointer { kernel($0.baseAddress, Int64(t.count), 0) }
+                    }
+                }
+                for (r, token) in tokens.enumerated() {
+                    for c in 0..<d {
+                        XCTAssertEqual(out[r * ldy + c], BF16.float(BF16.round(table[Int(token) * d + c])), "\(vector.name) d=\(d) row \(r) column \(c)")
+                    }
+                    XCTAssert((d..<ldy).allSatisfy { out[r * ldy + $0] == 0 }, "past d untouched")
                 }
             }
         }

@@ -18,28 +18,38 @@ final class Int8PattentionKernelTests: XCTestCase {
         return b
     }
 
-    /// The kernel's arithmetic in Swift: per-row quantised X, per-token quantised K and V (value
-    /// scales folded into Θ(S) before it is quantised per row). No rotary.
+    /// The kernel's arithmetic in Swift: X, K, Θ(S) and V quantised in groups of 32 along each
+    /// product's depth (K per parameter token over d_in, V per output feature over the tokens),
+    /// int sums per group scaled by both groups' scales. No rotary.
     func emulated(x: [Float], T: Int, dIn: Int, eps: Float?, k: [Float], v: [Float], site: PattentionSite, y0: [Float]?) -> [Double] {
-        let n = site.tokens, dOut = site.dOut
+        let n = site.tokens, dOut = site.dOut, gd = Int8Quantization.groupDepth
+        let gIn = Int8Quantization.groups(dIn), gN = Int8Quantization.groups(n)
         let (qk, sk) = Int8Quantization.quantizeRows(k, rows: n, cols: dIn)
-        let (qv, sv) = Int8Quantization.quantizeRows(v, rows: n, cols: dOut)
+        let vT = (0..<dOut * n).map { v[($0 % n) * dOut + $0 / n] }          // vT[c, j] = V[j, c]
+        let (qv, sv) = Int8Quantization.quantizeRows(vT, rows: dOut, cols: n)
+        /// Σ over groups of (Σ a·b within the group) · aScale · bScale.
+        func dot(_ qa: ArraySlice<Int8>, _ sa: ArraySlice<Float>, _ qb: ArraySlice<Int8>, _ sb: ArraySlice<Float>, groups: Int) -> Double {
+            var total = 0.0
+            let a0 = qa.startIndex, b0 = qb.startIndex
+            for g in 0..<groups {
+                var acc = 0
+                for c in g * gd ..< min(qa.count, (g + 1) * gd) { acc += Int(qa[a0 + c]) * Int(qb[b0 + c]) }
+                total += Double(acc) * Double(sa[sa.startIndex + g]) * Double(sb[sb.startIndex + g])
+            }
+            return total
+        }
         var out = [Double](repeating: 0, count: T * dOut)
         for t in 0..<T {
             let row: [Float] = eps.map { layerNormRow(x[t * dIn ..< (t + 1) * dIn], eps: Double($0)).map { Float($0) } } ?? Array(x[t * dIn ..< (t + 1) * dIn])
             let (qx, sx) = Int8Quantization.quantizeRows(row, rows: 1, cols: dIn)
             let s: [Double] = (0..<n).map { j in
-                var acc = 0
-                for c in 0..<dIn { acc += Int(qx[c]) * Int(qk[j * dIn + c]) }
-                return Double(acc) * Double(sx[0]) * Double(sk[j])
+                dot(qx[...], sx[...], qk[j * dIn ..< (j + 1) * dIn], sk[j * gIn ..< (j + 1) * gIn], groups: gIn)
             }
             let a = activation(s, site)
-            let scaled = (0..<n).map { Float(a[$0]) * sv[$0] }
-            let (qa, sa) = Int8Quantization.quantizeRows(scaled, rows: 1, cols: n)
+            let (qa, sa) = Int8Quantization.quantizeRows(a.map { Float($0) }, rows: 1, cols: n)
             for c in 0..<dOut {
-                var acc = 0
-                for j in 0..<n { acc += Int(qa[j]) * Int(qv[j * dOut + c]) }
-                out[t * dOut + c] = Double(acc) * Double(sa[0]) + (y0.map { Double($0[t * dOut + c]) } ?? 0)
+                out[t * dOut + c] = dot(qa[...], sa[...], qv[c * n ..< (c + 1) * n], sv[c * gN ..< (c + 1) * gN], groups: gN)
+                    + (y0.map { Double($0[t * dOut + c]) } ?? 0)
             }
         }
         return out
@@ -124,7 +134,7 @@ final class Int8PattentionKernelTests: XCTestCase {
             // The embedding kernel has no VNNI variant: built with the pairs case only.
             let kernels = TestJIT.compile(for: vector) { vnni ? [$0.addInt8Logits(spec)] : [$0.addInt8Logits(spec), $0.addInt8Embedding(table: spec.tableLayout, ldy: d + 3)] }
             let packedTable = stored(spec.tableLayout, table, transposed: true)
-            // Embedding: each row is the token's codes times its scale.
+            // Embedding: each row is the token's codes times their group scales.
             if !vnni {
                 let ids: [Int32] = [0, 129, 64, 7, 64]
                 let (q, s) = Int8Quantization.quantizeRows(table, rows: vocab, cols: d)
@@ -134,7 +144,10 @@ final class Int8PattentionKernelTests: XCTestCase {
                 let Y = AlignedBuffer(count: ids.count * (d + 3))
                 kernels["tfc_embedding_i8_k\(d)_n\(vocab)_r\(spec.tableLayout.nr)_y\(d + 3)"]!([UnsafeMutableRawPointer(tokens), packedTable.raw, Y.raw], rows: ids.count)
                 for (t, id) in ids.enumerated() {
-                    for c in 0..<d { XCTAssertEqual(Y[t * (d + 3) + c], Float(q[Int(id) * d + c]) * s[Int(id)], "embedding row \(t) col \(c) on \(vector.name)") }
+                    for c in 0..<d {
+                        let scale = s[Int(id) * Int8Quantization.groups(d) + c / Int8Quantization.groupDepth]
+                        XCTAssertEqual(Y[t * (d + 3) + c], Float(q[Int(id) * d + c]) * scale, "embedding row \(t) col \(c) on \(vector.name)")
+                    }
                 }
             }
             // Logits against float64 X·Eᵀ.

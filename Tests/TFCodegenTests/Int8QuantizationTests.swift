@@ -3,39 +3,55 @@ import XCTest
 
 /// The int8 quantiser and panel layout against float64 references written independently here.
 final class Int8QuantizationTests: XCTestCase {
-    /// Reference: scale max|x|/127 in Double, codes round-half-even(x/scale) clamped to ±127.
-    func referenceRow(_ x: [Float]) -> (codes: [Int], scale: Double) {
+    /// Reference for one group: scale max|x|/127 in Double, codes round-half-even(x/scale) clamped to ±127.
+    func referenceGroup(_ x: [Float]) -> (codes: [Int], scale: Double) {
         let m = x.map { abs(Double($0)) }.max() ?? 0
         let s = m / 127
         if s == 0 { return ([Int](repeating: 0, count: x.count), 0) }
         return (x.map { max(-127, min(127, Int((Double($0) / s).rounded(.toNearestOrEven)))) }, s)
     }
 
-    func testRowsMatchFloat64ReferenceAndBoundTheError() {
+    /// A depth vector split into runs of 32 (the last shorter), each with its reference.
+    func referenceGroups(_ x: [Float]) -> [(range: Range<Int>, codes: [Int], scale: Double)] {
+        stride(from: 0, to: x.count, by: 32).map { c0 in
+            let r = c0 ..< min(x.count, c0 + 32)
+            let ref = referenceGroup(Array(x[r]))
+            return (r, ref.codes, ref.scale)
+        }
+    }
+
+    func testRowsMatchFloat64ReferenceInGroupsOf32() {
         var rng = TestRandom(seed: 12)
-        let rows = 7, cols = 37
+        let rows = 7, cols = 77            // groups 0..<32, 32..<64, 64..<77
         var x = rng.array(rows * cols, scale: 3)
         for c in 0..<cols { x[2 * cols + c] = 0 }          // an all-zero row
-        x[4 * cols + 5] = -50                               // an outlier sets its row's scale
+        for c in 32..<64 { x[5 * cols + c] = 0 }            // an all-zero group in a non-zero row
+        x[4 * cols + 40] = -50                              // an outlier sets only its group's scale
         let (q, s) = Int8Quantization.quantizeRows(x, rows: rows, cols: cols)
+        XCTAssertEqual(s.count, rows * 3)
         for r in 0..<rows {
             let row = Array(x[r * cols ..< (r + 1) * cols])
-            let ref = referenceRow(row)
-            XCTAssertEqual(Double(s[r]), ref.scale, accuracy: ref.scale * 1e-6, "row \(r) scale")
-            var mismatches = 0
-            for c in 0..<cols {
-                let code = Int(q[r * cols + c])
-                XCTAssert((-127...127).contains(code))
-                // Float vs Double division may differ only at an exact .5 tie: allow one code off there.
-                if code != ref.codes[c] { mismatches += 1; XCTAssertEqual(code, ref.codes[c], accuracy: 1) }
-                // Reconstruction error at most half a step (plus float rounding).
-                XCTAssertLessThanOrEqual(abs(Double(row[c]) - Double(code) * ref.scale), ref.scale * 0.5 + 1e-6, "row \(r) col \(c)")
+            for (g, ref) in referenceGroups(row).enumerated() {
+                XCTAssertEqual(Double(s[r * 3 + g]), ref.scale, accuracy: ref.scale * 1e-6, "row \(r) group \(g) scale")
+                var mismatches = 0
+                for (i, c) in ref.range.enumerated() {
+                    let code = Int(q[r * cols + c])
+                    XCTAssert((-127...127).contains(code))
+                    // Float vs Double division may differ only at an exact .5 tie: allow one code off there.
+                    if code != ref.codes[i] { mismatches += 1; XCTAssertEqual(code, ref.codes[i], accuracy: 1) }
+                    // Reconstruction error at most half a step of the group (plus float rounding).
+                    XCTAssertLessThanOrEqual(abs(Double(row[c]) - Double(code) * ref.scale), ref.scale * 0.5 + 1e-6, "row \(r) col \(c)")
+                }
+                XCTAssertLessThanOrEqual(mismatches, 1, "row \(r) group \(g)")
             }
-            XCTAssertLessThanOrEqual(mismatches, 1, "row \(r)")
         }
-        XCTAssertEqual(s[2], 0)
+        XCTAssert(s[6 ..< 9].allSatisfy { $0 == 0 })
         XCTAssert(q[2 * cols ..< 3 * cols].allSatisfy { $0 == 0 })
-        XCTAssertEqual(q[4 * cols + 5], -127)
+        XCTAssertEqual(s[5 * 3 + 1], 0)
+        XCTAssertGreaterThan(s[5 * 3], 0)
+        XCTAssertEqual(q[4 * cols + 40], -127)
+        XCTAssertEqual(Double(s[4 * 3 + 1]), 50.0 / 127, accuracy: 1e-6)
+        XCTAssertLessThan(s[4 * 3], 3.0 / 127 + 1e-6, "the outlier leaves the other groups' scales alone")
     }
 
     /// The layout walked in its own loop order (panel, quad, column, byte) against logical B.
@@ -55,66 +71,85 @@ final class Int8QuantizationTests: XCTestCase {
             }
         }
         XCTAssertEqual(i, l.byteCount, file: file, line: line)
-        for j in 0..<l.paddedN {
-            let want = j < l.n ? (0..<l.k).reduce(Int32(0)) { $0 + Int32(logical($1, j)) } : 0
-            XCTAssertEqual(p.columnSums[j], want, "column sum \(j)", file: file, line: line)
-        }
+        XCTAssertEqual(p.groupScales.count, l.groups * l.paddedN, file: file, line: line)
     }
 
-    func testKeysPackPerParameterTokenColumnScales() {
-        // k not a multiple of 4, n not a multiple of nr, one all-zero key.
-        for (k, n, nr) in [(5, 11, 8), (13, 40, 16), (3, 1, 8)] {
+    /// Column j of logical B (`at(kk, j)`) against its groups' references: scales, codes, values.
+    func checkColumns(_ p: Int8PanelLayout.Packed, at: (Int, Int) -> Float, file: StaticString = #filePath, line: UInt = #line) {
+        let l = p.layout
+        for j in 0..<l.n {
+            let column = (0..<l.k).map { at($0, j) }
+            for (g, ref) in referenceGroups(column).enumerated() {
+                XCTAssertEqual(Double(p.groupScales[g * l.paddedN + j]), ref.scale, accuracy: ref.scale * 1e-6, "column \(j) group \(g)", file: file, line: line)
+                for (i, kk) in ref.range.enumerated() {
+                    XCTAssertEqual(Int(p.code(kk, j)), ref.codes[i], accuracy: 1, file: file, line: line)
+                    XCTAssertEqual(Double(p.value(kk, j)), Double(column[kk]), accuracy: ref.scale * 0.5 + 1e-6, "B[\(kk), \(j)]", file: file, line: line)
+                }
+            }
+        }
+        for j in l.n ..< l.paddedN { for g in 0..<l.groups { XCTAssertEqual(p.groupScales[g * l.paddedN + j], 0, file: file, line: line) } }
+    }
+
+    func testKeysPackInGroupsOfEachParameterToken() {
+        // k below, at and above a group, not a multiple of 4; n not a multiple of nr; one all-zero key.
+        for (k, n, nr) in [(5, 11, 8), (45, 40, 16), (3, 1, 8), (70, 9, 32)] {
             var rng = TestRandom(seed: UInt64(k * 100 + n))
             var keys = rng.array(n * k, scale: 2)   // K[n, k]: B = Kᵀ
             for c in 0..<k { keys[(n / 2) * k + c] = 0 }
             let layout = Int8PanelLayout(k: k, n: n, nr: nr)
             let p = layout.packTransposed(keys)
-            for j in 0..<n {
-                let ref = referenceRow(Array(keys[j * k ..< (j + 1) * k]))
-                XCTAssertEqual(Double(p.columnScales[j]), ref.scale, accuracy: ref.scale * 1e-6)
-                for kk in 0..<k {
-                    XCTAssertEqual(Double(p.value(kk, j)), Double(keys[j * k + kk]), accuracy: ref.scale * 0.5 + 1e-6)
-                }
-            }
-            XCTAssert(p.depthScales.allSatisfy { $0 == 1 })
+            checkColumns(p) { kk, j in keys[j * k + kk] }
             let (q, _) = Int8Quantization.quantizeRows(keys, rows: n, cols: k)
             checkLayout(p) { kk, j in q[j * k + kk] }
         }
     }
 
-    func testValuesPackPerParameterTokenDepthScales() {
-        for (k, n, nr) in [(6, 9, 8), (17, 33, 16)] {
+    func testValuesPackInGroupsOfParameterTokensPerFeature() {
+        for (k, n, nr) in [(6, 9, 8), (77, 33, 16)] {
             var rng = TestRandom(seed: UInt64(k * 7 + n))
             let values = rng.array(k * n, scale: 0.5)  // V[k, n]: B = V, depth = parameter token
             let layout = Int8PanelLayout(k: k, n: n, nr: nr)
             let p = layout.pack(values)
-            for kk in 0..<k {
-                let ref = referenceRow(Array(values[kk * n ..< (kk + 1) * n]))
-                XCTAssertEqual(Double(p.depthScales[kk]), ref.scale, accuracy: ref.scale * 1e-6)
-                for j in 0..<n { XCTAssertEqual(Double(p.value(kk, j)), Double(values[kk * n + j]), accuracy: ref.scale * 0.5 + 1e-6) }
-            }
-            XCTAssert(p.columnScales[0..<n].allSatisfy { $0 == 1 })
-            let (q, _) = Int8Quantization.quantizeRows(values, rows: k, cols: n)
-            checkLayout(p) { kk, j in q[kk * n + j] }
+            checkColumns(p) { kk, j in values[kk * n + j] }
+            let vT = (0..<n * k).map { values[($0 % k) * n + $0 / k] }       // vT[j, kk] = V[kk, j]
+            let (q, _) = Int8Quantization.quantizeRows(vT, rows: n, cols: k)
+            checkLayout(p) { kk, j in q[j * k + kk] }
         }
     }
 
+    /// The stored form: codes, then the group scales at their offset.
+    func testStoredFormHoldsCodesThenGroupScales() {
+        let layout = PanelLayout(k: 45, n: 20, nr: 32, format: .int8)
+        var rng = TestRandom(seed: 3)
+        let keys = rng.array(20 * 45)
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: layout.storedBytes, alignment: 64)
+        defer { bytes.deallocate() }
+        keys.withUnsafeBufferPointer { layout.packStored($0.baseAddress!, transposed: true, into: bytes) }
+        let p = Int8PanelLayout(layout).packTransposed(keys)
+        let i8 = Int8PanelLayout(layout)
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: bytes.assumingMemoryBound(to: Int8.self), count: i8.byteCount)), p.codes)
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: (bytes + i8.groupScalesOffset).assumingMemoryBound(to: Float.self), count: p.groupScales.count)), p.groupScales)
+        XCTAssertEqual(i8.groupScalesOffset % 64, 0)
+        XCTAssertGreaterThanOrEqual(layout.storedBytes, i8.groupScalesOffset + 2 * 32 * 4)
+    }
+
     /// The embedding lookup from the logits' packed table: row j dequantised is within half a
-    /// step of the fp32 row, and equals codes × scale of the per-row reference.
+    /// step of the fp32 row, and equals codes × group scale of the reference.
     func testEmbeddingRowsFromTheLogitsTable() {
-        let vocab = 29, d = 18
+        let vocab = 29, d = 50
         var rng = TestRandom(seed: 29)
         let embedding = rng.array(vocab * d)
         let p = Int8PanelLayout(k: d, n: vocab, nr: 16).packTransposed(embedding)
         var row = [Float](repeating: .nan, count: d)
         for j in 0..<vocab {
             row.withUnsafeMutableBufferPointer { p.dequantizedColumn(j, into: $0.baseAddress!) }
-            let ref = referenceRow(Array(embedding[j * d ..< (j + 1) * d]))
-            for c in 0..<d {
-                // Float rounding of the scale and of the product: a few ulp of the value.
-                let want = Double(ref.codes[c]) * ref.scale
-                XCTAssertEqual(Double(row[c]), want, accuracy: abs(want) * 1e-6 + 1e-30, "token \(j) col \(c)")
-                XCTAssertEqual(Double(row[c]), Double(embedding[j * d + c]), accuracy: ref.scale * 0.5 + 1e-6)
+            for ref in referenceGroups(Array(embedding[j * d ..< (j + 1) * d])) {
+                for (i, c) in ref.range.enumerated() {
+                    // Float rounding of the scale and of the product: a few ulp of the value.
+                    let want = Double(ref.codes[i]) * ref.scale
+                    XCTAssertEqual(Double(row[c]), want, accuracy: abs(want) * 1e-6 + 1e-30, "token \(j) col \(c)")
+                    XCTAssertEqual(Double(row[c]), Double(embedding[j * d + c]), accuracy: ref.scale * 0.5 + 1e-6)
+                }
             }
         }
     }
