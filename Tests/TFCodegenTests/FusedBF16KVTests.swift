@@ -72,7 +72,8 @@ final class FusedBF16KVTests: XCTestCase {
         for file in ["specs/tiny.tfs", "specs/examples/mid.tfs"] { try check(.f32, file: file, roundedBudget: 2e-4, plainBudget: 5e-3) }
     }
 
-    /// The weights' error dominates (0.4–0.7%); bf16 KV adds under 0.01% to it (measured).
+    /// The weights' error dominates; bf16 KV adds a little to it (tiny, AVX2: bf16 weights 0.54% → 0.57%,
+    /// int8 2.47% → 2.61%, measured), so the formats' own budgets hold.
     func testBF16Weights() throws {
         for file in ["specs/tiny.tfs", "specs/examples/mid.tfs"] { try check(.bf16, file: file, roundedBudget: 0.013, plainBudget: 0.013) }
     }
