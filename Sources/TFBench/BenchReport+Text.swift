@@ -80,9 +80,9 @@ extension ModelReport {
                     formatPercent(r.prefillGFlops(s).map { 100 * $0 / peak.sgemmGFlops }) + " cpu",
                     formatSeconds(s.median), formatSeconds(s.min), formatSeconds(s.max)]
         }
-        func decode(_ s: Summary?, bytesPerWeight: Double = 4) -> [String] {
+        func decode(_ s: Summary?, bytesPerWeight: Double = 4, bytesPerKV: Double = 4) -> [String] {
             guard let s else { return ["n/a"] }
-            let bound = r.decodeBound(peak, bytesPerWeight: bytesPerWeight)
+            let bound = r.decodeBound(peak, bytesPerWeight: bytesPerWeight, bytesPerKV: bytesPerKV)
             return [formatRate(r.decodeTokensPerSecond(s)), formatRate(r.decodeGFlops(s)),
                     formatPercent(r.decodeTokensPerSecond(s).map { 100 * $0 / bound }) + " mem",
                     formatSeconds(s.median), formatSeconds(s.min), formatSeconds(s.max)]
@@ -97,9 +97,9 @@ extension ModelReport {
         }
         table.gap()
         table.add(["decode \(r.decodeTokens) after \(r.seq)", "naive"] + decode(r.decodeNaive))
-        table.add(["", fusedName] + pad(decode(r.decodeFused, bytesPerWeight: r.fusedBytesPerWeight)) + [formatSpeedup(r.decodeSpeedup)])
+        table.add(["", fusedName] + pad(decode(r.decodeFused, bytesPerWeight: r.fusedBytesPerWeight, bytesPerKV: r.fusedBytesPerKV)) + [formatSpeedup(r.decodeSpeedup)])
         for v in r.otherFused {
-            table.add(["", "fused \(v.label)"] + pad(decode(v.decode, bytesPerWeight: v.bytesPerWeight)) + [formatSpeedup(speedup(naive: r.decodeNaive, fused: v.decode))])
+            table.add(["", "fused \(v.label)"] + pad(decode(v.decode, bytesPerWeight: v.bytesPerWeight, bytesPerKV: v.bytesPerKV)) + [formatSpeedup(speedup(naive: r.decodeNaive, fused: v.decode))])
         }
         lines.append(table.text)
         lines.append("")
@@ -116,10 +116,13 @@ extension ModelReport {
         lines.append("prefill: \(formatRate(r.prefillFlops / 1e9)) GFLOP for \(r.seq) tokens; % bound is of the sgemm peak.")
         lines.append(String(format: "decode: times cover the %d single-token steps only; each must read %.1f MiB (weights + KV cache), so the bandwidth allows %.1f tokens/s.",
                             r.decodeTokens, r.decodeBytesPerToken / 1_048_576, r.decodeBound(peak)))
-        let narrow = ([r.fusedBytesPerWeight] + r.otherFused.map(\.bytesPerWeight)).filter { $0 != 4 }
-        for bytes in Set(narrow).sorted() {
-            lines.append(String(format: "decode with %.0f-byte weights: each step reads %.1f MiB, so the bandwidth allows %.1f tokens/s (the %% bound of those sides).",
-                                bytes, r.decodeBytesPerToken(bytesPerWeight: bytes) / 1_048_576, r.decodeBound(peak, bytesPerWeight: bytes)))
+        // One line per narrower storage: weight bytes, then KV-cache bytes (2: a bf16 cache).
+        let storages = [[r.fusedBytesPerWeight, r.fusedBytesPerKV]] + r.otherFused.map { [$0.bytesPerWeight, $0.bytesPerKV] }
+        for s in Set(storages).filter({ $0 != [4, 4] }).sorted(by: { ($0[1], $0[0]) > ($1[1], $1[0]) }) {
+            let cache = s[1] == 4 ? "" : String(format: " and a %.0f-byte KV cache", s[1])
+            lines.append(String(format: "decode with %.0f-byte weights%@: each step reads %.1f MiB, so the bandwidth allows %.1f tokens/s (the %% bound of those sides).",
+                                s[0], cache, r.decodeBytesPerToken(bytesPerWeight: s[0], bytesPerKV: s[1]) / 1_048_576,
+                                r.decodeBound(peak, bytesPerWeight: s[0], bytesPerKV: s[1])))
         }
         if let error = r.fusedError { lines.append("fused backend failed: \(error)") }
         // --profile: every profiled fused side in one table, the first side's ratio to the others.

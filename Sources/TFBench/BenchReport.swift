@@ -137,8 +137,8 @@ extension ModelReport {
             timings(s).merging(["tokens_per_s": number(r.prefillTokensPerSecond(s)), "gflops": number(r.prefillGFlops(s)),
                                 "percent_of_peak": number(r.prefillGFlops(s).map { 100 * $0 / peak.sgemmGFlops })]) { $1 }
         }
-        func decode(_ s: Summary?, bytesPerWeight: Double = 4) -> [String: Any] {
-            let bound = r.decodeBound(peak, bytesPerWeight: bytesPerWeight)
+        func decode(_ s: Summary?, bytesPerWeight: Double = 4, bytesPerKV: Double = 4) -> [String: Any] {
+            let bound = r.decodeBound(peak, bytesPerWeight: bytesPerWeight, bytesPerKV: bytesPerKV)
             return timings(s).merging(["tokens_per_s": number(r.decodeTokensPerSecond(s)), "gflops": number(r.decodeGFlops(s)),
                                        "percent_of_bound": number(r.decodeTokensPerSecond(s).map { 100 * $0 / bound })]) { $1 }
         }
@@ -147,16 +147,16 @@ extension ModelReport {
                              "fused_profile": r.prefillProfile.map { $0.json as Any } ?? NSNull()] as [String: Any]
         object["decode"] = ["prompt": r.seq, "tokens": r.decodeTokens, "flops": number(r.decodeFlops),
                             "bytes_per_token": number(r.decodeBytesPerToken), "bound_tokens_per_s": number(r.decodeBound(peak)),
-                            "naive": decode(r.decodeNaive), "fused": decode(r.decodeFused, bytesPerWeight: r.fusedBytesPerWeight),
-                            "fused_bytes_per_weight": r.fusedBytesPerWeight,
+                            "naive": decode(r.decodeNaive), "fused": decode(r.decodeFused, bytesPerWeight: r.fusedBytesPerWeight, bytesPerKV: r.fusedBytesPerKV),
+                            "fused_bytes_per_weight": r.fusedBytesPerWeight, "fused_bytes_per_kv": r.fusedBytesPerKV,
                             "speedup": number(r.decodeSpeedup)] as [String: Any]
         object["compile_s"] = number(r.compileSeconds)
         object["fused_error"] = string(r.fusedError)
         if let label = r.fusedLabel { object["fused_target"] = label }
         if !r.otherFused.isEmpty {
             object["other_fused"] = r.otherFused.map { v -> [String: Any] in
-                ["label": v.label, "prefill": prefill(v.prefill), "decode": decode(v.decode, bytesPerWeight: v.bytesPerWeight),
-                 "bytes_per_weight": v.bytesPerWeight, "prefill_profile": v.prefillProfile.map { $0.json as Any } ?? NSNull(),
+                ["label": v.label, "prefill": prefill(v.prefill), "decode": decode(v.decode, bytesPerWeight: v.bytesPerWeight, bytesPerKV: v.bytesPerKV),
+                 "bytes_per_weight": v.bytesPerWeight, "bytes_per_kv": v.bytesPerKV, "prefill_profile": v.prefillProfile.map { $0.json as Any } ?? NSNull(),
                  "compile_s": number(v.compileSeconds), "error": string(v.error)]
             }
         }

@@ -23,6 +23,10 @@ public struct ModelResult: Sendable {
     public var weightCount: Double = 0
     /// Bytes one stored weight takes on the first fused side (4: f32, 2: bf16); its bound uses it.
     public var fusedBytesPerWeight: Double = 4
+    /// The KV caches' part of `decodeBytesPerToken` (f32 caches).
+    public var kvCacheBytesPerToken: Double = 0
+    /// Bytes one cached key or value element takes on the first fused side (4: f32, 2: bf16).
+    public var fusedBytesPerKV: Double = 4
     /// Seconds per prefill of `seq` tokens.
     public var prefillNaive: Summary
     public var prefillFused: Summary?
@@ -49,10 +53,14 @@ public struct ModelResult: Sendable {
     /// Decode tokens/s the memory bandwidth allows.
     public func decodeBound(_ peak: MachinePeak) -> Double { decodeBound(peak, bytesPerWeight: 4) }
     /// The bound for a side storing weights at `bytesPerWeight` bytes each (bf16 reads half).
-    public func decodeBound(_ peak: MachinePeak, bytesPerWeight: Double) -> Double {
-        peak.bandwidthGBs * 1e9 / decodeBytesPerToken(bytesPerWeight: bytesPerWeight)
+    /// The bound for a side storing weights at `bytesPerWeight` bytes each and cached keys and
+    /// values at `bytesPerKV` (a bf16 cache reads half).
+    public func decodeBound(_ peak: MachinePeak, bytesPerWeight: Double, bytesPerKV: Double = 4) -> Double {
+        peak.bandwidthGBs * 1e9 / decodeBytesPerToken(bytesPerWeight: bytesPerWeight, bytesPerKV: bytesPerKV)
     }
-    public func decodeBytesPerToken(bytesPerWeight: Double) -> Double { decodeBytesPerToken + (bytesPerWeight - 4) * weightCount }
+    public func decodeBytesPerToken(bytesPerWeight: Double, bytesPerKV: Double = 4) -> Double {
+        decodeBytesPerToken + (bytesPerWeight - 4) * weightCount + (bytesPerKV - 4) / 4 * kvCacheBytesPerToken
+    }
 }
 
 /// A further fused side of a model bench: its label and timings.
@@ -66,6 +74,8 @@ public struct FusedVariant: Sendable {
     public var bytesPerWeight: Double = 4
     /// This side's prefill by kernel kind (`--profile`).
     public var prefillProfile: KernelProfile? = nil
+    /// Bytes one cached key or value element takes on this side (4: f32, 2: bf16).
+    public var bytesPerKV: Double = 4
 }
 
 /// Prefill (tokens/s) and decode with the KV cache (tokens/s), both sides alternating.
@@ -84,10 +94,12 @@ public struct ModelBench {
     }
 
     /// `seq >= 1`, `decodeTokens >= 1`, and `seq + decodeTokens` must fit the context (checked by the caller).
-    /// `others`: more fused sides (label, bytes per stored weight, factory), timed in the same
-    /// alternation as the first. `fusedBytesPerWeight`: the first fused side's (for its bound).
+    /// `others`: more fused sides (label, bytes per stored weight and per cached element, factory),
+    /// timed in the same alternation as the first. `fusedBytesPerWeight`, `fusedBytesPerKV`: the
+    /// first fused side's (for its bound).
     public func run(graph: Graph, naive makeNaive: ExecutorFactory, fused makeFused: ExecutorFactory?, fusedLabel: String? = nil,
-                    fusedBytesPerWeight: Double = 4, others: [(label: String, bytesPerWeight: Double, make: ExecutorFactory)] = [],
+                    fusedBytesPerWeight: Double = 4, fusedBytesPerKV: Double = 4,
+                    others: [(label: String, bytesPerWeight: Double, bytesPerKV: Double, make: ExecutorFactory)] = [],
                     progress: ProgressLine = ProgressLine()) throws -> ModelResult {
         precondition(seq >= 1 && decodeTokens >= 1 && seq + decodeTokens <= graph.config.context, "checked by the caller")
         let vocab = graph.config.vocab
@@ -115,6 +127,7 @@ public struct ModelBench {
             let start = monotonicSeconds()
             var v = FusedVariant(label: other.label)
             v.bytesPerWeight = other.bytesPerWeight
+            v.bytesPerKV = other.bytesPerKV
             do {
                 otherExecutors.append(try other.make())
                 v.compileSeconds = monotonicSeconds() - start
@@ -185,6 +198,8 @@ public struct ModelBench {
         result.fusedLabel = fusedLabel
         result.weightCount = Double(graph.parameterCount)
         result.fusedBytesPerWeight = fusedBytesPerWeight
+        result.kvCacheBytesPerToken = cacheBytes / Double(decodeTokens)
+        result.fusedBytesPerKV = fusedBytesPerKV
         result.otherFused = variants
         if profile && fused != nil { result.prefillProfile = profiles[0] }
         return result

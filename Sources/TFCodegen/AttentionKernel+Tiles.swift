@@ -32,6 +32,7 @@ extension IRGen {
         let dhPad = nv * w
         let pStride = AttentionTiling.maxBlockKeys(keyBlock: B)
         let tailMask = laneMask(Dh - (nv - 1) * w)
+        let kv = spec.kvFormat
         let (Q, Out, qBuf, oBuf, pBuf) = (io.Q, io.Out, io.qBuf, io.oBuf, io.pBuf)
         let (kHead, vHead, t0, h, rowsHere, lastPos) = (io.kHead, io.vHead, io.t0, io.h, io.rowsHere, io.lastPos)
 
@@ -61,8 +62,8 @@ extension IRGen {
             func scores(_ k: Int) -> [LLVMValueRef] {
                 let kBlock = gep(kHead, mul(add(kb0, i64(k)), Dh * B))
                 return loop(i64(0), i64(Dh), carried: [LLVMValueRef](repeating: vzero, count: rr)) { d, acc in
-                    let kv = loadV(kBlock, mul(d, B))
-                    return (0..<rr).map { r in fma(broadcastLoad(qBuf, add(d, r * Dh)), kv, acc[r]) }
+                    let keys = loadCacheVector(kBlock, mul(d, B), kv)
+                    return (0..<rr).map { r in fma(broadcastLoad(qBuf, add(d, r * Dh)), keys, acc[r]) }
                 }
             }
             var acc: [[LLVMValueRef]] = []  // [k][r]
@@ -78,11 +79,11 @@ extension IRGen {
                 // Both blocks in one pass (rr·kbCount accumulators).
                 let kBlocks = (0..<kbCount).map { k in gep(kHead, mul(add(kb0, i64(k)), Dh * B)) }
                 let all = loop(i64(0), i64(Dh), carried: [LLVMValueRef](repeating: vzero, count: rr * kbCount)) { d, a in
-                    let kv = kBlocks.map { loadV($0, mul(d, B)) }
+                    let keys = kBlocks.map { loadCacheVector($0, mul(d, B), kv) }
                     var out = a
                     for r in 0..<rr {
                         let q = broadcastLoad(qBuf, add(d, r * Dh))
-                        for k in 0..<kbCount { out[k * rr + r] = fma(q, kv[k], a[k * rr + r]) }
+                        for k in 0..<kbCount { out[k * rr + r] = fma(q, keys[k], a[k * rr + r]) }
                     }
                     return out
                 }
@@ -150,7 +151,7 @@ extension IRGen {
                     var out = acc
                     let vRow = gep(vBlock, mul(j, Dh))
                     let vv = chunks.map { c -> LLVMValueRef in
-                        (c == nv - 1 && Dh % w != 0) ? maskedLoadV(vRow, i64(c * w), tailMask) : loadV(vRow, c * w)
+                        (c == nv - 1 && Dh % w != 0) ? maskedLoadCacheVector(vRow, i64(c * w), tailMask, kv) : loadCacheVector(vRow, i64(c * w), kv)
                     }
                     for r in 0..<rr {
                         let p = broadcastLoad(pBuf, add(j, r * pStride))

@@ -11,10 +11,11 @@ import CLLVM
 ///
 /// Cache layout (per layer; zero-initialise it once, positions ≥ p0 + T are never read), with
 /// `B = keyBlock`, the vector width of the target (8 for AVX2, 16 for AVX-512):
-/// - keys:   `[heads][ctxB / B][head_dim][B]` floats — blocks of B positions transposed so
+/// - keys:   `[heads][ctxB / B][head_dim][B]` elements — blocks of B positions transposed so
 ///   B scores come out of `head_dim` FMAs (`ctxB` = context rounded up to B);
-/// - values: `[heads][ctxB][head_dim]` floats.
-/// Both hold `cacheFloats` floats.
+/// - values: `[heads][ctxB][head_dim]` elements.
+/// Elements are fp32, or bf16 with `kvFormat == .bf16` (rounded as appended, widened as read:
+/// `KVCacheFormat`). Both caches hold `cacheBytes` bytes (`cacheFloats` float-sized units).
 ///
 /// ABI: `args = [Q, Knew, Vnew, Out, Kcache, Vcache]`, Q/Knew/Vnew `[T, ldInput]` and Out
 /// `[T, ldOutput]` row-major with head h in columns `h·head_dim ..< (h+1)·head_dim`; `T` rows; `p0` the
@@ -36,9 +37,11 @@ public struct AttentionKernelSpec: Hashable, Sendable, CustomStringConvertible {
     /// Positions per transposed key block of the cache: the lanes of the target the kernel is
     /// emitted for (`KernelModule.addAttention` checks).
     public var keyBlock: Int
+    /// How cached keys and values are stored.
+    public var kvFormat: KVCacheFormat
 
     public init(heads: Int, headDim: Int, context: Int, ldInput: Int? = nil, ldOutput: Int? = nil, scale: Float? = nil, queryRows: Int = 4,
-                causal: Bool = true, for vector: VectorTarget = .avx2) {
+                causal: Bool = true, kvFormat: KVCacheFormat = .f32, for vector: VectorTarget = .avx2) {
         precondition(heads > 0 && headDim > 0 && context > 0 && queryRows > 0)
         precondition((ldInput ?? heads * headDim) >= heads * headDim && (ldOutput ?? heads * headDim) >= heads * headDim)
         self.heads = heads
@@ -50,23 +53,29 @@ public struct AttentionKernelSpec: Hashable, Sendable, CustomStringConvertible {
         self.queryRows = queryRows
         self.causal = causal
         self.keyBlock = vector.lanes
+        self.kvFormat = kvFormat
     }
 
     public var dModel: Int { heads * headDim }
     var contextPadded: Int { roundUp(context, keyBlock) }
-    /// Floats in each of the key and value caches.
-    public var cacheFloats: Int { heads * contextPadded * headDim }
+    /// Elements in each of the key and value caches.
+    public var cacheElements: Int { heads * contextPadded * headDim }
+    /// Bytes of each of the key and value caches.
+    public var cacheBytes: Int { cacheElements * kvFormat.bytes }
+    /// Each cache's size in float-sized (4-byte) units, what buffers are allocated in (a bf16
+    /// cache takes half as many as it has elements).
+    public var cacheFloats: Int { (cacheBytes + 3) / 4 }
 
     public var description: String {
-        "attention heads=\(heads) head_dim=\(headDim) context=\(context) ld=\(ldInput)/\(ldOutput) scale=\(scale) rows=\(queryRows)\(causal ? "" : " non-causal")\(keyBlock == 8 ? "" : " keys/\(keyBlock)")"
+        "attention heads=\(heads) head_dim=\(headDim) context=\(context) ld=\(ldInput)/\(ldOutput) scale=\(scale) rows=\(queryRows)\(causal ? "" : " non-causal")\(keyBlock == 8 ? "" : " keys/\(keyBlock)")\(kvFormat == .f32 ? "" : " kv \(kvFormat)")"
     }
     public var symbol: String { "tfc_attention_" + stableHash(description) }
 
-    /// Where the key of (head, position, dim) lives in the key cache.
+    /// Where the key of (head, position, dim) lives in the key cache (an element index).
     public func keyIndex(head: Int, position: Int, dim: Int) -> Int {
         head * contextPadded * headDim + (position / keyBlock) * headDim * keyBlock + dim * keyBlock + position % keyBlock
     }
-    /// Where the value of (head, position, dim) lives in the value cache.
+    /// Where the value of (head, position, dim) lives in the value cache (an element index).
     public func valueIndex(head: Int, position: Int, dim: Int) -> Int {
         (head * contextPadded + position) * headDim + dim
     }
@@ -76,9 +85,11 @@ extension AttentionKernelSpec {
     /// Copies `rows` keys and values (row-major `[rows, ld]`, head h in columns
     /// `h·head_dim ..< (h+1)·head_dim`) into the caches at positions `position ..< position + rows`
     /// — e.g. to import a KV cache kept in another layout. The kernel itself appends new rows.
+    /// fp32 caches only.
     public func storeCache(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, rows: Int, ld: Int? = nil, position: Int,
                            keyCache: UnsafeMutablePointer<Float>, valueCache: UnsafeMutablePointer<Float>) {
         precondition(position >= 0 && position + rows <= context, "cache positions out of range")
+        precondition(kvFormat == .f32, "storeCache/loadCache copy fp32 caches")
         let ld = ld ?? dModel
         for t in 0..<rows {
             for h in 0..<heads {
@@ -94,6 +105,7 @@ extension AttentionKernelSpec {
     public func loadCache(keyCache: UnsafePointer<Float>, valueCache: UnsafePointer<Float>, rows: Int, position: Int, ld: Int? = nil,
                           keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>) {
         precondition(position >= 0 && position + rows <= context, "cache positions out of range")
+        precondition(kvFormat == .f32, "storeCache/loadCache copy fp32 caches")
         let ld = ld ?? dModel
         for t in 0..<rows {
             for h in 0..<heads {
@@ -114,13 +126,14 @@ extension KernelModule {
         if hasKernel(symbol) { return symbol }
         let g = gen
         precondition(spec.keyBlock == g.width, "attention spec for \(spec.keyBlock)-position key blocks emitted for \(vector.name)")
-        let H = spec.heads, Dh = spec.headDim, R = spec.queryRows, ld = spec.ldInput, B = spec.keyBlock
+        let H = spec.heads, Dh = spec.headDim, R = spec.queryRows, ld = spec.ldInput, B = spec.keyBlock, kv = spec.kvFormat
         let dhPad = roundUp(Dh, g.width)
         let headK = spec.contextPadded * Dh, headV = spec.contextPadded * Dh
 
         // ctx: 0 Q, 1 Knew, 2 Vnew, 3 Out, 4 Kc, 5 Vc, 6 T, 7 p0, 8 groups
         let append = g.task(symbol + ".append") { ctx, h in
-            let Kn = g.contextPtr(ctx, 1), Vn = g.contextPtr(ctx, 2), Kc = g.contextPtr(ctx, 4), Vc = g.contextPtr(ctx, 5)
+            let Kn = g.contextPtr(ctx, 1), Vn = g.contextPtr(ctx, 2)
+            let Kc = g.cachePointer(g.contextPtr(ctx, 4), kv), Vc = g.cachePointer(g.contextPtr(ctx, 5), kv)
             let T = g.contextInt(ctx, 6), p0 = g.contextInt(ctx, 7)
             let kHead = g.gep(Kc, g.mul(h, headK)), vHead = g.gep(Vc, g.mul(h, headV))
             g.loop(0, T) { t in
@@ -130,14 +143,15 @@ extension KernelModule {
                 let kBlock = g.gep(kHead, g.add(g.mul(g.sdiv(pos, g.i64(B)), Dh * B), LLVMBuildSRem(g.builder, pos, g.i64(B), "")!))
                 let vRow = g.gep(vHead, g.mul(pos, Dh))
                 g.loop(0, g.i64(Dh)) { d in
-                    g.storeF(g.loadF(Kn, g.add(colBase, d)), kBlock, g.mul(d, B))
-                    g.storeF(g.loadF(Vn, g.add(colBase, d)), vRow, d)
+                    g.storeCacheElement(g.loadF(Kn, g.add(colBase, d)), kBlock, g.mul(d, B), kv)
+                    g.storeCacheElement(g.loadF(Vn, g.add(colBase, d)), vRow, d, kv)
                 }
             }
         }
 
         let attend = g.task(symbol + ".attend") { ctx, index in
-            let Q = g.contextPtr(ctx, 0), Out = g.contextPtr(ctx, 3), Kc = g.contextPtr(ctx, 4), Vc = g.contextPtr(ctx, 5)
+            let Q = g.contextPtr(ctx, 0), Out = g.contextPtr(ctx, 3)
+            let Kc = g.cachePointer(g.contextPtr(ctx, 4), kv), Vc = g.cachePointer(g.contextPtr(ctx, 5), kv)
             let T = g.contextInt(ctx, 6), p0 = g.contextInt(ctx, 7), groups = g.contextInt(ctx, 8)
             // Heaviest groups (latest rows, most keys) first.
             let group = g.sub(g.sub(groups, g.i64(1)), g.sdiv(index, g.i64(H)))

@@ -24,6 +24,8 @@ public final class FusedExecutor: ModelExecutor {
     public var vector: VectorTarget { jit.target.vector }
     /// How the packed weights and the embedding are stored.
     public let weightFormat: WeightFormat
+    /// How the KV caches store keys and values.
+    public let kvFormat: KVCacheFormat
 
     let jit: KernelJIT
     let forwardAll: KernelEntryPoint
@@ -58,26 +60,28 @@ public final class FusedExecutor: ModelExecutor {
     ///     `VectorTarget.resolve` for a checked choice).
     ///   - weightFormat: how the packed weights and the embedding table are stored (they are
     ///     converted from the float32 `weights` once, here).
+    ///   - kvFormat: how the KV caches store keys and values (bf16: rounded as appended).
     public init(graph: Graph, weights: WeightLookup, threads: Int, cache: CompiledCodeCache? = CompiledCodeCache(),
                 scheduleOverride: String? = nil, target: TargetHost = .host, weightFormat: WeightFormat = .f32,
-                notes: (String) -> Void = { _ in }) throws {
+                kvFormat: KVCacheFormat = .f32, notes: (String) -> Void = { _ in }) throws {
         self.graph = graph
         tfc_set_num_threads(Int32(threads))
         let start = Date()
         fusedGraph = try PassPipeline.fusion.run(graph)
         let module = try KernelModule(name: "tfc_model", target: target)
-        let program = try ModelProgram(fused: fusedGraph, into: module, scheduleOverride: scheduleOverride, weightFormat: weightFormat)
+        let program = try ModelProgram(fused: fusedGraph, into: module, scheduleOverride: scheduleOverride, weightFormat: weightFormat, kvFormat: kvFormat)
         slots = program.slots
         calls = program.calls
         callKinds = program.callKinds
         schedule = program.schedule
         plan = program.plan
         self.weightFormat = weightFormat
+        self.kvFormat = kvFormat
         jit = try KernelJIT(target: target)
         // The key is the module's unoptimised IR itself, as for training: a tfc whose emission
         // changed (even without a version bump) never loads another build's code.
         let key = ["tfc \(tfcCodegenVersion)", "llvm \(TargetHost.llvmVersion)", jit.target.description,
-                   "weights \(weightFormat)", try module.llvmIR()].joined(separator: "\n")
+                   "weights \(weightFormat)", "kv \(kvFormat)", try module.llvmIR()].joined(separator: "\n")
         let (object, hit) = try CompiledCodeCache.object(for: key, in: cache, notes: notes) { try module.objectFile() }
         try jit.addObject(object, name: "tfc_model", symbols: module.kernelNames)
         forwardAll = try jit.kernel(ModelProgram.forwardSymbol)

@@ -21,6 +21,8 @@ public struct ModelProgram {
         case buffer(Int, columnOffset: Int)
         /// A buffer the program needs beyond the memory plan (stride fix-ups), `[context, columns]`.
         case scratch(Int, columns: Int)
+        /// An attention's key or value cache, `floats` float-sized (4-byte) units whatever its
+        /// element format (`AttentionKernelSpec.cacheFloats`); zeroed.
         case keyCache(Int, floats: Int)
         case valueCache(Int, floats: Int)
         /// Token ids, int32 `[context]`.
@@ -36,6 +38,8 @@ public struct ModelProgram {
     /// How packed weights are stored, and the micro-kernel that reads them.
     public let weightFormat: WeightFormat
     public let microKernel: MicroKernelKind
+    /// How the attention kernels' KV caches store keys and values.
+    public let kvFormat: KVCacheFormat
     /// One line per distinct GEMM shape: the register tile the cost model chose for `vector`
     /// and why (`--emit plan`).
     public private(set) var tileChoices: [String] = []
@@ -55,8 +59,10 @@ public struct ModelProgram {
     /// for experiments; it is part of `schedule`, and so of the compiled-code cache key.
     /// Kernels, schedules and the KV-cache layout follow `module.vector`.
     /// `weightFormat` is how the Pattention panels, the logits head and the embedding are stored;
-    /// the micro-kernel table picks the kernel for it from the target's features.
-    public init(fused graph: Graph, into module: KernelModule, scheduleOverride: String? = nil, weightFormat: WeightFormat = .f32) throws {
+    /// the micro-kernel table picks the kernel for it from the target's features. `kvFormat` is
+    /// the KV caches' element format (the caches are the program's, so it is fixed here).
+    public init(fused graph: Graph, into module: KernelModule, scheduleOverride: String? = nil, weightFormat: WeightFormat = .f32,
+                kvFormat: KVCacheFormat = .f32) throws {
         self.graph = graph
         self.vector = module.vector
         let vector = module.vector
@@ -78,6 +84,7 @@ public struct ModelProgram {
         let ukernel = try MicroKernelTable.lookup(weights: weightFormat, isa: vector.isa, has: module.target.has).kernel
         self.microKernel = ukernel
         self.weightFormat = weightFormat
+        self.kvFormat = kvFormat
         /// The schedule for a GEMM of depth `k` into `n` columns: the chosen one, then the override.
         func gemmSchedule(k: Int, n: Int) throws -> GemmSchedule {
             let chosen = GemmSchedule.choose(k: k, n: n, for: vector)
@@ -193,7 +200,7 @@ public struct ModelProgram {
                 let vs = withStride(inst.operands[2], columns: width, stride: stride)
                 let out = location(v)
                 let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: context, ldInput: stride, ldOutput: out.stride,
-                                               causal: kernel == .causalAttention, for: vector)
+                                               causal: kernel == .causalAttention, kvFormat: kvFormat, for: vector)
                 let k = module.addAttention(spec)
                 emit(k, [qs, ks, vs, out.slot, slot(.keyCache(a.cacheSlot, floats: spec.cacheFloats)), slot(.valueCache(a.cacheSlot, floats: spec.cacheFloats))],
                      describe: "\(v) \(spec)", value: v)

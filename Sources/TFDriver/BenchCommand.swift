@@ -211,6 +211,10 @@ struct BenchModelCommand: ParsableCommand {
     var weightsFormat = "f32"
     @Flag(help: "After the timed prefills, time each fused side's prefill kernel by kernel (--repeat runs each) and print the time per kind of call with its share, per format.")
     var profile = false
+    @Option(name: .customLong("kv"),
+            help: ArgumentHelp("How the fused side's KV cache stores keys and values: f32, bf16, or a comma-separated list (all: both), one fused row per weights format and KV format; rows with a bf16 cache are labelled kv-bf16.",
+                               valueName: "format[,format…]"))
+    var kv = "f32"
     @OptionGroup var options: BenchOptions
 
     func validate() throws {
@@ -229,25 +233,31 @@ struct BenchModelCommand: ParsableCommand {
             let old = try options.loadComparison()
             let targets = try options.vectorTargets()
             let formats = try parseWeightFormats(weightsFormat)
+            let kvFormats: [KVCacheFormat]
+            do { kvFormats = try KVCacheFormat.parseList(kv) } catch let error as CodegenError { throw UserError("error: " + error.message) }
             let progress = ProgressLine()
             let benchWeights = try BenchWeights.load(weights, for: graph, allowNonFinite: allowNonFinite, progress: progress)
             let peak = options.measurePeak(progress)
             let threads = options.threads
-            // One fused side per target and format; a side is named by its format too when any is not f32.
-            let sides = targets.flatMap { t in formats.map { (target: t, format: $0) } }
-            func label(_ side: (target: VectorTarget, format: WeightFormat)) -> String {
-                formats == [.f32] ? side.target.name : "\(side.target.name) \(side.format)"
+            // One fused side per target, format and KV format; a side is named by its format too when
+            // any is not f32, and by its KV format when that is not f32 (f32-cache rows keep their names).
+            let sides = targets.flatMap { t in formats.flatMap { f in kvFormats.map { (target: t, format: f, kv: $0) } } }
+            func label(_ side: (target: VectorTarget, format: WeightFormat, kv: KVCacheFormat)) -> String {
+                (formats == [.f32] ? side.target.name : "\(side.target.name) \(side.format)") + (side.kv == .f32 ? "" : " kv-\(side.kv)")
             }
             func bytesPerWeight(_ format: WeightFormat) -> Double { Double(format.storage.bytes) }
-            let fused = BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: sides[0].target, weightFormat: sides[0].format)
+            func bytesPerKV(_ format: KVCacheFormat) -> Double { Double(format.bytes) }
+            let fused = BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: sides[0].target,
+                                                    weightFormat: sides[0].format, kvFormat: sides[0].kv)
             let others = sides.dropFirst().compactMap { side in
-                BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: side.target, weightFormat: side.format)
-                    .map { (label: label(side), bytesPerWeight: bytesPerWeight(side.format), make: $0) }
+                BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: side.target, weightFormat: side.format, kvFormat: side.kv)
+                    .map { (label: label(side), bytesPerWeight: bytesPerWeight(side.format), bytesPerKV: bytesPerKV(side.kv), make: $0) }
             }
             let bench = ModelBench(seq: seq, decodeTokens: decode, repeats: options.repeats, warmup: options.warmup, profile: profile)
             let result = try bench.run(graph: graph,
                                        naive: { NaiveExecutor(graph: graph, weights: benchWeights.lookup, threads: threads) },
                                        fused: fused, fusedLabel: label(sides[0]), fusedBytesPerWeight: bytesPerWeight(sides[0].format),
+                                       fusedBytesPerKV: bytesPerKV(sides[0].kv),
                                        others: Array(others), progress: progress)
             let report = ModelReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil),
                                      peak: peak, weights: benchWeights.origin, result: result)

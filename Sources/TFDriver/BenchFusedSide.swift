@@ -19,9 +19,10 @@ enum BenchFusedSide {
     /// is always a real compile — passes, code generation, optimisation, JIT and weight packing —
     /// never a load from the disk cache.
     static func modelFactory(graph: Graph, weights: BenchWeights, threads: Int, vector: VectorTarget,
-                             weightFormat: WeightFormat = .f32) -> ExecutorFactory? {
+                             weightFormat: WeightFormat = .f32, kvFormat: KVCacheFormat = .f32) -> ExecutorFactory? {
         let lookup = weights.lookup
-        return { try FusedExecutor(graph: graph, weights: lookup, threads: threads, cache: nil, target: .host(vector), weightFormat: weightFormat) }
+        return { try FusedExecutor(graph: graph, weights: lookup, threads: threads, cache: nil, target: .host(vector), weightFormat: weightFormat,
+                                   kvFormat: kvFormat) }
     }
 }
 

@@ -22,7 +22,7 @@ struct CompileCommand: ParsableCommand {
         abstract: "Compile a spec; --emit prints a stage of the pipeline, -o builds a native program.",
         discussion: """
         Stages: \(EmitKind.stages.map(\.rawValue).joined(separator: ", ")).
-        Native: tfc compile SPEC --weights W.safetensors -o NAME [--emit exe|shared] [--target-cpu CPU] [--weights-format f32|bf16|int8]
+        Native: tfc compile SPEC --weights W.safetensors -o NAME [--emit exe|shared] [--target-cpu CPU] [--weights-format f32|bf16|int8] [--kv f32|bf16]
         writes an executable (or libNAME.so and NAME.h) and NAME.weights; see docs/compile.md.
         """)
 
@@ -51,7 +51,8 @@ struct CompileCommand: ParsableCommand {
                 let fused = try PassPipeline.fusion.run(loaded.graph)
                 let target = try NativeBuild.resolveTarget(native.targetCPU ?? "host", compiler: CCompiler.find).target
                 let module = try KernelModule(name: loaded.graph.config.name, target: target)
-                let program = try ModelProgram(fused: fused, into: module, scheduleOverride: schedule, weightFormat: try native.weightFormat())
+                let program = try ModelProgram(fused: fused, into: module, scheduleOverride: schedule, weightFormat: try native.weightFormat(),
+                                                  kvFormat: try native.kvFormat())
                 switch emit {
                 case .plan:
                     Swift.print(program.plan.text(for: fused, rows: loaded.graph.config.context), terminator: "")

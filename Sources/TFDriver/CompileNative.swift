@@ -19,10 +19,18 @@ struct NativeOptions: ParsableArguments {
     @Option(name: .customLong("weights-format"),
             help: "How the packed weights are stored: f32 (default), bf16 (half the size; AVX512_BF16 CPUs use vdpbf16ps, others widen to f32) or int8 (a quarter; AVX512_VNNI CPUs use vpdpbusd). The program reads only weights of its format.")
     var weightsFormat: String?
+    @Option(name: .customLong("kv"),
+            help: "How the program's KV cache stores keys and values: f32 (default) or bf16 (half the cache memory and the bytes each decode step reads; rounded to bf16 as written, widened to f32 as read).")
+    var kv: String?
 
     /// `--weights-format`, parsed (f32 when not given).
     func weightFormat() throws -> WeightFormat {
         do { return try WeightFormat.parse(weightsFormat ?? "f32") } catch let error as CodegenError { throw UserError("error: " + error.message) }
+    }
+
+    /// `--kv`, parsed (f32 when not given).
+    func kvFormat() throws -> KVCacheFormat {
+        do { return try KVCacheFormat.parse(kv ?? "f32") } catch let error as CodegenError { throw UserError("error: " + error.message) }
     }
 }
 
@@ -31,7 +39,7 @@ extension CompileCommand {
     /// `--emit exe|shared`); returns the stage to print otherwise (nil: nothing left to do).
     func compileNativeIfRequested() throws -> EmitKind? {
         let nativeFlags = native.weights != nil || native.output != nil || native.tokenizer != nil
-            || ((native.targetCPU != nil || native.weightsFormat != nil) && emit != .plan && emit != .llvm && emit != .asm)
+            || ((native.targetCPU != nil || native.weightsFormat != nil || native.kv != nil) && emit != .plan && emit != .llvm && emit != .asm)
         switch emit {
         case .exe?, .shared?:
             break
@@ -41,7 +49,7 @@ extension CompileCommand {
             throw UserError("error: give --emit STAGE (\(EmitKind.stages.map(\.rawValue).joined(separator: "|"))) to print a stage, or --weights W.safetensors -o NAME to build an executable")
         case let stage?:
             if nativeFlags {
-                throw UserError("error: --weights, -o, --target-cpu, --weights-format and --tokenizer build a program (--emit exe or shared), not --emit \(stage.rawValue)")
+                throw UserError("error: --weights, -o, --target-cpu, --weights-format, --kv and --tokenizer build a program (--emit exe or shared), not --emit \(stage.rawValue)")
             }
             return stage
         }
@@ -50,7 +58,7 @@ extension CompileCommand {
     }
 }
 
-/// `tfc compile SPEC --weights W -o NAME [--emit exe|shared] [--target-cpu CPU] [--weights-format F]`: the model's
+/// `tfc compile SPEC --weights W -o NAME [--emit exe|shared] [--target-cpu CPU] [--weights-format F] [--kv F]`: the model's
 /// kernels as an object file (LLVM's target machine, the same code the JIT runs), the weights
 /// packed into NAME.weights, and the C model host from Runtime/, linked by the system C compiler.
 struct NativeBuild {
@@ -62,7 +70,7 @@ struct NativeBuild {
 
     func run() throws {
         let start = Date()
-        let format = try options.weightFormat()
+        let format = try options.weightFormat(), kvFormat = try options.kvFormat()
         guard let weightsPath = options.weights else {
             throw UserError("error: --emit \(shared ? "shared" : "exe") needs the weights to compile with: --weights W.safetensors")
         }
@@ -103,7 +111,8 @@ struct NativeBuild {
         for v in variants {
             let module = try KernelModule(name: "\(config.name)_\(v.suffix)", target: v.target.target)
             let override = [v.panelOverride, schedule].compactMap { $0 }.joined(separator: " ")
-            programs.append(try ModelProgram(fused: fused, into: module, scheduleOverride: override.isEmpty ? nil : override, weightFormat: format))
+            programs.append(try ModelProgram(fused: fused, into: module, scheduleOverride: override.isEmpty ? nil : override, weightFormat: format,
+                                             kvFormat: kvFormat))
             modules.append(module)
         }
         var shapes: [String: [Int]] = [:]
@@ -175,7 +184,7 @@ struct NativeBuild {
             "\(v.target.label) [\(v.target.requiredFeatures.isEmpty ? "baseline x86-64" : v.target.requiredFeatures.joined(separator: " "))]"
         }
         print(String(format: "%@ %@%@ for %@%@ in %.1f s", shared ? "shared library" : "executable", config.name,
-                     format == .f32 ? "" : " with \(format) weights",
+                     Self.storageNote(weights: format, kv: kvFormat),
                      described.joined(separator: " and "), variants.count > 1 ? " (picked at start from the CPU)" : "",
                      Date().timeIntervalSince(start)))
         if shared {
@@ -191,6 +200,12 @@ struct NativeBuild {
     static func specHash(_ loaded: LoadedSpec) -> String {
         let hex = String(fnv1a64(loaded.spec.printed), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// " with int8 weights and a bf16 KV cache" (empty for f32 weights and cache).
+    static func storageNote(weights: WeightFormat, kv: KVCacheFormat) -> String {
+        let parts = (weights == .f32 ? [] : ["\(weights) weights"]) + (kv == .f32 ? [] : ["a \(kv) KV cache"])
+        return parts.isEmpty ? "" : " with " + parts.joined(separator: " and ")
     }
 
     static func formatBytes(_ bytes: Int) -> String {

@@ -32,7 +32,7 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let weightFormat = try execution.weightFormat()
+            let weightFormat = try execution.weightFormat(), kvFormat = try execution.kvFormat()
             let loaded = try LoadedSpec(path: spec)
             let config = loaded.graph.config
             guard let model = try loadModelTokenizer(override: tokenizer, for: loaded) else {
@@ -52,7 +52,7 @@ struct EvalCommand: ParsableCommand {
             guard ids.count >= 2 else { throw UserError("\(text): error: the text has \(ids.count) token\(ids.count == 1 ? "" : "s"); scoring needs at least 2") }
             let runner = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights, allowNonFinite: execution.allowNonFinite),
                                          backend: execution.backend, threads: execution.threads, schedule: execution.schedule,
-                                        targetCPU: execution.targetCPU, weightFormat: weightFormat)
+                                        targetCPU: execution.targetCPU, weightFormat: weightFormat, kvFormat: kvFormat)
             let progress = ProgressLine()
             let start = Date()
             let result = SlidingWindowEval.run(ids: ids, context: window, stride: step) { inputs in

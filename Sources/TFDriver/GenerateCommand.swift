@@ -37,7 +37,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let weightFormat = try execution.weightFormat()
+            let weightFormat = try execution.weightFormat(), kvFormat = try execution.kvFormat()
             let loaded = try LoadedSpec(path: spec)
             let config = loaded.graph.config
             if let refusal = loaded.graph.incrementalDecodingRefusal {
@@ -50,7 +50,7 @@ struct GenerateCommand: ParsableCommand {
             let endToken = Int32(config.endToken ?? (text.isText ? tokenizer?.id(of: "<|endoftext|>").map(Int.init) : nil) ?? -1)
             let model = try ModelRunner(graph: loaded.graph, weights: try loaded.graph.loadWeights(execution.weights, allowNonFinite: execution.allowNonFinite),
                                         backend: execution.backend, threads: execution.threads, schedule: execution.schedule,
-                                        targetCPU: execution.targetCPU, weightFormat: weightFormat)
+                                        targetCPU: execution.targetCPU, weightFormat: weightFormat, kvFormat: kvFormat)
             let sampler = Sampler(sampling, vocab: config.vocab)
 
             let start = Date()

@@ -26,6 +26,9 @@ struct ExecutionOptions: ParsableArguments {
     var targetCPU = "native"
     @Option(name: .customLong("weights-format"), help: "How the fused backend stores the weights: f32 (the default), bf16 or int8.")
     var weightsFormat = "f32"
+    @Option(name: .customLong("kv"),
+            help: "How the fused backend's KV cache stores keys and values: f32 (the default) or bf16 (half the bytes each decode step reads; rounded to bf16 as written, widened to f32 as read, attention math in f32).")
+    var kv = "f32"
     @Flag(name: .customLong("allow-nonfinite"), help: ArgumentHelp(NonFinitePolicy.flagHelp)) var allowNonFinite = false
 
     func validate() throws {
@@ -43,6 +46,17 @@ extension ExecutionOptions {
         do { format = try WeightFormat.parse(weightsFormat) } catch let error as CodegenError { throw UserError("error: " + error.message) }
         if backend == .naive && format != .f32 {
             throw UserError("error: --weights-format \(format): the naive backend computes in f32 only; use --backend fused or --weights-format f32")
+        }
+        return format
+    }
+
+    /// The `--kv` value, checked like `--weights-format`: an unknown format, or bf16 with the
+    /// naive backend (whose cache is f32), is a one-line error.
+    func kvFormat() throws -> KVCacheFormat {
+        let format: KVCacheFormat
+        do { format = try KVCacheFormat.parse(kv) } catch let error as CodegenError { throw UserError("error: " + error.message) }
+        if backend == .naive && format != .f32 {
+            throw UserError("error: --kv \(format): the naive backend keeps its KV cache in f32 only; use --backend fused or --kv f32")
         }
         return format
     }
@@ -89,13 +103,13 @@ struct RunCommand: ParsableCommand {
                 try OutputPolicy.check(role: "--logits", path: $0, inputs: [(what: "spec", path: spec), (what: "weights file", path: execution.weights)]
                                        + text.inputFiles)
             }
-            let weightFormat = try execution.weightFormat()
+            let weightFormat = try execution.weightFormat(), kvFormat = try execution.kvFormat()
             let loaded = try LoadedSpec(path: spec)
             let tokenizer = try text.loadTokenizer(for: loaded)
             let ids = try text.promptIds(tokens: tokens, loaded: loaded, tokenizer: tokenizer)
             let weightFile = try loaded.graph.loadWeights(execution.weights, allowNonFinite: execution.allowNonFinite)
             let model = try ModelRunner(graph: loaded.graph, weights: weightFile, backend: execution.backend, threads: execution.threads,
-                                        schedule: execution.schedule, targetCPU: execution.targetCPU, weightFormat: weightFormat)
+                                        schedule: execution.schedule, targetCPU: execution.targetCPU, weightFormat: weightFormat, kvFormat: kvFormat)
             let start = Date()
             let output = model.forward(ids)
             let seconds = Date().timeIntervalSince(start)
@@ -105,7 +119,7 @@ struct RunCommand: ParsableCommand {
             }
             let last = Array(output.data[((output.rows - 1) * output.columns)...])
             let top = last.enumerated().sorted { $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset) }.prefix(5)
-            print("next-token top 5 after \(ids.count) tokens (\(execution.backend.rawValue) backend\(weightFormat == .f32 ? "" : ", \(weightFormat) weights")):")
+            print("next-token top 5 after \(ids.count) tokens (\(execution.backend.rawValue) backend\(weightFormat == .f32 ? "" : ", \(weightFormat) weights")\(kvFormat == .f32 ? "" : ", \(kvFormat) KV cache")):")
             for (rank, entry) in top.enumerated() {
                 let shown = tokenizer.flatMap { $0.bytes(of: Int32(entry.offset)) }.map { "  " + String(decoding: $0, as: UTF8.self).debugDescription } ?? ""
                 print("  \(rank + 1). token \(entry.offset)\(shown)  logit \(String(format: "%.4f", entry.element))")
@@ -127,15 +141,15 @@ final class ModelRunner {
     /// Threads the backend really uses (the naive one is clamped to what OpenBLAS can use).
     let threads: Int
 
-    /// `weightFormat` other than f32 is for the fused backend only (the naive one refuses it).
+    /// `weightFormat` and `kvFormat` other than f32 are for the fused backend only (the naive one refuses them).
     init(graph: Graph, weights: WeightFile, backend: BackendChoice, threads: Int, schedule: String? = nil, targetCPU: String = "native",
-         weightFormat: WeightFormat = .f32) throws {
+         weightFormat: WeightFormat = .f32, kvFormat: KVCacheFormat = .f32) throws {
         self.weights = weights
         let file = weights
         let lookup: (String) -> UnsafeBufferPointer<Float> = { file.tensor($0)!.floats }
         switch backend {
         case .naive:
-            precondition(weightFormat == .f32, "refused by ExecutionOptions.weightFormat()")
+            precondition(weightFormat == .f32 && kvFormat == .f32, "refused by ExecutionOptions.weightFormat() and kvFormat()")
             let (used, note) = BLASThreadLimit.clamp(threads)
             if let note { FileHandle.standardError.write((note + "\n").data(using: .utf8)!) }
             self.threads = used
@@ -145,7 +159,7 @@ final class ModelRunner {
             self.threads = threads
             let vector = try jitVectorTarget(targetCPU)
             let f = try FusedExecutor(graph: graph, weights: lookup, threads: threads, scheduleOverride: schedule, target: .host(vector),
-                                        weightFormat: weightFormat) { note in
+                                        weightFormat: weightFormat, kvFormat: kvFormat) { note in
                 FileHandle.standardError.write((note + "\n").data(using: .utf8)!)
             }
             executor = f

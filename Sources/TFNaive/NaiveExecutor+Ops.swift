@@ -50,7 +50,12 @@ extension NaiveExecutor {
 
     /// Appends k, v to this op's cache at the current position and attends the new queries to
     /// every cached key up to their own position (causal) or to all of them.
-    func attention(q: Matrix, k: Matrix, v: Matrix, _ a: AttentionOp) -> Matrix {
+    func attention(q: Matrix, k computedK: Matrix, v computedV: Matrix, _ a: AttentionOp) -> Matrix {
+        var k = computedK, v = computedV
+        if let round = keyValueRounding {
+            k.data = k.data.map(round)
+            v.data = v.data.map(round)
+        }
         var out = Matrix(rows: q.rows, columns: q.columns)
         var scores = [Float](repeating: 0, count: q.rows * (position + q.rows))
         let needed = (position + q.rows) * cacheWidths[a.cacheSlot]

@@ -20,6 +20,9 @@ public final class NaiveExecutor: ModelExecutor {
     let cacheWidths: [Int]
     /// Positions already in the caches.
     public private(set) var position = 0
+    /// Rounds every key and value as it is cached (nil: kept as computed). Tests set it to bf16
+    /// rounding to get the reference of the fused backend's bf16 KV cache; no command does.
+    public var keyValueRounding: ((Float) -> Float)? = nil
 
     public init(graph: Graph, weights: @escaping WeightLookup, threads: Int) {
         self.graph = graph

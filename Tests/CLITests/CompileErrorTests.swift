@@ -64,7 +64,7 @@ final class CompileErrorTests: XCTestCase {
         XCTAssertTrue(r.stderr.hasPrefix("error: give --emit STAGE (ast|ir|fused-ir|grad-ir|plan|llvm|asm) to print a stage, or --weights W.safetensors -o NAME"), r.stderr)
         r = try tiny.tfc(["compile", CompiledTiny.spec, "--emit", "ir", "-o", "x"])
         XCTAssertEqual(r.status, 1)
-        XCTAssertEqual(r.stderr, "error: --weights, -o, --target-cpu, --weights-format and --tokenizer build a program (--emit exe or shared), not --emit ir\n")
+        XCTAssertEqual(r.stderr, "error: --weights, -o, --target-cpu, --weights-format, --kv and --tokenizer build a program (--emit exe or shared), not --emit ir\n")
         r = try tiny.tfc(["compile", CompiledTiny.spec, "--emit", "shared", "-o", "libx.so"])
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stderr, "error: --emit shared needs the weights to compile with: --weights W.safetensors\n")

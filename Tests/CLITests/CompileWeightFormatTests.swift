@@ -181,7 +181,7 @@ final class CompileWeightFormatTests: XCTestCase {
             (["--weights", tiny.weights, "-o", out, "--weights-format", "fp16"], "error: --weights-format: unknown format 'fp16'; use f32, bf16, int8\n"),
             (["--emit", "plan", "--weights-format", "BF16"], "error: --weights-format: unknown format 'BF16'; use f32, bf16, int8\n"),
             (["--emit", "ir", "--weights-format", "bf16"],
-             "error: --weights, -o, --target-cpu, --weights-format and --tokenizer build a program (--emit exe or shared), not --emit ir\n"),
+             "error: --weights, -o, --target-cpu, --weights-format, --kv and --tokenizer build a program (--emit exe or shared), not --emit ir\n"),
         ]
         for (args, message) in cases {
             let r = try tiny.tfc(["compile", CompiledTiny.spec] + args)

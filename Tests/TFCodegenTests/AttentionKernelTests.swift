@@ -2,33 +2,6 @@ import XCTest
 @testable import TFCodegen
 
 final class AttentionKernelTests: XCTestCase {
-    /// Attention of rows at positions [p0, p0+T) against keys 0...p (Double), p the row's own
-    /// position (causal) or the chunk's last one (non-causal).
-    func reference(q: [Float], keys: [[Float]], values: [[Float]], p0: Int, T: Int, spec: AttentionKernelSpec) -> [Double] {
-        let D = spec.dModel, Dh = spec.headDim
-        var out = [Double](repeating: 0, count: T * D)
-        for t in 0..<T {
-            let p = spec.causal ? p0 + t : p0 + T - 1
-            for h in 0..<spec.heads {
-                var s = [Double](repeating: 0, count: p + 1)
-                for j in 0...p {
-                    var acc = 0.0
-                    for d in 0..<Dh { acc += Double(q[t * D + h * Dh + d]) * Double(keys[j][h * Dh + d]) }
-                    s[j] = acc / Double(Dh).squareRoot()
-                }
-                let m = s.max()!
-                let e = s.map { exp($0 - m) }
-                let sum = e.reduce(0, +)
-                for d in 0..<Dh {
-                    var o = 0.0
-                    for j in 0...p { o += e[j] / sum * Double(values[j][h * Dh + d]) }
-                    out[t * D + h * Dh + d] = o
-                }
-            }
-        }
-        return out
-    }
-
     /// Feeds a sequence in chunks (prefill then decode steps) and checks every chunk's output.
     /// On every runnable target (the cache's key blocks are the target's vector width).
     func check(_ spec: AttentionKernelSpec, chunks: [Int], file: StaticString = #filePath, line: UInt = #line) {
@@ -55,7 +28,7 @@ final class AttentionKernelTests: XCTestCase {
                 }
                 let Q = AlignedBuffer(q), K = AlignedBuffer(k), V = AlignedBuffer(v), O = AlignedBuffer(count: T * D)
                 withThreads(threads) { kernel([Q.raw, K.raw, V.raw, O.raw, kc.raw, vc.raw], rows: T, position: p0) }
-                let ref = reference(q: q, keys: keys, values: values, p0: p0, T: T, spec: spec)
+                let ref = attentionReference(q: q, keys: keys, values: values, p0: p0, T: T, spec: spec)
                 XCTAssertLessThan(relativeError(O.array, ref), 1e-5, "chunk T=\(T) at p0=\(p0), threads \(threads), \(spec) on \(vector.name)",
                                   file: file, line: line)
                 p0 += T

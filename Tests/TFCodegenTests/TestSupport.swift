@@ -77,3 +77,31 @@ extension PattentionKernelSpec {
         PattentionKernelSpec(dIn: dIn, layerNormEps: layerNormEps, sites: sites, ldx: ldx, for: vector)
     }
 }
+
+/// Attention of rows at positions [p0, p0+T) against keys 0...p (Double), p the row's own
+/// position (causal) or the chunk's last one (non-causal).
+func attentionReference(q: [Float], keys: [[Float]], values: [[Float]], p0: Int, T: Int, spec: AttentionKernelSpec) -> [Double] {
+    let D = spec.dModel, Dh = spec.headDim
+    var out = [Double](repeating: 0, count: T * D)
+    for t in 0..<T {
+        let p = spec.causal ? p0 + t : p0 + T - 1
+        for h in 0..<spec.heads {
+            var s = [Double](repeating: 0, count: p + 1)
+            for j in 0...p {
+                var acc = 0.0
+                for d in 0..<Dh { acc += Double(q[t * D + h * Dh + d]) * Double(keys[j][h * Dh + d]) }
+                s[j] = acc / Double(Dh).squareRoot()
+            }
+            let m = s.max()!
+            let e = s.map { exp($0 - m) }
+            let sum = e.reduce(0, +)
+            for d in 0..<Dh {
+                var o = 0.0
+                for j in 0...p { o += e[j] / sum * Double(values[j][h * Dh + d]) }
+                out[t * D + h * Dh + d] = o
+            }
+        }
+    }
+    return out
+}
+
