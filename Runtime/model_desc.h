@@ -5,7 +5,7 @@
 #pragma once
 #include <stdint.h>
 
-#define TFC_AOT_FORMAT_VERSION 4
+#define TFC_AOT_FORMAT_VERSION 5  // 5: TFC_AOT_KV_FORMAT
 
 // tfc_aot_info[]: the model's sizes and layout, indexed by these.
 enum {
@@ -22,6 +22,7 @@ enum {
     TFC_AOT_LAST_ROW_ONLY,   // 1: tfc_model_forward_last writes one logits row, else T rows
     TFC_AOT_INCREMENTAL,     // 1: continuing from cached tokens computes the model; 0: non-causal, whole sequences only
     TFC_AOT_WEIGHTS_FORMAT,  // TFC_WEIGHTS_FORMAT_*: the packed weights the program reads (tfc compile --weights-format)
+    TFC_AOT_KV_FORMAT,       // 0: the KV cache holds f32, 1: bf16 (tfc compile --kv)
     TFC_AOT_INFO_COUNT
 };
 

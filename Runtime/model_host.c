@@ -67,6 +67,7 @@ const tfc_model_info *tfc_model_describe(void) {
         info.target_cpu = v->target_label;
         info.cpu_features = v->cpu_features;
         info.weights_format = weights_format_name((uint64_t)v->info[TFC_AOT_WEIGHTS_FORMAT]);
+        info.kv_format = v->info[TFC_AOT_KV_FORMAT] ? "bf16" : "f32";
         ready = 1;
     }
     return &info;

@@ -247,9 +247,9 @@ int main(int argc, char **argv) {
     if (show_info) {
         printf("model %s: vocab %lld, hidden %lld, context %lld, end token %lld\n", info->name, (long long)info->vocab,
                (long long)info->hidden, (long long)info->context, (long long)info->end_token);
-        printf("spec hash %s\ncompiled by tfc %s for %s (%s)\nweights %s (%s)\n", info->spec_hash, info->tfc_version,
+        printf("spec hash %s\ncompiled by tfc %s for %s (%s)\nweights %s (%s)\nKV cache %s\n", info->spec_hash, info->tfc_version,
                info->target_cpu, info->cpu_features[0] ? info->cpu_features : "baseline", info->weights_file,
-               info->weights_format ? info->weights_format : "unknown format");
+               info->weights_format ? info->weights_format : "unknown format", info->kv_format);
         return 0;
     }
     // Generation decodes against the KV cache, which only a causal model allows.

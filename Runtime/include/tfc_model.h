@@ -46,6 +46,7 @@ typedef struct {
     const char *weights_file;  // default weights file name (looked up next to the library)
     const char *tfc_version;   // the tfc that compiled it
     const char *weights_format; // "f32", "bf16" or "int8": the packed weights it reads (tfc compile --weights-format)
+    const char *kv_format;      // "f32" or "bf16": the KV cache's element type (tfc compile --kv)
 } tfc_model_info;
 
 const tfc_model_info *tfc_model_describe(void);

@@ -21,7 +21,7 @@ import Darwin
 /// the file both record it, and the host refuses a file of another format.
 public struct AOTModel {
     /// Bump with TFC_AOT_FORMAT_VERSION in Runtime/model_desc.h.
-    public static let formatVersion = 4
+    public static let formatVersion = 5
     static let weightsMagic = Array("TFCWGHT1".utf8)
     /// Bump with TFC_WEIGHTS_VERSION in Runtime/model_desc.h (2: entry sizes in bytes, formats
     /// recorded; 3: int8 entries hold scales per group of 32 depth values).
@@ -74,6 +74,8 @@ public struct AOTModel {
     public let config: ModelConfig
     /// The packed weights' format, the same in every variant.
     public let weightFormat: WeightFormat
+    /// The programs' KV-cache element format (`--kv`), recorded for `--info`.
+    public let kvFormat: KVCacheFormat
     public let entries: [WeightEntry]
     public let variants: [Variant]
     /// The size of the weights file.
@@ -98,6 +100,11 @@ public struct AOTModel {
         weightFormat = format
         guard programs.allSatisfy({ $0.weightFormat == format }) else {
             throw CodegenError("the variants of one build must store the weights in one format (one weights file serves them all)")
+        }
+        let kv = programs[0].kvFormat
+        kvFormat = kv
+        guard programs.allSatisfy({ $0.kvFormat == kv }) else {
+            throw CodegenError("the variants of one build must keep one KV-cache format (--info reports one)")
         }
         let context = config.context
         var entries: [WeightEntry] = []
@@ -255,7 +262,7 @@ public struct AOTModel {
             Int64(Self.formatVersion), Int64(config.vocab), Int64(config.hidden), Int64(config.context),
             Int64(config.endToken ?? -1), Int64(v.placements.count), Int64(v.arenaBytes), Int64(weightsBytes),
             Int64(entries.count), Int64(bitPattern: layoutHash), lastRowOnly ? 1 : 0,
-            incremental ? 1 : 0, Int64(Self.code(weightFormat)),
+            incremental ? 1 : 0, Int64(Self.code(weightFormat)), kvFormat == .bf16 ? 1 : 0,
         ]
         let names = Self.variantSymbols(suffix)
         try module.exportOnly([ModelProgram.forwardSymbol: names.forward, ModelProgram.forwardLastSymbol: names.forwardLast])

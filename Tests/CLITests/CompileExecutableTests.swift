@@ -82,7 +82,7 @@ final class CompileExecutableTests: XCTestCase {
         let info = try tiny.run(["--info"])
         XCTAssertTrue(info.stdout.contains("model tiny: vocab 256, hidden 64, context 128"), info.stdout)
         XCTAssertTrue(info.stdout.contains("spec hash "), info.stdout)
-        XCTAssertTrue(info.stdout.contains("\nweights tiny.weights (f32)\n"), "the weights file and its format: \(info.stdout)")
+        XCTAssertTrue(info.stdout.contains("\nweights tiny.weights (f32)\nKV cache f32\n"), "the weights file, its format and the KV cache's: \(info.stdout)")
     }
 
     func testRefusesACPUWithoutTheFeaturesItWasBuiltFor() throws {

@@ -82,6 +82,7 @@ final class KVCacheCLITests: XCTestCase {
             let environment = pretend.map { ["TFC_CPU_PRETEND_LACKING": $0] }
             let info = try TFC.runProcess(exe, ["--info"], environment: environment)
             XCTAssertTrue(info.stdout.contains(" for \(label) (sse3,"), "\(pretend ?? "-"): \(info.stdout)")
+            XCTAssertTrue(info.stdout.hasSuffix("\nKV cache bf16\n"), "--info names the KV-cache format: \(info.stdout)")
             let out = dir.appendingPathComponent("aot-\(label).npy").path
             XCTAssertSucceeded(try TFC.runProcess(exe, ["--tokens", CompiledTiny.prompt, "--logits", out], environment: environment), label)
             let aot = try Npy.read(path: out)
