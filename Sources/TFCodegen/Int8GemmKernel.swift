@@ -16,7 +16,7 @@ import CLLVM
 ///   `128 · Σ a` of the row's group (`aSums`, from the quantiser) is subtracted per group.
 ///
 /// Kernel arguments: 0 Aq (i8), 1 aScale (float[T · groups]), 2 aSums (i32[T · groups]),
-/// 3 Bq (i8 panels), 4 groupScales (float[groups · paddedN]), 5 C (float, leading dimension `ldc`).
+/// 3 B (the stored `Int8PanelLayout` panels, codes and scales), 4 C (float, leading dimension `ldc`).
 public struct Int8GemmKernelSpec: Hashable, Sendable {
     public let k: Int
     public let n: Int
@@ -56,24 +56,23 @@ public struct Int8GemmKernelSpec: Hashable, Sendable {
 }
 
 extension IRGen {
-    /// `void ukr(i8 *A, float *aScale, i32 *aSums, i8 *Bpanel, float *groupScales, float *C, i64 nValid)`
-    /// for a `rows x nr` tile over the whole depth (`aScale`/`aSums` at the tile's first row,
-    /// `groupScales` at the panel's first column).
+    /// `void ukr(i8 *A, float *aScale, i32 *aSums, i8 *Bpanel, float *C, i64 nValid)` for a
+    /// `rows x nr` tile over the whole depth (`aScale`/`aSums` at the tile's first row).
     func int8MicroKernel(_ s: Int8GemmKernelSpec, rows: Int) -> IRFunction {
         let nv = s.nr / width
         let quads = s.layout.quads
         let quadsPerGroup = Int8Quantization.groupDepth / 4
         let fullGroups = quads / quadsPerGroup, tailQuads = quads % quadsPerGroup
-        let groups = s.groups, paddedN = s.layout.paddedN
+        let groups = s.groups, groupBytes = s.layout.groupBytes
         precondition(groups == fullGroups + (tailQuads > 0 ? 1 : 0))
         let vbytes = LLVMVectorType(i8, UInt32(4 * width))!
         let vi16 = LLVMVectorType(i16, UInt32(2 * width))!
         let pi32 = LLVMPointerType(i32, 0)!
         let pvbytes = LLVMPointerType(vbytes, 0)!
-        let name = "tfc.i8ukr.m\(rows).n\(s.nr).k\(s.k).pn\(paddedN).c\(s.ldc)\(s.accumulate ? ".acc" : "")\(s.vnni ? ".vnni" : "")"
-        let f = define(name, voidT, [pi8, pf32, pi32, pi8, pf32, pf32, i64], attributes: ["nounwind"]) { fn in
+        let name = "tfc.i8ukr.m\(rows).n\(s.nr).k\(s.k).c\(s.ldc)\(s.accumulate ? ".acc" : "")\(s.vnni ? ".vnni" : "")"
+        let f = define(name, voidT, [pi8, pf32, pi32, pi8, pf32, i64], attributes: ["nounwind"]) { fn in
             let A = self.param(fn, 0), aScale = self.param(fn, 1), aSums = self.param(fn, 2), B = self.param(fn, 3)
-            let groupScales = self.param(fn, 4), C = self.param(fn, 5), nValid = self.param(fn, 6)
+            let C = self.param(fn, 4), nValid = self.param(fn, 5)
             let vzeroI = self.null(self.vi32)
 
             /// The 4 activation codes of row i at quad g, as one i32 broadcast to every lane.
@@ -96,12 +95,14 @@ extension IRGen {
             let ones = self.constI16Splat(1, vi16, i16)
             let offsetToU8 = self.bitcast(self.constI16Splat(0x8080, vi16, i16), vbytes)
 
-            /// Int32 sums of quads `[q0, q0 + count)` for every accumulator of the tile.
-            func groupSums(_ q0: LLVMValueRef, count: Int) -> [LLVMValueRef] {
+            /// Int32 sums of group `group`'s `count` quads (codes from byte `base` of the panel) for
+            /// every accumulator of the tile.
+            func groupSums(_ group: LLVMValueRef, base: LLVMValueRef, count: Int) -> [LLVMValueRef] {
                 let zero = [LLVMValueRef](repeating: vzeroI, count: rows * nv)
-                return self.loop(q0, self.add(q0, count), step: 1, carried: zero) { g, acc in
+                return self.loop(self.i64(0), self.i64(count), step: 1, carried: zero) { q, acc in
                     var acc = acc
-                    let bOff = self.mul(g, s.nr * 4)
+                    let g = self.add(self.mul(group, quadsPerGroup), q)      // the quad's index in the depth
+                    let bOff = self.add(base, self.mul(q, s.nr * 4))
                     var b = (0..<nv).map { v in self.load(self.bitcast(self.gep(B, self.add(bOff, v * 4 * self.width)), pvbytes), align: 1) }
                     if dp != nil { b = b.map { LLVMBuildXor(self.builder, $0, offsetToU8, "")! } }
                     for i in 0..<rows {
@@ -123,8 +124,11 @@ extension IRGen {
             }
             /// Group `group`'s sums into the fp32 totals: `float(sum − 128·Σa) · aScale · groupScale`.
             func addGroup(_ group: LLVMValueRef, count: Int, _ totals: [LLVMValueRef]) -> [LLVMValueRef] {
-                let sums = groupSums(self.mul(group, quadsPerGroup), count: count)
-                let ws = (0..<nv).map { self.loadV(groupScales, self.add(self.mul(group, paddedN), $0 * self.width)) }
+                let base = self.mul(group, groupBytes)
+                let sums = groupSums(group, base: base, count: count)
+                // The group's scales follow its codes in the panel.
+                let scales = self.bitcast(self.gep(B, self.add(base, count * s.nr * 4)), self.pf32)
+                let ws = (0..<nv).map { self.loadV(scales, $0 * self.width) }
                 var totals = totals
                 for i in 0..<rows {
                     let slot = self.add(group, i * groups)
@@ -163,29 +167,28 @@ extension IRGen {
 
 extension IRGen {
     /// Panels `[p0, p1)` of the int8 GEMM over all `T` rows, row tiles inside each panel (so a
-    /// panel streams from memory once): `void f(i64 Aq, i64 aScale, i64 aSums, i64 Bq,
-    /// i64 groupScales, i64 C, i64 T, i64 p0, i64 p1)`, pointers passed as integers (task contexts).
+    /// panel streams from memory once): `void f(i64 Aq, i64 aScale, i64 aSums, i64 B, i64 C,
+    /// i64 T, i64 p0, i64 p1)`, pointers passed as integers (task contexts).
     func int8GemmPanels(_ spec: Int8GemmKernelSpec) -> IRFunction {
         let ukrs = (1...spec.mr).map { int8MicroKernel(spec, rows: $0) }
         let layout = spec.layout
         let pi32 = LLVMPointerType(i32, 0)!
         return define("tfc.i8panels.k\(spec.k).n\(spec.n).c\(spec.ldc)\(spec.accumulate ? ".acc" : "")\(spec.vnni ? ".vnni" : "")", voidT,
-                      [i64, i64, i64, i64, i64, i64, i64, i64, i64], attributes: ["nounwind"]) { fn in
+                      [i64, i64, i64, i64, i64, i64, i64, i64], attributes: ["nounwind"]) { fn in
             let A = self.intToPtr(self.param(fn, 0), self.pi8), aScale = self.intToPtr(self.param(fn, 1), self.pf32)
             let aSums = self.intToPtr(self.param(fn, 2), pi32), B = self.intToPtr(self.param(fn, 3), self.pi8)
-            let groupScales = self.intToPtr(self.param(fn, 4), self.pf32), C = self.intToPtr(self.param(fn, 5), self.pf32)
-            let T = self.param(fn, 6)
-            self.loop(self.param(fn, 7), self.param(fn, 8)) { p in
+            let C = self.intToPtr(self.param(fn, 4), self.pf32)
+            let T = self.param(fn, 5)
+            self.loop(self.param(fn, 6), self.param(fn, 7)) { p in
                 let col0 = self.mul(p, spec.nr)
                 let nValid = self.smin(self.i64(spec.nr), self.sub(self.i64(spec.n), col0))
-                let Bp = self.gep(B, self.mul(p, layout.quads * spec.nr * 4))
+                let Bp = self.gep(B, self.mul(p, layout.panelBytes))
                 let tiles = self.ceilDiv(T, spec.mr)
                 self.loop(0, tiles) { t in
                     let r0 = self.mul(t, spec.mr)
                     let rows = self.smin(self.i64(spec.mr), self.sub(T, r0))
                     let argsFor = [self.gep(A, self.mul(r0, spec.lda)), self.gep(aScale, self.mul(r0, spec.groups)), self.gep(aSums, self.mul(r0, spec.groups)),
-                                   Bp, self.gep(groupScales, col0),
-                                   self.gep(C, self.add(self.mul(r0, spec.ldc), col0)), nValid]
+                                   Bp, self.gep(C, self.add(self.mul(r0, spec.ldc), col0)), nValid]
                     self.switchOn(rows, cases: (1...spec.mr).map { r -> (Int, () -> Void) in (r, { _ = self.call(ukrs[r - 1], argsFor) }) })
                 }
             }
@@ -209,15 +212,15 @@ extension KernelModule {
         let perTask = max(1, (layout.panels + Int8GemmKernelSpec.columnTasks - 1) / Int8GemmKernelSpec.columnTasks)
         let tasks = (layout.panels + perTask - 1) / perTask
         let panels = g.int8GemmPanels(spec)
-        // ctx: 0 Aq, 1 aScale, 2 aSums, 3 Bq, 4 groupScales, 5 C, 6 T
+        // ctx: 0 Aq, 1 aScale, 2 aSums, 3 B, 4 C, 5 T
         let task = g.task(symbol + ".cols") { ctx, i in
             let p0 = g.mul(i, perTask)
             let p1 = g.smin(g.i64(layout.panels), g.add(p0, perTask))
-            g.call(panels, (0..<7).map { g.contextInt(ctx, $0) } + [p0, p1])
+            g.call(panels, (0..<6).map { g.contextInt(ctx, $0) } + [p0, p1])
         }
         defineKernel(symbol) { args, T, _ in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
-                let ctx = g.makeContext((0..<6).map { g.argPtr(args, $0) } + [T])
+                let ctx = g.makeContext((0..<5).map { g.argPtr(args, $0) } + [T])
                 g.parallelFor(task, ctx, g.i64(tasks))
             }
         }

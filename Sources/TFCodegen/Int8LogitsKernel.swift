@@ -34,10 +34,10 @@ extension KernelModule {
         let layout = spec.gemm.layout
         let per = max(1, (layout.panels + Int8GemmKernelSpec.columnTasks - 1) / Int8GemmKernelSpec.columnTasks)
         let tasks = (layout.panels + per - 1) / per
-        // ctx: 0 Aq, 1 aScale, 2 aSums, 3 codes, 4 group scales, 5 C, 6 T
+        // ctx: 0 Aq, 1 aScale, 2 aSums, 3 table, 4 C, 5 T
         let task = g.task(symbol + ".cols") { ctx, i in
             let p0 = g.mul(i, per)
-            g.call(panels, (0..<7).map { g.contextInt(ctx, $0) } + [p0, g.smin(g.i64(layout.panels), g.add(p0, per))])
+            g.call(panels, (0..<6).map { g.contextInt(ctx, $0) } + [p0, g.smin(g.i64(layout.panels), g.add(p0, per))])
         }
         defineKernel(symbol) { args, T, _ in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
@@ -47,8 +47,7 @@ extension KernelModule {
                 let Aq = scratch, aScale = g.gep(scratch, codesFloats), aSums = g.gep(aScale, groupFloats)
                 g.call(quantize, [g.argPtr(args, 0), T, g.bitcast(Aq, g.pi8), aScale, g.bitcast(aSums, LLVMPointerType(g.i32, 0)!)])
                 let table = g.ptrToInt(g.argPtr(args, 1))
-                let ctx = g.makeContext([g.ptrToInt(Aq), g.ptrToInt(aScale), g.ptrToInt(aSums), table, g.add(table, layout.groupScalesOffset),
-                                         g.ptrToInt(g.argPtr(args, 2)), T])
+                let ctx = g.makeContext([g.ptrToInt(Aq), g.ptrToInt(aScale), g.ptrToInt(aSums), table, g.ptrToInt(g.argPtr(args, 2)), T])
                 g.parallelFor(task, ctx, g.i64(tasks))
             }
         }
@@ -67,20 +66,22 @@ extension KernelModule {
         defineKernel(symbol) { args, T, _ in
             let tokens = g.bitcast(g.argPtr(args, 0), LLVMPointerType(g.i32, 0)!)
             let codes = g.bitcast(g.argPtr(args, 1), g.pi8)
-            let scales = g.bitcast(g.gep(codes, layout.groupScalesOffset), g.pf32)
             let Y = g.argPtr(args, 2)
             g.loop(0, T) { t in
                 let j = g.sext64(g.load(g.gep(tokens, t)))
-                // Column j of B: panel j / nr, lane j % nr; quad q of depth at q·nr·4 within the panel.
+                // Column j: panel j / nr, lane j % nr (`Int8PanelLayout.offset` and `scaleOffset`).
                 let panel = g.sdiv(j, g.i64(layout.nr)), lane = LLVMBuildSRem(g.builder, j, g.i64(layout.nr), "")!
-                let column = g.gep(codes, g.add(g.mul(panel, layout.quads * layout.nr * 4), g.mul(lane, 4)))
+                let column = g.gep(codes, g.add(g.mul(panel, layout.panelBytes), g.mul(lane, 4)))
                 let y = g.gep(Y, g.mul(t, ldy))
-                g.loop(0, g.i64(layout.k)) { kk in
-                    let offset = g.add(g.mul(g.sdiv(kk, g.i64(4)), layout.nr * 4), LLVMBuildAnd(g.builder, kk, g.i64(3), "")!)
-                    let code = LLVMBuildSIToFP(g.builder, g.load(g.gep(column, offset), align: 1), g.f32, "")!
-                    // Scale of (group kk / 32, column j).
-                    let scale = g.loadF(scales, g.add(g.mul(g.sdiv(kk, g.i64(Int8Quantization.groupDepth)), layout.paddedN), j))
-                    g.storeF(g.fmul(code, scale), y, kk)
+                for group in 0..<layout.groups {
+                    let quads = layout.quads(inGroup: group), base = group * layout.groupBytes
+                    let scale = g.load(g.bitcast(g.gep(column, base + quads * layout.nr * 4), g.pf32), align: 4)
+                    let k0 = group * Int8Quantization.groupDepth, k1 = min(layout.k, k0 + Int8Quantization.groupDepth)
+                    g.loop(0, g.i64(k1 - k0)) { i in
+                        let offset = g.add(g.mul(g.sdiv(i, g.i64(4)), layout.nr * 4), LLVMBuildAnd(g.builder, i, g.i64(3), "")!)
+                        let code = LLVMBuildSIToFP(g.builder, g.load(g.gep(column, g.add(offset, base)), align: 1), g.f32, "")!
+                        g.storeF(g.fmul(code, scale), y, g.add(i, k0))
+                    }
                 }
             }
         }

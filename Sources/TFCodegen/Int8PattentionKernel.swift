@@ -102,11 +102,8 @@ extension KernelModule {
             let per = max(1, (panels + Int8GemmKernelSpec.columnTasks - 1) / Int8GemmKernelSpec.columnTasks)
             return (per, (panels + per - 1) / per)
         }
-        /// The stored int8 weight at `blob` as the GEMM's (codes, group scales).
-        func parts(_ blob: LLVMValueRef, _ layout: Int8PanelLayout) -> [LLVMValueRef] {
-            let base = g.ptrToInt(blob)
-            return [base, g.add(base, layout.groupScalesOffset)]
-        }
+        /// The stored int8 weight at `blob` (codes and scales), as the GEMM's argument.
+        func parts(_ blob: LLVMValueRef, _ layout: Int8PanelLayout) -> [LLVMValueRef] { [g.ptrToInt(blob)] }
         // ctx: 0 args, 1 T, 2 Xq, 3 xScale, 4 xSums, then per site: 5+4i S, 6+4i Aq, 7+4i aScale, 8+4i aSums
         func gemmTask(_ name: String, _ s: Int8GemmKernelSpec, _ f: IRFunction, _ body: @escaping (LLVMValueRef, LLVMValueRef) -> [LLVMValueRef]) -> IRFunction {
             let (per, _) = split(s)

@@ -57,17 +57,19 @@ public enum Int8Quantization {
 }
 
 /// Int8 weight panels for a GEMM `C = A · B` with `B[k, n]` (the int8 counterpart of
-/// `PanelLayout`): panel `p` holds columns `p·nr ..< p·nr + nr`; within it, for each quad of
-/// depth `g` (`k` padded to a multiple of 4 with zero codes), the `nr` columns each store the 4
-/// codes `B[4g ..< 4g+4, j]` contiguously — one 32-bit lane per column, which is what
+/// `PanelLayout`), with their scales inside: panel `p` holds columns `p·nr ..< p·nr + nr` as one
+/// contiguous run of depth groups (32 depth values, 8 quads; the last group may be shorter), and
+/// each group is its codes followed by its `nr` scales (floats), so decoding streams one panel
+/// from memory in order — a separate scale array, read at a large stride beside the codes,
+/// cost int8 decode a quarter of its speed.
+///
+/// Within a group, for each quad of depth (`k` padded to a multiple of 4 with zero codes) the
+/// `nr` columns each store their 4 codes contiguously — one 32-bit lane per column, which is what
 /// `vpdpbusd` reads and what `vpmaddubsw` + `vpmaddwd(1)` sum on AVX2.
 ///
-/// Byte of `B[kk, j]`: `p·quads·nr·4 + (kk/4)·nr·4 + (j%nr)·4 + kk%4`, `p = j/nr`.
-///
-/// Scales: one per column and depth group of 32 (`groupScales[g · paddedN + j]`, a group's
-/// columns contiguous, so the kernel loads a vector of them per group). For keys and the
-/// embedding (`B = Kᵀ`) a group is 32 features of one parameter token; for values (`B = V`) it
-/// is 32 parameter tokens of one output feature.
+/// A scale belongs to a column and a depth group. For keys and the embedding (`B = Kᵀ`) a group
+/// is 32 features of one parameter token; for values (`B = V`) it is 32 parameter tokens of one
+/// output feature.
 public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
     public let k: Int
     public let n: Int
@@ -80,6 +82,9 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
         self.nr = nr
     }
 
+    /// Quads in a full depth group.
+    public static let quadsPerGroup = Int8Quantization.groupDepth / 4
+
     /// The panel geometry, shared with the other formats (`PanelLayout` pads int8 depth to quads).
     public var geometry: PanelLayout { PanelLayout(k: k, n: n, nr: nr, format: .int8) }
     public var panels: Int { geometry.panels }
@@ -89,28 +94,44 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
     public var quads: Int { paddedK / 4 }
     /// Depth groups sharing a scale (`ceil(k / 32)`).
     public var groups: Int { Int8Quantization.groups(k) }
-    /// Bytes in the packed code buffer.
-    public var byteCount: Int { geometry.byteCount }
-    /// Columns including the last panel's padding (the row length of `groupScales`).
+    /// Quads in group `g` (8, or fewer in the last).
+    public func quads(inGroup g: Int) -> Int { min(Self.quadsPerGroup, quads - g * Self.quadsPerGroup) }
+    /// Bytes of a full group in a panel: its codes, then its `nr` scales.
+    public var groupBytes: Int { Self.quadsPerGroup * nr * 4 + nr * 4 }
+    /// Bytes of one panel.
+    public var panelBytes: Int { quads * nr * 4 + groups * nr * 4 }
+    /// Bytes of the packed panels (codes and scales).
+    public var byteCount: Int { panels * panelBytes }
+    /// Columns including the last panel's padding.
     public var paddedN: Int { panels * nr }
-    public var description: String { "int8 panels(k=\(k), n=\(n), nr=\(nr))" }
+    public var description: String { "int8 panels(k=\(k), n=\(n), nr=\(nr), groups of \(Int8Quantization.groupDepth))" }
 
-    /// The byte offset of logical `B[kk, j]`.
+    /// The byte offset of logical `B[kk, j]`'s code.
     @inline(__always)
     public func offset(_ kk: Int, _ j: Int) -> Int {
-        (j / nr) * quads * nr * 4 + (kk / 4) * nr * 4 + (j % nr) * 4 + kk % 4
+        let q = kk / 4
+        return (j / nr) * panelBytes + (q / Self.quadsPerGroup) * groupBytes + (q % Self.quadsPerGroup) * nr * 4 + (j % nr) * 4 + kk % 4
     }
 
-    /// Packed weights: codes and per-(depth group, column) scales.
+    /// The byte offset of the scale of column `j` in depth group `g`.
+    @inline(__always)
+    public func scaleOffset(_ g: Int, _ j: Int) -> Int {
+        (j / nr) * panelBytes + g * groupBytes + quads(inGroup: g) * nr * 4 + (j % nr) * 4
+    }
+
+    /// Packed weights: the stored bytes (codes and scales, interleaved as above).
     public struct Packed {
         public var layout: Int8PanelLayout
-        public var codes: [Int8]
-        public var groupScales: [Float]
+        public var bytes: [UInt8]
 
         /// The code of logical `B[kk, j]` (0 in the padding).
-        public func code(_ kk: Int, _ j: Int) -> Int8 { codes[layout.offset(kk, j)] }
+        public func code(_ kk: Int, _ j: Int) -> Int8 { Int8(bitPattern: bytes[layout.offset(kk, j)]) }
+        /// The scale of column `j` in depth group `g` (0 for padding columns).
+        public func groupScale(_ g: Int, _ j: Int) -> Float {
+            bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: layout.scaleOffset(g, j), as: Float.self) }
+        }
         /// The scale of `B[kk, j]`'s group.
-        public func scale(_ kk: Int, _ j: Int) -> Float { groupScales[(kk / Int8Quantization.groupDepth) * layout.paddedN + j] }
+        public func scale(_ kk: Int, _ j: Int) -> Float { groupScale(kk / Int8Quantization.groupDepth, j) }
         /// The dequantised `B[kk, j]`.
         public func value(_ kk: Int, _ j: Int) -> Float { Float(code(kk, j)) * scale(kk, j) }
 
@@ -125,16 +146,17 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
 
     /// Quantises column j of logical B (`valueAt(kk, j)`) in depth groups and lays it out.
     private func assemble(_ valueAt: (Int, Int) -> Float) -> Packed {
-        var codes = [Int8](repeating: 0, count: byteCount)
-        var scales = [Float](repeating: 0, count: groups * paddedN)
+        var bytes = [UInt8](repeating: 0, count: byteCount)
         var column = [Float](repeating: 0, count: k)
-        for j in 0..<n {
-            for kk in 0..<k { column[kk] = valueAt(kk, j) }
-            let (q, s) = Int8Quantization.quantizeRows(column, rows: 1, cols: k)
-            for kk in 0..<k { codes[offset(kk, j)] = q[kk] }
-            for g in 0..<groups { scales[g * paddedN + j] = s[g] }
+        bytes.withUnsafeMutableBytes { raw in
+            for j in 0..<n {
+                for kk in 0..<k { column[kk] = valueAt(kk, j) }
+                let (q, s) = Int8Quantization.quantizeRows(column, rows: 1, cols: k)
+                for kk in 0..<k { raw[offset(kk, j)] = UInt8(bitPattern: q[kk]) }
+                for g in 0..<groups { raw.storeBytes(of: s[g], toByteOffset: scaleOffset(g, j), as: Float.self) }
+            }
         }
-        return Packed(layout: self, codes: codes, groupScales: scales)
+        return Packed(layout: self, bytes: bytes)
     }
 
     /// Packs `B = srcᵀ`, `src` row-major `[n, k]` (keys `K[n, d_in]`, the embedding for the

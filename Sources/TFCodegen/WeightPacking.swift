@@ -2,8 +2,8 @@
 /// packed slots (the JIT's `FusedExecutor`, the AOT weights-file writer): the slot's
 /// `PanelLayout` says the format, `storedBytes` the size, `packStored` the bytes.
 extension PanelLayout {
-    /// Bytes one packed weight of this layout occupies: f32 and bf16 panels, or int8 codes with
-    /// their group scales (`Int8PanelLayout`'s stored form).
+    /// Bytes one packed weight of this layout occupies: f32 and bf16 panels, or int8 panels with
+    /// their group scales inside (`Int8PanelLayout`'s stored form).
     public var storedBytes: Int { format == .int8 ? Int8PanelLayout(self).storedBytes : byteCount }
 
     /// Packs `B = srcᵀ` (`transposed`, `src` row-major `[n, k]`: keys, the logits head) or `B = src`
@@ -31,17 +31,14 @@ extension Int8PanelLayout {
         self.init(k: geometry.k, n: geometry.n, nr: geometry.nr)
     }
 
-    /// The stored form the kernels read, each part 64-byte aligned: codes | group scales
-    /// (float[groups · paddedN]).
-    public var groupScalesOffset: Int { roundUp(byteCount, 64) }
-    public var storedBytes: Int { groupScalesOffset + roundUp(groups * paddedN * 4, 64) }
+    /// The stored form the kernels read: the panels, codes and scales interleaved per group.
+    public var storedBytes: Int { roundUp(byteCount, 64) }
 }
 
 extension Int8PanelLayout.Packed {
     /// Writes the stored form (`Int8PanelLayout.storedBytes` bytes at `dst`).
     public func write(into dst: UnsafeMutableRawPointer) {
         dst.initializeMemory(as: UInt8.self, repeating: 0, count: layout.storedBytes)
-        codes.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        groupScales.withUnsafeBytes { (dst + layout.groupScalesOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        bytes.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
     }
 }

@@ -2,14 +2,23 @@ import XCTest
 @testable import TFCodegen
 
 /// Runs an int8 GEMM kernel: activation codes `[T, lda]` with their group scales and code sums
-/// (`[T, groups]`), B's packed codes with the given group scales (`[groups, paddedN]`).
+/// (`[T, groups]`), B's packed bytes with its scales replaced by `groupScales` (`[groups, paddedN]`).
 func runInt8Gemm(_ kernel: CompiledKernel, a: [Int8], aScale: [Float], aSums: [Int32], b: Int8PanelLayout.Packed, groupScales: [Float], c: inout [Float], rows: Int) {
-    var a = a, aScale = aScale, aSums = aSums, codes = b.codes, gs = groupScales
+    var a = a, aScale = aScale, aSums = aSums, bytes = b.bytes
+    let l = b.layout
+    bytes.withUnsafeMutableBytes { raw in
+        for g in 0..<l.groups { for j in 0..<l.paddedN { raw.storeBytes(of: groupScales[g * l.paddedN + j], toByteOffset: l.scaleOffset(g, j), as: Float.self) } }
+    }
     a.withUnsafeMutableBytes { pa in aScale.withUnsafeMutableBytes { ps in aSums.withUnsafeMutableBytes { psum in
-        codes.withUnsafeMutableBytes { pb in gs.withUnsafeMutableBytes { pgs in c.withUnsafeMutableBytes { pc in
-            kernel([pa.baseAddress, ps.baseAddress, psum.baseAddress, pb.baseAddress, pgs.baseAddress, pc.baseAddress], rows: rows)
-        } } }
+        bytes.withUnsafeMutableBytes { pb in c.withUnsafeMutableBytes { pc in
+            kernel([pa.baseAddress, ps.baseAddress, psum.baseAddress, pb.baseAddress, pc.baseAddress], rows: rows)
+        } }
     } } }
+}
+
+extension Int8PanelLayout.Packed {
+    /// The scales as a `[groups, paddedN]` array.
+    var groupScales: [Float] { (0..<layout.groups * layout.paddedN).map { groupScale($0 / layout.paddedN, $0 % layout.paddedN) } }
 }
 
 /// Each row's code sum per depth group of 32 (what the quantiser hands the VNNI kernel).

@@ -54,24 +54,33 @@ final class Int8QuantizationTests: XCTestCase {
         XCTAssertLessThan(s[4 * 3], 3.0 / 127 + 1e-6, "the outlier leaves the other groups' scales alone")
     }
 
-    /// The layout walked in its own loop order (panel, quad, column, byte) against logical B.
+    /// The stored bytes walked in their own order — panel, depth group, (quad, column, byte) codes,
+    /// then the group's `nr` scales — against logical B and the given scales.
     func checkLayout(_ p: Int8PanelLayout.Packed, logical: (Int, Int) -> Int8, file: StaticString = #filePath, line: UInt = #line) {
         let l = p.layout
         var i = 0
-        for panel in 0..<l.panels {
-            for g in 0..<l.quads {
-                for c in 0..<l.nr {
-                    for b in 0..<4 {
-                        let kk = 4 * g + b, j = panel * l.nr + c
-                        let want: Int8 = (kk < l.k && j < l.n) ? logical(kk, j) : 0
-                        if p.codes[i] != want { XCTFail("byte \(i): B[\(kk), \(j)] = \(p.codes[i]), want \(want)", file: file, line: line); return }
-                        i += 1
+        p.bytes.withUnsafeBytes { raw in
+            for panel in 0..<l.panels {
+                for g in 0..<l.groups {
+                    for q in 0..<min(8, l.quads - 8 * g) {
+                        for c in 0..<l.nr {
+                            for b in 0..<4 {
+                                let kk = 32 * g + 4 * q + b, j = panel * l.nr + c
+                                let want: Int8 = (kk < l.k && j < l.n) ? logical(kk, j) : 0
+                                let got = Int8(bitPattern: raw[i])
+                                if got != want { XCTFail("byte \(i): B[\(kk), \(j)] = \(got), want \(want)", file: file, line: line); return }
+                                i += 1
+                            }
+                        }
+                    }
+                    for c in 0..<l.nr {
+                        XCTAssertEqual(raw.loadUnaligned(fromByteOffset: i, as: Float.self), p.groupScale(g, panel * l.nr + c), file: file, line: line)
+                        i += 4
                     }
                 }
             }
         }
         XCTAssertEqual(i, l.byteCount, file: file, line: line)
-        XCTAssertEqual(p.groupScales.count, l.groups * l.paddedN, file: file, line: line)
     }
 
     /// Column j of logical B (`at(kk, j)`) against its groups' references: scales, codes, values.
@@ -80,14 +89,14 @@ final class Int8QuantizationTests: XCTestCase {
         for j in 0..<l.n {
             let column = (0..<l.k).map { at($0, j) }
             for (g, ref) in referenceGroups(column).enumerated() {
-                XCTAssertEqual(Double(p.groupScales[g * l.paddedN + j]), ref.scale, accuracy: ref.scale * 1e-6, "column \(j) group \(g)", file: file, line: line)
+                XCTAssertEqual(Double(p.groupScale(g, j)), ref.scale, accuracy: ref.scale * 1e-6, "column \(j) group \(g)", file: file, line: line)
                 for (i, kk) in ref.range.enumerated() {
                     XCTAssertEqual(Int(p.code(kk, j)), ref.codes[i], accuracy: 1, file: file, line: line)
                     XCTAssertEqual(Double(p.value(kk, j)), Double(column[kk]), accuracy: ref.scale * 0.5 + 1e-6, "B[\(kk), \(j)]", file: file, line: line)
                 }
             }
         }
-        for j in l.n ..< l.paddedN { for g in 0..<l.groups { XCTAssertEqual(p.groupScales[g * l.paddedN + j], 0, file: file, line: line) } }
+        for j in l.n ..< l.paddedN { for g in 0..<l.groups { XCTAssertEqual(p.groupScale(g, j), 0, file: file, line: line) } }
     }
 
     func testKeysPackInGroupsOfEachParameterToken() {
@@ -117,8 +126,8 @@ final class Int8QuantizationTests: XCTestCase {
         }
     }
 
-    /// The stored form: codes, then the group scales at their offset.
-    func testStoredFormHoldsCodesThenGroupScales() {
+    /// The stored form is the packed bytes (codes and scales interleaved), padded to 64 bytes.
+    func testStoredFormIsThePackedBytes() {
         let layout = PanelLayout(k: 45, n: 20, nr: 32, format: .int8)
         var rng = TestRandom(seed: 3)
         let keys = rng.array(20 * 45)
@@ -126,11 +135,11 @@ final class Int8QuantizationTests: XCTestCase {
         defer { bytes.deallocate() }
         keys.withUnsafeBufferPointer { layout.packStored($0.baseAddress!, transposed: true, into: bytes) }
         let p = Int8PanelLayout(layout).packTransposed(keys)
-        let i8 = Int8PanelLayout(layout)
-        XCTAssertEqual(Array(UnsafeBufferPointer(start: bytes.assumingMemoryBound(to: Int8.self), count: i8.byteCount)), p.codes)
-        XCTAssertEqual(Array(UnsafeBufferPointer(start: (bytes + i8.groupScalesOffset).assumingMemoryBound(to: Float.self), count: p.groupScales.count)), p.groupScales)
-        XCTAssertEqual(i8.groupScalesOffset % 64, 0)
-        XCTAssertGreaterThanOrEqual(layout.storedBytes, i8.groupScalesOffset + 2 * 32 * 4)
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: bytes.assumingMemoryBound(to: UInt8.self), count: p.bytes.count)), p.bytes)
+        // One panel of 32 columns: a full group (8 quads) and a group of 4 quads (k 32..<48, 45..<48 zero), each with 32 scales.
+        XCTAssertEqual(p.bytes.count, (8 * 32 * 4 + 32 * 4) + (4 * 32 * 4 + 32 * 4))
+        XCTAssertEqual(layout.storedBytes % 64, 0)
+        XCTAssertGreaterThanOrEqual(layout.storedBytes, p.bytes.count)
     }
 
     /// The embedding lookup from the logits' packed table: row j dequantised is within half a
