@@ -120,7 +120,7 @@ extension ModelReport {
         let storages = [[r.fusedBytesPerWeight, r.fusedBytesPerKV]] + r.otherFused.map { [$0.bytesPerWeight, $0.bytesPerKV] }
         for s in Set(storages).filter({ $0 != [4, 4] }).sorted(by: { ($0[1], $0[0]) > ($1[1], $1[0]) }) {
             let cache = s[1] == 4 ? "" : String(format: " and a %.0f-byte KV cache", s[1])
-            lines.append(String(format: "decode with %.0f-byte weights%@: each step reads %.1f MiB, so the bandwidth allows %.1f tokens/s (the %% bound of those sides).",
+            lines.append(String(format: "decode with %g-byte weights%@: each step reads %.1f MiB, so the bandwidth allows %.1f tokens/s (the %% bound of those sides).",
                                 s[0], cache, r.decodeBytesPerToken(bytesPerWeight: s[0], bytesPerKV: s[1]) / 1_048_576,
                                 r.decodeBound(peak, bytesPerWeight: s[0], bytesPerKV: s[1])))
         }

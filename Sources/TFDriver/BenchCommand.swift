@@ -245,7 +245,10 @@ struct BenchModelCommand: ParsableCommand {
             func label(_ side: (target: VectorTarget, format: WeightFormat, kv: KVCacheFormat)) -> String {
                 (formats == [.f32] ? side.target.name : "\(side.target.name) \(side.format)") + (side.kv == .f32 ? "" : " kv-\(side.kv)")
             }
-            func bytesPerWeight(_ format: WeightFormat) -> Double { Double(format.storage.bytes) }
+            // int8 panels carry a 4-byte scale per 32 codes: 1.125 bytes a weight.
+            func bytesPerWeight(_ format: WeightFormat) -> Double {
+                Double(format.storage.bytes) + (format == .int8 ? 4.0 / Double(Int8Quantization.groupDepth) : 0)
+            }
             func bytesPerKV(_ format: KVCacheFormat) -> Double { Double(format.bytes) }
             let fused = BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: sides[0].target,
                                                     weightFormat: sides[0].format, kvFormat: sides[0].kv)

@@ -53,17 +53,19 @@ final class WeightsFormatCLITests: XCTestCase {
         XCTAssertTrue(rows.contains { $0.hasPrefix("f32 ") && $0.hasSuffix("(12/12)") }, r.stdout)
     }
 
-    /// One fused row per format, each named by its format, and the bound of 2-byte weights printed.
+    /// One fused row per format, each named by its format, and the bounds of 2-byte (bf16) and
+    /// 1.125-byte (int8: a 4-byte scale per 32 codes) weights printed.
     func testBenchModelRowPerFormat() throws {
         let r = try TFC.run(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "4", "--repeat", "1", "--warmup", "0",
-                             "--threads", "2", "--weights-format", "f32,bf16"])
-        XCTAssertSucceeded(r, "bench model --weights-format f32,bf16")
+                             "--threads", "2", "--weights-format", "f32,bf16,int8"])
+        XCTAssertSucceeded(r, "bench model --weights-format f32,bf16,int8")
         let rows = r.stdout.split(separator: "\n").map(String.init)
-        for format in ["f32", "bf16"] {
+        for format in ["f32", "bf16", "int8"] {
             let named = rows.filter { $0.contains("fused ") && $0.contains(" \(format) ") && ($0.contains("% cpu") || $0.contains("% mem")) }
             XCTAssertEqual(named.count, 2, "a prefill and a decode row for \(format):\n" + r.stdout)
         }
         XCTAssertTrue(r.stdout.contains("decode with 2-byte weights: each step reads"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("decode with 1.125-byte weights: each step reads"), r.stdout)
         XCTAssertFalse(r.stdout.contains("failed"), r.stdout)
     }
 
