@@ -10,19 +10,6 @@ import TFTestSupport
 /// every vector target this CPU runs, against the naive fp32 backend on the same weights
 /// rounded to bf16: what is left is the kernels' own rounding, not the weights'.
 final class BF16ModelTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    func graph(_ file: String) throws -> Graph {
-        let source = try SourceFile.load(Self.root.appendingPathComponent(file).path)
-        return try lower(try parse(source), source: source)
-    }
-
-    /// ‖a − b‖₂ / ‖b‖₂ in double precision.
-    func relativeRMS(_ a: [Float], _ b: [Float]) -> Double {
-        var num = 0.0, den = 0.0
-        for (x, y) in zip(a, b) { num += (Double(x) - Double(y)) * (Double(x) - Double(y)); den += Double(y) * Double(y) }
-        return (num / den).squareRoot()
-    }
 
     /// Every matrix parameter (Pattention keys and values, the embedding) rounded to bf16 and
     /// widened back; LayerNorm's vectors stay float32, as the fused backend keeps them.
@@ -38,7 +25,7 @@ final class BF16ModelTests: XCTestCase {
     func testBF16MatchesNaiveOnRoundedWeights() throws {
         // two-mlp has an untied head: its embedding is a bf16 table of its own.
         for file in ["specs/tiny.tfs", "specs/examples/mid.tfs", "specs/examples/two-mlp.tfs"] {
-            let g = try graph(file)
+            let g = try specGraph(file)
             let w = RandomWeights(g, seed: 5)
             let rounded = roundedToBF16(g, w)
             let ids = (0..<20).map { Int32(($0 * 4099 + 3) % g.config.vocab) }
@@ -67,7 +54,7 @@ final class BF16ModelTests: XCTestCase {
     /// The bf16 embedding gather alone: the first layer's input rows are the table's rows
     /// rounded to bf16, exactly (widening is exact).
     func testBF16EmbeddingRowsAreRoundedTableRows() throws {
-        let g = try graph("specs/tiny.tfs")
+        let g = try specGraph("specs/tiny.tfs")
         let d = g.config.hidden
         let vocab = 7, width = d - 3  // a width with a vector tail on both targets
         let table = (0..<(vocab * width)).map { Float(sin(Double($0) * 0.37)) * 3 }
@@ -101,7 +88,7 @@ final class BF16ModelTests: XCTestCase {
     /// head's bf16 panels (no raw bf16 copy); an untied one keeps its own bf16 table.
     func testTiedBF16TableIsStoredOnce() throws {
         for (file, tied) in [("specs/tiny.tfs", true), ("specs/examples/two-mlp.tfs", false)] {
-            let g = try graph(file)
+            let g = try specGraph(file)
             let fused = try FusedExecutor(graph: g, weights: RandomWeights(g, seed: 1).lookup, threads: 1, cache: nil, target: .host(TestJIT.runnable[0]), weightFormat: .bf16)
             let raw = fused.slots.filter { if case .rawBF16 = $0 { return true } else { return false } }
             XCTAssertEqual(raw.count, tied ? 0 : 1, file)

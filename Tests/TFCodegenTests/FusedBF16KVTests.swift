@@ -13,7 +13,6 @@ import TFTestSupport
 /// - decoding from the cache (T = 1 steps) gives the full pass's logits: the full pass too
 ///   attends to keys and values rounded as they were appended.
 final class FusedBF16KVTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let cache = CompiledCodeCache(directory: FileManager.default.temporaryDirectory.appendingPathComponent("tfc-test-kv-\(getpid())").path)
 
     override class func tearDown() {
@@ -21,22 +20,11 @@ final class FusedBF16KVTests: XCTestCase {
         super.tearDown()
     }
 
-    func graph(file: String) throws -> Graph {
-        let source = try SourceFile.load(Self.root.appendingPathComponent(file).path)
-        return try lower(try parse(source), source: source)
-    }
-
-    func relativeRMS(_ a: [Float], _ b: [Float]) -> Double {
-        var num = 0.0, den = 0.0
-        for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
-        return (num / den).squareRoot()
-    }
-
     /// - Parameters:
     ///   - roundedBudget: relative RMS against the naive backend with bf16-rounded K/V.
     ///   - plainBudget: relative RMS against the plain fp32 naive backend.
     func check(_ format: WeightFormat, file: String, roundedBudget: Double, plainBudget: Double) throws {
-        let g = try graph(file: file)
+        let g = try specGraph(file)
         let w = RandomWeights(g, seed: 3)
         let ids = (0..<24).map { Int32(($0 * 7919 + 11) % g.config.vocab) }
         let plain = NaiveExecutor(graph: g, weights: w.lookup, threads: 2).forward(ids)

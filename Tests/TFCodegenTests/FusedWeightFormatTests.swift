@@ -11,7 +11,6 @@ import TFTestSupport
 /// the relative RMS logit error within the budgets (bf16 1.3%, int8 3%), top-1
 /// agreement, and decoding (T = 1 steps from the KV cache) matching the full forward pass.
 final class FusedWeightFormatTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let cache = CompiledCodeCache(directory: FileManager.default.temporaryDirectory.appendingPathComponent("tfc-test-formats-\(getpid())").path)
 
     override class func tearDown() {
@@ -19,21 +18,10 @@ final class FusedWeightFormatTests: XCTestCase {
         super.tearDown()
     }
 
-    func graph(file: String) throws -> Graph {
-        let source = try SourceFile.load(Self.root.appendingPathComponent(file).path)
-        return try lower(try parse(source), source: source)
-    }
-
-    func relativeRMS(_ a: [Float], _ b: [Float]) -> Double {
-        var num = 0.0, den = 0.0
-        for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
-        return (num / den).squareRoot()
-    }
-
     func argmax(_ row: ArraySlice<Float>) -> Int { row.indices.max { row[$0] < row[$1] }! - row.startIndex }
 
     func check(_ format: WeightFormat, budget: Double, file: String) throws {
-        let g = try graph(file: file)
+        let g = try specGraph(file)
         let w = RandomWeights(g, seed: 3)
         let ids = (0..<24).map { Int32(($0 * 7919 + 11) % g.config.vocab) }
         let naive = NaiveExecutor(graph: g, weights: w.lookup, threads: 2).forward(ids)

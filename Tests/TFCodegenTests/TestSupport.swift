@@ -1,6 +1,9 @@
+import Foundation
 import XCTest
 @testable import TFCodegen
+import TFIR
 import TFRuntime
+import TFSpec
 
 /// Deterministic pseudo-random floats (xorshift) in [-scale, scale).
 struct TestRandom {
@@ -105,3 +108,19 @@ func attentionReference(q: [Float], keys: [[Float]], values: [[Float]], p0: Int,
     return out
 }
 
+
+/// The repository's root (specs/ lives there).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// The graph of a spec file of the repository (`specs/tiny.tfs`, ...).
+func specGraph(_ file: String) throws -> Graph {
+    let source = try SourceFile.load(repositoryRoot.appendingPathComponent(file).path)
+    return try lower(try parse(source), source: source)
+}
+
+/// ‖a − b‖₂ / ‖b‖₂ in double precision.
+func relativeRMS(_ a: [Float], _ b: [Float]) -> Double {
+    var num = 0.0, den = 0.0
+    for (x, y) in zip(a, b) { num += (Double(x) - Double(y)) * (Double(x) - Double(y)); den += Double(y) * Double(y) }
+    return (num / den).squareRoot()
+}
