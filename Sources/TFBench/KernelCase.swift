@@ -89,8 +89,7 @@ public struct KernelCase: Sendable {
 
     /// Bytes one matrix weight takes in `format`.
     static func storedBytes(_ w: TensorSpec, depth: Int, _ format: WeightFormat) -> Double {
-        let scales = format == .int8 ? 4 * Int8Quantization.groups(depth) * (w.count / depth) : 0
-        return Double(w.count * format.storage.bytes + scales)
+        Double(format.storedBytes(weights: w.count, depth: depth))
     }
 
     /// Widths of the op's operands, each `[rows, width]` row-major (fused Pattention: the input,

@@ -245,9 +245,10 @@ struct BenchModelCommand: ParsableCommand {
             func label(_ side: (target: VectorTarget, format: WeightFormat, kv: KVCacheFormat)) -> String {
                 (formats == [.f32] ? side.target.name : "\(side.target.name) \(side.format)") + (side.kv == .f32 ? "" : " kv-\(side.kv)")
             }
-            // int8 panels carry a 4-byte scale per 32 codes: 1.125 bytes a weight.
+            // Per weight of whole depth groups (int8: 1.125 bytes, its scales included).
             func bytesPerWeight(_ format: WeightFormat) -> Double {
-                Double(format.storage.bytes) + (format == .int8 ? 4.0 / Double(Int8Quantization.groupDepth) : 0)
+                let g = Int8Quantization.groupDepth
+                return Double(format.storedBytes(weights: g, depth: g)) / Double(g)
             }
             func bytesPerKV(_ format: KVCacheFormat) -> Double { Double(format.bytes) }
             let fused = BenchFusedSide.modelFactory(graph: graph, weights: benchWeights, threads: threads, vector: sides[0].target,

@@ -16,24 +16,9 @@ final class BF16KVCacheTests: XCTestCase {
             XCTAssertEqual(spec.cacheBytes, spec.cacheElements * 2, file: file, line: line)
             let kernel = TestJIT.compile(for: vector) { [$0.addAttention(spec)] }[spec.symbol]!
             var rng = TestRandom(seed: UInt64(heads * 100 + headDim))
-            let D = spec.dModel
             for threads in [1, 2] {
-                let kc = AlignedBuffer(count: spec.cacheFloats), vc = AlignedBuffer(count: spec.cacheFloats)
-                var keys: [[Float]] = [], values: [[Float]] = []
-                var p0 = 0
-                for T in chunks {
-                    let q = rng.array(T * D, scale: 2), k = rng.array(T * D, scale: 2), v = rng.array(T * D)
-                    for t in 0..<T {
-                        keys.append(Array(k[t * D ..< (t + 1) * D]))
-                        values.append(Array(v[t * D ..< (t + 1) * D]))
-                    }
-                    let Q = AlignedBuffer(q), K = AlignedBuffer(k), V = AlignedBuffer(v), O = AlignedBuffer(count: T * D)
-                    withThreads(threads) { kernel([Q.raw, K.raw, V.raw, O.raw, kc.raw, vc.raw], rows: T, position: p0) }
-                    let ref = attentionReference(q: q, keys: keys.map(rounded), values: values.map(rounded), p0: p0, T: T, spec: spec)
-                    XCTAssertLessThan(relativeError(O.array, ref), 1e-5, "chunk T=\(T) at p0=\(p0), threads \(threads), \(spec) on \(vector.name)",
-                                      file: file, line: line)
-                    p0 += T
-                }
+                let (kc, vc, keys, values) = feedAttentionChunks(kernel, spec, chunks: chunks, threads: threads, rng: &rng, cached: rounded,
+                                                                 what: "\(spec) on \(vector.name)", file: file, line: line)
                 // The cache holds each key and value rounded to bf16, at the documented element index.
                 let kBits = kc.raw.assumingMemoryBound(to: UInt16.self), vBits = vc.raw.assumingMemoryBound(to: UInt16.self)
                 var mismatches = 0

@@ -81,6 +81,32 @@ extension PattentionKernelSpec {
     }
 }
 
+/// Feeds random q/k/v to an attention kernel in `chunks` (prefill then decode steps) on fresh
+/// caches and checks each chunk's output against `attentionReference` over the keys and values
+/// as the cache should hold them (`cached`: the identity, or bf16 rounding). Returns the caches
+/// and the appended rows, for the caller's checks of the cache contents.
+func feedAttentionChunks(_ kernel: CompiledKernel, _ spec: AttentionKernelSpec, chunks: [Int], threads: Int, rng: inout TestRandom,
+                         cached: ([Float]) -> [Float] = { $0 }, what: String, file: StaticString, line: UInt)
+    -> (kc: AlignedBuffer, vc: AlignedBuffer, keys: [[Float]], values: [[Float]]) {
+    let D = spec.dModel
+    let kc = AlignedBuffer(count: spec.cacheFloats), vc = AlignedBuffer(count: spec.cacheFloats)
+    var keys: [[Float]] = [], values: [[Float]] = []
+    var p0 = 0
+    for T in chunks {
+        let q = rng.array(T * D, scale: 2), k = rng.array(T * D, scale: 2), v = rng.array(T * D)
+        for t in 0..<T {
+            keys.append(Array(k[t * D ..< (t + 1) * D]))
+            values.append(Array(v[t * D ..< (t + 1) * D]))
+        }
+        let Q = AlignedBuffer(q), K = AlignedBuffer(k), V = AlignedBuffer(v), O = AlignedBuffer(count: T * D)
+        withThreads(threads) { kernel([Q.raw, K.raw, V.raw, O.raw, kc.raw, vc.raw], rows: T, position: p0) }
+        let ref = attentionReference(q: q, keys: keys.map(cached), values: values.map(cached), p0: p0, T: T, spec: spec)
+        XCTAssertLessThan(relativeError(O.array, ref), 1e-5, "chunk T=\(T) at p0=\(p0), threads \(threads), \(what)", file: file, line: line)
+        p0 += T
+    }
+    return (kc, vc, keys, values)
+}
+
 /// Attention of rows at positions [p0, p0+T) against keys 0...p (Double), p the row's own
 /// position (causal) or the chunk's last one (non-causal).
 func attentionReference(q: [Float], keys: [[Float]], values: [[Float]], p0: Int, T: Int, spec: AttentionKernelSpec) -> [Double] {
