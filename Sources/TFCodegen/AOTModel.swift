@@ -85,7 +85,8 @@ public struct AOTModel {
     public let lastRowOnly: Bool
     /// Whether the program may continue from cached tokens (false: a non-causal model).
     public let incremental: Bool
-    /// FNV-1a 64 of the whole layout: the program and its weights file must agree on it.
+    /// FNV-1a 64 of the weights file's layout (entries, offsets, format): the program and its
+    /// weights file must agree on it.
     public let layoutHash: UInt64
 
     /// - Parameters:
@@ -196,11 +197,10 @@ public struct AOTModel {
 
         incremental = graph.incrementalDecodingRefusal == nil
 
-        var text = "tfc aot \(Self.formatVersion) vocab \(config.vocab) context \(context) file \(weightsBytes) last \(lastRowOnly) weights \(weightFormat)\n"
-        for (v, variant) in variants.enumerated() {
-            text += "variant \(v) arena \(variant.arenaBytes)\n"
-            for (i, p) in variant.placements.enumerated() { text += "slot \(i) \(p)\n" }
-        }
+        // The hash guards what the weights file holds, not how the program uses it: the arena
+        // placements (a `--kv bf16` cache, the variants' scratch) may differ between two builds
+        // whose weights files are byte for byte the same, and those accept each other's file.
+        var text = "tfc aot \(Self.formatVersion) vocab \(config.vocab) file \(weightsBytes) weights \(weightFormat)\n"
         for e in entries { text += "weight \(e.name) \(e.kind) \(e.layout?.description ?? "-") \(e.format) \(e.bytes) @\(e.offset)\n" }
         layoutHash = fnv1a64(text)
     }

@@ -98,6 +98,23 @@ final class CompileErrorTests: XCTestCase {
         XCTAssertEqual(r.stdout, "")
     }
 
+    /// Panels packed for another vector width (an AVX-512-only build's 32-column panels) are a
+    /// different weights layout: the AVX2-only program refuses that file in one line.
+    func testWeightsPackedForAnotherLayout() throws {
+        let tiny = try CompiledTiny.get()
+        let dir = try TFC.temporaryDirectory(self)
+        for target in ["avx2", "avx512"] {
+            XCTAssertSucceeded(try tiny.tfc(["compile", CompiledTiny.spec, "--weights", tiny.weights, "-o", dir.appendingPathComponent(target).path,
+                                             "--target-cpu", target]), "compile --target-cpu \(target)")
+        }
+        let avx512Weights = dir.appendingPathComponent("avx512.weights")
+        XCTAssertNotEqual(try Data(contentsOf: dir.appendingPathComponent("avx2.weights")), try Data(contentsOf: avx512Weights))
+        let r = try TFC.runProcess(dir.appendingPathComponent("avx2"), ["--tokens", "1,2", "--weights", avx512Weights.path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr, "avx2: error: \(avx512Weights.path): its weight layout does not match this program's (written by another tfc compile?): re-run tfc compile\n")
+        XCTAssertEqual(r.stdout, "")
+    }
+
     func testWeightsFileProblems() throws {
         let tiny = try CompiledTiny.get()
         let dir = try TFC.temporaryDirectory(self)

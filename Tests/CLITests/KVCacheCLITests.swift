@@ -105,6 +105,15 @@ final class KVCacheCLITests: XCTestCase {
             XCTAssertSucceeded(jitGenerated, "tfc generate --kv bf16 \(args)")
             XCTAssertEqual(generated.stdout, jitGenerated.stdout, "\(label) vs the JIT on \(jit)")
             XCTAssertEqual(generated.stdout.split(separator: ",").count, 24, generated.stdout)
+
+            // The cache format changes the arena, not the weights: the f32-cache build's weights
+            // file is byte for byte this one, and this program takes it.
+            let f32Weights = tiny.dir.appendingPathComponent("tiny.weights")
+            XCTAssertEqual(try Data(contentsOf: f32Weights), try Data(contentsOf: dir.appendingPathComponent("tiny-kv.weights")))
+            let other = dir.appendingPathComponent("aot-\(label)-f32-build-weights.npy").path
+            XCTAssertSucceeded(try TFC.runProcess(exe, ["--tokens", CompiledTiny.prompt, "--logits", other, "--weights", f32Weights.path],
+                                                  environment: environment), "\(label) with the f32-cache build's weights file")
+            XCTAssertEqual(try Npy.read(path: other).data, aot.data, "\(label): the same weights give the same logits")
         }
     }
 }
