@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "tfc_model.h"
 #include "model_desc.h"
+#include "error_text.h"
 #include "tfc_threadpool.h"
 #include "tfc_input_file.h"
 #include "tfc_tokenizer.h"
@@ -73,13 +74,7 @@ const tfc_model_info *tfc_model_describe(void) {
     return &info;
 }
 
-static void set_error(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(char *buf, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, ERROR_BYTES, fmt, ap);
-    va_end(ap);
-}
+#define set_error(buf, ...) (void)tfc_error_text(0, buf, ERROR_BYTES, __VA_ARGS__)
 
 // ---- CPU features ------------------------------------------------------------------------
 

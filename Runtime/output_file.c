@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "tfc_output_file.h"
 #include "tfc_cleanup.h"
+#include "error_text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,16 +23,8 @@ typedef struct {
     struct stat existing;        // valid unless CREATE
 } plan;
 
-static int failf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int failf(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+// Writes the message and gives this file's failure return (-1).
+#define failf(err, errlen, ...) tfc_error_text(-1, err, errlen, __VA_ARGS__)
 
 static void directory_of(const char *path, char *out, size_t n) {
     const char *slash = strrchr(path, '/');

@@ -6,6 +6,7 @@
 #include "tfc_memory.h"
 #include "tfc_input_file.h"
 #include "json.h"
+#include "error_text.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -28,16 +29,8 @@ struct tfc_safetensors {
     int32_t meta_count, meta_cap;
 };
 
-static int failf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int failf(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return 0;
-}
+// Writes the message and gives this file's failure return (0).
+#define failf(err, errlen, ...) tfc_error_text(0, err, errlen, __VA_ARGS__)
 
 const char *tfc_dtype_name(tfc_dtype dtype) {
     switch (dtype) {

@@ -5,6 +5,7 @@
 // GPT-2 pre-tokenizer and BPE by merge rank (a min-heap, linear-logarithmic in a word's length).
 #define _GNU_SOURCE
 #include "tfc_tokenizer.h"
+#include "error_text.h"
 #include "tfc_utf8.h"
 
 #include <errno.h>
@@ -55,13 +56,7 @@ struct tfc_tokenizer {
 
 static __thread char t_open_error[ERROR_BYTES];
 
-static void set_error(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(char *buf, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, ERROR_BYTES, fmt, ap);
-    va_end(ap);
-}
+#define set_error(buf, ...) (void)tfc_error_text(0, buf, ERROR_BYTES, __VA_ARGS__)
 
 static uint32_t u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint64_t u64(const uint8_t *p) { return (uint64_t)u32(p) | (uint64_t)u32(p + 4) << 32; }

@@ -394,7 +394,7 @@ enum RuntimeSources {
     /// The C files compiled into every program or library (model_main.c too for an executable).
     static let linked = ["model_host.c", "threadpool.c", "sampling.c", "random.c", "input_file.c", "output_file.c", "cleanup.c",
                          "tokenizer.c", "utf8.c", "text_stream.c"]
-    static let required = linked + ["model_main.c", "model_desc.h", "include/tfc_model.h", "include/tfc_tokenizer.h"]
+    static let required = linked + ["model_main.c", "model_desc.h", "error_text.h", "include/tfc_model.h", "include/tfc_tokenizer.h"]
 
     static func isRuntime(_ dir: URL) -> Bool {
         required.allSatisfy { FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }

@@ -6,43 +6,32 @@ import TFWeights
 /// naive backend are one-line errors (exit 1), checked before anything loads; a compiled
 /// program with a bf16 cache computes and generates what the JIT's bf16 cache does.
 final class KVCacheCLITests: XCTestCase {
-    func assertError(_ arguments: [String], _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let r = try TFC.run(arguments)
-        XCTAssertEqual(r.status, 1, r.stderr, file: file, line: line)
-        XCTAssertEqual(r.stderr, message + "\n", file: file, line: line)
-    }
-
     func testUnknownFormatOnEveryCommand() throws {
         let unknown = "error: --kv: unknown KV-cache format 'fp8'; use f32 or bf16"
-        try assertError(["run", "specs/tiny.tfs", "--weights", "none.safetensors", "--tokens", "1", "--kv", "fp8"], unknown)
-        try assertError(["generate", "specs/tiny.tfs", "--weights", "none.safetensors", "--tokens", "1", "--kv", "fp8"], unknown)
-        try assertError(["eval", "specs/tiny.tfs", "--weights", "none.safetensors", "--text", "none.txt", "--kv", "fp8"], unknown)
-        try assertError(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "4", "--kv", "f32,fp8"], unknown)
-        try assertError(["compile", "specs/tiny.tfs", "--weights", "none.safetensors", "-o", "none", "--kv", "fp8"], unknown)
-        try assertError(["compile", "specs/tiny.tfs", "--emit", "plan", "--kv", "BF16"], "error: --kv: unknown KV-cache format 'BF16'; use f32 or bf16")
+        for command in modelRunningCommands("--kv", "fp8") + [benchModelCommand("--kv", "f32,fp8")] { try assertUsageError(command, unknown) }
+        try assertUsageError(["compile", "specs/tiny.tfs", "--weights", "none.safetensors", "-o", "none", "--kv", "fp8"], unknown)
+        try assertUsageError(["compile", "specs/tiny.tfs", "--emit", "plan", "--kv", "BF16"], "error: --kv: unknown KV-cache format 'BF16'; use f32 or bf16")
     }
 
     func testBadLists() throws {
-        try assertError(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "4", "--kv", "bf16,bf16"],
-                        "error: --kv: a format is listed twice in 'bf16,bf16'")
-        try assertError(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "4", "--kv", "f32,,bf16"],
-                        "error: --kv: empty format in 'f32,,bf16'; use a comma-separated list of f32, bf16 or all")
-        try assertError(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "4", "--kv", ""],
-                        "error: --kv: empty format in ''; use a comma-separated list of f32, bf16 or all")
+        try assertUsageError(benchModelCommand("--kv", "bf16,bf16"),
+                             "error: --kv: a format is listed twice in 'bf16,bf16'")
+        try assertUsageError(benchModelCommand("--kv", "f32,,bf16"),
+                             "error: --kv: empty format in 'f32,,bf16'; use a comma-separated list of f32, bf16 or all")
+        try assertUsageError(benchModelCommand("--kv", ""),
+                             "error: --kv: empty format in ''; use a comma-separated list of f32, bf16 or all")
     }
 
     /// The naive backend's cache is f32: bf16 is refused, never computed in f32.
     func testNaiveBackendRefusesBF16() throws {
         let message = "error: --kv bf16: the naive backend keeps its KV cache in f32 only; use --backend fused or --kv f32"
-        try assertError(["run", "specs/tiny.tfs", "--weights", "none.safetensors", "--tokens", "1", "--backend", "naive", "--kv", "bf16"], message)
-        try assertError(["generate", "specs/tiny.tfs", "--weights", "none.safetensors", "--tokens", "1", "--backend", "naive", "--kv", "bf16"], message)
-        try assertError(["eval", "specs/tiny.tfs", "--weights", "none.safetensors", "--text", "none.txt", "--backend", "naive", "--kv", "bf16"], message)
+        for command in modelRunningCommands("--backend", "naive", "--kv", "bf16") { try assertUsageError(command, message) }
     }
 
     /// `--kv` builds a program, so it is refused with a stage; `--emit plan` shows the cache format.
     func testCompileStagesAndPlan() throws {
-        try assertError(["compile", "specs/tiny.tfs", "--emit", "ir", "--kv", "bf16"],
-                        "error: --weights, -o, --target-cpu, --weights-format, --kv and --tokenizer build a program (--emit exe or shared), not --emit ir")
+        try assertUsageError(["compile", "specs/tiny.tfs", "--emit", "ir", "--kv", "bf16"],
+                             "error: --weights, -o, --target-cpu, --weights-format, --kv and --tokenizer build a program (--emit exe or shared), not --emit ir")
         let plan = try TFC.run(["compile", "specs/tiny.tfs", "--emit", "plan", "--kv", "bf16", "--target-cpu", "avx2"])
         XCTAssertSucceeded(plan, "--emit plan --kv bf16")
         let attention = plan.stdout.split(separator: "\n").filter { $0.contains(" attention heads=") }

@@ -4,36 +4,26 @@ import XCTest
 /// `--weights-format` on run, generate, eval, bench model and bench accuracy: bad values and a
 /// non-f32 format on the naive backend are one-line errors (exit 1), checked before anything loads.
 final class WeightsFormatCLITests: XCTestCase {
-    func assertError(_ arguments: [String], _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let r = try TFC.run(arguments)
-        XCTAssertEqual(r.status, 1, r.stderr, file: file, line: line)
-        XCTAssertEqual(r.stderr, message + "\n", file: file, line: line)
-    }
-
     func testUnknownFormatOnEveryCommand() throws {
         let unknown = "error: --weights-format: unknown format 'fp16'; use f32, bf16, int8"
-        try assertError(["run", "specs/tiny.tfs", "--weights", "none.safetensors", "--tokens", "1", "--weights-format", "fp16"], unknown)
-        try assertError(["generate", "specs/tiny.tfs", "--weights", "none.safetensors", "--tokens", "1", "--weights-format", "fp16"], unknown)
-        try assertError(["eval", "specs/tiny.tfs", "--weights", "none.safetensors", "--text", "none.txt", "--weights-format", "fp16"], unknown)
-        try assertError(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "4", "--weights-format", "f32,fp16"], unknown)
-        try assertError(["bench", "accuracy", "specs/tiny.tfs", "--weights-format", "fp16"], unknown)
+        for command in modelRunningCommands("--weights-format", "fp16") + [benchModelCommand("--weights-format", "f32,fp16")] { try assertUsageError(command, unknown) }
+        try assertUsageError(["bench", "accuracy", "specs/tiny.tfs", "--weights-format", "fp16"], unknown)
     }
 
     func testBadLists() throws {
-        try assertError(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "4", "--weights-format", "f32,,bf16"],
-                        "error: --weights-format: empty format in 'f32,,bf16'; use a comma-separated list of f32, bf16, int8 or all")
-        try assertError(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "4", "--weights-format", "bf16,bf16"],
-                        "error: --weights-format: a format is listed twice in 'bf16,bf16'")
-        try assertError(["bench", "accuracy", "specs/tiny.tfs", "--weights-format", "int8,f32,int8"],
-                        "error: --weights-format: a format is listed twice in 'int8,f32,int8'")
+        try assertUsageError(benchModelCommand("--weights-format", "f32,,bf16"),
+                             "error: --weights-format: empty format in 'f32,,bf16'; use a comma-separated list of f32, bf16, int8 or all")
+        try assertUsageError(benchModelCommand("--weights-format", "bf16,bf16"),
+                             "error: --weights-format: a format is listed twice in 'bf16,bf16'")
+        try assertUsageError(["bench", "accuracy", "specs/tiny.tfs", "--weights-format", "int8,f32,int8"],
+                             "error: --weights-format: a format is listed twice in 'int8,f32,int8'")
     }
 
     /// The naive backend computes in f32 only: bf16 and int8 are refused, never computed in f32.
     func testNaiveBackendRefusesNarrowFormats() throws {
         for format in ["bf16", "int8"] {
             let message = "error: --weights-format \(format): the naive backend computes in f32 only; use --backend fused or --weights-format f32"
-            try assertError(["run", "specs/tiny.tfs", "--weights", "none.safetensors", "--tokens", "1", "--backend", "naive", "--weights-format", format], message)
-            try assertError(["generate", "specs/tiny.tfs", "--weights", "none.safetensors", "--tokens", "1", "--backend", "naive", "--weights-format", format], message)
+            for command in modelRunningCommands("--backend", "naive", "--weights-format", format) { try assertUsageError(command, message) }
         }
     }
 
