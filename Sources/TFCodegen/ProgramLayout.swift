@@ -158,15 +158,21 @@ extension ProgramLayout {
     /// weights file, whose block starts at `weightsAt`, or into the arena), size (bytes for a
     /// weight, floats for an arena slot, int32 for the tokens), weight entry (or -1).
     func slotRows(weightsAt base: Int) -> [Int64] {
-        placements.flatMap { p -> [Int64] in
-            let row: (SlotKind, Int, Int, Int)
+        func row(_ kind: SlotKind, offset: Int = 0, size: Int = 0, entry: Int = -1) -> [Int64] {
+            var r = [Int64](repeating: 0, count: SlotField.allCases.count)
+            r[SlotField.kind.rawValue] = Int64(kind.rawValue)
+            r[SlotField.offset.rawValue] = Int64(offset)
+            r[SlotField.size.rawValue] = Int64(size)
+            r[SlotField.entry.rawValue] = Int64(entry)
+            return r
+        }
+        return placements.flatMap { p -> [Int64] in
             switch p {
-            case .weight(let e): row = (.weight, base + entries[e].offset, entries[e].bytes, e)
-            case .arena(let offset, let floats): row = (.arena, offset, floats, -1)
-            case .tokens: row = (.tokens, 0, rows, -1)
-            case .logits: row = (.logits, 0, 0, -1)
+            case .weight(let e): return row(.weight, offset: base + entries[e].offset, size: entries[e].bytes, entry: e)
+            case .arena(let offset, let floats): return row(.arena, offset: offset, size: floats)
+            case .tokens: return row(.tokens, size: rows)
+            case .logits: return row(.logits)
             }
-            return [Int64(row.0.rawValue), Int64(row.1), Int64(row.2), Int64(row.3)]
         }
     }
 
