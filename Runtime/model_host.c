@@ -382,13 +382,13 @@ tfc_model *tfc_model_create(const char *weights_path) {
     }
     for (int64_t i = 0; i < slots; i++) {
         const int64_t *s = variant()->slots + i * TFC_AOT_SLOT_FIELDS;
-        switch (s[0]) {
-        case TFC_SLOT_WEIGHT: m->table[i] = m->weights + s[1]; break;
-        case TFC_SLOT_ARENA: m->table[i] = m->arena + s[1]; break;
+        switch (s[TFC_SLOT_KIND]) {
+        case TFC_SLOT_WEIGHT: m->table[i] = m->weights + s[TFC_SLOT_OFFSET]; break;
+        case TFC_SLOT_ARENA: m->table[i] = m->arena + s[TFC_SLOT_OFFSET]; break;
         case TFC_SLOT_TOKENS: m->table[i] = m->tokens; break;
         case TFC_SLOT_LOGITS: m->logits_slot = i; break;
         default:
-            set_error(t_create_error, "slot %lld has unknown kind %lld", (long long)i, (long long)s[0]);
+            set_error(t_create_error, "slot %lld has unknown kind %lld", (long long)i, (long long)s[TFC_SLOT_KIND]);
             tfc_model_destroy(m);
             return NULL;
         }

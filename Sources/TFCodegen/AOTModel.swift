@@ -7,16 +7,17 @@ import Glibc
 import Darwin
 #endif
 
-/// A model compiled ahead of time (`tfc compile -o`): where every slot of the `ModelProgram`
-/// table lives when the program runs outside tfc, the description the generic C model host
-/// (Runtime/model_host.c) reads, and the packed weights side file (NAME.weights) it maps.
+/// A model compiled ahead of time (`tfc compile -o`): the description the generic C model host
+/// (Runtime/model_host.c) reads, and the weights side file (NAME.weights) it maps. Where every
+/// slot lives is the programs' `ProgramLayout`s, serialised here; nothing is laid out again.
 /// One build may hold several variants of the program (one per vector target, the host picks
-/// one at start from the CPU); they share the weights file, so they must agree on its layout.
+/// one at start from the CPU); they share the weights file, so their layouts must agree on it.
 ///
-/// Weights are written already packed into the kernels' panel layouts, in table order, so the
-/// host maps the file and points the table into it: no packing code in C, nothing to do at
-/// load time. Activations, scratch buffers and KV caches share one zeroed arena; the token ids
-/// and the logits are the host's. The C side of every layout here is Runtime/model_desc.h.
+/// The weights file is a header, the entries and their names, then the layout's weights block:
+/// already packed into the kernels' panel layouts, so the host maps the file and points the
+/// table into it (no packing code in C, nothing to do at load time). The arena is one zeroed
+/// block the host allocates; the token ids and the logits are the host's. The C side of every
+/// layout here is Runtime/model_desc.h (with model_layout.h, generated from `ProgramLayout`).
 /// The packed entries are in the build's weight format (`--weights-format`); the program and
 /// the file both record it, and the host refuses a file of another format.
 public struct AOTModel {
@@ -29,57 +30,18 @@ public struct AOTModel {
     static let headerBytes = 256
     static let entryBytes = 48
 
-    /// How a weights-file entry is stored.
-    public enum WeightKind: Int, Sendable {
-        case raw = 0, packedTransposed = 1, packed = 2
-        /// A tensor as stored, each float rounded to bf16 (the embedding table of a bf16 build).
-        case rawBF16 = 3
-    }
-
-    /// One tensor of the weights file.
-    public struct WeightEntry: Sendable {
-        public let name: String
-        public let kind: WeightKind
-        public let layout: PanelLayout?
-        /// Raw tensors are float32 (bf16 for `rawBF16`); packed ones are in their layout's format.
-        public var format: WeightFormat { kind == .rawBF16 ? .bf16 : layout?.format ?? .f32 }
-        public let bytes: Int
-        /// Byte offset in the file.
-        public let offset: Int
-    }
-
-    /// How model_desc.h numbers a weight format (TFC_WEIGHTS_FORMAT_*).
-    static func code(_ format: WeightFormat) -> Int {
-        switch format {
-        case .f32: return 0
-        case .bf16: return 1
-        case .int8: return 2
-        }
-    }
-
-    /// Where a table slot points at run time.
-    public enum Placement: Sendable {
-        case weight(entry: Int)
-        case arena(offset: Int, floats: Int)
-        case tokens
-        case logits
-    }
-
-    /// One program of the build (a vector target's code): where its table's slots live.
-    public struct Variant: Sendable {
-        public let placements: [Placement]
-        public let arenaBytes: Int
-    }
-
     public let config: ModelConfig
     /// The packed weights' format, the same in every variant.
     public let weightFormat: WeightFormat
     /// The programs' KV-cache element format (`--kv`), recorded for `--info`.
     public let kvFormat: KVCacheFormat
-    public let entries: [WeightEntry]
-    public let variants: [Variant]
+    /// One per variant, in order; their weight entries are the same.
+    public let layouts: [ProgramLayout]
+    /// The weights file's tensors (the layouts' shared weight entries).
+    public var entries: [ProgramLayout.WeightEntry] { layouts[0].entries }
     /// The size of the weights file.
     public let weightsBytes: Int
+    /// Where the weights block starts in the file.
     public let dataOffset: Int
     /// Whether `forward_last` writes only the last row's logits.
     public let lastRowOnly: Bool
@@ -89,11 +51,9 @@ public struct AOTModel {
     /// weights file must agree on it.
     public let layoutHash: UInt64
 
-    /// - Parameters:
-    ///   - programs: the emitted model programs of one graph (their slots), one per variant;
-    ///     their packed weights must have the same layouts (the weights file is shared).
-    ///   - parameterShapes: every parameter's shape (`Graph.parameters` of the unfused graph).
-    public init(programs: [ModelProgram], parameterShapes: [String: [Int]]) throws {
+    /// - Parameter programs: the emitted model programs of one graph, one per variant; their
+    ///   packed weights must have the same layouts (the weights file is shared).
+    public init(programs: [ModelProgram]) throws {
         precondition(!programs.isEmpty)
         let graph = programs[0].graph
         config = graph.config
@@ -107,119 +67,38 @@ public struct AOTModel {
         guard programs.allSatisfy({ $0.kvFormat == kv }) else {
             throw CodegenError("the variants of one build must keep one KV-cache format (--info reports one)")
         }
-        let context = config.context
-        var entries: [WeightEntry] = []
-        var entryIndex: [String: Int] = [:]
-        var variants: [Variant] = []
-        var pending: [(name: String, kind: WeightKind, layout: PanelLayout?, bytes: Int)] = []
-        var pendingIndex: [String: Int] = [:]
-        var firstWeights = 0
-        for program in programs {
-        var placements: [Placement] = []
-        var arena = 0
-        var bufferOffsets: [Int: Int] = [:]
-
-        func arenaAlloc(_ floats: Int) -> Int {
-            let bytes = floats * 4
-            let align = bytes >= 4 << 20 ? 2 << 20 : 64
-            arena = roundUp(arena, align)
-            defer { arena += max(bytes, 64) }
-            return arena
-        }
-        func weight(_ name: String, _ kind: WeightKind, _ layout: PanelLayout?, _ bytes: Int) -> Int {
-            let key = "\(kind.rawValue) \(name) \(layout?.description ?? "")"
-            if let i = pendingIndex[key] { return i }
-            pending.append((name, kind, layout, bytes))
-            pendingIndex[key] = pending.count - 1
-            return pending.count - 1
-        }
-
-        for slot in program.slots {
-            switch slot {
-            case .raw(let name):
-                guard let shape = parameterShapes[name] else { throw CodegenError("no shape for parameter \(name)") }
-                placements.append(.weight(entry: weight(name, .raw, nil, shape.reduce(1, *) * 4)))
-            case .rawBF16(let name):
-                guard let shape = parameterShapes[name] else { throw CodegenError("no shape for parameter \(name)") }
-                placements.append(.weight(entry: weight(name, .rawBF16, nil, shape.reduce(1, *) * 2)))
-            case .packed(let name, let layout, let transposed):
-                placements.append(.weight(entry: weight(name, transposed ? .packedTransposed : .packed, layout, layout.storedBytes)))
-            case .buffer(let index, let columnOffset):
-                let floats = context * program.plan.bufferColumns[index]
-                if bufferOffsets[index] == nil { bufferOffsets[index] = arenaAlloc(floats) }
-                placements.append(.arena(offset: bufferOffsets[index]! + columnOffset * 4, floats: floats - columnOffset))
-            case .scratch(_, let columns):
-                placements.append(.arena(offset: arenaAlloc(context * columns), floats: context * columns))
-            case .keyCache(_, let floats), .valueCache(_, let floats):
-                placements.append(.arena(offset: arenaAlloc(floats), floats: floats))
-            case .tokens:
-                placements.append(.tokens)
-            case .logits:
-                placements.append(.logits)
-            }
-        }
-        variants.append(Variant(placements: placements, arenaBytes: roundUp(max(arena, 64), 64)))
-        if variants.count == 1 { firstWeights = pending.count }
-        }
-        if pending.count != firstWeights {
+        let layouts = try programs.map(ProgramLayout.init)
+        self.layouts = layouts
+        guard layouts.allSatisfy({ $0.entries == layouts[0].entries }) else {
             throw CodegenError("the variants of one build must pack the weights alike (one weights file serves them all)")
         }
 
-        // The file: header, entries, names, then the tensors.
+        // The file: header, entries, names, then the weights block on a page boundary.
         var names: [UInt8] = []
         var nameOffsets: [Int] = []
-        for p in pending {
+        for e in layouts[0].entries {
             nameOffsets.append(names.count)
-            names += Array(p.name.utf8) + [0]
+            names += Array(e.name.utf8) + [0]
         }
-        dataOffset = roundUp(Self.headerBytes + pending.count * Self.entryBytes + names.count, 4096)
-        var offset = dataOffset
-        for p in pending {
-            offset = roundUp(offset, p.bytes >= 1 << 20 ? 4096 : 64)
-            entries.append(WeightEntry(name: p.name, kind: p.kind, layout: p.layout, bytes: p.bytes, offset: offset))
-            entryIndex[p.name] = entries.count - 1
-            offset += p.bytes
-        }
-        weightsBytes = roundUp(offset, 64)
-        self.entries = entries
-        self.variants = variants
+        dataOffset = roundUp(Self.headerBytes + nameOffsets.count * Self.entryBytes + names.count, 4096)
+        weightsBytes = dataOffset + layouts[0].weightsBytes
         self.nameTable = names
         self.nameOffsets = nameOffsets
-
-        // forward_last computes only the last row's logits when ModelProgram takes its shortcut.
-        let uses = graph.useCounts()
-        if let logits = graph.instruction(producing: graph.output), let input = logits.operands.first, uses[input] == 1,
-           let producer = graph.instruction(producing: input), case .layerNorm = producer.op {
-            lastRowOnly = true
-        } else {
-            lastRowOnly = false
-        }
-
+        lastRowOnly = programs[0].lastRowLogitsOnly
         incremental = graph.incrementalDecodingRefusal == nil
 
         // The hash guards what the weights file holds, not how the program uses it: the arena
         // placements (a `--kv bf16` cache, the variants' scratch) may differ between two builds
         // whose weights files are byte for byte the same, and those accept each other's file.
         var text = "tfc aot \(Self.formatVersion) vocab \(config.vocab) file \(weightsBytes) weights \(weightFormat)\n"
-        for e in entries { text += "weight \(e.name) \(e.kind) \(e.layout?.description ?? "-") \(e.format) \(e.bytes) @\(e.offset)\n" }
+        for e in layouts[0].entries {
+            text += "weight \(e.name) \(e.kind) \(e.layout?.description ?? "-") \(e.format) \(e.bytes) @\(dataOffset + e.offset)\n"
+        }
         layoutHash = fnv1a64(text)
     }
 
     let nameTable: [UInt8]
     let nameOffsets: [Int]
-
-    /// One program's `tfc_aot_slots` rows: kind, byte offset, size (bytes for weights, floats for
-    /// arena slots), weight entry (or -1).
-    func slotRows(_ variant: Int) -> [Int64] {
-        variants[variant].placements.flatMap { p -> [Int64] in
-            switch p {
-            case .weight(let e): return [0, Int64(entries[e].offset), Int64(entries[e].bytes), Int64(e)]
-            case .arena(let offset, let floats): return [1, Int64(offset), Int64(floats), -1]
-            case .tokens: return [2, 0, Int64(config.context), -1]
-            case .logits: return [3, 0, 0, -1]
-            }
-        }
-    }
 
     /// What the compiled program says about itself (strings the host prints and checks).
     public struct Description: Sendable {
@@ -257,17 +136,17 @@ public struct AOTModel {
     /// the suffix (every other kernel becomes internal, so variants link side by side). The
     /// globals the variants share (name, spec hash, weights file, version) go with `variant` 0.
     public func addDescription(_ d: Description, variant: Int, suffix: String, to module: KernelModule) throws {
-        let v = variants[variant]
+        let layout = layouts[variant]
         let info: [Int64] = [
             Int64(Self.formatVersion), Int64(config.vocab), Int64(config.hidden), Int64(config.context),
-            Int64(config.endToken ?? -1), Int64(v.placements.count), Int64(v.arenaBytes), Int64(weightsBytes),
+            Int64(config.endToken ?? -1), Int64(layout.placements.count), Int64(layout.arenaBytes), Int64(weightsBytes),
             Int64(entries.count), Int64(bitPattern: layoutHash), lastRowOnly ? 1 : 0,
-            incremental ? 1 : 0, Int64(Self.code(weightFormat)), kvFormat == .bf16 ? 1 : 0,
+            incremental ? 1 : 0, Int64(ProgramLayout.code(weightFormat)), kvFormat == .bf16 ? 1 : 0,
         ]
         let names = Self.variantSymbols(suffix)
         try module.exportOnly([ModelProgram.forwardSymbol: names.forward, ModelProgram.forwardLastSymbol: names.forwardLast])
         try module.addConstant(names.info, int64s: info)
-        try module.addConstant(names.slots, int64s: slotRows(variant))
+        try module.addConstant(names.slots, int64s: layout.slotRows(weightsAt: dataOffset))
         try module.addConstant(names.cpu, string: d.targetCPU)
         try module.addConstant(names.label, string: d.targetLabel)
         try module.addConstant(names.features, string: d.cpuFeatures.joined(separator: ","))
@@ -296,6 +175,10 @@ public struct AOTModel {
         return c + "};\nconst int tfc_aot_variant_count = \(suffixes.count);\n"
     }
 
+    /// The generated header model_desc.h includes: the C names of `ProgramLayout`'s numbers.
+    public static let layoutHeaderName = "model_layout.h"
+    public static var layoutHeader: String { ProgramLayout.cDefinitions }
+
     /// Writes the packed weights file (see Runtime/model_desc.h) into `file` (the caller commits
     /// it). `weights` gives a parameter's float32 data by name.
     public func writeWeights(into file: AtomicFile, specHash: String, weights: (String) -> UnsafeBufferPointer<Float>) throws {
@@ -314,14 +197,14 @@ public struct AOTModel {
         put(layoutHash, at: 32)
         putString(specHash, at: 40, max: 64)
         putString(config.name, at: 104, max: 64)
-        put(UInt32(Self.code(weightFormat)), at: 168)
+        put(UInt32(ProgramLayout.code(weightFormat)), at: 168)
         var table = [UInt8](repeating: 0, count: entries.count * Self.entryBytes)
         for (i, e) in entries.enumerated() {
             var fields: [UInt8] = []
-            withUnsafeBytes(of: UInt64(e.offset).littleEndian) { fields += $0 }
+            withUnsafeBytes(of: UInt64(dataOffset + e.offset).littleEndian) { fields += $0 }
             withUnsafeBytes(of: UInt64(e.bytes).littleEndian) { fields += $0 }
             for v in [UInt32(e.kind.rawValue), UInt32(nameOffsets[i]), UInt32(e.layout?.k ?? 0), UInt32(e.layout?.n ?? 0), UInt32(e.layout?.nr ?? 0),
-                      UInt32(Self.code(e.format)), 0, 0] {
+                      UInt32(ProgramLayout.code(e.format)), 0, 0] {
                 withUnsafeBytes(of: v.littleEndian) { fields += $0 }
             }
             table.replaceSubrange(i * Self.entryBytes ..< (i + 1) * Self.entryBytes, with: fields)
@@ -343,28 +226,13 @@ public struct AOTModel {
         try header.withUnsafeBytes { try write($0.baseAddress!, $0.count, at: 0) }
         if !table.isEmpty { try table.withUnsafeBytes { try write($0.baseAddress!, $0.count, at: Self.headerBytes) } }
         if !nameTable.isEmpty { try nameTable.withUnsafeBytes { try write($0.baseAddress!, $0.count, at: Self.headerBytes + table.count) } }
-        for e in entries.sorted(by: { $0.offset < $1.offset }) {
-            precondition(e.offset >= written, "weight entries overlap")
-            let source = weights(e.name)
-            guard let base = source.baseAddress else { throw CodegenError("parameter \(e.name) has no data") }
-            switch e.kind {
-            case .raw:
-                guard source.count * 4 == e.bytes else { throw CodegenError("parameter \(e.name) has \(source.count) floats, expected \(e.bytes / 4)") }
-                try write(UnsafeRawPointer(base), e.bytes, at: e.offset)
-            case .rawBF16:
-                guard source.count * 2 == e.bytes else { throw CodegenError("parameter \(e.name) has \(source.count) floats, expected \(e.bytes / 2)") }
-                let rounded = UnsafeMutablePointer<UInt16>.allocate(capacity: source.count)
-                defer { rounded.deallocate() }
-                BF16.round(source, into: rounded)
-                try write(UnsafeRawPointer(rounded), e.bytes, at: e.offset)
-            case .packedTransposed, .packed:
-                let layout = e.layout!
-                guard source.count == layout.k * layout.n else { throw CodegenError("parameter \(e.name) has \(source.count) floats, expected \(layout.k * layout.n)") }
-                let packed = UnsafeMutableRawPointer.allocate(byteCount: max(e.bytes, 1), alignment: 64)
-                defer { packed.deallocate() }
-                layout.packStored(base, transposed: e.kind == .packedTransposed, into: packed)
-                try write(packed, e.bytes, at: e.offset)
-            }
+        // One entry's bytes at a time, converted by the same function the JIT uses.
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(entries.map(\.bytes).max() ?? 0, 1), alignment: 64)
+        defer { scratch.deallocate() }
+        for e in entries {
+            precondition(dataOffset + e.offset >= written, "weight entries overlap")
+            try e.materialise(from: weights(e.name), into: scratch)
+            try write(scratch, e.bytes, at: dataOffset + e.offset)
         }
         try pad(to: weightsBytes)
     }

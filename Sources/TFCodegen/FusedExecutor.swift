@@ -6,9 +6,10 @@ import TFRuntime
 /// The fused backend: runs the fusion passes, emits the whole model as one program of
 /// explicitly vectorised kernels (`ModelProgram`), JIT-compiles it (or loads it from the
 /// compiled-code cache), packs the weights once into the kernels' panel layouts, and runs
-/// forward passes that continue from its KV caches. Activation buffers hold as many rows as the
-/// longest call so far (grown when a longer one comes, never sized by the context up front); the
-/// KV caches are reserved for the whole context but take memory only as positions are written.
+/// forward passes that continue from its KV caches. Its table follows the program's
+/// `ProgramLayout`, as a compiled program's does: the weights block filled in memory, and one
+/// arena (activations, scratch, KV caches) reserved for the whole context but taking memory only
+/// as rows and positions are first written.
 public final class FusedExecutor: ModelExecutor {
     public let graph: Graph
     public let fusedGraph: Graph
@@ -32,17 +33,15 @@ public final class FusedExecutor: ModelExecutor {
     let forwardLast: KernelEntryPoint
     let table: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     let slots: [ModelProgram.Slot]
+    /// Where every slot points (the description a compiled program's host reads too).
+    public let layout: ProgramLayout
     /// `forward`'s kernel calls and their kinds (`profiledForward`).
     let calls: [KernelCall]
     public let callKinds: [String]
-    /// Keeps packed weights alive.
-    var buffers: [AlignedBuffer] = []
-    /// The KV caches.
-    var caches: [ZeroPages] = []
-    /// Activation and scratch buffers, `[rowCapacity, columns]` each, by slot.
-    var rowBuffers: [AlignedBuffer] = []
-    /// Rows the activation buffers hold now.
-    var rowCapacity = 0
+    /// The layout's weights block (raw float32 entries are read where `weights` keeps them).
+    let weightsBlock: ZeroPages
+    /// The layout's arena.
+    let arena: ZeroPages
     let tokens: UnsafeMutablePointer<Int32>
     var logits: AlignedBuffer
     var logitsRows: Int
@@ -89,34 +88,27 @@ public final class FusedExecutor: ModelExecutor {
         compileSeconds = Date().timeIntervalSince(start)
         cacheHit = hit
 
-        // The program's table: one pointer per slot.
+        // The program's table: one pointer per slot, where the layout places it.
         let config = graph.config
+        layout = try ProgramLayout(program)
+        weightsBlock = try ZeroPages(bytes: layout.weightsBytes, hugePages: true, what: "the packed weights")
+        arena = try ZeroPages(bytes: layout.arenaBytes, what: "the activations and KV caches (context \(config.context))")
+        for e in layout.entries where e.kind != .raw {
+            try e.materialise(from: weights(e.name), into: weightsBlock.raw + e.offset)
+        }
         table = .allocate(capacity: max(1, slots.count))
         tokens = .allocate(capacity: config.context)
         logitsRows = 1
         logits = AlignedBuffer(count: config.vocab, zeroed: true)
         var logitsSlot: Int? = nil
-        for (i, slot) in slots.enumerated() {
-            switch slot {
-            case .raw(let name):
-                table[i] = UnsafeMutableRawPointer(mutating: weights(name).baseAddress!)
-            case .rawBF16(let name):
-                let source = weights(name)
-                let rounded = AlignedBuffer(count: (source.count + 1) / 2, zeroed: false)  // counts floats: two bf16 each
-                BF16.round(source, into: rounded.raw.assumingMemoryBound(to: UInt16.self))
-                buffers.append(rounded)
-                table[i] = rounded.raw
-            case .packed(let name, let layout, let transposed):
-                let packed = AlignedBuffer(count: (layout.storedBytes + 3) / 4, zeroed: false)
-                layout.packStored(weights(name).baseAddress!, transposed: transposed, into: packed.raw)
-                buffers.append(packed)
-                table[i] = packed.raw
-            case .buffer, .scratch:
-                break  // sized by the first call (`reserveRows`)
-            case .keyCache(let index, let floats), .valueCache(let index, let floats):
-                let b = try ZeroPages(count: floats, what: "the KV cache of attention \(index) (context \(config.context))")
-                caches.append(b)
-                table[i] = b.raw
+        for (i, placement) in layout.placements.enumerated() {
+            switch placement {
+            case .weight(let index):
+                let e = layout.entries[index]
+                // A raw float32 tensor is the caller's data as it is: no copy.
+                table[i] = e.kind == .raw ? UnsafeMutableRawPointer(mutating: weights(e.name).baseAddress!) : weightsBlock.raw + e.offset
+            case .arena(let offset, _):
+                table[i] = arena.raw + offset
             case .tokens:
                 table[i] = UnsafeMutableRawPointer(tokens)
             case .logits:
@@ -125,32 +117,6 @@ public final class FusedExecutor: ModelExecutor {
             }
         }
         self.logitsSlot = logitsSlot
-    }
-
-    /// Makes the activation and scratch buffers hold at least `rows` rows (rounded up to 16, and
-    /// at least doubling, so a growing prompt reallocates rarely). Their contents do not outlive a
-    /// call, so nothing is copied.
-    private func reserveRows(_ rows: Int) {
-        guard rows > rowCapacity else { return }
-        let rounded = (max(rows, min(2 * rowCapacity, graph.config.context)) + 15) / 16 * 16
-        var activation: [Int: AlignedBuffer] = [:]
-        rowBuffers = []
-        for (i, slot) in slots.enumerated() {
-            switch slot {
-            case .buffer(let index, let offset):
-                if activation[index] == nil {
-                    activation[index] = AlignedBuffer(count: rounded * plan.bufferColumns[index], zeroed: true)
-                }
-                table[i] = UnsafeMutableRawPointer(activation[index]!.pointer + offset)
-            case .scratch(_, let columns):
-                let b = AlignedBuffer(count: rounded * columns, zeroed: true)
-                rowBuffers.append(b)
-                table[i] = b.raw
-            default: break
-            }
-        }
-        rowBuffers += activation.values
-        rowCapacity = rounded
     }
 
     deinit {
@@ -162,7 +128,6 @@ public final class FusedExecutor: ModelExecutor {
 
     func prepare(_ ids: [Int32], logitRows: Int) {
         precondition(!ids.isEmpty && position + ids.count <= graph.config.context, "tokens were validated by the caller")
-        reserveRows(ids.count)
         for (i, t) in ids.enumerated() { tokens[i] = t }
         if logitRows > logitsRows, let logitsSlot {
             logits = AlignedBuffer(count: logitRows * graph.config.vocab, zeroed: false)

@@ -51,6 +51,8 @@ public struct ModelProgram {
     /// "pattention query/key/value", "attention", "copy" (`bench model --profile` times them one by one).
     public private(set) var calls: [KernelCall] = []
     public private(set) var callKinds: [String] = []
+    /// Whether `forward_last` computes (and writes) the logits of the last row only.
+    public let lastRowLogitsOnly: Bool
     public static let forwardSymbol = "tfc_model_forward"
     public static let forwardLastSymbol = "tfc_model_forward_last"
 
@@ -80,6 +82,7 @@ public struct ModelProgram {
                   let producer = graph.instruction(producing: input), case .layerNorm = producer.op else { return [] }
             return [graph.output, input]
         }()
+        lastRowLogitsOnly = !lastRowOnly.isEmpty
 
         let ukernel = try MicroKernelTable.lookup(weights: weightFormat, isa: vector.isa, has: module.target.has).kernel
         self.microKernel = ukernel

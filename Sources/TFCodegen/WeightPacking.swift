@@ -1,6 +1,6 @@
-/// One entry point for packing a weight in any format, for every host that fills a program's
-/// packed slots (the JIT's `FusedExecutor`, the AOT weights-file writer): the slot's
-/// `PanelLayout` says the format, `storedBytes` the size, `packStored` the bytes.
+/// One entry point for packing a weight in any format (through `ProgramLayout.WeightEntry.materialise`,
+/// for the JIT and the AOT weights-file writer alike): the slot's `PanelLayout` says the format,
+/// `storedBytes` the size, `packStored` the bytes.
 extension PanelLayout {
     /// Bytes one packed weight of this layout occupies: f32 and bf16 panels, or int8 panels with
     /// their group scales inside (`Int8PanelLayout`'s stored form).

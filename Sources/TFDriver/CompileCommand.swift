@@ -60,6 +60,7 @@ struct CompileCommand: ParsableCommand {
                     for line in program.tileChoices { Swift.print("  " + line) }
                     Swift.print("kernels (\(module.kernelNames.count - 2) distinct, \(program.schedule.count) calls per forward pass; entry points \(ModelProgram.forwardSymbol), \(ModelProgram.forwardLastSymbol)):")
                     for line in program.schedule { Swift.print("  " + line) }
+                    Swift.print(try ProgramLayout(program).text, terminator: "")
                 case .llvm:
                     try module.optimize()
                     Swift.print(try module.llvmIR(), terminator: "")

@@ -115,9 +115,7 @@ struct NativeBuild {
                                              kvFormat: kvFormat))
             modules.append(module)
         }
-        var shapes: [String: [Int]] = [:]
-        for p in loaded.graph.parameters { shapes[p.name] = p.shape }
-        let model = try AOTModel(programs: programs, parameterShapes: shapes)
+        let model = try AOTModel(programs: programs)
         let specHash = Self.specHash(loaded)
         for (i, v) in variants.enumerated() {
             try model.addDescription(AOTModel.Description(
@@ -135,11 +133,12 @@ struct NativeBuild {
         }
         let table = work.file("variants.c")
         try AOTModel.variantTable(variants.map(\.suffix)).write(toFile: table, atomically: false, encoding: .utf8)
+        try AOTModel.layoutHeader.write(toFile: work.file(AOTModel.layoutHeaderName), atomically: false, encoding: .utf8)
 
         // Link into the output's temporary file; every output is committed once all are written.
         let binary = try AtomicFile(targets[0])
         try binary.closeForExternalWriter()
-        var arguments = ["-O2", "-std=gnu11", "-I", runtime.path + "/include", "-I", runtime.path, "-DTFC_MODEL_HOST"]
+        var arguments = ["-O2", "-std=gnu11", "-I", runtime.path + "/include", "-I", runtime.path, "-I", work.path, "-DTFC_MODEL_HOST"]
         var sources = RuntimeSources.linked.map { runtime.path + "/" + $0 }
         if shared {
             let script = work.file("exports.map")

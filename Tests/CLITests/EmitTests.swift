@@ -30,6 +30,9 @@ final class EmitTests: XCTestCase {
         XCTAssertTrue(plan.contains("memory plan: 4 activation buffers"), plan)
         XCTAssertTrue(plan.contains("(in place)"), plan)
         XCTAssertTrue(plan.contains("scores[mr="), plan)
+        // The program layout: tiny's embedding (256 x 64 floats) raw at the start of the weights block.
+        XCTAssertTrue(plan.contains("\nlayout: weights "), plan)
+        XCTAssertTrue(plan.contains("\n  weight @0 65536 bytes raw f32 - embed.weight\n"), plan)
 
         let llvm = try emit("llvm", target: "avx2")
         XCTAssertTrue(llvm.contains("define void @tfc_model_forward("), String(llvm.prefix(500)))
