@@ -94,9 +94,9 @@ public final class FusedGradient: GradientBackend {
                                       module.addPattentionBackward(Self.backwardSpec(p, vector, saved: true))]
                 let shape = "d_in=\(p.inFeatures) n=\(p.tokens) d_out=\(p.outFeatures)"
                 kernelNames[forwardKernel[v]!] = "pattention \(shape)"
-                kernelNames[savingForwardKernel[v]!] = "pattention (keeping S, A) \(shape)"
+                kernelNames[savingForwardKernel[v]!] = "pattention \(shape) (keeps S, A)"
                 kernelNames[backwardKernels[v]![0]] = "pattention backward \(shape)"
-                kernelNames[backwardKernels[v]![1]] = "pattention backward (saved S, A) \(shape)"
+                kernelNames[backwardKernels[v]![1]] = "pattention backward \(shape) (kept S, A)"
             case .attention(let a):
                 let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: config.context, causal: a.causal, for: vector)
                 forwardKernel[v] = module.addAttention(spec)
