@@ -14,17 +14,22 @@ struct AttentionBackwardTiling {
         accumulators = vector.registers * 3 / 4
     }
 
-    /// Rows per register tile: query rows of the score and dq tiles, keys of the dk/dv tiles.
+    /// Query rows per register tile of the score and dq tiles.
     var rows: Int { lanes / 2 }
-    /// Keys per score tile (two vectors), and the unit positions are padded to.
-    var keyTile: Int { 2 * lanes }
+    /// Vectors of keys per score tile: `rows × scoreVectors` accumulators (8 on AVX2, 16 on
+    /// AVX-512; 3 vectors measured slower at mid's T = 96: more work on the diagonal tiles).
+    var scoreVectors: Int { 2 }
+    /// Keys per score tile, and the unit positions are padded to.
+    var keyTile: Int { scoreVectors * lanes }
+    /// Keys per register tile of the dk and dv products (divides `keyTile`).
+    var keyRows: Int { lanes / 2 }
     /// Query rows whose probabilities and their gradients are kept in scratch at once
     /// (`queryBlock × T` floats each).
     var queryBlock: Int { 8 * keyTile }
 
     /// `vectors` vectors of a head_dim row split into as few, as even chunks as the accumulators
     /// allow for a tile of `rows` rows.
-    func chunks(vectors: Int) -> [Range<Int>] {
+    func chunks(vectors: Int, rows: Int) -> [Range<Int>] {
         let most = max(1, accumulators / rows)
         let count = (vectors + most - 1) / most
         return (0..<count).map { c in (c * vectors / count)..<((c + 1) * vectors / count) }

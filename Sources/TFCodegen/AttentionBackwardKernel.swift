@@ -39,12 +39,12 @@ extension KernelModule {
         if hasKernel(symbol) { return symbol }
         let g = gen
         let tiling = AttentionBackwardTiling(vector)
-        let L = g.width, U = tiling.keyTile, mr = tiling.rows, QB = tiling.queryBlock
+        let L = g.width, U = tiling.keyTile, mr = tiling.rows, kr = tiling.keyRows, QB = tiling.queryBlock, nb = tiling.scoreVectors
         let Dh = spec.headDim, ld = spec.width
         let nv = (Dh + L - 1) / L, DP = nv * L
         let tail = Dh % L
         let tailMask = tail > 0 ? g.laneMask(tail) : nil
-        let chunks = tiling.chunks(vectors: nv)
+        let rowChunks = tiling.chunks(vectors: nv, rows: mr), keyChunks = tiling.chunks(vectors: nv, rows: kr)
 
         // ctx: 0 Q, 1 K, 2 V, 3 dY, 4 dQ, 5 dK, 6 dV, 7 T
         let perHead = g.task(symbol + ".head") { ctx, h in
@@ -95,10 +95,10 @@ extension KernelModule {
                 }
             }
 
-            /// Adds tile rows `acc` (times `scale` if given) into rows `first ..< first + mr` of `m`
-            /// (vectors `chunk` of the head's columns), skipping rows ≥ T.
+            /// Adds tile rows `acc` (times `scale` if given) into rows `first ..< first + acc.count` of
+            /// `m` (vectors `chunk` of the head's columns), skipping rows ≥ T.
             func addRows(_ m: LLVMValueRef, first: LLVMValueRef, _ acc: [[LLVMValueRef]], _ chunk: Range<Int>, scale: LLVMValueRef?) {
-                for r in 0..<mr {
+                for r in acc.indices {
                     let row = g.add(first, r)
                     g.ifThen(g.icmp(LLVMIntSLT, row, T)) {
                         for (ci, c) in chunk.enumerated() {
@@ -127,10 +127,10 @@ extension KernelModule {
                     let qRows = g.gep(Qs, g.mul(i0, DP)), yRows = g.gep(Yp, g.mul(i0, DP))
                     g.loop(g.i64(0), keys, step: U) { j, _ in
                         for (rows, kv, out) in [(qRows, Kt, pRows), (yRows, Vt, dsRows)] {
-                            let blocks = [g.gep(kv, g.mul(j, Dh)), g.gep(kv, g.add(g.mul(j, Dh), Dh * L))]
+                            let blocks = (0..<nb).map { g.gep(kv, g.add(g.mul(j, Dh), $0 * Dh * L)) }
                             let tile = g.productTile(rows: mr, a: rows, aRow: g.i64(DP), aDepth: g.i64(1), b: blocks, bDepth: g.i64(L),
                                                      from: g.i64(0), to: g.i64(Dh))
-                            for r in 0..<mr { for c in 0..<2 { g.storeV(tile[r][c], out, g.add(g.add(g.mul(Tk, r), j), c * L)) } }
+                            for r in 0..<mr { for c in 0..<nb { g.storeV(tile[r][c], out, g.add(g.add(g.mul(Tk, r), j), c * L)) } }
                         }
                         return []
                     }
@@ -164,7 +164,7 @@ extension KernelModule {
                     }
                     // dq += scale · dS·k over the keys the tile's rows see.
                     let seen = spec.causal ? g.add(i0, mr) : Tk
-                    for chunk in chunks {
+                    for chunk in rowChunks {
                         let tile = g.productTile(rows: mr, a: dsRows, aRow: Tk, aDepth: g.i64(1), b: chunk.map { g.gep(Kr, $0 * L) },
                                                  bDepth: g.i64(DP), from: g.i64(0), to: seen)
                         addRows(dQ, first: i0, tile, chunk, scale: scaleV)
@@ -174,12 +174,12 @@ extension KernelModule {
                 // dv += Pᵀ·dY and dk += dSᵀ·(q·scale) per tile of keys, over the block's rows
                 // (causal: from the tile's first key on; earlier rows do not see it).
                 let keyEnd = spec.causal ? qbEnd : Tk
-                g.loop(g.i64(0), keyEnd, step: mr) { j0, _ in
+                g.loop(g.i64(0), keyEnd, step: kr) { j0, _ in
                     let first = spec.causal ? g.sub(g.smax(qb0, j0), qb0) : g.i64(0)
                     for (a, b, out) in [(P, Yp, dV), (dS, Qs, dK)] {
                         let rows = g.gep(b, g.mul(qb0, DP))
-                        for chunk in chunks {
-                            let tile = g.productTile(rows: mr, a: g.gep(a, j0), aRow: g.i64(1), aDepth: Tk, b: chunk.map { g.gep(rows, $0 * L) },
+                        for chunk in keyChunks {
+                            let tile = g.productTile(rows: kr, a: g.gep(a, j0), aRow: g.i64(1), aDepth: Tk, b: chunk.map { g.gep(rows, $0 * L) },
                                                      bDepth: g.i64(DP), from: first, to: g.sub(qbEnd, qb0))
                             addRows(out, first: j0, tile, chunk, scale: nil)
                         }
