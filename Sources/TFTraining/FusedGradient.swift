@@ -57,7 +57,7 @@ public final class FusedGradient: GradientBackend {
     /// - Throws: a `CodegenError` when LLVM fails, or a `FusedCapabilityError` for an op the fused
     ///   backend does not lower (never computed differently).
     /// - Parameter vector: the kernels' vector target (the caller checks that the CPU runs it).
-    ///   AVX2 by default: on Zen 4 the AVX-512 training kernels measured slower (docs/training.md).
+    ///   AVX2 unless given (the command line passes the CPU's best: docs/training.md).
     ///   Results differ between targets by float32 rounding only.
     /// - Parameter cache: where the compiled kernels are kept between runs; nil compiles every time.
     /// - Parameter notes: receives one-line notes (a damaged cache entry that was rebuilt).
