@@ -55,20 +55,28 @@ public enum AdamW {
          decay ? 1 - lr * options.weightDecay : 1)
     }
 
+    /// The per-step factors of the update: `lr / (1 − β1ᵗ)` and `1 / √(1 − β2ᵗ)`, so each element
+    /// costs one division and one square root (`lr·m̂ / (√v̂ + ε)` written as
+    /// `(lr / c1)·m / (√v · (1/√c2) + ε)`, PyTorch's own arrangement of the bias corrections).
+    public static func stepFactors(lr: Double, correction1: Double, correction2: Double) -> (stepSize: Double, inverseRootCorrection2: Double) {
+        (lr / correction1, 1 / correction2.squareRoot())
+    }
+
     /// Updates `w` in place from gradient `g · scale`, moments `m`, `v`, at 1-based step `step`:
-    /// `w -= lr·λ·w` (if `decay`), then `w -= lr · m̂ / (√v̂ + ε)` with bias-corrected moments.
+    /// `w -= lr·λ·w` (if `decay`), then `w -= lr · m̂ / (√v̂ + ε)` with bias-corrected moments
+    /// (`stepFactors`).
     public static func update(_ w: UnsafeMutableBufferPointer<Float>, gradient g: [Float], scale: Double,
                               m: UnsafeMutableBufferPointer<Float>, v: UnsafeMutableBufferPointer<Float>,
                               step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
         let b1 = options.beta1, b2 = options.beta2
         let (correction1, correction2, shrink) = corrections(step: step, lr: lr, decay: decay, options)
+        let (stepSize, inverseRoot) = stepFactors(lr: lr, correction1: correction1, correction2: correction2)
         for i in 0..<w.count {
             let gi = Double(g[i]) * scale
             let mi = b1 * Double(m[i]) + (1 - b1) * gi
             let vi = b2 * Double(v[i]) + (1 - b2) * gi * gi
             m[i] = Float(mi); v[i] = Float(vi)
-            let mhat = mi / correction1, vhat = vi / correction2
-            w[i] = Float(Double(w[i]) * shrink - lr * mhat / (vhat.squareRoot() + options.epsilon))
+            w[i] = Float(Double(w[i]) * shrink - stepSize * mi / (vi.squareRoot() * inverseRoot + options.epsilon))
         }
     }
 }

@@ -275,8 +275,9 @@ public final class FusedGradient: GradientBackend {
                       v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
         precondition(gradient.count == w.count && m.count == w.count && v.count == w.count)
         let (c1, c2, shrink) = AdamW.corrections(step: step, lr: lr, decay: decay, options)
-        var k = AdamWKernel.coefficients(scale: scale, beta1: options.beta1, beta2: options.beta2, correction1: c1, correction2: c2,
-                                         shrink: shrink, lr: lr, epsilon: options.epsilon)
+        let (stepSize, inverseRoot) = AdamW.stepFactors(lr: lr, correction1: c1, correction2: c2)
+        var k = AdamWKernel.coefficients(scale: scale, beta1: options.beta1, beta2: options.beta2, stepSize: stepSize,
+                                         inverseRootCorrection2: inverseRoot, shrink: shrink, epsilon: options.epsilon)
         gradient.withUnsafeBufferPointer { gp in k.withUnsafeMutableBufferPointer { kp in  // the kernel only reads g
             call(AdamWKernel.symbol, [UnsafeMutableRawPointer(w.baseAddress!), UnsafeMutableRawPointer(mutating: gp.baseAddress!),
                                       UnsafeMutableRawPointer(m.baseAddress!), UnsafeMutableRawPointer(v.baseAddress!),
