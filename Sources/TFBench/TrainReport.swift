@@ -14,11 +14,13 @@ public struct TrainReport {
     public var fused: Summary?
     public var compileSeconds: Double?
     public var fusedError: String?
+    /// What the steps were timed with: "wall" or "process CPU time" (`--cpu-time`).
+    public var clock: String
 
     public init(run: BenchRun, peak: MachinePeak, seq: Int, batch: Int, forwardFlops: Double, naive: Summary, fused: Summary?,
-                compileSeconds: Double?, fusedError: String?) {
+                compileSeconds: Double?, fusedError: String?, clock: String = "wall") {
         self.run = run; self.peak = peak; self.seq = seq; self.batch = batch; self.forwardFlops = forwardFlops
-        self.naive = naive; self.fused = fused; self.compileSeconds = compileSeconds; self.fusedError = fusedError
+        self.naive = naive; self.fused = fused; self.compileSeconds = compileSeconds; self.fusedError = fusedError; self.clock = clock
     }
 
     public var tokensPerStep: Int { seq * batch }
@@ -47,6 +49,7 @@ public struct TrainReport {
         lines.append("")
         lines.append("compile (fused): " + (compileSeconds.map { String(format: "%.3f s", $0) } ?? "n/a"))
         lines.append("step: \(formatRate(stepFlops / 1e9)) GFLOP (3 × the forward's); % peak is of the sgemm peak.")
+        if clock != "wall" { lines.append("steps timed by \(clock) (--cpu-time), not the wall clock; the peak is wall-clock.") }
         if let fusedError { lines.append("fused backend failed: \(fusedError)") }
         return lines.joined(separator: "\n")
     }
@@ -62,6 +65,7 @@ public struct TrainReport {
                            "speedup": number(speedup)] as [String: Any]
         object["compile_s"] = number(compileSeconds)
         object["fused_error"] = string(fusedError)
+        object["clock"] = clock
         return object
     }
 }

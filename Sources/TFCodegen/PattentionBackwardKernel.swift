@@ -15,15 +15,24 @@ import CLLVM
 /// ABI: `args = [X [T, d_in], Kt, Vt, Kp, dY [T, d_out], dX [T, d_in] (+=), dK [n, d_in] (+=), dV [n, d_out] (+=),
 /// partials]`, `T` rows; `p0` ignored. `partials` holds `partialFloats(threads:)` floats (scratch). Kt = `keyLayout.packTransposed(K)`, Vt = `valueTransposedLayout.packTransposed(V)`,
 /// Kp = `keyPlainLayout.pack(K)`.
+///
+/// With `scoresSaved`, the forward kept S and A = Θ(S) (`[T, ld]` each, written by
+/// `addPattentionTrainingForward` with the same score GEMM, so the same bits): the backward reads
+/// them instead of recomputing the first product and Θ. Its ABI then has S in Kt's place and A
+/// appended: `[X, S, Vt, Kp, dY, dX, dK, dV, partials, A]`.
 public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertible {
     public var dIn: Int
     public var site: PattentionSite
     /// The vector target the kernel and its weight panels are laid out for (the training module's).
     public var vector: VectorTarget
+    /// Whether S and A come from the forward (saved) rather than recomputed per block.
+    public var scoresSaved: Bool
 
-    public init(dIn: Int, tokens: Int, dOut: Int, activation: PattentionActivation, tau: Float?, vector: VectorTarget = .avx2) {
+    public init(dIn: Int, tokens: Int, dOut: Int, activation: PattentionActivation, tau: Float?, vector: VectorTarget = .avx2,
+                scoresSaved: Bool = false) {
         self.dIn = dIn
         self.vector = vector
+        self.scoresSaved = scoresSaved
         site = PattentionSite(tokens: tokens, dOut: dOut, activation: activation, tau: activation == .softmax ? nil : tau)
     }
 
@@ -38,7 +47,7 @@ public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertibl
     var n: Int { site.tokens }
     var dOut: Int { site.dOut }
     /// Row stride of the score blocks.
-    var ld: Int { roundUp(n, 16) }
+    public var ld: Int { roundUp(n, 16) }
     var scoreSchedule: GemmSchedule { GemmSchedule.choose(k: dIn, n: n, for: vector) }
     var dASchedule: GemmSchedule { GemmSchedule.choose(k: dOut, n: n, for: vector) }
     var dXSchedule: GemmSchedule { GemmSchedule.choose(k: n, n: dIn, for: vector) }
@@ -50,7 +59,7 @@ public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertibl
     /// B = K `[n, d_in]` for dX (`pack(K)`).
     public var keyPlainLayout: PanelLayout { PanelLayout(k: n, n: dIn, nr: dXSchedule.nr) }
 
-    public var description: String { "pattention_backward d_in=\(dIn) \(site) \(vector.name)" }
+    public var description: String { "pattention_backward d_in=\(dIn) \(site) \(vector.name)\(scoresSaved ? " saved" : "")" }
     public var symbol: String { "tfc_pattention_bwd_" + stableHash(description) }
 }
 
@@ -158,7 +167,8 @@ extension KernelModule {
         let dKSpec = TransposedGemmSpec(m: n, n: din, lda: ld, ldb: din, ldc: din)
         let dVGemm = g.transposedGemm(dVSpec), dKGemm = g.transposedGemm(dKSpec)
         let block = rb * ld
-        let total = 3 * block + max(g.transposedGemmScratch(dVSpec), g.transposedGemmScratch(dKSpec))
+        let saved = spec.scoresSaved
+        let total = (saved ? 1 : 3) * block + max(g.transposedGemmScratch(dVSpec), g.transposedGemmScratch(dKSpec))
 
         let ppi8 = LLVMPointerType(g.pi8, 0)!
         // Row blocks b0 ..< b1, adding into the given dK and dV (the real ones, or a task's partial sums).
@@ -167,14 +177,22 @@ extension KernelModule {
             let X = g.argPtr(args, 0), Kt = g.argPtr(args, 1), Vt = g.argPtr(args, 2), Kp = g.argPtr(args, 3)
             let dY = g.argPtr(args, 4), dX = g.argPtr(args, 5)
             let scratch = g.threadScratch(floats: g.i64(total))
-            let S = scratch, A = g.gep(S, block), dA = g.gep(A, block), rest = g.gep(dA, block)
+            let dA = scratch, rest = g.gep(dA, block)
+            let blockS = saved ? nil : g.gep(rest, max(g.transposedGemmScratch(dVSpec), g.transposedGemmScratch(dKSpec)))
             g.loop(g.mul(b0, rb), g.smin(T, g.mul(b1, rb)), step: rb) { r0 in
                 let rows = g.smin(g.i64(rb), g.sub(T, r0))
                 let x = g.gep(X, g.mul(r0, din)), dy = g.gep(dY, g.mul(r0, dout))
-                // S = X·Kᵀ, A = Θ(S) for this block.
-                g.call(scoreGemm, [x, Kt, S, rows, g.i64(0), g.i64(scoreShape.panels), g.bool(false)])
-                g.loop(0, rows) { r in g.copyRow(from: g.gep(S, g.mul(r, ld)), to: g.gep(A, g.mul(r, ld)), count: n) }
-                g.call(act, [A, rows])
+                let S: LLVMValueRef, A: LLVMValueRef
+                if saved {
+                    // This block's rows of the forward's S (in Kt's place) and A (the last argument).
+                    S = g.gep(Kt, g.mul(r0, ld)); A = g.gep(g.argPtr(args, 9), g.mul(r0, ld))
+                } else {
+                    // S = X·Kᵀ, A = Θ(S) for this block.
+                    S = blockS!; A = g.gep(S, block)
+                    g.call(scoreGemm, [x, Kt, S, rows, g.i64(0), g.i64(scoreShape.panels), g.bool(false)])
+                    g.loop(0, rows) { r in g.copyRow(from: g.gep(S, g.mul(r, ld)), to: g.gep(A, g.mul(r, ld)), count: n) }
+                    g.call(act, [A, rows])
+                }
                 // dV += Aᵀ·dY.
                 g.call(dVGemm, [A, dy, dV, rows, rest])
                 // dA = dY·Vᵀ, then dS = Θ'(S)ᵀ(dA) in place.

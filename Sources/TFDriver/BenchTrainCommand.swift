@@ -21,6 +21,8 @@ struct BenchTrainCommand: ParsableCommand {
     @OptionGroup var options: BenchOptions
     @Flag(help: "Also print the fused side's seconds per step in each kernel (summed over warm-up and timed steps; the rest of a step is host work).")
     var profile = false
+    @Flag(help: "Time steps (and --profile's kernels) by the process's CPU time instead of the wall clock: on a shared machine it leaves out the time other jobs hold the cores.")
+    var cpuTime = false
 
     func validate() throws {
         if seq < 2 { throw ValidationError("--seq must be at least 2 (the loss predicts each next token), got \(seq)") }
@@ -54,6 +56,11 @@ struct BenchTrainCommand: ParsableCommand {
                                    schedule: LearningRate(peak: 1e-3, warmup: 10, steps: 1_000_000), batch: batch, window: seq,
                                    threads: options.threads, backend: backend, vector: vector[0])
             }
+            let clock: StepClock = cpuTime ? .processCPU : .wall
+            /// One step of `body`, in seconds of `clock`.
+            func timedStep(_ body: @escaping () -> Void) -> () -> Double {
+                { let start = clock.now(); body(); return clock.now() - start }
+            }
             let naive = try trainer(.naive)
             var fused: Trainer? = nil, fusedError: String? = nil, compile: Double? = nil
             progress.update(step: 0, of: 0, "compiling the fused gradient kernels")
@@ -61,12 +68,13 @@ struct BenchTrainCommand: ParsableCommand {
                 fused = try trainer(.fused)
                 compile = (fused!.gradient as? FusedGradient)?.compileSeconds
                 (fused!.gradient as? FusedGradient)?.timesKernels = profile
+                (fused!.gradient as? FusedGradient)?.kernelClock = clock
             } catch {
                 fusedError = "\(error)"
             }
             progress.finish()
-            var sides: [() -> Double] = [timed { _ = naive.step() }]
-            if let fused { sides.append(timed { _ = fused.step() }) }
+            var sides: [() -> Double] = [timedStep { _ = naive.step() }]
+            if let fused { sides.append(timedStep { _ = fused.step() }) }
             let total = (options.warmup + options.repeats) * sides.count
             let summaries = Alternation(warmup: options.warmup, repeats: options.repeats).run(sides, step: { done, _ in
                 progress.update(step: done, of: total, "training steps")
@@ -74,7 +82,7 @@ struct BenchTrainCommand: ParsableCommand {
             progress.finish()
             let report = TrainReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil), peak: peak, seq: seq, batch: batch,
                                      forwardFlops: graph.prefillFlops(tokens: seq), naive: summaries[0], fused: summaries.count > 1 ? summaries[1] : nil,
-                                     compileSeconds: compile, fusedError: fusedError)
+                                     compileSeconds: compile, fusedError: fusedError, clock: clock.rawValue)
             try options.finish(text: report.text, json: report.json, chart: BarChart(title: "", subtitle: "", panels: []), old: nil, outputs: outputs)
             if let gradient = fused?.gradient as? FusedGradient {
                 print("fused kernels: \(gradient.vector.name) (--target-cpu)")

@@ -25,7 +25,7 @@ struct GradCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output gradients file (.safetensors).") var output: String
     @Option(help: "Worker threads (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "naive (the oracle, the default) or fused (generated gradient kernels).") var backend: TrainingBackend = .naive
-    @Option(name: .customLong("target-cpu"), help: "Vector target of the fused backend's kernels: avx2 (the default: faster than AVX-512 for training on Zen 4), avx512 or native (the CPU's best).")
+    @Option(name: .customLong("target-cpu"), help: "Vector target of the fused backend's kernels: native (the CPU's best, the default: AVX-512 measured faster than AVX2 for training on Zen 4), avx2 or avx512.")
     var targetCPU: String?
 
     func validate() throws {
@@ -66,9 +66,9 @@ struct GradCommand: ParsableCommand {
 
 /// The fused training kernels' vector target for `--target-cpu` (`tfc grad`, `tfc train`,
 /// `tfc bench train`): given, it must run on this CPU (one-line error otherwise); by default
-/// AVX2, which measured faster than AVX-512 for training on Zen 4 (docs/training.md) and, like
-/// the JIT's AVX2 target, also runs on CPUs without AVX2 (LLVM splits its vectors).
+/// the CPU's best (`native`), as for inference: with the blocked attention backward and the kept
+/// Pattention scores, AVX-512 measured 6–12% faster than AVX2 per training step on Zen 4
+/// (docs/training.md).
 func trainingVectorTarget(_ targetCPU: String?) throws -> VectorTarget {
-    guard let targetCPU else { return .avx2 }
-    return try jitVectorTarget(targetCPU)
+    try jitVectorTarget(targetCPU ?? "native")
 }

@@ -49,7 +49,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("checkpoint-every"), help: "Write a checkpoint every K steps (0: at the end only).") var checkpointEvery: Int = 0
     @Option(help: "Worker threads (1 keeps runs reproducible across machines).") var threads: Int = 1
     @Option(help: "naive (the oracle, the default) or fused (generated gradient kernels).") var backend: TrainingBackend = .naive
-    @Option(name: .customLong("target-cpu"), help: "Vector target of the fused backend's kernels: avx2 (the default: faster than AVX-512 for training on Zen 4), avx512 or native (the CPU's best). Runs repeat exactly at the same target and --threads.")
+    @Option(name: .customLong("target-cpu"), help: "Vector target of the fused backend's kernels: native (the CPU's best, the default: AVX-512 measured faster than AVX2 for training on Zen 4), avx2 or avx512. Runs repeat exactly at the same target and --threads.")
     var targetCPU: String?
 
     func validate() throws {

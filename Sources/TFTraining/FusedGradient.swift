@@ -18,8 +18,8 @@ import Foundation
 /// AdamW (`addAdamW`) are generated kernels too; the remaining small backwards — embedding
 /// scatter-add, rotary, add — are O(T·d) host loops shared with the oracle (`NaiveBackward`): not
 /// worth a kernel next to the products. A batch of windows runs as one stack of rows. Weights are
-/// packed into the kernels' panel layouts on first use and kept until `adamW` (the trainer's
-/// update) or `weightsChanged()` says they changed.
+/// packed into the kernels' panel layouts on first use; `adamW` (the trainer's update) packs a
+/// tensor again as it updates it, `weightsChanged()` drops them all.
 public final class FusedGradient: GradientBackend {
     public let grad: GradGraph
     let weights: WeightLookup
@@ -34,28 +34,49 @@ public final class FusedGradient: GradientBackend {
     private var entries: [String: KernelEntryPoint] = [:]
     /// Per instruction: the symbols of its forward and backward kernels.
     private var forwardKernel: [ValueID: String] = [:]
+    /// Per Pattention instruction: the training forward that keeps S and A (`scoresSaved`).
+    private var savingForwardKernel: [ValueID: String] = [:]
     private var backwardKernels: [ValueID: [String]] = [:]
     private var caches: [ValueID: (AlignedBuffer, AlignedBuffer)] = [:]
     private let crossEntropyKernel: String
-    /// Packed weights by (tensor, layout), valid until the weights change.
-    private var packs: [String: AlignedBuffer] = [:]
+    /// A weight packed into a kernel's panel layout.
+    private struct Pack {
+        let source: UnsafePointer<Float>
+        let layout: PanelLayout
+        let transposed: Bool
+        let buffer: AlignedBuffer
+        func refresh() { transposed ? layout.packTransposed(source, into: buffer.pointer) : layout.pack(source, into: buffer.pointer) }
+    }
+    /// Packed weights by (tensor, layout). `adamW` packs a tensor's layouts again into the same
+    /// buffers right after updating it, while the tensor is still in cache (100 mid steps took
+    /// 2–5% less CPU time in `perf stat` than packing afresh at the next step's first use);
+    /// `weightsChanged()` drops them all.
+    private var packs: [String: Pack] = [:]
     private var scratchBuffers: [String: AlignedBuffer] = [:]
     /// With `timesKernels`, the seconds spent in each kernel (by a readable name, summed over
     /// calls: `tfc bench train --profile`).
     public var timesKernels = false
+    /// The clock `timesKernels` reads.
+    public var kernelClock = StepClock.wall
     public private(set) var kernelSeconds: [String: Double] = [:]
     private var kernelNames: [String: String] = [:]
+    /// The most bytes a step's kept Pattention scores and activations may take (S and A,
+    /// `[rows, roundUp(n, 16)]` floats each, for every site): within it the forward keeps them and
+    /// the backward skips its first product and Θ; a larger step recomputes them per row block.
+    public let savedScoresBudget: Int
 
     /// - Throws: a `CodegenError` when LLVM fails, or a `FusedCapabilityError` for an op the fused
     ///   backend does not lower (never computed differently).
     /// - Parameter vector: the kernels' vector target (the caller checks that the CPU runs it).
-    ///   AVX2 by default: on Zen 4 the AVX-512 training kernels measured slower (docs/training.md).
+    ///   AVX2 unless given (the command line passes the CPU's best: docs/training.md).
     ///   Results differ between targets by float32 rounding only.
     /// - Parameter cache: where the compiled kernels are kept between runs; nil compiles every time.
     /// - Parameter notes: receives one-line notes (a damaged cache entry that was rebuilt).
     public init(grad: GradGraph, weights: @escaping WeightLookup, threads: Int, vector: VectorTarget = .avx2,
-                cache: CompiledCodeCache? = CompiledCodeCache(), notes: (String) -> Void = { _ in }) throws {
+                cache: CompiledCodeCache? = CompiledCodeCache(), savedScoresBudget: Int = FusedGradient.defaultSavedScoresBudget,
+                notes: (String) -> Void = { _ in }) throws {
         self.grad = grad; self.weights = weights; self.threads = threads; self.vector = vector
+        self.savedScoresBudget = savedScoresBudget
         let start = Date()
         _ = try FusedCapabilities.kernels(of: grad.forward)
         let module = try KernelModule(name: "tfc_training", target: .host(vector))
@@ -79,9 +100,14 @@ public final class FusedGradient: GradientBackend {
                 forwardKernel[v] = module.addRotary(Self.rotary(r), ldx: d, ldy: d)
             case .pattention(let p):
                 forwardKernel[v] = module.addPattention(Self.forwardSpec(p, vector))
-                backwardKernels[v] = [module.addPattentionBackward(Self.backwardSpec(p, vector))]
-                kernelNames[forwardKernel[v]!] = "pattention d_in=\(p.inFeatures) n=\(p.tokens) d_out=\(p.outFeatures)"
-                kernelNames[backwardKernels[v]![0]] = "pattention backward d_in=\(p.inFeatures) n=\(p.tokens) d_out=\(p.outFeatures)"
+                savingForwardKernel[v] = module.addPattentionTrainingForward(Self.backwardSpec(p, vector, saved: true))
+                backwardKernels[v] = [module.addPattentionBackward(Self.backwardSpec(p, vector)),
+                                      module.addPattentionBackward(Self.backwardSpec(p, vector, saved: true))]
+                let shape = "d_in=\(p.inFeatures) n=\(p.tokens) d_out=\(p.outFeatures)"
+                kernelNames[forwardKernel[v]!] = "pattention \(shape)"
+                kernelNames[savingForwardKernel[v]!] = "pattention \(shape) (keeps S, A)"
+                kernelNames[backwardKernels[v]![0]] = "pattention backward \(shape)"
+                kernelNames[backwardKernels[v]![1]] = "pattention backward \(shape) (kept S, A)"
             case .attention(let a):
                 let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: config.context, causal: a.causal, for: vector)
                 forwardKernel[v] = module.addAttention(spec)
@@ -117,7 +143,8 @@ public final class FusedGradient: GradientBackend {
         let (object, hit) = try CompiledCodeCache.object(for: key, in: cache, notes: notes) { try module.objectFile() }
         cacheHit = hit
         try jit.addObject(object, name: "tfc_training", symbols: module.kernelNames)
-        for symbol in Set(forwardKernel.values).union(backwardKernels.values.joined()).union([AdamWKernel.symbol, crossEntropyKernel]) { entries[symbol] = try jit.kernel(symbol) }
+        for symbol in Set(forwardKernel.values).union(savingForwardKernel.values).union(backwardKernels.values.joined())
+            .union([AdamWKernel.symbol, crossEntropyKernel]) { entries[symbol] = try jit.kernel(symbol) }
         compileSeconds = Date().timeIntervalSince(start)
     }
 
@@ -131,8 +158,21 @@ public final class FusedGradient: GradientBackend {
         PattentionKernelSpec(dIn: p.inFeatures, layerNormEps: nil, sites: [site(p)], schedule: GemmSchedule.choose(k: p.inFeatures, n: p.tokens, for: vector),
                              valueSchedule: GemmSchedule.choose(k: p.tokens, n: p.outFeatures, for: vector), ldx: p.inFeatures)
     }
-    static func backwardSpec(_ p: PattentionOp, _ vector: VectorTarget) -> PattentionBackwardSpec {
-        PattentionBackwardSpec(dIn: p.inFeatures, tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: Float(p.tau), vector: vector)
+    static func backwardSpec(_ p: PattentionOp, _ vector: VectorTarget, saved: Bool = false) -> PattentionBackwardSpec {
+        PattentionBackwardSpec(dIn: p.inFeatures, tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: Float(p.tau),
+                               vector: vector, scoresSaved: saved)
+    }
+
+    /// The default of `savedScoresBudget`: 512 MiB.
+    public static let defaultSavedScoresBudget = 512 << 20
+
+    /// Whether a step of `rows` rows keeps every site's S and A for its backward.
+    func keepsScores(rows: Int) -> Bool {
+        let floats = grad.forward.instructions.reduce(0) { sum, inst in
+            guard case .pattention(let p) = inst.op else { return sum }
+            return sum + 2 * rows * Self.backwardSpec(p, vector).ld
+        }
+        return floats * 4 <= savedScoresBudget
     }
     /// logits = x · Eᵀ.
     static func logitsSpec(_ c: ModelConfig, _ vector: VectorTarget) -> GemmKernelSpec { GemmKernelSpec(k: c.hidden, n: c.vocab, for: vector) }
@@ -143,19 +183,19 @@ public final class FusedGradient: GradientBackend {
 
     private func call(_ symbol: String, _ args: [UnsafeMutableRawPointer?], rows: Int) {
         let entry = entries[symbol]!
-        let start = timesKernels ? DispatchTime.now().uptimeNanoseconds : 0
+        let start = timesKernels ? kernelClock.now() : 0
         args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), 0) }
-        if timesKernels { kernelSeconds[kernelNames[symbol] ?? symbol, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 }
+        if timesKernels { kernelSeconds[kernelNames[symbol] ?? symbol, default: 0] += kernelClock.now() - start }
     }
 
     /// Weight `name` in `layout` (`packTransposed` of the `[n, k]` tensor, or `pack` of the `[k, n]` one).
     private func pack(_ name: String, _ layout: PanelLayout, transposed: Bool) -> AlignedBuffer {
         let key = "\(name) \(layout) \(transposed)"
-        if let b = packs[key] { return b }
-        let source = weights(name).baseAddress!
-        let b = transposed ? layout.packedTransposed(source) : layout.packed(source)
-        packs[key] = b
-        return b
+        if let p = packs[key] { return p.buffer }
+        let pack = Pack(source: weights(name).baseAddress!, layout: layout, transposed: transposed, buffer: AlignedBuffer(count: layout.count, zeroed: false))
+        pack.refresh()
+        packs[key] = pack
+        return pack.buffer
     }
 
     /// The mean over windows of each window's mean next-token cross-entropy (the generated
@@ -234,25 +274,27 @@ public final class FusedGradient: GradientBackend {
     public func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: [Float], scale: Double, m: UnsafeMutableBufferPointer<Float>,
                       v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
         precondition(gradient.count == w.count && m.count == w.count && v.count == w.count)
-        weightsChanged()
         let (c1, c2, shrink) = AdamW.corrections(step: step, lr: lr, decay: decay, options)
-        var k = AdamWKernel.coefficients(scale: scale, beta1: options.beta1, beta2: options.beta2, correction1: c1, correction2: c2,
-                                         shrink: shrink, lr: lr, epsilon: options.epsilon)
+        let (stepSize, inverseRoot) = AdamW.stepFactors(lr: lr, correction1: c1, correction2: c2)
+        var k = AdamWKernel.coefficients(scale: scale, beta1: options.beta1, beta2: options.beta2, stepSize: stepSize,
+                                         inverseRootCorrection2: inverseRoot, shrink: shrink, epsilon: options.epsilon)
         gradient.withUnsafeBufferPointer { gp in k.withUnsafeMutableBufferPointer { kp in  // the kernel only reads g
             call(AdamWKernel.symbol, [UnsafeMutableRawPointer(w.baseAddress!), UnsafeMutableRawPointer(mutating: gp.baseAddress!),
                                       UnsafeMutableRawPointer(m.baseAddress!), UnsafeMutableRawPointer(v.baseAddress!),
                                       UnsafeMutableRawPointer(kp.baseAddress!)], rows: w.count)
         } }
+        for pack in packs.values where pack.source == UnsafePointer(w.baseAddress!) { pack.refresh() }
     }
 
     /// The mean next-token cross-entropy alone.
     public func loss(_ tokens: [Int32]) -> Double {
-        crossEntropy(forward([tokens])[grad.forward.output]!, [tokens]).loss
+        crossEntropy(forward([tokens], keepingScores: false).values[grad.forward.output]!, [tokens]).loss
     }
 
     /// Runs the forward graph on equally long windows stacked as rows (each from position 0);
-    /// keeps the saved values (and the logits), frees the others.
-    private func forward(_ windows: [[Int32]]) -> [ValueID: Tensor] {
+    /// keeps the saved values (and the logits), frees the others. With `keepingScores`, every
+    /// Pattention site also keeps its S and A for the backward (`scores`).
+    private func forward(_ windows: [[Int32]], keepingScores: Bool) -> (values: [ValueID: Tensor], scores: [ValueID: (s: Tensor, a: Tensor)]) {
         let t = windows[0].count, rows = windows.count * t
         precondition(t >= 2 && t <= grad.forward.config.context && windows.allSatisfy { $0.count == t }, "windows were validated by the caller")
         tfc_set_num_threads(Int32(threads))
@@ -260,6 +302,7 @@ public final class FusedGradient: GradientBackend {
         let keep = Set(grad.saved.map(\.value)).union([graph.output])
         var ids = Array(windows.joined())
         var values: [ValueID: Tensor] = [:]
+        var scores: [ValueID: (s: Tensor, a: Tensor)] = [:]
         var uses = graph.useCounts()
         for inst in graph.instructions {
             let v = inst.result
@@ -277,6 +320,13 @@ public final class FusedGradient: GradientBackend {
                 call(forwardKernel[v]!, [x[0].raw, x[1].raw, y.raw], rows: rows)
             case .rotary:  // positions restart at 0 in every window
                 for w in 0..<windows.count { call(forwardKernel[v]!, [x[0].at(row: w * t), y.at(row: w * t)], rows: t) }
+            case .pattention(let p) where keepingScores:
+                let spec = Self.backwardSpec(p, vector, saved: true)
+                let key = pack(p.keyName, spec.keyLayout, transposed: true)
+                let value = pack(p.valueName, spec.forwardValueLayout, transposed: false)
+                let kept = (s: Tensor(rows: rows, columns: spec.ld, zeroed: false), a: Tensor(rows: rows, columns: spec.ld, zeroed: false))
+                call(savingForwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw, kept.s.raw, kept.a.raw], rows: rows)
+                scores[v] = kept
             case .pattention(let p):
                 let spec = Self.forwardSpec(p, vector)
                 let key = pack(p.keyName, spec.keyLayout(0), transposed: true)
@@ -299,7 +349,7 @@ public final class FusedGradient: GradientBackend {
                 if uses[operand] == 0 && !keep.contains(operand) { values[operand] = nil }
             }
         }
-        return values
+        return (values, scores)
     }
 
     /// `tokens` (at least 2, within the context) from position 0: the mean next-token
@@ -310,8 +360,9 @@ public final class FusedGradient: GradientBackend {
     /// attention, rotary and the loss go window by window): the mean of their losses and the
     /// gradient of that mean.
     public func run(batch windows: [[Int32]]) -> GradientResult {
-        let values = forward(windows)
         let config = grad.forward.config, t = windows[0].count, rows = windows.count * t
+        let (values, keptScores) = forward(windows, keepingScores: keepsScores(rows: rows))
+        var scores = keptScores
         let tokens = Array(windows.joined())
         var gradients: [String: AlignedBuffer] = [:]
         for p in grad.parameters { gradients[p.name] = AlignedBuffer(count: p.elementCount) }
@@ -348,14 +399,16 @@ public final class FusedGradient: GradientBackend {
                 if let affine = ln.affine { args += [weight(affine.weight), gradients[affine.weight]!.raw, gradients[affine.bias]!.raw] }
                 call(backwardKernels[inst.result]![0], args, rows: rows)
             case .pattention(let p):
-                let spec = Self.backwardSpec(p, vector)
-                let kt = pack(p.keyName, spec.keyLayout, transposed: true)
+                let kept = scores.removeValue(forKey: inst.result)
+                let spec = Self.backwardSpec(p, vector, saved: kept != nil)
                 let vt = pack(p.valueName, spec.valueTransposedLayout, transposed: true)
                 let kp = pack(p.keyName, spec.keyPlainLayout, transposed: false)
                 let dx = adjoint(step.operandAdjoints[0], columns: p.inFeatures)!
                 let partials = scratch(spec.description, floats: spec.partialFloats(threads: threads))
-                call(backwardKernels[inst.result]![0], [read[0]!.raw, kt.raw, vt.raw, kp.raw, dy.raw, dx.raw,
-                                                        gradients[p.keyName]!.raw, gradients[p.valueName]!.raw, partials.raw], rows: rows)
+                // Recomputed S needs K's transposed panels in the second argument; saved S and A take its place and the end.
+                let first = kept?.s.raw ?? pack(p.keyName, spec.keyLayout, transposed: true).raw
+                call(backwardKernels[inst.result]![kept == nil ? 0 : 1], [read[0]!.raw, first, vt.raw, kp.raw, dy.raw, dx.raw, gradients[p.keyName]!.raw,
+                                                                         gradients[p.valueName]!.raw, partials.raw] + (kept.map { [$0.a.raw] } ?? []), rows: rows)
             case .rotary(let r):
                 guard let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) else { break }
                 rotaryBackward(dy, into: dx, r, window: t)

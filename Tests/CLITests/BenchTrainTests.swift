@@ -32,12 +32,14 @@ final class BenchTrainTests: XCTestCase {
     }
 
     /// `--profile`: the fused step by kernel (each Pattention backward shape, attention, AdamW)
-    /// and the kernels' total; the fused side's vector target is named (AVX2 by default).
+    /// and the kernels' total; the fused side's vector target is named (the CPU's best by default);
+    /// `--cpu-time` says the steps were timed by CPU time.
     func testProfileListsTheKernels() throws {
         let r = try TFC.run(["bench", "train", "specs/tiny.tfs", "--repeat", "2", "--warmup", "0", "--quick", "--seq", "16", "--batch", "2",
-                             "--threads", "1", "--profile"])
+                             "--threads", "1", "--profile", "--cpu-time"])
         XCTAssertSucceeded(r, "tfc bench train --profile")
-        for text in ["fused kernels: avx2 (--target-cpu)", "fused step by kernel (ms per step, % of the median step ",
+        for text in ["fused kernels: \(TFC.runnableTargets.last!) (--target-cpu)", "fused step by kernel (ms per step, % of the median step ",
+                     "steps timed by process CPU time (--cpu-time), not the wall clock",
                      "  pattention backward d_in=64 n=", "  attention backward\n", "  AdamW\n", "  cross-entropy\n", "all kernels (the rest is host work"] {
             XCTAssertTrue(r.stdout.contains(text), "\(text) missing:\n\(r.stdout)")
         }

@@ -40,6 +40,17 @@ final class AdamWTests: XCTestCase {
         XCTAssertGreaterThan(zip(w, w0).map { abs(Double($0) - Double($1)) }.max()!, 0.01, "the weights moved")
     }
 
+    /// The global norm's interleaved partial sums against one running double sum, over tensors
+    /// whose lengths are not multiples of the 8 partial sums.
+    func testGlobalNormMatchesARunningSum() {
+        var random = TestRandom(state: 3)
+        let tensors = [1003, 7, 8, 4096, 1].map { random.array($0, scale: 3) }
+        var sum = 0.0
+        for t in tensors { for x in t { sum += Double(x) * Double(x) } }
+        XCTAssertEqual(AdamW.globalNorm(tensors), sum.squareRoot(), accuracy: 1e-12 * sum.squareRoot())
+        XCTAssertEqual(AdamW.globalNorm([[Float]]()), 0)
+    }
+
     func testScheduleWarmsUpThenDecays() {
         let s = LearningRate(peak: 1, warmup: 4, steps: 20)
         XCTAssertEqual(s.at(1), 0.25, accuracy: 1e-12)

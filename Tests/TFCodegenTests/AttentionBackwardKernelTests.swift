@@ -1,0 +1,44 @@
+import XCTest
+@testable import TFCodegen
+import TFIR
+import TFNaive
+
+/// The blocked attention backward against the naive backend's (`NaiveBackward.attention`, OpenBLAS
+/// products and double softmax sums), for every vector target this CPU runs: head dims that are
+/// not a multiple of the lanes (masked tails), sequence lengths that are not a multiple of the
+/// score tile (padding positions), more rows than one query block (causal blocks after the
+/// first), a single row, non-causal attention, and accumulation into what dq, dk, dv held.
+final class AttentionBackwardKernelTests: XCTestCase {
+    func testAgainstNaiveBackward() {
+        for vector in TestJIT.runnable { check(vector) }
+    }
+
+    func check(_ vector: VectorTarget) {
+        let tiling = AttentionBackwardTiling(vector)
+        let cases: [(heads: Int, headDim: Int, T: Int, causal: Bool)] = [
+            (2, 12, 37, true), (3, 32, 96, true), (1, 20, 150, false), (1, 17, tiling.queryBlock * 2 + 45, true),
+            (2, 8, 1, true), (2, 64, 5, false), (1, 40, tiling.queryBlock + 3, false),
+        ]
+        for (heads, headDim, T, causal) in cases {
+            let spec = AttentionBackwardSpec(heads: heads, headDim: headDim, causal: causal)
+            let kernel = TestJIT.compile(for: vector) { [$0.addAttentionBackward(spec)] }[spec.symbol]!
+            let width = heads * headDim
+            var random = TestRandom(seed: UInt64(T * 100 + headDim))
+            let q = random.array(T * width, scale: 2), k = random.array(T * width, scale: 2), v = random.array(T * width)
+            let dy = random.array(T * width)
+            let initial = (0..<3).map { _ in random.array(T * width) }
+            let op = AttentionOp(heads: heads, headDim: headDim, causal: causal, cacheSlot: 0)
+            let m = { (data: [Float]) in Matrix(rows: T, columns: width, data: data) }
+            let ref = NaiveBackward.attention(q: m(q), k: m(k), v: m(v), dy: m(dy), op)
+            let buffers = [q, k, v, dy].map { AlignedBuffer($0) }
+            let outputs = initial.map { AlignedBuffer($0) }
+            kernel((buffers + outputs).map(\.raw), rows: T)
+            for (name, (out, (start, delta))) in zip(["dq", "dk", "dv"], zip(outputs, zip(initial, [ref.dq, ref.dk, ref.dv]))) {
+                // Compared as the gradient itself (what the kernel added), relative to its largest element.
+                let added = zip(out.array, start).map { $0 - $1 }
+                XCTAssertLessThan(relativeError(added, delta.data.map(Double.init)), 1e-4,
+                                  "\(vector.name): \(name) heads=\(heads) head_dim=\(headDim) T=\(T)\(causal ? "" : " non-causal")")
+            }
+        }
+    }
+}
