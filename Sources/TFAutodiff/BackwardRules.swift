@@ -19,7 +19,8 @@ public enum BackwardRules {
                      summary: "dV = Θ(S)ᵀ·dy, dS = Θ'(S)ᵀ(dy·Vᵀ), dX = dS·K, dK = dSᵀ·X (zero-norm row: dS = 0)",
                      recomputes: { inst in
                          guard case .pattention(let p) = inst.op else { return [] }
-                         return ["S = X·Kᵀ and Θ(S) of [T, \(p.tokens)]"]
+                         // The fused trainer overrides this when memory allows (FusedGradient.keepsScores).
+                         return ["S = X·Kᵀ and Θ(S) of [T, \(p.tokens)] (the fused trainer keeps them from the forward instead while every site's fit its saved-scores budget)"]
                      },
                      weights: { inst in
                          guard case .pattention(let p) = inst.op else { return [] }
