@@ -136,13 +136,25 @@ public final class FusedExecutor: ModelExecutor {
         }
     }
 
-    /// Logits for every new row, `[T, vocab]`.
+    /// Logits for every new row, `[T, vocab]`. The program writes them straight into the
+    /// returned array (a prompt's are 100 MB and more: no copy, and the fresh pages fault in as
+    /// huge ones).
     public func forward(_ ids: [Int32]) -> Matrix {
-        prepare(ids, logitRows: ids.count)
-        forwardAll(UnsafePointer(table), Int64(ids.count), Int64(position))
+        prepare(ids, logitRows: 1)
+        let count = ids.count * graph.config.vocab
+        let data = [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            if let logitsSlot {
+                HugePages.advise(UnsafeMutableRawPointer(out.baseAddress!), bytes: count * 4)
+                table[logitsSlot] = UnsafeMutableRawPointer(out.baseAddress!)
+            } else {
+                out.initialize(repeating: 0)
+            }
+            forwardAll(UnsafePointer(table), Int64(ids.count), Int64(position))
+            if let logitsSlot { table[logitsSlot] = logits.raw }
+            initialized = count
+        }
         position += ids.count
-        let vocab = graph.config.vocab
-        return Matrix(rows: ids.count, columns: vocab, data: Array(UnsafeBufferPointer(start: logits.pointer, count: ids.count * vocab)))
+        return Matrix(rows: ids.count, columns: graph.config.vocab, data: data)
     }
 
     /// Logits of the last new row only (prefill for generation, and every decoding step).

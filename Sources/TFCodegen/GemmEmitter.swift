@@ -16,7 +16,9 @@ enum ALayout: Hashable {
 }
 
 /// A statically shaped GEMM `C[rows, n] (+)= A[rows, k] · B[k, n]` with B in packed panels
-/// (`PanelLayout(k:n:nr:)`), `rows` known only at run time.
+/// (`PanelLayout(k:n:nr:)` with `nr` the schedule's `panelWidth`), `rows` known only at run time.
+/// Column tiles ("panels" below: `nr` columns each) are what the driver and its callers count;
+/// with a panel wider than the tile, tile `p` is columns `(p % group)·nr…` of packed panel `p / group`.
 struct GemmShape: Hashable {
     var k: Int
     var n: Int
@@ -31,8 +33,12 @@ struct GemmShape: Hashable {
     /// block but the last then starts on a pair).
     var kc: Int { bGroup == 2 ? (schedule.kc + 1) / 2 * 2 : schedule.kc }
     var nr: Int { schedule.nr }
+    /// Columns per packed panel (a multiple of `nr`) and tiles per panel.
+    var panelWidth: Int { schedule.panelWidth }
+    var group: Int { panelWidth / nr }
+    /// Column tiles of `nr` columns.
     var panels: Int { (n + nr - 1) / nr }
-    var layout: PanelLayout { PanelLayout(k: k, n: n, nr: nr, format: kernel.weights) }
+    var layout: PanelLayout { PanelLayout(k: k, n: n, nr: panelWidth, format: kernel.weights) }
     /// k values per 32-bit unit of B (bf16 pairs: 2) and of A (bf16 activations: 2). Offsets
     /// into A and B below count 32-bit units, so a row of pairs is addressed like a row of floats.
     var bGroup: Int { kernel.weights.storage.kGroup }
@@ -57,7 +63,7 @@ struct GemmShape: Hashable {
         }
     }
     var key: String {
-        "k\(k).n\(n).\(a.key).c\(ldc).m\(mr)n\(nr)kc\(schedule.kc)u\(schedule.unroll)\(panelsOuter ? "po" : "ko")" + (kernel == .f32FMA ? "" : ".\(kernel.name)")
+        "k\(k).n\(n).\(a.key).c\(ldc).m\(mr)n\(nr)\(group > 1 ? "w\(panelWidth)" : "")kc\(schedule.kc)u\(schedule.unroll)\(panelsOuter ? "po" : "ko")" + (kernel == .f32FMA ? "" : ".\(kernel.name)")
     }
 }
 
@@ -71,9 +77,11 @@ extension IRGen {
     /// `bf16-vdpbf16ps` does one `vdpbf16ps` per row with the row's pair broadcast.
     func microKernel(_ s: GemmShape, rows: Int) -> IRFunction {
         let nv = s.nr / width
-        let prefetchBytes = s.schedule.prefetch < 0 ? s.kc * s.nr * 4 / s.bGroup : s.schedule.prefetch
+        // B's row stride: the packed panel's width (the tile reads `nr` of its columns).
+        let ldb = s.panelWidth
+        let prefetchBytes = s.schedule.prefetch < 0 ? s.kc * ldb * 4 / s.bGroup : s.schedule.prefetch
         let kernelKey = s.kernel == .f32FMA ? "" : ".\(s.kernel.name)"
-        let name = "tfc.ukr.m\(rows).n\(s.nr).a\(s.aColStride)x\(s.aRowStride).c\(s.ldc).u\(s.schedule.unroll).pf\(prefetchBytes)\(kernelKey)"
+        let name = "tfc.ukr.m\(rows).n\(s.nr)\(s.group > 1 ? "w\(ldb)" : "").a\(s.aColStride)x\(s.aRowStride).c\(s.ldc).u\(s.schedule.unroll).pf\(prefetchBytes)\(kernelKey)"
         let f = define(name, voidT, [pf32, pf32, pf32, i64, i64, i1], attributes: ["nounwind"]) { fn in
             let A = self.param(fn, 0), B = self.param(fn, 1), C = self.param(fn, 2)
             let kc = self.param(fn, 3), nValid = self.param(fn, 4), accumulate = self.param(fn, 5)
@@ -88,7 +96,7 @@ extension IRGen {
             }
             func step(_ kk: LLVMValueRef, _ acc: [LLVMValueRef]) -> [LLVMValueRef] {
                 var acc = acc
-                let bOff = self.mul(kk, s.nr)
+                let bOff = self.mul(kk, ldb)
                 prefetch(bOff)
                 let b = (0..<nv).map { self.loadV(B, self.add(bOff, $0 * self.width)) }
                 let aOff = self.mul(kk, colStride)
@@ -101,7 +109,7 @@ extension IRGen {
             /// One k pair `p` of a bf16 panel (`evenOnly`: the last, unpartnered k of an odd depth).
             func pairStep(_ p: LLVMValueRef, _ acc: [LLVMValueRef], evenOnly: Bool = false) -> [LLVMValueRef] {
                 var acc = acc
-                let bOff = self.mul(p, s.nr)
+                let bOff = self.mul(p, ldb)
                 prefetch(bOff)
                 let b = (0..<nv).map { self.loadI32V(B, self.add(bOff, $0 * self.width)) }
                 if s.kernel == .bf16DotBF16 {
@@ -209,7 +217,11 @@ extension IRGen {
             func tileLoop(_ p: LLVMValueRef, _ kb: LLVMValueRef, _ kcLen: LLVMValueRef, _ acc: LLVMValueRef) {
                 let nValid = self.smin(self.i64(s.nr), self.sub(self.i64(s.n), self.mul(p, s.nr)))
                 // kb is a multiple of kc, even for bf16: the block's first pair is kb / 2.
-                let Bp = self.gep(B, self.add(self.mul(p, s.nr * s.bDepth), self.mul(self.sdiv(kb, self.i64(s.bGroup)), s.nr)))
+                // Tile p is columns (p % group)·nr of packed panel p / group.
+                let panelStart = s.group == 1 ? self.mul(p, s.nr * s.bDepth)
+                    : self.add(self.mul(self.sdiv(p, self.i64(s.group)), s.panelWidth * s.bDepth),
+                               self.mul(LLVMBuildSRem(self.builder, p, self.i64(s.group), "")!, s.nr))
+                let Bp = self.gep(B, self.add(panelStart, self.mul(self.sdiv(kb, self.i64(s.bGroup)), s.panelWidth)))
                 let Cp = self.gep(C, self.mul(p, s.nr))
                 let aK = self.mul(self.sdiv(kb, self.i64(s.aGroup)), s.aColStride)
                 self.loop(self.i64(0), tiles) { t in

@@ -42,7 +42,7 @@ public struct GemmKernelSpec: Hashable, CustomStringConvertible, Sendable {
     }
 
     /// The packed layout of W (`packTransposed` from `[n, k]`).
-    public var weightLayout: PanelLayout { PanelLayout(k: k, n: n, nr: schedule.nr, format: microKernel.weights) }
+    public var weightLayout: PanelLayout { PanelLayout(k: k, n: n, nr: schedule.panelWidth, format: microKernel.weights) }
 
     public var description: String {
         var s = "gemm k=\(k) n=\(n)"

@@ -78,6 +78,21 @@ public struct PanelLayout: Hashable, CustomStringConvertible, Sendable {
     }
 }
 
+/// Transparent huge pages for large buffers: 2 MiB pages mean 512 times fewer page faults when
+/// fresh memory is first written, and fewer TLB misses when it is streamed.
+public enum HugePages {
+    static let size = 2 << 20
+
+    /// Advises the whole 2 MiB pages inside `bytes` bytes at `raw` to be huge (`MADV_HUGEPAGE`;
+    /// the kernel's THP mode "madvise" uses them only where asked). A hint: ignored elsewhere.
+    public static func advise(_ raw: UnsafeMutableRawPointer, bytes: Int) {
+        #if os(Linux)
+        let start = (Int(bitPattern: raw) + size - 1) & ~(size - 1), end = (Int(bitPattern: raw) + bytes) & ~(size - 1)
+        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, 14 /* MADV_HUGEPAGE */) }
+        #endif
+    }
+}
+
 /// A 64-byte aligned float buffer (packed weights, test inputs). Freed on deinit.
 public final class AlignedBuffer {
     public let count: Int
@@ -92,9 +107,7 @@ public final class AlignedBuffer {
         let large = count * 4 >= 4 << 20
         let bytes = large ? (count * 4 + huge - 1) & ~(huge - 1) : max(64, (count * 4 + 63) & ~63)
         guard posix_memalign(&raw, large ? huge : 64, bytes) == 0, let raw else { fatalError("out of memory allocating \(bytes) bytes") }
-        #if os(Linux)
-        if large { _ = madvise(raw, bytes, 14 /* MADV_HUGEPAGE */) }
-        #endif
+        if large { HugePages.advise(raw, bytes: bytes) }
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 16))
         if zeroed { pointer.initialize(repeating: 0, count: count) }
     }

@@ -137,9 +137,9 @@ public struct PattentionKernelSpec: Hashable, Sendable, CustomStringConvertible 
         self.init(dIn: dIn, layerNormEps: layerNormEps, sites: [site], schedule: schedule, for: vector)
     }
 
-    public func keyLayout(_ site: Int) -> PanelLayout { PanelLayout(k: dIn, n: sites[site].tokens, nr: schedule.nr, format: microKernel.weights) }
+    public func keyLayout(_ site: Int) -> PanelLayout { PanelLayout(k: dIn, n: sites[site].tokens, nr: schedule.panelWidth, format: microKernel.weights) }
     public func valueLayout(_ site: Int) -> PanelLayout {
-        PanelLayout(k: sites[site].tokens, n: sites[site].dOut, nr: valueSchedule.nr, format: microKernel.weights)
+        PanelLayout(k: sites[site].tokens, n: sites[site].dOut, nr: valueSchedule.panelWidth, format: microKernel.weights)
     }
 
     /// Leading dimension of a site's score block (padded to the panel width, and away from

@@ -7,6 +7,10 @@
 ///   `nr/width` B vectors plus one broadcast must fit the target's registers (AVX2, 16 `ymm`:
 ///   6x16, 4x24 and 8x8 do; AVX-512, 32 `zmm`: 14x32, 9x48, 6x64 do). `choose` picks the tile by
 ///   a cost model (`GemmTileCost`): 6x16 for AVX2, 12x32 for AVX-512.
+/// - `panel`: the width of the packed weight panels when it differs from `nr` (0: `nr`), a
+///   multiple of `nr`; the micro-kernel then reads its `nr` columns out of each wider panel. A
+///   compiled program's AVX2 variant reads the AVX-512 variants' 32-column panels this way, so
+///   one weights file serves both with each ISA's best tile.
 /// - `kc`: the depth of a cache block (a `kc x nr` weight micro-panel stays in L1 while it is
 ///   swept across the row tiles).
 /// - `rowBlock`: rows per parallel work item in the row-parallel path (a multiple of `mr`):
@@ -27,8 +31,12 @@ public struct GemmSchedule: Hashable, CustomStringConvertible, Sendable {
     public var loopOrder: LoopOrder
     /// Software prefetch of the weight stream, in bytes ahead of the micro-kernel's current
     /// position (one `prefetcht0` per k step); 0 turns it off, -1 means "the next micro-panel"
-    /// (`kc·nr·4` bytes).
+    /// (`kc·panelWidth·4` bytes: the same columns, one depth block on).
     public var prefetch: Int
+    /// Packed panel width in columns, 0 for `nr` (see `panelWidth`).
+    public var panel: Int = 0
+    /// Columns per packed weight panel: `panel`, or `nr` when that is 0.
+    public var panelWidth: Int { panel == 0 ? nr : panel }
 
     /// `panelsOuter`: panels → depth blocks → row tiles (C strips finish in L1; needs the
     /// row block of A in L2). `depthOuter`: depth blocks → panels → row tiles (a `rows x kc`
@@ -63,6 +71,7 @@ public struct GemmSchedule: Hashable, CustomStringConvertible, Sendable {
         if unroll < 1 || unroll & (unroll - 1) != 0 { return "unroll must be a power of two" }
         if columnTasks < 1 { return "columnTasks must be positive" }
         if smallRows < 0 { return "smallRows must be >= 0" }
+        if panel < 0 || panel % nr != 0 { return "panel must be 0 or a positive multiple of nr (\(nr)), got \(panel)" }
         return nil
     }
 
@@ -83,11 +92,11 @@ public struct GemmSchedule: Hashable, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        "mr=\(mr) nr=\(nr) kc=\(kc) rowBlock=\(rowBlock) smallRows=\(smallRows) unroll=\(unroll) columnTasks=\(columnTasks)" + (loopOrder == .automatic ? "" : " loop=\(loopOrder.rawValue)") + (prefetch == -1 ? "" : " prefetch=\(prefetch)")
+        "mr=\(mr) nr=\(nr) kc=\(kc) rowBlock=\(rowBlock) smallRows=\(smallRows) unroll=\(unroll) columnTasks=\(columnTasks)" + (loopOrder == .automatic ? "" : " loop=\(loopOrder.rawValue)") + (prefetch == -1 ? "" : " prefetch=\(prefetch)") + (panel == 0 ? "" : " panel=\(panel)")
     }
 
     /// Parses `key=value` pairs separated by spaces or commas, starting from `base`, and checks
-    /// them for `vector` (keys: mr, nr, kc, rowBlock, smallRows, unroll, columnTasks, prefetch, and loop=automatic|panelsOuter|depthOuter).
+    /// them for `vector` (keys: mr, nr, kc, rowBlock, smallRows, unroll, columnTasks, prefetch, panel, and loop=automatic|panelsOuter|depthOuter).
     public init(parsing text: String, base: GemmSchedule = GemmSchedule(), for vector: VectorTarget) throws {
         self = base
         for item in text.split(whereSeparator: { $0 == " " || $0 == "," }) {
@@ -108,7 +117,8 @@ public struct GemmSchedule: Hashable, CustomStringConvertible, Sendable {
             case "unroll": unroll = v
             case "columnTasks", "tasks": columnTasks = v
             case "prefetch": prefetch = v
-            default: throw CodegenError("unknown schedule key '\(kv[0])' (mr, nr, kc, rowBlock, smallRows, unroll, columnTasks, prefetch, loop)")
+            case "panel": panel = v
+            default: throw CodegenError("unknown schedule key '\(kv[0])' (mr, nr, kc, rowBlock, smallRows, unroll, columnTasks, prefetch, panel, loop)")
             }
         }
         // A new mr without a rowBlock keeps the rows per block near the base's, in whole tiles.

@@ -79,12 +79,23 @@ final class BF16KernelTests: XCTestCase {
         checkGemm(k: 37, n: 40, rows: [1, 7, 64], eps: 1e-5)
         checkGemm(k: 600, n: 96, rows: [5, 50], eps: nil)  // several depth blocks
         checkGemm(k: 45, n: 40, rows: [3, 20], eps: 1e-5, schedule: "kc=9")  // odd kc: blocks of 10, an odd last one
+        // 16-column tiles out of 32-column panels (a compiled program's AVX2 variant): odd depth,
+        // a partial last panel whose second tile is the partial one.
+        checkGemm(k: 37, n: 56, rows: [1, 7, 64], eps: 1e-5, schedule: "nr=16 panel=32 kc=9")
     }
 
-    func checkPattention(dIn: Int, sites: [PattentionSite], eps: Float?, rows: [Int], file: StaticString = #filePath, line: UInt = #line) {
+    /// `schedule`: `key=value` pairs applied to the score and the value GEMMs' chosen schedules.
+    func checkPattention(dIn: Int, sites: [PattentionSite], eps: Float?, rows: [Int], schedule: String? = nil,
+                         file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertFalse(Self.cases.isEmpty)
         for (vector, kind) in Self.cases {
-            let spec = PattentionKernelSpec(dIn: dIn, layerNormEps: eps, sites: sites, microKernel: kind, for: vector)
+            let chosen = PattentionKernelSpec(dIn: dIn, layerNormEps: eps, sites: sites, microKernel: kind, for: vector)
+            let spec = try! schedule.map {
+                PattentionKernelSpec(dIn: dIn, layerNormEps: eps, sites: sites,
+                                     schedule: try GemmSchedule(parsing: $0, base: chosen.schedule, for: vector),
+                                     valueSchedule: try GemmSchedule(parsing: $0, base: chosen.valueSchedule, for: vector),
+                                     microKernel: kind, for: vector)
+            } ?? chosen
             let kernel = TestJIT.compile(for: vector) { [$0.addPattention(spec)] }[spec.symbol]!
             var rng = TestRandom(seed: UInt64(dIn * 131 + sites.count))
             let ks = sites.map { rng.array($0.tokens * dIn, scale: 0.5) }
@@ -120,6 +131,10 @@ final class BF16KernelTests: XCTestCase {
         checkPattention(dIn: 64, sites: [PattentionSite(tokens: 41, dOut: 64, rotary: RotaryEmbedding(heads: 4, headDim: 16)),
                                          PattentionSite(tokens: 41, dOut: 64), PattentionSite(tokens: 30, dOut: 32, activation: .geluL2Norm)],
                         eps: 1e-5, rows: [1, 5, 70])
+        // 16-column tiles out of 32-column panels, keys and values: 53 tokens (the value GEMM's
+        // depth) leave a partial second tile in the last key panel.
+        checkPattention(dIn: 72, sites: [PattentionSite(tokens: 53, dOut: 56, residual: true)], eps: 1e-5, rows: [1, 2, 33, 130],
+                        schedule: "nr=16 panel=32")
     }
 
     /// vdpbf16ps where it is selected, never on AVX2; bf16 panels are half the bytes.

@@ -73,6 +73,30 @@ final class GemmKernelTests: XCTestCase {
         check(k: 40, n: 77, rows: [1, 20, 70], parallelism: .rows)
     }
 
+    /// Tiles narrower than the packed panels (`panel=`, how a compiled program's AVX2 variant
+    /// reads the AVX-512 variants' 32-column panels): the first and second tile of a panel, a
+    /// partial last panel whose second tile is the partial one (n = 56 with 32-column panels),
+    /// both loop orders, the row and column paths.
+    func testTilesNarrowerThanThePanels() {
+        let schedules: [(VectorTarget, [String])] = [
+            (.avx2, ["mr=6 nr=16 panel=32", "mr=4 nr=8 kc=20 panel=24 loop=depthOuter", "mr=6 nr=16 kc=9 panel=64 prefetch=0"]),
+            (.avx512, ["mr=12 nr=16 panel=32", "mr=6 nr=32 kc=20 panel=64 loop=depthOuter"]),
+        ]
+        for (vector, list) in schedules where TestJIT.runnable.contains(vector) {
+            for text in list {
+                let s = try! GemmSchedule(parsing: text, for: vector)
+                XCTAssertEqual(GemmKernelSpec(k: 45, n: 56, schedule: s, for: vector).weightLayout.nr, s.panel, text)
+                for n in [56, 70, 13] {
+                    check(k: 45, n: n, rows: [1, 9, 50], schedule: s, vectors: [vector])
+                    check(k: 45, n: n, rows: [1, 9, 50], schedule: s, parallelism: .columns, vectors: [vector])
+                }
+            }
+        }
+        XCTAssertThrowsError(try GemmSchedule(parsing: "nr=16 panel=24", for: .avx2)) { error in
+            XCTAssertEqual("\(error)", "codegen: schedule: panel must be 0 or a positive multiple of nr (16), got 24")
+        }
+    }
+
     /// The cost model's tiles: the widest reuse that keeps the FMA pipes fed within the target's
     /// tile registers, padding counted.
     func testCostModelChoosesATilePerTarget() {

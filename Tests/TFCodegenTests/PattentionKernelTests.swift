@@ -207,6 +207,10 @@ final class PattentionKernelTests: XCTestCase {
         let v = try! GemmSchedule(parsing: "mr=8 nr=8 kc=16 loop=depthOuter", for: .avx2)
         check(PattentionKernelSpec(dIn: 72, layerNormEps: 1e-5, sites: [PattentionSite(tokens: 45, dOut: 33)], schedule: s, valueSchedule: v),
               rows: [1, 4, 5, 31], vectors: [.avx2])
+        // Tiles narrower than the panels (a compiled program's AVX2 variant): keys and values.
+        let narrow = try! GemmSchedule(parsing: "mr=6 nr=16 panel=32", for: .avx2)
+        check(PattentionKernelSpec(dIn: 72, layerNormEps: 1e-5, sites: [PattentionSite(tokens: 53, dOut: 56, residual: true)],
+                                   schedule: narrow, valueSchedule: narrow), rows: [1, 4, 5, 31, 100], vectors: [.avx2])
         if TestJIT.runnable.contains(.avx512) {
             let s = try! GemmSchedule(parsing: "mr=9 nr=48 kc=30 rowBlock=18 smallRows=4", for: .avx512)
             let v = try! GemmSchedule(parsing: "mr=14 nr=16 kc=16 loop=depthOuter", for: .avx512)
