@@ -15,7 +15,7 @@ final class ZeroPages {
     ///     weights take far fewer TLB misses); without, memory is taken 4 KiB at a time.
     ///   - what: names the memory in the error ("the weights").
     init(bytes: Int, hugePages: Bool = false, what: String) throws {
-        let huge = 2 << 20
+        let huge = HugePages.size
         let bytes = max(4096, bytes)
         mappedBytes = hugePages ? bytes + huge : bytes
         // Address space only (no commit charge): what is never touched is never taken.
@@ -26,9 +26,7 @@ final class ZeroPages {
         mapping = m
         if hugePages {
             raw = m + (huge - Int(bitPattern: m) % huge) % huge
-            #if os(Linux)
-            _ = madvise(raw, bytes, 14 /* MADV_HUGEPAGE */)
-            #endif
+            HugePages.advise(raw, bytes: bytes)
         } else {
             raw = m
         }
