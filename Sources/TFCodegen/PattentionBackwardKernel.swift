@@ -49,6 +49,8 @@ public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertibl
     /// Row stride of the score blocks.
     public var ld: Int { roundUp(n, 16) }
     var scoreSchedule: GemmSchedule { GemmSchedule.choose(k: dIn, n: n, for: vector) }
+    /// S = X·Kᵀ for a block of rows into `[rows, ld]`: the backward's and the training forward's one score product.
+    var scoreShape: GemmShape { GemmShape(k: dIn, n: n, a: .rowMajor(lda: dIn), ldc: ld, schedule: scoreSchedule) }
     var dASchedule: GemmSchedule { GemmSchedule.choose(k: dOut, n: n, for: vector) }
     var dXSchedule: GemmSchedule { GemmSchedule.choose(k: n, n: dIn, for: vector) }
 
@@ -157,7 +159,7 @@ extension KernelModule {
         if hasKernel(symbol) { return symbol }
         let g = gen
         let rb = PattentionBackwardSpec.rowBlock, n = spec.n, din = spec.dIn, dout = spec.dOut, ld = spec.ld
-        let scoreShape = GemmShape(k: din, n: n, a: .rowMajor(lda: din), ldc: ld, schedule: spec.scoreSchedule)
+        let scoreShape = spec.scoreShape
         let dAShape = GemmShape(k: dout, n: n, a: .rowMajor(lda: dout), ldc: ld, schedule: spec.dASchedule)
         let dXShape = GemmShape(k: n, n: din, a: .rowMajor(lda: ld), ldc: din, schedule: spec.dXSchedule)
         let scoreGemm = g.gemmBlock(scoreShape), dAGemm = g.gemmBlock(dAShape), dXGemm = g.gemmBlock(dXShape)

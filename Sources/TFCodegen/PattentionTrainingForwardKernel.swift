@@ -3,7 +3,7 @@ import CLLVM
 /// The forward of one Pattention site for training, keeping what its backward would recompute:
 /// per block of rows `S = X·Kᵀ` and `A = Θ(S)` are written to `[T, ld]` buffers the caller keeps
 /// until the backward (`PattentionBackwardSpec.scoresSaved`), then `Y = A·V`. The score GEMM and
-/// Θ are the backward's own (`scoreSchedule`, `pattentionActivation`), so the saved S and A are
+/// Θ are the backward's own (`scoreShape`, `pattentionActivation`), so the saved S and A are
 /// bit for bit what the backward would have recomputed. Row blocks are the parallel axis.
 ///
 /// ABI: `args = [X [T, d_in], Kt, Vp, Y [T, d_out], S [T, ld], A [T, ld]]`, `T` rows; `p0` ignored.
@@ -25,7 +25,7 @@ extension KernelModule {
         if hasKernel(symbol) { return symbol }
         let g = gen
         let rb = PattentionBackwardSpec.rowBlock, n = spec.n, din = spec.dIn, dout = spec.dOut, ld = spec.ld
-        let scoreShape = GemmShape(k: din, n: n, a: .rowMajor(lda: din), ldc: ld, schedule: spec.scoreSchedule)
+        let scoreShape = spec.scoreShape
         let valueShape = GemmShape(k: n, n: dout, a: .rowMajor(lda: ld), ldc: dout, schedule: spec.forwardValueSchedule)
         let scoreGemm = g.gemmBlock(scoreShape), valueGemm = g.gemmBlock(valueShape)
         let act = g.pattentionActivation(spec.site, ld: ld)
