@@ -230,44 +230,42 @@ public final class FusedGradient: GradientBackend {
         return b
     }
 
-    /// Per (position, pair) the rotation's cos and sin, as `NaiveBackward.rotary` computes them
-    /// (two arrays, so the pair loop loads them as vectors).
-    private var rotaryTables: [String: (cos: [Float], sin: [Float])] = [:]
+    /// Per (position, pair) the rotation's cos and sin, as `NaiveBackward.rotary` computes them.
+    private var rotaryTables: [String: [(c: Float, s: Float)]] = [:]
 
     /// `dx += Rᵀ(dy)` window by window (positions restart at 0): the rotated pairs turned back,
     /// the pass-through columns added as they are. The oracle's arithmetic, without its copies.
     private func rotaryBackward(_ dy: Tensor, into dx: Tensor, _ r: RotaryOp, window t: Int) {
         let half = r.rotaryDims / 2, width = dy.columns
         let key = "\(r.rotaryDims) \(r.base)"
-        if rotaryTables[key] == nil || rotaryTables[key]!.cos.count < t * half {
-            var cos: [Float] = [], sin: [Float] = []
-            cos.reserveCapacity(t * half); sin.reserveCapacity(t * half)
+        if rotaryTables[key] == nil || rotaryTables[key]!.count < t * half {
+            var table: [(c: Float, s: Float)] = []
+            table.reserveCapacity(t * half)
             for row in 0..<t {
                 for j in 0..<half {
                     let angle = Double(row) / Foundation.pow(r.base, Double(2 * j) / Double(r.rotaryDims))
-                    cos.append(Float(Foundation.cos(angle))); sin.append(Float(Foundation.sin(angle)))
+                    table.append((Float(Foundation.cos(angle)), Float(Foundation.sin(angle))))
                 }
             }
-            rotaryTables[key] = (cos, sin)
+            rotaryTables[key] = table
         }
         let g = dy.storage.pointer, out = dx.storage.pointer
-        let (cosines, sines) = rotaryTables[key]!
-        cosines.withUnsafeBufferPointer { cp in sines.withUnsafeBufferPointer { sp in
+        rotaryTables[key]!.withUnsafeBufferPointer { table in
             for row in 0..<dy.rows {
                 let position = row % t, line = row * width
-                let c = cp.baseAddress! + position * half, s = sp.baseAddress! + position * half
                 for h in 0..<r.heads {
                     let base = line + h * r.headDim
                     for j in 0..<half {
+                        let (c, s) = table[position * half + j]
                         let g1 = g[base + j], g2 = g[base + j + half]
-                        out[base + j] += g1 * c[j] + g2 * s[j]
-                        out[base + j + half] += g2 * c[j] - g1 * s[j]
+                        out[base + j] += g1 * c + g2 * s
+                        out[base + j + half] += g2 * c - g1 * s
                     }
                     for j in r.rotaryDims..<max(r.rotaryDims, r.headDim) { out[base + j] += g[base + j] }
                 }
             }
             for j in (r.heads * r.headDim)..<width { for row in 0..<dy.rows { out[row * width + j] += g[row * width + j] } }
-        } }
+        }
     }
 
     /// Drops the packed weights: call after changing the weights other than through `adamW`.
