@@ -27,21 +27,21 @@ public enum AdamW {
         return sum.squareRoot()
     }
 
-    static func squaredSum(_ g: [Float]) -> Double {
-        g.withUnsafeBufferPointer { p in
-            var lanes = SIMD8<Double>()
-            let full = p.count / 8 * 8
-            var i = 0
-            while i < full {
-                let x = SIMD8<Double>(UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self))
-                lanes += x * x
-                i += 8
-            }
-            var sum = 0.0
-            for l in 0..<8 { sum += lanes[l] }
-            while i < p.count { sum += Double(p[i]) * Double(p[i]); i += 1 }
-            return sum
+    static func squaredSum(_ g: [Float]) -> Double { g.withUnsafeBufferPointer(squaredSum) }
+
+    static func squaredSum(_ p: UnsafeBufferPointer<Float>) -> Double {
+        var lanes = SIMD8<Double>()
+        let full = p.count / 8 * 8
+        var i = 0
+        while i < full {
+            let x = SIMD8<Double>(UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self))
+            lanes += x * x
+            i += 8
         }
+        var sum = 0.0
+        for l in 0..<8 { sum += lanes[l] }
+        while i < p.count { sum += Double(p[i]) * Double(p[i]); i += 1 }
+        return sum
     }
 
     /// The factor that clips a gradient of global norm `norm` to `options.clipNorm`.
@@ -66,6 +66,13 @@ public enum AdamW {
     /// `w -= lr·λ·w` (if `decay`), then `w -= lr · m̂ / (√v̂ + ε)` with bias-corrected moments
     /// (`stepFactors`).
     public static func update(_ w: UnsafeMutableBufferPointer<Float>, gradient g: [Float], scale: Double,
+                              m: UnsafeMutableBufferPointer<Float>, v: UnsafeMutableBufferPointer<Float>,
+                              step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
+        g.withUnsafeBufferPointer { update(w, gradient: $0, scale: scale, m: m, v: v, step: step, lr: lr, decay: decay, options) }
+    }
+
+    /// `update` on a gradient read in place.
+    public static func update(_ w: UnsafeMutableBufferPointer<Float>, gradient g: UnsafeBufferPointer<Float>, scale: Double,
                               m: UnsafeMutableBufferPointer<Float>, v: UnsafeMutableBufferPointer<Float>,
                               step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
         let b1 = options.beta1, b2 = options.beta2

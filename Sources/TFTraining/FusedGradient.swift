@@ -53,6 +53,9 @@ public final class FusedGradient: GradientBackend {
     /// `weightsChanged()` drops them all.
     private var packs: [String: Pack] = [:]
     private var scratchBuffers: [String: AlignedBuffer] = [:]
+    /// Every weight's gradient, kept across steps and zeroed at the start of each (the kernels
+    /// add into them): `runForUpdate` hands them to the update in place instead of copying them out.
+    private var gradientBuffers: [String: AlignedBuffer] = [:]
     /// With `timesKernels`, the seconds spent in each kernel (by a readable name, summed over
     /// calls: `tfc bench train --profile`).
     public var timesKernels = false
@@ -271,18 +274,18 @@ public final class FusedGradient: GradientBackend {
     private func weight(_ name: String) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(mutating: weights(name).baseAddress!) }
 
     /// One AdamW step on one tensor with the generated kernel (the same bits as `AdamW.update`).
-    public func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: [Float], scale: Double, m: UnsafeMutableBufferPointer<Float>,
+    public func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>, scale: Double, m: UnsafeMutableBufferPointer<Float>,
                       v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
         precondition(gradient.count == w.count && m.count == w.count && v.count == w.count)
         let (c1, c2, shrink) = AdamW.corrections(step: step, lr: lr, decay: decay, options)
         let (stepSize, inverseRoot) = AdamW.stepFactors(lr: lr, correction1: c1, correction2: c2)
         var k = AdamWKernel.coefficients(scale: scale, beta1: options.beta1, beta2: options.beta2, stepSize: stepSize,
                                          inverseRootCorrection2: inverseRoot, shrink: shrink, epsilon: options.epsilon)
-        gradient.withUnsafeBufferPointer { gp in k.withUnsafeMutableBufferPointer { kp in  // the kernel only reads g
-            call(AdamWKernel.symbol, [UnsafeMutableRawPointer(w.baseAddress!), UnsafeMutableRawPointer(mutating: gp.baseAddress!),
+        k.withUnsafeMutableBufferPointer { kp in  // the kernel only reads the gradient
+            call(AdamWKernel.symbol, [UnsafeMutableRawPointer(w.baseAddress!), UnsafeMutableRawPointer(mutating: gradient.baseAddress!),
                                       UnsafeMutableRawPointer(m.baseAddress!), UnsafeMutableRawPointer(v.baseAddress!),
                                       UnsafeMutableRawPointer(kp.baseAddress!)], rows: w.count)
-        } }
+        }
         for pack in packs.values where pack.source == UnsafePointer(w.baseAddress!) { pack.refresh() }
     }
 
@@ -360,12 +363,26 @@ public final class FusedGradient: GradientBackend {
     /// attention, rotary and the loss go window by window): the mean of their losses and the
     /// gradient of that mean.
     public func run(batch windows: [[Int32]]) -> GradientResult {
+        let (loss, gradients) = step(windows)
+        return GradientResult(loss: loss, gradients: gradients.mapValues(\.array))
+    }
+
+    /// `run(batch:)` without copying the gradients out: they stay valid until the next run.
+    public func runForUpdate(batch windows: [[Int32]]) -> (loss: Double, gradients: StepGradients) {
+        let (loss, gradients) = step(windows)
+        return (loss, .buffers(gradients))
+    }
+
+    private func step(_ windows: [[Int32]]) -> (loss: Double, gradients: [String: AlignedBuffer]) {
         let config = grad.forward.config, t = windows[0].count, rows = windows.count * t
         let (values, keptScores) = forward(windows, keepingScores: keepsScores(rows: rows))
         var scores = keptScores
         let tokens = Array(windows.joined())
-        var gradients: [String: AlignedBuffer] = [:]
-        for p in grad.parameters { gradients[p.name] = AlignedBuffer(count: p.elementCount) }
+        if gradientBuffers.isEmpty {
+            for p in grad.parameters { gradientBuffers[p.name] = AlignedBuffer(count: p.elementCount, zeroed: false) }
+        }
+        let gradients = gradientBuffers
+        for g in gradients.values { g.pointer.update(repeating: 0, count: g.count) }
         let (loss, seed) = crossEntropy(values[grad.loss.reads[0]]!, windows)
         var adjoints: [ValueID: Tensor] = [grad.loss.forward.result: seed]
         /// The adjoint of `value`, created zero on first use (kernels add into it).
@@ -439,7 +456,7 @@ public final class FusedGradient: GradientBackend {
                 preconditionFailure("refused by init")
             }
         }
-        return GradientResult(loss: loss, gradients: gradients.mapValues(\.array))
+        return (loss, gradients)
     }
 }
 

@@ -1,4 +1,5 @@
 import TFNaive
+import TFCodegen
 
 /// What computes a training step's loss and gradients: the oracle (`NaiveGradient`) or the
 /// generated kernels (`FusedGradient`). Both follow the same `GradGraph`.
@@ -7,11 +8,28 @@ public protocol GradientBackend: AnyObject {
     func run(_ tokens: [Int32]) -> GradientResult
     /// Equally long windows: the mean of their losses and the mean of their gradients.
     func run(batch windows: [[Int32]]) -> GradientResult
+    /// `run(batch:)` for one optimiser update: the gradients where the backend keeps them (the
+    /// fused backend's own buffers, valid until its next run: no copy out), else its arrays.
+    func runForUpdate(batch windows: [[Int32]]) -> (loss: Double, gradients: StepGradients)
     /// The mean next-token cross-entropy alone (a forward pass).
     func loss(_ tokens: [Int32]) -> Double
     /// One AdamW step on one tensor (`AdamW.update`'s contract and bits).
-    func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: [Float], scale: Double, m: UnsafeMutableBufferPointer<Float>,
+    func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>, scale: Double, m: UnsafeMutableBufferPointer<Float>,
                v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions)
+}
+
+/// A step's gradients by tensor name, read in place.
+public enum StepGradients {
+    case arrays([String: [Float]])
+    case buffers([String: AlignedBuffer])
+
+    /// `body` on tensor `name`'s gradient.
+    public func with<R>(_ name: String, _ body: (UnsafeBufferPointer<Float>) -> R) -> R {
+        switch self {
+        case .arrays(let a): return a[name]!.withUnsafeBufferPointer(body)
+        case .buffers(let b): let g = b[name]!; return body(UnsafeBufferPointer(start: g.pointer, count: g.count))
+        }
+    }
 }
 
 extension GradientBackend {
@@ -32,8 +50,19 @@ extension GradientBackend {
         return GradientResult(loss: loss / Double(windows.count), gradients: sum)
     }
 
-    /// The host loop, for backends without an AdamW kernel.
+    public func runForUpdate(batch windows: [[Int32]]) -> (loss: Double, gradients: StepGradients) {
+        let r = run(batch: windows)
+        return (r.loss, .arrays(r.gradients))
+    }
+
+    /// `adamW` on an array.
     public func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: [Float], scale: Double, m: UnsafeMutableBufferPointer<Float>,
+                      v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
+        gradient.withUnsafeBufferPointer { adamW(w, gradient: $0, scale: scale, m: m, v: v, step: step, lr: lr, decay: decay, options) }
+    }
+
+    /// The host loop, for backends without an AdamW kernel.
+    public func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>, scale: Double, m: UnsafeMutableBufferPointer<Float>,
                       v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
         AdamW.update(w, gradient: gradient, scale: scale, m: m, v: v, step: step, lr: lr, decay: decay, options)
     }

@@ -44,15 +44,17 @@ public final class Trainer {
 
     public func step() -> StepReport {
         let windows = data.batch(batch, window: window, random: &state.random)
-        let result = gradient.run(batch: windows)
+        let result = gradient.runForUpdate(batch: windows)
         let sum = result.gradients
-        let norm = AdamW.globalNorm(state.parameters.map { sum[$0.name]! })
+        let norm = state.parameters.reduce(0.0) { total, p in total + sum.with(p.name) { AdamW.squaredSum($0) } }.squareRoot()
         let scale = AdamW.clipScale(norm: norm, options)
         state.step += 1
         let lr = schedule.at(state.step)
         for p in state.parameters {
-            gradient.adamW(state.weights[p.name]!, gradient: sum[p.name]!, scale: scale, m: state.m[p.name]!, v: state.v[p.name]!,
-                           step: state.step, lr: lr, decay: p.shape.count > 1, options)
+            sum.with(p.name) { g in
+                gradient.adamW(state.weights[p.name]!, gradient: g, scale: scale, m: state.m[p.name]!, v: state.v[p.name]!,
+                               step: state.step, lr: lr, decay: p.shape.count > 1, options)
+            }
         }
         return StepReport(step: state.step, loss: result.loss, learningRate: lr, gradientNorm: norm)
     }
