@@ -36,7 +36,7 @@ struct BenchOptions: ParsableArguments {
     var compare: String?
     @Flag(help: "Tiny peak measurements and cache flushes, for tests (the peak is then not the machine's).") var quick = false
     @Option(name: .customLong("target-cpu"),
-            help: ArgumentHelp("Vector target of the fused side: native (the CPU's best, the default; bench train: avx2), avx2 or avx512. bench model takes a list, e.g. avx512,avx2: the first is the fused side, the others are timed beside it in the same run.",
+            help: ArgumentHelp("Vector target of the fused side: native (the CPU's best, the default), avx2 or avx512. bench model takes a list, e.g. avx512,avx2: the first is the fused side, the others are timed beside it in the same run.",
                                valueName: "target[,target…]"))
     var targetCPU: String?
 

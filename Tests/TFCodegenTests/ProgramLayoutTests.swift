@@ -103,8 +103,13 @@ final class ProgramLayoutTests: XCTestCase {
     /// The numbers compiled programs and weights files hold: changing one would misread every
     /// file already written (bump TFC_AOT_FORMAT_VERSION / TFC_WEIGHTS_VERSION instead).
     func testTheCHostsNumbersAreStable() {
-        let header = ProgramLayout.cDefinitions
-        for line in ["enum { TFC_SLOT_WEIGHT = 0, TFC_SLOT_ARENA = 1, TFC_SLOT_TOKENS = 2, TFC_SLOT_LOGITS = 3 };",
+        let header = AOTModel.layoutHeader
+        for line in ["#define TFC_AOT_FORMAT_VERSION 5", "#define TFC_WEIGHTS_MAGIC \"TFCWGHT1\"", "#define TFC_WEIGHTS_VERSION 3",
+                     "enum { TFC_AOT_FORMAT = 0, TFC_AOT_VOCAB = 1, TFC_AOT_HIDDEN = 2, TFC_AOT_CONTEXT = 3, TFC_AOT_END_TOKEN = 4, "
+                         + "TFC_AOT_SLOT_COUNT = 5, TFC_AOT_ARENA_BYTES = 6, TFC_AOT_WEIGHTS_BYTES = 7, TFC_AOT_WEIGHT_COUNT = 8, "
+                         + "TFC_AOT_LAYOUT_HASH = 9, TFC_AOT_LAST_ROW_ONLY = 10, TFC_AOT_INCREMENTAL = 11, TFC_AOT_WEIGHTS_FORMAT = 12, "
+                         + "TFC_AOT_KV_FORMAT = 13 };",
+                     "#define TFC_AOT_INFO_COUNT 14","enum { TFC_SLOT_WEIGHT = 0, TFC_SLOT_ARENA = 1, TFC_SLOT_TOKENS = 2, TFC_SLOT_LOGITS = 3 };",
                      "enum { TFC_SLOT_KIND = 0, TFC_SLOT_OFFSET = 1, TFC_SLOT_SIZE = 2, TFC_SLOT_ENTRY = 3 };",
                      "#define TFC_AOT_SLOT_FIELDS 4",
                      "enum { TFC_WEIGHT_RAW = 0, TFC_WEIGHT_PACKED_TRANSPOSED = 1, TFC_WEIGHT_PACKED = 2, TFC_WEIGHT_RAW_BF16 = 3 };",
