@@ -16,37 +16,38 @@ extension FusedExecutor {
     public func profiledForward(_ ids: [Int32]) throws -> (logits: Matrix, kinds: [KindTime]) {
         var entries: [String: KernelEntryPoint] = [:]
         for c in calls where entries[c.symbol] == nil { entries[c.symbol] = try jit.kernel(c.symbol) }
-        prepare(ids, logitRows: ids.count)
+        prepare(ids)
         let rows = ids.count, p0 = position
         var kinds: [KindTime] = []
         var index: [String: Int] = [:]
-        for (c, kind) in zip(calls, callKinds) {
-            // The argument gathering `KernelModule.addProgram` emits, done here before the clock starts.
-            let args: [UnsafeMutableRawPointer?] = c.args.map { a in
-                guard let stride = a.lastRowStride else { return table[a.index] }
-                return table[a.index].map { $0 + 4 * (rows - 1) * stride }
-            }
-            let n: Int
-            switch c.rows {
-            case .all: n = rows
-            case .one: n = 1
-            case .constant(let k): n = k
-            }
-            let position = c.lastRowPosition ? p0 + rows - 1 : p0
-            let entry = entries[c.symbol]!
-            let start = DispatchTime.now().uptimeNanoseconds
-            args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(n), Int64(position)) }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-            if let i = index[kind] {
-                kinds[i].calls += 1
-                kinds[i].seconds += seconds
-            } else {
-                index[kind] = kinds.count
-                kinds.append(KindTime(kind: kind, calls: 1, seconds: seconds))
+        let logits = intoFreshLogits(rows: rows) {
+            for (c, kind) in zip(calls, callKinds) {
+                // The argument gathering `KernelModule.addProgram` emits, done here before the clock starts.
+                let args: [UnsafeMutableRawPointer?] = c.args.map { a in
+                    guard let stride = a.lastRowStride else { return table[a.index] }
+                    return table[a.index].map { $0 + 4 * (rows - 1) * stride }
+                }
+                let n: Int
+                switch c.rows {
+                case .all: n = rows
+                case .one: n = 1
+                case .constant(let k): n = k
+                }
+                let position = c.lastRowPosition ? p0 + rows - 1 : p0
+                let entry = entries[c.symbol]!
+                let start = DispatchTime.now().uptimeNanoseconds
+                args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(n), Int64(position)) }
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+                if let i = index[kind] {
+                    kinds[i].calls += 1
+                    kinds[i].seconds += seconds
+                } else {
+                    index[kind] = kinds.count
+                    kinds.append(KindTime(kind: kind, calls: 1, seconds: seconds))
+                }
             }
         }
         position += rows
-        let vocab = graph.config.vocab
-        return (Matrix(rows: rows, columns: vocab, data: Array(UnsafeBufferPointer(start: logits.pointer, count: rows * vocab))), kinds)
+        return (logits, kinds)
     }
 }

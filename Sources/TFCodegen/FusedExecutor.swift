@@ -43,8 +43,8 @@ public final class FusedExecutor: ModelExecutor {
     /// The layout's arena.
     let arena: ZeroPages
     let tokens: UnsafeMutablePointer<Int32>
-    var logits: AlignedBuffer
-    var logitsRows: Int
+    /// One row: where `forwardLast` writes (`forward` points the slot at its returned array).
+    let logits: AlignedBuffer
     let logitsSlot: Int?
 
     /// Looks up a parameter's float32 data by checkpoint name (already validated).
@@ -98,7 +98,6 @@ public final class FusedExecutor: ModelExecutor {
         }
         table = .allocate(capacity: max(1, slots.count))
         tokens = .allocate(capacity: config.context)
-        logitsRows = 1
         logits = AlignedBuffer(count: config.vocab, zeroed: true)
         var logitsSlot: Int? = nil
         for (i, placement) in layout.placements.enumerated() {
@@ -126,40 +125,41 @@ public final class FusedExecutor: ModelExecutor {
 
     public func reset() { position = 0 }
 
-    func prepare(_ ids: [Int32], logitRows: Int) {
+    func prepare(_ ids: [Int32]) {
         precondition(!ids.isEmpty && position + ids.count <= graph.config.context, "tokens were validated by the caller")
         for (i, t) in ids.enumerated() { tokens[i] = t }
-        if logitRows > logitsRows, let logitsSlot {
-            logits = AlignedBuffer(count: logitRows * graph.config.vocab, zeroed: false)
-            logitsRows = logitRows
-            table[logitsSlot] = logits.raw
-        }
     }
 
-    /// Logits for every new row, `[T, vocab]`. The program writes them straight into the
-    /// returned array (a prompt's are 100 MB and more: no copy, and the fresh pages fault in as
-    /// huge ones).
-    public func forward(_ ids: [Int32]) -> Matrix {
-        prepare(ids, logitRows: 1)
-        let count = ids.count * graph.config.vocab
-        let data = [Float](unsafeUninitializedCapacity: count) { out, initialized in
+    /// Runs `body` with the program's logits slot pointing into a fresh `[rows, vocab]` array,
+    /// which it returns: the program writes every row's logits straight into it (a prompt's are
+    /// 100 MB and more: no copy, and the fresh pages fault in as huge ones).
+    func intoFreshLogits(rows: Int, _ body: () throws -> Void) rethrows -> Matrix {
+        let count = rows * graph.config.vocab
+        let data = try [Float](unsafeUninitializedCapacity: count) { out, initialized in
             if let logitsSlot {
                 HugePages.advise(UnsafeMutableRawPointer(out.baseAddress!), bytes: count * 4)
                 table[logitsSlot] = UnsafeMutableRawPointer(out.baseAddress!)
             } else {
                 out.initialize(repeating: 0)
             }
-            forwardAll(UnsafePointer(table), Int64(ids.count), Int64(position))
-            if let logitsSlot { table[logitsSlot] = logits.raw }
+            defer { if let logitsSlot { table[logitsSlot] = logits.raw } }
+            try body()
             initialized = count
         }
+        return Matrix(rows: rows, columns: graph.config.vocab, data: data)
+    }
+
+    /// Logits for every new row, `[T, vocab]`.
+    public func forward(_ ids: [Int32]) -> Matrix {
+        prepare(ids)
+        let result = intoFreshLogits(rows: ids.count) { forwardAll(UnsafePointer(table), Int64(ids.count), Int64(position)) }
         position += ids.count
-        return Matrix(rows: ids.count, columns: graph.config.vocab, data: data)
+        return result
     }
 
     /// Logits of the last new row only (prefill for generation, and every decoding step).
     public func forwardLast(_ ids: [Int32]) -> [Float] {
-        prepare(ids, logitRows: 1)
+        prepare(ids)
         forwardLast(UnsafePointer(table), Int64(ids.count), Int64(position))
         position += ids.count
         return Array(UnsafeBufferPointer(start: logits.pointer, count: graph.config.vocab))
