@@ -6,8 +6,10 @@ import CLLVM
 /// k, v transposed into blocks of L positions (L = the target's lanes, as in the KV cache); then
 /// per block of query rows (`AttentionBackwardTiling.queryBlock`), per register tile of rows:
 /// the scores `S = q·kᵀ·scale` and `dP = dY·vᵀ` over the visible keys as register tiles, per row
-/// the softmax `P` (recomputed: the forward saves no logsumexp), `D = Σ P·dP` and
-/// `dS = P·(dP − D)`, then `dq += scale·dS·k` for the tile's rows; after the block's rows,
+/// the softmax `P` (recomputed: the forward saves no logsumexp; each row's maximum taken from the
+/// score tiles in registers, then two passes: `E = exp(S − max)` with `Σ E` and `Σ E·dP`, then
+/// `P = E / Σ E` and `dS = P·(dP − D)` with `D = Σ P·dP = Σ E·dP / Σ E`), then
+/// `dq += scale·dS·k` for the tile's rows; after the block's rows,
 /// `dv += Pᵀ·dY` and `dk += dSᵀ·q·scale` per tile of keys over the block's rows. Causal blocks
 /// skip the keys past their last row. Heads are the parallel axis (each head writes only its own
 /// columns).
@@ -125,40 +127,49 @@ extension KernelModule {
                     let keys = spec.causal ? g.mul(g.ceilDiv(g.add(i0, mr), U), U) : Tk
                     let pRows = g.gep(P, g.mul(local, Tk)), dsRows = g.gep(dS, g.mul(local, Tk))
                     let qRows = g.gep(Qs, g.mul(i0, DP)), yRows = g.gep(Yp, g.mul(i0, DP))
-                    g.loop(g.i64(0), keys, step: U) { j, _ in
-                        for (rows, kv, out) in [(qRows, Kt, pRows), (yRows, Vt, dsRows)] {
+                    /// Whether the keys of the vector at `j` are visible to row `limit`'s query.
+                    func visible(_ j: LLVMValueRef, _ limit: LLVMValueRef) -> LLVMValueRef {
+                        g.icmp(LLVMIntSLE, LLVMBuildAdd(g.builder, iota, g.splat(g.trunc32(j)), "")!, g.splat(limit))
+                    }
+                    func limit(_ r: LLVMValueRef) -> LLVMValueRef { g.trunc32(spec.causal ? g.add(i0, r) : lastKey) }
+                    // The score tiles, each row's running maximum over its visible keys taken
+                    // while the tile is in registers (no separate pass over the row for it).
+                    let maxima = g.loop(g.i64(0), keys, step: U, carried: [LLVMValueRef](repeating: negInf, count: mr)) { j, running in
+                        var next = running
+                        for (index, (rows, kv, out)) in [(qRows, Kt, pRows), (yRows, Vt, dsRows)].enumerated() {
                             let blocks = (0..<nb).map { g.gep(kv, g.add(g.mul(j, Dh), $0 * Dh * L)) }
                             let tile = g.productTile(rows: mr, a: rows, aRow: g.i64(DP), aDepth: g.i64(1), b: blocks, bDepth: g.i64(L),
                                                      from: g.i64(0), to: g.i64(Dh))
                             for r in 0..<mr { for c in 0..<nb { g.storeV(tile[r][c], out, g.add(g.add(g.mul(Tk, r), j), c * L)) } }
+                            guard index == 0 else { continue }
+                            for r in 0..<mr {
+                                for c in 0..<nb {
+                                    next[r] = g.fmax(next[r], g.select(visible(g.add(j, c * L), limit(g.i64(r))), tile[r][c], negInf))
+                                }
+                            }
                         }
-                        return []
+                        return next
                     }
-                    // Per row: P = softmax over the visible keys (the others 0), D = Σ P·dP, dS = P·(dP − D).
+                    let rowMax = g.alloca(g.f32, count: mr)
+                    for r in 0..<mr { g.storeF(g.hmax(maxima[r]), rowMax, r) }
+                    // Per row, two passes over the visible keys: E = exp(S − max) with Σ E and
+                    // Σ E·dP, then P = E / Σ E and dS = P·(dP − D), D = Σ P·dP = Σ E·dP / Σ E
+                    // (the others stay 0).
                     g.loop(0, g.i64(mr)) { r in
-                        let limit = g.trunc32(spec.causal ? g.add(i0, r) : lastKey)
+                        let rowLimit = limit(r)
                         let p = g.gep(pRows, g.mul(r, Tk)), ds = g.gep(dsRows, g.mul(r, Tk))
-                        func visible(_ j: LLVMValueRef) -> LLVMValueRef {
-                            g.icmp(LLVMIntSLE, LLVMBuildAdd(g.builder, iota, g.splat(g.trunc32(j)), "")!, g.splat(limit))
-                        }
-                        let mx = g.loop(g.i64(0), keys, step: L, carried: [negInf]) { j, c in
-                            [g.fmax(c[0], g.select(visible(j), g.loadV(p, j), negInf))]
-                        }
-                        let m = g.splat(g.hmax(mx[0]))
-                        let sum = g.loop(g.i64(0), keys, step: L, carried: [g.vzero]) { j, c in
-                            let e = g.select(visible(j), g.vexp(g.fsub(g.loadV(p, j), m)), g.vzero)
+                        let m = g.splat(g.loadF(rowMax, r))
+                        let sums = g.loop(g.i64(0), keys, step: L, carried: [g.vzero, g.vzero]) { j, c in
+                            let e = g.select(visible(j, rowLimit), g.vexp(g.fsub(g.loadV(p, j), m)), g.vzero)
                             g.storeV(e, p, j)
-                            return [g.fadd(c[0], e)]
+                            return [g.fadd(c[0], e), g.fma(e, g.loadV(ds, j), c[1])]
                         }
-                        let inverse = g.splat(g.fdiv(g.f32(1), g.hsum(sum[0])))
-                        let dot = g.loop(g.i64(0), keys, step: L, carried: [g.vzero]) { j, c in
-                            let pj = g.fmul(g.loadV(p, j), inverse)
-                            g.storeV(pj, p, j)
-                            return [g.fma(pj, g.loadV(ds, j), c[0])]
-                        }
-                        let D = g.splat(g.hsum(dot[0]))
+                        let inverse = g.fdiv(g.f32(1), g.hsum(sums[0]))
+                        let D = g.splat(g.fmul(g.hsum(sums[1]), inverse)), inverseV = g.splat(inverse)
                         g.loop(g.i64(0), keys, step: L) { j, _ in
-                            g.storeV(g.fmul(g.loadV(p, j), g.fsub(g.loadV(ds, j), D)), ds, j)
+                            let pj = g.fmul(g.loadV(p, j), inverseV)
+                            g.storeV(pj, p, j)
+                            g.storeV(g.fmul(pj, g.fsub(g.loadV(ds, j), D)), ds, j)
                             return []
                         }
                     }

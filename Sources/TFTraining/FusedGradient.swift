@@ -56,6 +56,9 @@ public final class FusedGradient: GradientBackend {
     /// Every weight's gradient, kept across steps and zeroed at the start of each (the kernels
     /// add into them): `runForUpdate` hands them to the update in place instead of copying them out.
     private var gradientBuffers: [String: AlignedBuffer] = [:]
+    /// The kept gradient buffers `adamW` has zeroed since the last step began (it reads each
+    /// once, with the kernel variant that leaves it 0): the next step skips zeroing them.
+    private var zeroedGradients: Set<UnsafeMutablePointer<Float>> = []
     /// With `timesKernels`, the seconds spent in each kernel (by a readable name, summed over
     /// calls: `tfc bench train --profile`).
     public var timesKernels = false
@@ -130,8 +133,10 @@ public final class FusedGradient: GradientBackend {
             }
         }
         module.addAdamW()
+        module.addAdamW(zeroingGradient: true)
         crossEntropyKernel = module.addCrossEntropy(vocab: config.vocab)
         kernelNames[AdamWKernel.symbol] = "AdamW"
+        kernelNames[AdamWKernel.zeroingSymbol] = "AdamW"
         kernelNames[crossEntropyKernel] = "cross-entropy"
         for symbols in backwardKernels.values where kernelNames[symbols[0]] == nil { kernelNames[symbols[0]] = "layernorm backward" }
         for inst in grad.forward.instructions where kernelNames[forwardKernel[inst.result] ?? ""] == nil {
@@ -147,7 +152,7 @@ public final class FusedGradient: GradientBackend {
         cacheHit = hit
         try jit.addObject(object, name: "tfc_training", symbols: module.kernelNames)
         for symbol in Set(forwardKernel.values).union(savingForwardKernel.values).union(backwardKernels.values.joined())
-            .union([AdamWKernel.symbol, crossEntropyKernel]) { entries[symbol] = try jit.kernel(symbol) }
+            .union([AdamWKernel.symbol, AdamWKernel.zeroingSymbol, crossEntropyKernel]) { entries[symbol] = try jit.kernel(symbol) }
         compileSeconds = Date().timeIntervalSince(start)
     }
 
@@ -274,6 +279,7 @@ public final class FusedGradient: GradientBackend {
     private func weight(_ name: String) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(mutating: weights(name).baseAddress!) }
 
     /// One AdamW step on one tensor with the generated kernel (the same bits as `AdamW.update`).
+    /// A gradient in this backend's kept buffers (`runForUpdate`) is left 0, ready for the next step.
     public func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>, scale: Double, m: UnsafeMutableBufferPointer<Float>,
                       v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
         precondition(gradient.count == w.count && m.count == w.count && v.count == w.count)
@@ -281,8 +287,11 @@ public final class FusedGradient: GradientBackend {
         let (stepSize, inverseRoot) = AdamW.stepFactors(lr: lr, correction1: c1, correction2: c2)
         var k = AdamWKernel.coefficients(scale: scale, beta1: options.beta1, beta2: options.beta2, stepSize: stepSize,
                                          inverseRootCorrection2: inverseRoot, shrink: shrink, epsilon: options.epsilon)
-        k.withUnsafeMutableBufferPointer { kp in  // the kernel only reads the gradient
-            call(AdamWKernel.symbol, [UnsafeMutableRawPointer(w.baseAddress!), UnsafeMutableRawPointer(mutating: gradient.baseAddress!),
+        let kept = UnsafeMutablePointer(mutating: gradient.baseAddress!)
+        let zeroing = gradientBuffers.values.contains { $0.pointer == kept && $0.count == gradient.count }
+        if zeroing { zeroedGradients.insert(kept) }
+        k.withUnsafeMutableBufferPointer { kp in  // other gradients are only read
+            call(zeroing ? AdamWKernel.zeroingSymbol : AdamWKernel.symbol, [UnsafeMutableRawPointer(w.baseAddress!), UnsafeMutableRawPointer(mutating: gradient.baseAddress!),
                                       UnsafeMutableRawPointer(m.baseAddress!), UnsafeMutableRawPointer(v.baseAddress!),
                                       UnsafeMutableRawPointer(kp.baseAddress!)], rows: w.count)
         }
@@ -382,7 +391,8 @@ public final class FusedGradient: GradientBackend {
             for p in grad.parameters { gradientBuffers[p.name] = AlignedBuffer(count: p.elementCount, zeroed: false) }
         }
         let gradients = gradientBuffers
-        for g in gradients.values { g.pointer.update(repeating: 0, count: g.count) }
+        for g in gradients.values where !zeroedGradients.contains(g.pointer) { g.pointer.update(repeating: 0, count: g.count) }
+        zeroedGradients = []
         let (loss, seed) = crossEntropy(values[grad.loss.reads[0]]!, windows)
         var adjoints: [ValueID: Tensor] = [grad.loss.forward.result: seed]
         /// The adjoint of `value`, created zero on first use (kernels add into it).
