@@ -16,8 +16,9 @@ import Foundation
 ///
 /// The loss and its seed (`addCrossEntropy`), the LayerNorm backward (`addLayerNormBackward`) and
 /// AdamW (`addAdamW`) are generated kernels too; the remaining small backwards — embedding
-/// scatter-add, rotary, add — are O(T·d) host loops shared with the oracle (`NaiveBackward`): not
-/// worth a kernel next to the products. A batch of windows runs as one stack of rows. Weights are
+/// scatter-add, rotary, add — are O(T·d) host loops with the oracle's arithmetic: not worth a
+/// kernel next to the products. The rotary forward is a host loop too (`FusedRotary`: cached
+/// cos/sin tables instead of the kernel's per-row `cos`, `sin` calls, with the kernel's bits). A batch of windows runs as one stack of rows. Weights are
 /// packed into the kernels' panel layouts on first use; `adamW` (the trainer's update) packs a
 /// tensor again as it updates it, `weightsChanged()` drops them all.
 public final class FusedGradient: GradientBackend {
@@ -101,9 +102,8 @@ public final class FusedGradient: GradientBackend {
             case .add:
                 let d = inst.type.columns!
                 forwardKernel[v] = module.addAdd(d: d, lda: d, ldb: d, ldy: d)
-            case .rotary(let r):
-                let d = inst.type.columns!
-                forwardKernel[v] = module.addRotary(Self.rotary(r), ldx: d, ldy: d)
+            case .rotary:
+                break  // host loops over cached cos/sin tables (`FusedRotary`)
             case .pattention(let p):
                 forwardKernel[v] = module.addPattention(Self.forwardSpec(p, vector))
                 savingForwardKernel[v] = module.addPattentionTrainingForward(Self.backwardSpec(p, vector, saved: true))
@@ -156,9 +156,6 @@ public final class FusedGradient: GradientBackend {
         compileSeconds = Date().timeIntervalSince(start)
     }
 
-    static func rotary(_ r: RotaryOp) -> RotaryEmbedding {
-        RotaryEmbedding(heads: r.heads, headDim: r.headDim, rotaryDims: r.rotaryDims, base: r.base)
-    }
     static func site(_ p: PattentionOp) -> PattentionSite {
         PattentionSite(tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: p.norm == .softmax ? nil : Float(p.tau))
     }
@@ -191,9 +188,14 @@ public final class FusedGradient: GradientBackend {
 
     private func call(_ symbol: String, _ args: [UnsafeMutableRawPointer?], rows: Int) {
         let entry = entries[symbol]!
+        timed(kernelNames[symbol] ?? symbol) { args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), 0) } }
+    }
+
+    /// `body`, its seconds added to `kernelSeconds[name]` with `timesKernels`.
+    private func timed(_ name: String, _ body: () -> Void) {
         let start = timesKernels ? kernelClock.now() : 0
-        args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), 0) }
-        if timesKernels { kernelSeconds[kernelNames[symbol] ?? symbol, default: 0] += kernelClock.now() - start }
+        body()
+        if timesKernels { kernelSeconds[name, default: 0] += kernelClock.now() - start }
     }
 
     /// Weight `name` in `layout` (`packTransposed` of the `[n, k]` tensor, or `pack` of the `[k, n]` one).
@@ -235,42 +237,14 @@ public final class FusedGradient: GradientBackend {
         return b
     }
 
-    /// Per (position, pair) the rotation's cos and sin, as `NaiveBackward.rotary` computes them.
-    private var rotaryTables: [String: [(c: Float, s: Float)]] = [:]
-
-    /// `dx += Rᵀ(dy)` window by window (positions restart at 0): the rotated pairs turned back,
-    /// the pass-through columns added as they are. The oracle's arithmetic, without its copies.
-    private func rotaryBackward(_ dy: Tensor, into dx: Tensor, _ r: RotaryOp, window t: Int) {
-        let half = r.rotaryDims / 2, width = dy.columns
-        let key = "\(r.rotaryDims) \(r.base)"
-        if rotaryTables[key] == nil || rotaryTables[key]!.count < t * half {
-            var table: [(c: Float, s: Float)] = []
-            table.reserveCapacity(t * half)
-            for row in 0..<t {
-                for j in 0..<half {
-                    let angle = Double(row) / Foundation.pow(r.base, Double(2 * j) / Double(r.rotaryDims))
-                    table.append((Float(Foundation.cos(angle)), Float(Foundation.sin(angle))))
-                }
-            }
-            rotaryTables[key] = table
-        }
-        let g = dy.storage.pointer, out = dx.storage.pointer
-        rotaryTables[key]!.withUnsafeBufferPointer { table in
-            for row in 0..<dy.rows {
-                let position = row % t, line = row * width
-                for h in 0..<r.heads {
-                    let base = line + h * r.headDim
-                    for j in 0..<half {
-                        let (c, s) = table[position * half + j]
-                        let g1 = g[base + j], g2 = g[base + j + half]
-                        out[base + j] += g1 * c + g2 * s
-                        out[base + j + half] += g2 * c - g1 * s
-                    }
-                    for j in r.rotaryDims..<max(r.rotaryDims, r.headDim) { out[base + j] += g[base + j] }
-                }
-            }
-            for j in (r.heads * r.headDim)..<width { for row in 0..<dy.rows { out[row * width + j] += g[row * width + j] } }
-        }
+    /// The rotary embeddings' host loops and their tables, by rotation.
+    private var rotaries: [String: FusedRotary] = [:]
+    private func rotation(_ r: RotaryOp) -> FusedRotary {
+        let key = "\(r.heads) \(r.headDim) \(r.rotaryDims) \(r.base)"
+        if let known = rotaries[key] { return known }
+        let made = FusedRotary(r)
+        rotaries[key] = made
+        return made
     }
 
     /// Drops the packed weights: call after changing the weights other than through `adamW`.
@@ -330,8 +304,8 @@ public final class FusedGradient: GradientBackend {
                 call(forwardKernel[v]!, args, rows: rows)
             case .add:
                 call(forwardKernel[v]!, [x[0].raw, x[1].raw, y.raw], rows: rows)
-            case .rotary:  // positions restart at 0 in every window
-                for w in 0..<windows.count { call(forwardKernel[v]!, [x[0].at(row: w * t), y.at(row: w * t)], rows: t) }
+            case .rotary(let r):  // positions restart at 0 in every window
+                timed("rotary (host)") { rotation(r).forward(x[0].storage.pointer, into: y.storage.pointer, rows: rows, width: columns, window: t) }
             case .pattention(let p) where keepingScores:
                 let spec = Self.backwardSpec(p, vector, saved: true)
                 let key = pack(p.keyName, spec.keyLayout, transposed: true)
@@ -438,7 +412,7 @@ public final class FusedGradient: GradientBackend {
                                                                          gradients[p.valueName]!.raw, partials.raw] + (kept.map { [$0.a.raw] } ?? []), rows: rows)
             case .rotary(let r):
                 guard let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) else { break }
-                rotaryBackward(dy, into: dx, r, window: t)
+                timed("rotary backward (host)") { rotation(r).backward(dy.storage.pointer, into: dx.storage.pointer, rows: rows, width: dy.columns, window: t) }
             case .attention(let a):
                 let width = a.heads * a.headDim
                 let d = (0..<3).map { adjoint(step.operandAdjoints[$0], columns: width) ?? Tensor(rows: rows, columns: width) }
