@@ -16,20 +16,28 @@ import CLLVM
 ///
 /// ABI: `args = [Q, K, V, dY, dQ (+=), dK (+=), dV (+=)]`, each `[T, heads·head_dim]` row-major
 /// with head h in columns `h·head_dim ..< (h+1)·head_dim`; `T` rows; `p0` ignored.
+///
+/// With `forward` the same kernel is the training forward (positions `0 ..< T`, no KV cache): the
+/// score tiles and softmax rows as above, then `O += P·v` in place of the dq product, and none of
+/// the gradient products. ABI: `args = [Q, K, V, O (+=)]`.
 public struct AttentionBackwardSpec: Hashable, Sendable, CustomStringConvertible {
     public var heads: Int
     public var headDim: Int
     public var causal: Bool
     public var scale: Float
+    /// The training forward `O += softmax(q·kᵀ·scale)·v` instead of the backward.
+    public var forward: Bool
 
-    public init(heads: Int, headDim: Int, causal: Bool) {
+    public init(heads: Int, headDim: Int, causal: Bool, forward: Bool = false) {
         precondition(heads > 0 && headDim > 0)
-        self.heads = heads; self.headDim = headDim; self.causal = causal
+        self.heads = heads; self.headDim = headDim; self.causal = causal; self.forward = forward
         scale = Float(1 / Double(headDim).squareRoot())
     }
 
     var width: Int { heads * headDim }
-    public var description: String { "attention_backward heads=\(heads) head_dim=\(headDim) scale=\(scale)\(causal ? "" : " non-causal") blocked" }
+    public var description: String {
+        "attention_\(forward ? "training_forward" : "backward") heads=\(heads) head_dim=\(headDim) scale=\(scale)\(causal ? "" : " non-causal") blocked"
+    }
     public var symbol: String { "tfc_attention_bwd_" + stableHash(description) }
 }
 
@@ -48,7 +56,8 @@ extension KernelModule {
         let tailMask = tail > 0 ? g.laneMask(tail) : nil
         let rowChunks = tiling.chunks(vectors: nv, rows: mr), keyChunks = tiling.chunks(vectors: nv, rows: kr)
 
-        // ctx: 0 Q, 1 K, 2 V, 3 dY, 4 dQ, 5 dK, 6 dV, 7 T
+        // ctx: 0 Q, 1 K, 2 V, 3 dY, 4 dQ, 5 dK, 6 dV, 7 T (forward: O in 3 to 6)
+        let forward = spec.forward
         let perHead = g.task(symbol + ".head") { ctx, h in
             let ptr = (0..<7).map { g.gep(g.contextPtr(ctx, $0), g.mul(h, Dh)) }
             let (Q, K, V, dY, dQ, dK, dV) = (ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6])
@@ -76,13 +85,13 @@ extension KernelModule {
                 for c in 0..<nv {
                     let dst = g.add(g.mul(t, DP), c * L)
                     g.storeV(g.fmul(loadRow(Q, t, c), scaleV), Qs, dst)
-                    g.storeV(loadRow(dY, t, c), Yp, dst)
-                    g.storeV(loadRow(K, t, c), Kr, dst)
+                    if !forward { g.storeV(loadRow(dY, t, c), Yp, dst) }
+                    g.storeV(loadRow(forward ? V : K, t, c), Kr, dst)  // the forward's O = P·v reads v's rows there
                 }
                 g.loop(0, g.i64(Dh)) { d in
                     let src = g.add(g.mul(t, ld), d), at = transposed(t, d)
                     g.storeF(g.loadF(K, src), Kt, at)
-                    g.storeF(g.loadF(V, src), Vt, at)
+                    if !forward { g.storeF(g.loadF(V, src), Vt, at) }
                 }
             }
             g.loop(T, Tk) { t in  // padding positions read as zero
@@ -136,7 +145,7 @@ extension KernelModule {
                     // while the tile is in registers (no separate pass over the row for it).
                     let maxima = g.loop(g.i64(0), keys, step: U, carried: [LLVMValueRef](repeating: negInf, count: mr)) { j, running in
                         var next = running
-                        for (index, (rows, kv, out)) in [(qRows, Kt, pRows), (yRows, Vt, dsRows)].enumerated() {
+                        for (index, (rows, kv, out)) in [(qRows, Kt, pRows), (yRows, Vt, dsRows)].prefix(forward ? 1 : 2).enumerated() {
                             let blocks = (0..<nb).map { g.gep(kv, g.add(g.mul(j, Dh), $0 * Dh * L)) }
                             let tile = g.productTile(rows: mr, a: rows, aRow: g.i64(DP), aDepth: g.i64(1), b: blocks, bDepth: g.i64(L),
                                                      from: g.i64(0), to: g.i64(Dh))
@@ -159,33 +168,33 @@ extension KernelModule {
                         let rowLimit = limit(r)
                         let p = g.gep(pRows, g.mul(r, Tk)), ds = g.gep(dsRows, g.mul(r, Tk))
                         let m = g.splat(g.loadF(rowMax, r))
-                        let sums = g.loop(g.i64(0), keys, step: L, carried: [g.vzero, g.vzero]) { j, c in
+                        let sums = g.loop(g.i64(0), keys, step: L, carried: forward ? [g.vzero] : [g.vzero, g.vzero]) { j, c in
                             let e = g.select(visible(j, rowLimit), g.vexp(g.fsub(g.loadV(p, j), m)), g.vzero)
                             g.storeV(e, p, j)
-                            return [g.fadd(c[0], e), g.fma(e, g.loadV(ds, j), c[1])]
+                            return forward ? [g.fadd(c[0], e)] : [g.fadd(c[0], e), g.fma(e, g.loadV(ds, j), c[1])]
                         }
                         let inverse = g.fdiv(g.f32(1), g.hsum(sums[0]))
-                        let D = g.splat(g.fmul(g.hsum(sums[1]), inverse)), inverseV = g.splat(inverse)
+                        let D = forward ? nil : g.splat(g.fmul(g.hsum(sums[1]), inverse)), inverseV = g.splat(inverse)
                         g.loop(g.i64(0), keys, step: L) { j, _ in
                             let pj = g.fmul(g.loadV(p, j), inverseV)
                             g.storeV(pj, p, j)
-                            g.storeV(g.fmul(pj, g.fsub(g.loadV(ds, j), D)), ds, j)
+                            if let D { g.storeV(g.fmul(pj, g.fsub(g.loadV(ds, j), D)), ds, j) }
                             return []
                         }
                     }
-                    // dq += scale · dS·k over the keys the tile's rows see.
+                    // dq += scale · dS·k (forward: O += P·v) over the keys the tile's rows see.
                     let seen = spec.causal ? g.add(i0, mr) : Tk
                     for chunk in rowChunks {
-                        let tile = g.productTile(rows: mr, a: dsRows, aRow: Tk, aDepth: g.i64(1), b: chunk.map { g.gep(Kr, $0 * L) },
+                        let tile = g.productTile(rows: mr, a: forward ? pRows : dsRows, aRow: Tk, aDepth: g.i64(1), b: chunk.map { g.gep(Kr, $0 * L) },
                                                  bDepth: g.i64(DP), from: g.i64(0), to: seen)
-                        addRows(dQ, first: i0, tile, chunk, scale: scaleV)
+                        addRows(dQ, first: i0, tile, chunk, scale: forward ? nil : scaleV)
                     }
                     return []
                 }
                 // dv += Pᵀ·dY and dk += dSᵀ·(q·scale) per tile of keys, over the block's rows
                 // (causal: from the tile's first key on; earlier rows do not see it).
                 let keyEnd = spec.causal ? qbEnd : Tk
-                g.loop(g.i64(0), keyEnd, step: kr) { j0, _ in
+                if !forward { g.loop(g.i64(0), keyEnd, step: kr) { j0, _ in
                     let first = spec.causal ? g.sub(g.smax(qb0, j0), qb0) : g.i64(0)
                     for (a, b, out) in [(P, Yp, dV), (dS, Qs, dK)] {
                         let rows = g.gep(b, g.mul(qb0, DP))
@@ -196,14 +205,14 @@ extension KernelModule {
                         }
                     }
                     return []
-                }
+                } }
                 return []
             }
         }
 
         defineKernel(symbol) { args, T, _ in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
-                let ctx = g.makeContext((0..<7).map { g.argPtr(args, $0) } + [T])
+                let ctx = g.makeContext((0..<7).map { g.argPtr(args, forward ? min($0, 3) : $0) } + [T])
                 g.parallelFor(perHead, ctx, g.i64(spec.heads))
             }
         }

@@ -8,8 +8,8 @@ import Foundation
 
 /// The fused backend's gradient: runs a `GradGraph` with generated kernels, compiled once for the
 /// graph's shapes. The forward pass runs the unfused graph op by op with the fused backend's
-/// forward kernels (embedding gather, LayerNorm, one-site Pattention, rotary, flash attention,
-/// add, logits GEMM), keeping exactly the values the pass marked saved. The backward runs the
+/// forward kernels (embedding gather, LayerNorm, one-site Pattention, attention as the attention
+/// backward kernel's training-forward mode, add, logits GEMM; rotary as a host loop), keeping exactly the values the pass marked saved. The backward runs the
 /// generated `PattentionBackwardSpec` (scores recomputed per block of rows),
 /// `AttentionBackwardSpec` (flash-style, probabilities recomputed per row), and for the logits
 /// head a GEMM (`dx = dy·E`) and a `TransposedGemmSpec` (`dE += dyᵀ·x`).
@@ -38,7 +38,6 @@ public final class FusedGradient: GradientBackend {
     /// Per Pattention instruction: the training forward that keeps S and A (`scoresSaved`).
     private var savingForwardKernel: [ValueID: String] = [:]
     private var backwardKernels: [ValueID: [String]] = [:]
-    private var caches: [ValueID: (AlignedBuffer, AlignedBuffer)] = [:]
     private let crossEntropyKernel: String
     /// A weight packed into a kernel's panel layout.
     private struct Pack {
@@ -115,10 +114,10 @@ public final class FusedGradient: GradientBackend {
                 kernelNames[backwardKernels[v]![0]] = "pattention backward \(shape)"
                 kernelNames[backwardKernels[v]![1]] = "pattention backward \(shape) (kept S, A)"
             case .attention(let a):
-                let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: config.context, causal: a.causal, for: vector)
-                forwardKernel[v] = module.addAttention(spec)
+                // The forward is the backward kernel's training-forward mode (its score tiles and
+                // softmax rows, then O += P·v; no KV cache).
+                forwardKernel[v] = module.addAttentionBackward(AttentionBackwardSpec(heads: a.heads, headDim: a.headDim, causal: a.causal, forward: true))
                 backwardKernels[v] = [module.addAttentionBackward(AttentionBackwardSpec(heads: a.heads, headDim: a.headDim, causal: a.causal))]
-                caches[v] = (AlignedBuffer(count: spec.cacheFloats), AlignedBuffer(count: spec.cacheFloats))
                 kernelNames[forwardKernel[v]!] = "attention"
                 kernelNames[backwardKernels[v]![0]] = "attention backward"
             case .logits:
@@ -318,10 +317,10 @@ public final class FusedGradient: GradientBackend {
                 let key = pack(p.keyName, spec.keyLayout(0), transposed: true)
                 let value = pack(p.valueName, spec.valueLayout(0), transposed: false)
                 call(forwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw], rows: rows)
-            case .attention:  // each window attends within itself, its cache from position 0
-                let (kc, vc) = caches[v]!
+            case .attention:  // each window attends within itself (positions from 0); the kernel adds into y
+                y.storage.pointer.update(repeating: 0, count: rows * columns)
                 for w in 0..<windows.count {
-                    call(forwardKernel[v]!, [x[0].at(row: w * t), x[1].at(row: w * t), x[2].at(row: w * t), y.at(row: w * t), kc.raw, vc.raw], rows: t)
+                    call(forwardKernel[v]!, [x[0].at(row: w * t), x[1].at(row: w * t), x[2].at(row: w * t), y.at(row: w * t)], rows: t)
                 }
             case .logits(let table):
                 let e = pack(table, Self.logitsSpec(graph.config, vector).weightLayout, transposed: true)

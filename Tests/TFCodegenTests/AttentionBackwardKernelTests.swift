@@ -41,4 +41,30 @@ final class AttentionBackwardKernelTests: XCTestCase {
             }
         }
     }
+
+    /// The training-forward mode (`O += softmax(q·kᵀ/√d)·v`, no KV cache) against the naive
+    /// backend's attention (OpenBLAS products) over the same shapes, adding into what O held.
+    func testTrainingForwardAgainstNaiveAttention() {
+        for vector in TestJIT.runnable {
+            let tiling = AttentionBackwardTiling(vector)
+            for (heads, headDim, T, causal) in [(2, 12, 37, true), (3, 32, 96, true), (1, 20, 150, false), (1, 17, tiling.queryBlock * 2 + 45, true),
+                                                (2, 8, 1, true), (2, 64, 5, false)] {
+                let spec = AttentionBackwardSpec(heads: heads, headDim: headDim, causal: causal, forward: true)
+                let kernel = TestJIT.compile(for: vector) { [$0.addAttentionBackward(spec)] }[spec.symbol]!
+                let width = heads * headDim
+                var random = TestRandom(seed: UInt64(T * 10 + headDim))
+                let q = random.array(T * width, scale: 2), k = random.array(T * width, scale: 2), v = random.array(T * width)
+                let initial = random.array(T * width)
+                var expected = [Float](repeating: 0, count: T * width)
+                var keys = expected, values = expected, scores = [Float](repeating: 0, count: T * T)
+                NaiveKernels.attention(q: q, k: k, v: v, out: &expected, keys: &keys, values: &values, scores: &scores, rows: T, position: 0, width: width,
+                                       AttentionOp(heads: heads, headDim: headDim, causal: causal, cacheSlot: 0))
+                let buffers = [q, k, v, initial].map { AlignedBuffer($0) }
+                kernel(buffers.map(\.raw), rows: T)
+                let added = zip(buffers[3].array, initial).map { $0 - $1 }
+                XCTAssertLessThan(relativeError(added, expected.map(Double.init)), 1e-5,
+                                  "\(vector.name): heads=\(heads) head_dim=\(headDim) T=\(T)\(causal ? "" : " non-causal")")
+            }
+        }
+    }
 }
