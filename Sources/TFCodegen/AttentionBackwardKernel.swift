@@ -20,6 +20,11 @@ import CLLVM
 /// With `forward` the same kernel is the training forward (positions `0 ..< T`, no KV cache): the
 /// score tiles and softmax rows as above, then `O += P·v` in place of the dq product, and none of
 /// the gradient products. ABI: `args = [Q, K, V, O (+=)]`.
+///
+/// With `savesProbabilities` the forward also writes P (per head `Tk × Tk` floats, positions padded
+/// to whole score tiles: `probabilityFloats`) to one more argument, and the backward reads it there
+/// instead of recomputing it: no score product, no exponentials, one pass for D = Σ P·dP.
+/// ABI: one more argument after the others, `P`.
 public struct AttentionBackwardSpec: Hashable, Sendable, CustomStringConvertible {
     public var heads: Int
     public var headDim: Int
@@ -27,16 +32,25 @@ public struct AttentionBackwardSpec: Hashable, Sendable, CustomStringConvertible
     public var scale: Float
     /// The training forward `O += softmax(q·kᵀ·scale)·v` instead of the backward.
     public var forward: Bool
+    /// The forward writes P for the backward, which reads it instead of recomputing it.
+    public var savesProbabilities: Bool
 
-    public init(heads: Int, headDim: Int, causal: Bool, forward: Bool = false) {
+    public init(heads: Int, headDim: Int, causal: Bool, forward: Bool = false, savesProbabilities: Bool = false) {
         precondition(heads > 0 && headDim > 0)
         self.heads = heads; self.headDim = headDim; self.causal = causal; self.forward = forward
+        self.savesProbabilities = savesProbabilities
         scale = Float(1 / Double(headDim).squareRoot())
+    }
+
+    /// Floats of the saved P of `T` positions (all heads), with the kernels of `vector`.
+    public func probabilityFloats(rows T: Int, for vector: VectorTarget) -> Int {
+        let unit = AttentionBackwardTiling(vector).keyTile, padded = (T + unit - 1) / unit * unit
+        return heads * padded * padded
     }
 
     var width: Int { heads * headDim }
     public var description: String {
-        "attention_\(forward ? "training_forward" : "backward") heads=\(heads) head_dim=\(headDim) scale=\(scale)\(causal ? "" : " non-causal") blocked"
+        "attention_\(forward ? "training_forward" : "backward") heads=\(heads) head_dim=\(headDim) scale=\(scale)\(causal ? "" : " non-causal") blocked\(savesProbabilities ? " saved_p" : "")"
     }
     public var symbol: String { "tfc_attention_bwd_" + stableHash(description) }
 }
@@ -57,7 +71,7 @@ extension KernelModule {
         let rowChunks = tiling.chunks(vectors: nv, rows: mr), keyChunks = tiling.chunks(vectors: nv, rows: kr)
 
         // ctx: 0 Q, 1 K, 2 V, 3 dY, 4 dQ, 5 dK, 6 dV, 7 T (forward: O in 3 to 6)
-        let forward = spec.forward
+        let forward = spec.forward, readsP = spec.savesProbabilities && !forward
         let perHead = g.task(symbol + ".head") { ctx, h in
             let ptr = (0..<7).map { g.gep(g.contextPtr(ctx, $0), g.mul(h, Dh)) }
             let (Q, K, V, dY, dQ, dK, dV) = (ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6])
@@ -71,6 +85,7 @@ extension KernelModule {
             let Yp = g.gep(Qs, g.mul(Tk, DP)), Kr = g.gep(Yp, g.mul(Tk, DP))
             let P = g.gep(Kr, g.mul(Tk, DP)), dS = g.gep(P, g.mul(rowsKept, Tk))
             let scaleV = g.vsplat(spec.scale)
+            let savedP = spec.savesProbabilities ? g.gep(g.contextPtr(ctx, 8), g.mul(h, g.mul(Tk, Tk))) : nil
 
             /// Where position t's dim d lives in a transposed block array.
             func transposed(_ t: LLVMValueRef, _ d: LLVMValueRef) -> LLVMValueRef {
@@ -90,7 +105,7 @@ extension KernelModule {
                 }
                 g.loop(0, g.i64(Dh)) { d in
                     let src = g.add(g.mul(t, ld), d), at = transposed(t, d)
-                    g.storeF(g.loadF(K, src), Kt, at)
+                    if !readsP { g.storeF(g.loadF(K, src), Kt, at) }
                     if !forward { g.storeF(g.loadF(V, src), Vt, at) }
                 }
             }
@@ -130,11 +145,12 @@ extension KernelModule {
             let lastKey = g.sub(T, g.i64(1))
             g.loop(g.i64(0), g.ceilDiv(Tk, QB)) { qb, _ in
                 let qb0 = g.mul(qb, QB), qbEnd = g.smin(g.add(qb0, QB), Tk)
+                let blockP = savedP.map { g.gep($0, g.mul(qb0, Tk)) } ?? P  // the saved P's rows of this block
                 g.loop(g.i64(0), g.sdiv(g.sub(qbEnd, qb0), g.i64(mr))) { rt, _ in
                     let local = g.mul(rt, mr), i0 = g.add(qb0, local)
                     // Keys any row of the tile sees, padded to whole score tiles.
                     let keys = spec.causal ? g.mul(g.ceilDiv(g.add(i0, mr), U), U) : Tk
-                    let pRows = g.gep(P, g.mul(local, Tk)), dsRows = g.gep(dS, g.mul(local, Tk))
+                    let pRows = g.gep(blockP, g.mul(local, Tk)), dsRows = g.gep(dS, g.mul(local, Tk))
                     let qRows = g.gep(Qs, g.mul(i0, DP)), yRows = g.gep(Yp, g.mul(i0, DP))
                     /// Whether the keys of the vector at `j` are visible to row `limit`'s query.
                     func visible(_ j: LLVMValueRef, _ limit: LLVMValueRef) -> LLVMValueRef {
@@ -145,7 +161,8 @@ extension KernelModule {
                     // while the tile is in registers (no separate pass over the row for it).
                     let maxima = g.loop(g.i64(0), keys, step: U, carried: [LLVMValueRef](repeating: negInf, count: mr)) { j, running in
                         var next = running
-                        for (index, (rows, kv, out)) in [(qRows, Kt, pRows), (yRows, Vt, dsRows)].prefix(forward ? 1 : 2).enumerated() {
+                        let products = [(qRows, Kt, pRows), (yRows, Vt, dsRows)]
+                        for (index, (rows, kv, out)) in products.enumerated() where !(forward && index == 1) && !(readsP && index == 0) {
                             let blocks = (0..<nb).map { g.gep(kv, g.add(g.mul(j, Dh), $0 * Dh * L)) }
                             let tile = g.productTile(rows: mr, a: rows, aRow: g.i64(DP), aDepth: g.i64(1), b: blocks, bDepth: g.i64(L),
                                                      from: g.i64(0), to: g.i64(Dh))
@@ -164,7 +181,17 @@ extension KernelModule {
                     // Per row, two passes over the visible keys: E = exp(S − max) with Σ E and
                     // Σ E·dP, then P = E / Σ E and dS = P·(dP − D), D = Σ P·dP = Σ E·dP / Σ E
                     // (the others stay 0).
-                    g.loop(0, g.i64(mr)) { r in
+                    if readsP {  // P saved: D = Σ P·dP, then dS = P·(dP − D)
+                        g.loop(0, g.i64(mr)) { r in
+                            let p = g.gep(pRows, g.mul(r, Tk)), ds = g.gep(dsRows, g.mul(r, Tk))
+                            let dot = g.loop(g.i64(0), keys, step: L, carried: [g.vzero]) { j, c in [g.fma(g.loadV(p, j), g.loadV(ds, j), c[0])] }
+                            let D = g.splat(g.hsum(dot[0]))
+                            g.loop(g.i64(0), keys, step: L) { j, _ in
+                                g.storeV(g.fmul(g.loadV(p, j), g.fsub(g.loadV(ds, j), D)), ds, j)
+                                return []
+                            }
+                        }
+                    } else { g.loop(0, g.i64(mr)) { r in
                         let rowLimit = limit(r)
                         let p = g.gep(pRows, g.mul(r, Tk)), ds = g.gep(dsRows, g.mul(r, Tk))
                         let m = g.splat(g.loadF(rowMax, r))
@@ -181,7 +208,7 @@ extension KernelModule {
                             if let D { g.storeV(g.fmul(pj, g.fsub(g.loadV(ds, j), D)), ds, j) }
                             return []
                         }
-                    }
+                    } }
                     // dq += scale · dS·k (forward: O += P·v) over the keys the tile's rows see.
                     let seen = spec.causal ? g.add(i0, mr) : Tk
                     for chunk in rowChunks {
@@ -196,7 +223,7 @@ extension KernelModule {
                 let keyEnd = spec.causal ? qbEnd : Tk
                 if !forward { g.loop(g.i64(0), keyEnd, step: kr) { j0, _ in
                     let first = spec.causal ? g.sub(g.smax(qb0, j0), qb0) : g.i64(0)
-                    for (a, b, out) in [(P, Yp, dV), (dS, Qs, dK)] {
+                    for (a, b, out) in [(blockP, Yp, dV), (dS, Qs, dK)] {
                         let rows = g.gep(b, g.mul(qb0, DP))
                         for chunk in keyChunks {
                             let tile = g.productTile(rows: kr, a: g.gep(a, j0), aRow: g.i64(1), aDepth: Tk, b: chunk.map { g.gep(rows, $0 * L) },
@@ -212,7 +239,8 @@ extension KernelModule {
 
         defineKernel(symbol) { args, T, _ in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
-                let ctx = g.makeContext((0..<7).map { g.argPtr(args, forward ? min($0, 3) : $0) } + [T])
+                let saved = spec.savesProbabilities ? [g.argPtr(args, forward ? 4 : 7)] : []
+                let ctx = g.makeContext((0..<7).map { g.argPtr(args, forward ? min($0, 3) : $0) } + [T] + saved)
                 g.parallelFor(perHead, ctx, g.i64(spec.heads))
             }
         }

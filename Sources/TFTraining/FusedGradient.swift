@@ -35,7 +35,8 @@ public final class FusedGradient: GradientBackend {
     private var entries: [String: KernelEntryPoint] = [:]
     /// Per instruction: the symbols of its forward and backward kernels.
     private var forwardKernel: [ValueID: String] = [:]
-    /// Per Pattention instruction: the training forward that keeps S and A (`scoresSaved`).
+    /// Per Pattention instruction: the training forward that keeps S and A (`scoresSaved`); per
+    /// attention instruction the forward that keeps P (`savesProbabilities`).
     private var savingForwardKernel: [ValueID: String] = [:]
     private var backwardKernels: [ValueID: [String]] = [:]
     private let crossEntropyKernel: String
@@ -115,9 +116,16 @@ public final class FusedGradient: GradientBackend {
                 kernelNames[backwardKernels[v]![1]] = "pattention backward \(shape) (kept S, A)"
             case .attention(let a):
                 // The forward is the backward kernel's training-forward mode (its score tiles and
-                // softmax rows, then O += P·v; no KV cache).
-                forwardKernel[v] = module.addAttentionBackward(AttentionBackwardSpec(heads: a.heads, headDim: a.headDim, causal: a.causal, forward: true))
-                backwardKernels[v] = [module.addAttentionBackward(AttentionBackwardSpec(heads: a.heads, headDim: a.headDim, causal: a.causal))]
+                // softmax rows, then O += P·v; no KV cache); within the saved-scores budget it keeps
+                // P for the backward, which then skips the score product and the exponentials.
+                func spec(forward: Bool, saved: Bool) -> AttentionBackwardSpec {
+                    AttentionBackwardSpec(heads: a.heads, headDim: a.headDim, causal: a.causal, forward: forward, savesProbabilities: saved)
+                }
+                forwardKernel[v] = module.addAttentionBackward(spec(forward: true, saved: false))
+                savingForwardKernel[v] = module.addAttentionBackward(spec(forward: true, saved: true))
+                backwardKernels[v] = [module.addAttentionBackward(spec(forward: false, saved: false)), module.addAttentionBackward(spec(forward: false, saved: true))]
+                kernelNames[savingForwardKernel[v]!] = "attention (keeps P)"
+                kernelNames[backwardKernels[v]![1]] = "attention backward (kept P)"
                 kernelNames[forwardKernel[v]!] = "attention"
                 kernelNames[backwardKernels[v]![0]] = "attention backward"
             case .logits:
@@ -170,13 +178,20 @@ public final class FusedGradient: GradientBackend {
     /// The default of `savedScoresBudget`: 512 MiB.
     public static let defaultSavedScoresBudget = 512 << 20
 
-    /// Whether a step of `rows` rows keeps every site's S and A for its backward.
-    func keepsScores(rows: Int) -> Bool {
+    /// Whether a step of `windows` windows of `t` rows keeps every Pattention site's S and A and
+    /// every attention's P for its backward.
+    func keepsScores(windows: Int, t: Int) -> Bool {
         let floats = grad.forward.instructions.reduce(0) { sum, inst in
-            guard case .pattention(let p) = inst.op else { return sum }
-            return sum + 2 * rows * Self.backwardSpec(p, vector).ld
+            switch inst.op {
+            case .pattention(let p): return sum + 2 * windows * t * Self.backwardSpec(p, vector).ld
+            case .attention(let a): return sum + windows * Self.probabilitySpec(a).probabilityFloats(rows: t, for: vector)
+            default: return sum
+            }
         }
         return floats * 4 <= savedScoresBudget
+    }
+    static func probabilitySpec(_ a: AttentionOp) -> AttentionBackwardSpec {
+        AttentionBackwardSpec(heads: a.heads, headDim: a.headDim, causal: a.causal, savesProbabilities: true)
     }
     /// logits = x · Eᵀ.
     static func logitsSpec(_ c: ModelConfig, _ vector: VectorTarget) -> GemmKernelSpec { GemmKernelSpec(k: c.hidden, n: c.vocab, for: vector) }
@@ -279,7 +294,8 @@ public final class FusedGradient: GradientBackend {
     /// Runs the forward graph on equally long windows stacked as rows (each from position 0);
     /// keeps the saved values (and the logits), frees the others. With `keepingScores`, every
     /// Pattention site also keeps its S and A for the backward (`scores`).
-    private func forward(_ windows: [[Int32]], keepingScores: Bool) -> (values: [ValueID: Tensor], scores: [ValueID: (s: Tensor, a: Tensor)]) {
+    private func forward(_ windows: [[Int32]], keepingScores: Bool)
+        -> (values: [ValueID: Tensor], scores: [ValueID: (s: Tensor, a: Tensor)], probabilities: [ValueID: AlignedBuffer]) {
         let t = windows[0].count, rows = windows.count * t
         precondition(t >= 2 && t <= grad.forward.config.context && windows.allSatisfy { $0.count == t }, "windows were validated by the caller")
         tfc_set_num_threads(Int32(threads))
@@ -288,6 +304,7 @@ public final class FusedGradient: GradientBackend {
         var ids = Array(windows.joined())
         var values: [ValueID: Tensor] = [:]
         var scores: [ValueID: (s: Tensor, a: Tensor)] = [:]
+        var probabilities: [ValueID: AlignedBuffer] = [:]
         var uses = graph.useCounts()
         for inst in graph.instructions {
             let v = inst.result
@@ -317,11 +334,19 @@ public final class FusedGradient: GradientBackend {
                 let key = pack(p.keyName, spec.keyLayout(0), transposed: true)
                 let value = pack(p.valueName, spec.valueLayout(0), transposed: false)
                 call(forwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw], rows: rows)
-            case .attention:  // each window attends within itself (positions from 0); the kernel adds into y
+            case .attention(let a):  // each window attends within itself (positions from 0); the kernel adds into y
                 y.storage.pointer.update(repeating: 0, count: rows * columns)
+                let perWindow = Self.probabilitySpec(a).probabilityFloats(rows: t, for: vector)
+                let kept = keepingScores ? AlignedBuffer(count: windows.count * perWindow, zeroed: false) : nil
                 for w in 0..<windows.count {
-                    call(forwardKernel[v]!, [x[0].at(row: w * t), x[1].at(row: w * t), x[2].at(row: w * t), y.at(row: w * t)], rows: t)
+                    let args = [x[0].at(row: w * t), x[1].at(row: w * t), x[2].at(row: w * t), y.at(row: w * t)]
+                    if let kept {
+                        call(savingForwardKernel[v]!, args + [UnsafeMutableRawPointer(kept.pointer + w * perWindow)], rows: t)
+                    } else {
+                        call(forwardKernel[v]!, args, rows: t)
+                    }
                 }
+                probabilities[v] = kept
             case .logits(let table):
                 let e = pack(table, Self.logitsSpec(graph.config, vector).weightLayout, transposed: true)
                 call(forwardKernel[v]!, [x[0].raw, e.raw, y.raw], rows: rows)
@@ -334,7 +359,7 @@ public final class FusedGradient: GradientBackend {
                 if uses[operand] == 0 && !keep.contains(operand) { values[operand] = nil }
             }
         }
-        return (values, scores)
+        return (values, scores, probabilities)
     }
 
     /// `tokens` (at least 2, within the context) from position 0: the mean next-token
@@ -357,7 +382,7 @@ public final class FusedGradient: GradientBackend {
 
     private func step(_ windows: [[Int32]]) -> (loss: Double, gradients: [String: AlignedBuffer]) {
         let config = grad.forward.config, t = windows[0].count, rows = windows.count * t
-        let (values, keptScores) = forward(windows, keepingScores: keepsScores(rows: rows))
+        let (values, keptScores, keptProbabilities) = forward(windows, keepingScores: keepsScores(windows: windows.count, t: t))
         var scores = keptScores
         let tokens = Array(windows.joined())
         if gradientBuffers.isEmpty {
@@ -415,10 +440,15 @@ public final class FusedGradient: GradientBackend {
             case .attention(let a):
                 let width = a.heads * a.headDim
                 let d = (0..<3).map { adjoint(step.operandAdjoints[$0], columns: width) ?? Tensor(rows: rows, columns: width) }
+                let kept = keptProbabilities[inst.result], perWindow = Self.probabilitySpec(a).probabilityFloats(rows: t, for: vector)
                 for w in 0..<windows.count {
                     let r = w * t
-                    call(backwardKernels[inst.result]![0], [read[0]!.at(row: r), read[1]!.at(row: r), read[2]!.at(row: r), dy.at(row: r),
-                                                            d[0].at(row: r), d[1].at(row: r), d[2].at(row: r)], rows: t)
+                    let args = [read[0]!.at(row: r), read[1]!.at(row: r), read[2]!.at(row: r), dy.at(row: r), d[0].at(row: r), d[1].at(row: r), d[2].at(row: r)]
+                    if let kept {
+                        call(backwardKernels[inst.result]![1], args + [UnsafeMutableRawPointer(kept.pointer + w * perWindow)], rows: t)
+                    } else {
+                        call(backwardKernels[inst.result]![0], args, rows: t)
+                    }
                 }
             case .add:  // dy itself becomes the first adjoint not yet made; the others add it in
                 var moved = false
