@@ -243,7 +243,8 @@ public final class FusedGradient: GradientBackend {
         return (total / Double(windows.count), seed)
     }
 
-    /// A scratch buffer kept for the executor's lifetime (the Pattention backward's partial sums).
+    /// A scratch buffer kept for the executor's lifetime (the Pattention backward's partial sums,
+    /// the attention probabilities a forward keeps for its backward).
     private func scratch(_ key: String, floats: Int) -> AlignedBuffer {
         if let b = scratchBuffers[key] { return b }
         let b = AlignedBuffer(count: floats, zeroed: false)
@@ -337,7 +338,8 @@ public final class FusedGradient: GradientBackend {
             case .attention(let a):  // each window attends within itself (positions from 0); the kernel adds into y
                 y.storage.pointer.update(repeating: 0, count: rows * columns)
                 let perWindow = Self.probabilitySpec(a).probabilityFloats(rows: t, for: vector)
-                let kept = keepingScores ? AlignedBuffer(count: windows.count * perWindow, zeroed: false) : nil
+                // Kept across steps (a fresh buffer's page faults cost more than the kept P saves).
+                let kept = keepingScores ? scratch("attention P %\(v) \(windows.count * perWindow)", floats: windows.count * perWindow) : nil
                 for w in 0..<windows.count {
                     let args = [x[0].at(row: w * t), x[1].at(row: w * t), x[2].at(row: w * t), y.at(row: w * t)]
                     if let kept {
