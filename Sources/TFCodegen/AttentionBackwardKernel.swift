@@ -6,28 +6,52 @@ import CLLVM
 /// k, v transposed into blocks of L positions (L = the target's lanes, as in the KV cache); then
 /// per block of query rows (`AttentionBackwardTiling.queryBlock`), per register tile of rows:
 /// the scores `S = q·kᵀ·scale` and `dP = dY·vᵀ` over the visible keys as register tiles, per row
-/// the softmax `P` (recomputed: the forward saves no logsumexp), `D = Σ P·dP` and
-/// `dS = P·(dP − D)`, then `dq += scale·dS·k` for the tile's rows; after the block's rows,
+/// the softmax `P` (recomputed: the forward saves no logsumexp; each row's maximum taken from the
+/// score tiles in registers, then two passes: `E = exp(S − max)` with `Σ E` and `Σ E·dP`, then
+/// `P = E / Σ E` and `dS = P·(dP − D)` with `D = Σ P·dP = Σ E·dP / Σ E`), then
+/// `dq += scale·dS·k` for the tile's rows; after the block's rows,
 /// `dv += Pᵀ·dY` and `dk += dSᵀ·q·scale` per tile of keys over the block's rows. Causal blocks
 /// skip the keys past their last row. Heads are the parallel axis (each head writes only its own
 /// columns).
 ///
 /// ABI: `args = [Q, K, V, dY, dQ (+=), dK (+=), dV (+=)]`, each `[T, heads·head_dim]` row-major
 /// with head h in columns `h·head_dim ..< (h+1)·head_dim`; `T` rows; `p0` ignored.
+///
+/// With `forward` the same kernel is the training forward (positions `0 ..< T`, no KV cache): the
+/// score tiles and softmax rows as above, then `O += P·v` in place of the dq product, and none of
+/// the gradient products. ABI: `args = [Q, K, V, O (+=)]`.
+///
+/// With `savesProbabilities` the forward also writes P (per head `Tk × Tk` floats, positions padded
+/// to whole score tiles: `probabilityFloats`) to one more argument, and the backward reads it there
+/// instead of recomputing it: no score product, no exponentials, one pass for D = Σ P·dP.
+/// ABI: one more argument after the others, `P`.
 public struct AttentionBackwardSpec: Hashable, Sendable, CustomStringConvertible {
     public var heads: Int
     public var headDim: Int
     public var causal: Bool
     public var scale: Float
+    /// The training forward `O += softmax(q·kᵀ·scale)·v` instead of the backward.
+    public var forward: Bool
+    /// The forward writes P for the backward, which reads it instead of recomputing it.
+    public var savesProbabilities: Bool
 
-    public init(heads: Int, headDim: Int, causal: Bool) {
+    public init(heads: Int, headDim: Int, causal: Bool, forward: Bool = false, savesProbabilities: Bool = false) {
         precondition(heads > 0 && headDim > 0)
-        self.heads = heads; self.headDim = headDim; self.causal = causal
+        self.heads = heads; self.headDim = headDim; self.causal = causal; self.forward = forward
+        self.savesProbabilities = savesProbabilities
         scale = Float(1 / Double(headDim).squareRoot())
     }
 
+    /// Floats of the saved P of `T` positions (all heads), with the kernels of `vector`.
+    public func probabilityFloats(rows T: Int, for vector: VectorTarget) -> Int {
+        let unit = AttentionBackwardTiling(vector).keyTile, padded = (T + unit - 1) / unit * unit
+        return heads * padded * padded
+    }
+
     var width: Int { heads * headDim }
-    public var description: String { "attention_backward heads=\(heads) head_dim=\(headDim) scale=\(scale)\(causal ? "" : " non-causal") blocked" }
+    public var description: String {
+        "attention_\(forward ? "training_forward" : "backward") heads=\(heads) head_dim=\(headDim) scale=\(scale)\(causal ? "" : " non-causal") blocked\(savesProbabilities ? " saved_p" : "")"
+    }
     public var symbol: String { "tfc_attention_bwd_" + stableHash(description) }
 }
 
@@ -46,7 +70,8 @@ extension KernelModule {
         let tailMask = tail > 0 ? g.laneMask(tail) : nil
         let rowChunks = tiling.chunks(vectors: nv, rows: mr), keyChunks = tiling.chunks(vectors: nv, rows: kr)
 
-        // ctx: 0 Q, 1 K, 2 V, 3 dY, 4 dQ, 5 dK, 6 dV, 7 T
+        // ctx: 0 Q, 1 K, 2 V, 3 dY, 4 dQ, 5 dK, 6 dV, 7 T (forward: O in 3 to 6)
+        let forward = spec.forward, readsP = spec.savesProbabilities && !forward
         let perHead = g.task(symbol + ".head") { ctx, h in
             let ptr = (0..<7).map { g.gep(g.contextPtr(ctx, $0), g.mul(h, Dh)) }
             let (Q, K, V, dY, dQ, dK, dV) = (ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6])
@@ -60,6 +85,7 @@ extension KernelModule {
             let Yp = g.gep(Qs, g.mul(Tk, DP)), Kr = g.gep(Yp, g.mul(Tk, DP))
             let P = g.gep(Kr, g.mul(Tk, DP)), dS = g.gep(P, g.mul(rowsKept, Tk))
             let scaleV = g.vsplat(spec.scale)
+            let savedP = spec.savesProbabilities ? g.gep(g.contextPtr(ctx, 8), g.mul(h, g.mul(Tk, Tk))) : nil
 
             /// Where position t's dim d lives in a transposed block array.
             func transposed(_ t: LLVMValueRef, _ d: LLVMValueRef) -> LLVMValueRef {
@@ -74,13 +100,13 @@ extension KernelModule {
                 for c in 0..<nv {
                     let dst = g.add(g.mul(t, DP), c * L)
                     g.storeV(g.fmul(loadRow(Q, t, c), scaleV), Qs, dst)
-                    g.storeV(loadRow(dY, t, c), Yp, dst)
-                    g.storeV(loadRow(K, t, c), Kr, dst)
+                    if !forward { g.storeV(loadRow(dY, t, c), Yp, dst) }
+                    g.storeV(loadRow(forward ? V : K, t, c), Kr, dst)  // the forward's O = P·v reads v's rows there
                 }
                 g.loop(0, g.i64(Dh)) { d in
                     let src = g.add(g.mul(t, ld), d), at = transposed(t, d)
-                    g.storeF(g.loadF(K, src), Kt, at)
-                    g.storeF(g.loadF(V, src), Vt, at)
+                    if !readsP { g.storeF(g.loadF(K, src), Kt, at) }
+                    if !forward { g.storeF(g.loadF(V, src), Vt, at) }
                 }
             }
             g.loop(T, Tk) { t in  // padding positions read as zero
@@ -119,64 +145,85 @@ extension KernelModule {
             let lastKey = g.sub(T, g.i64(1))
             g.loop(g.i64(0), g.ceilDiv(Tk, QB)) { qb, _ in
                 let qb0 = g.mul(qb, QB), qbEnd = g.smin(g.add(qb0, QB), Tk)
+                let blockP = savedP.map { g.gep($0, g.mul(qb0, Tk)) } ?? P  // the saved P's rows of this block
                 g.loop(g.i64(0), g.sdiv(g.sub(qbEnd, qb0), g.i64(mr))) { rt, _ in
                     let local = g.mul(rt, mr), i0 = g.add(qb0, local)
                     // Keys any row of the tile sees, padded to whole score tiles.
                     let keys = spec.causal ? g.mul(g.ceilDiv(g.add(i0, mr), U), U) : Tk
-                    let pRows = g.gep(P, g.mul(local, Tk)), dsRows = g.gep(dS, g.mul(local, Tk))
+                    let pRows = g.gep(blockP, g.mul(local, Tk)), dsRows = g.gep(dS, g.mul(local, Tk))
                     let qRows = g.gep(Qs, g.mul(i0, DP)), yRows = g.gep(Yp, g.mul(i0, DP))
-                    g.loop(g.i64(0), keys, step: U) { j, _ in
-                        for (rows, kv, out) in [(qRows, Kt, pRows), (yRows, Vt, dsRows)] {
+                    /// Whether the keys of the vector at `j` are visible to row `limit`'s query.
+                    func visible(_ j: LLVMValueRef, _ limit: LLVMValueRef) -> LLVMValueRef {
+                        g.icmp(LLVMIntSLE, LLVMBuildAdd(g.builder, iota, g.splat(g.trunc32(j)), "")!, g.splat(limit))
+                    }
+                    func limit(_ r: LLVMValueRef) -> LLVMValueRef { g.trunc32(spec.causal ? g.add(i0, r) : lastKey) }
+                    // The score tiles, each row's running maximum over its visible keys taken
+                    // while the tile is in registers (no separate pass over the row for it).
+                    let maxima = g.loop(g.i64(0), keys, step: U, carried: [LLVMValueRef](repeating: negInf, count: mr)) { j, running in
+                        var next = running
+                        let products = [(qRows, Kt, pRows), (yRows, Vt, dsRows)]
+                        for (index, (rows, kv, out)) in products.enumerated() where !(forward && index == 1) && !(readsP && index == 0) {
                             let blocks = (0..<nb).map { g.gep(kv, g.add(g.mul(j, Dh), $0 * Dh * L)) }
                             let tile = g.productTile(rows: mr, a: rows, aRow: g.i64(DP), aDepth: g.i64(1), b: blocks, bDepth: g.i64(L),
                                                      from: g.i64(0), to: g.i64(Dh))
                             for r in 0..<mr { for c in 0..<nb { g.storeV(tile[r][c], out, g.add(g.add(g.mul(Tk, r), j), c * L)) } }
+                            guard index == 0 else { continue }
+                            for r in 0..<mr {
+                                for c in 0..<nb {
+                                    next[r] = g.fmax(next[r], g.select(visible(g.add(j, c * L), limit(g.i64(r))), tile[r][c], negInf))
+                                }
+                            }
                         }
-                        return []
+                        return next
                     }
-                    // Per row: P = softmax over the visible keys (the others 0), D = Σ P·dP, dS = P·(dP − D).
-                    g.loop(0, g.i64(mr)) { r in
-                        let limit = g.trunc32(spec.causal ? g.add(i0, r) : lastKey)
+                    let rowMax = g.alloca(g.f32, count: mr)
+                    for r in 0..<mr { g.storeF(g.hmax(maxima[r]), rowMax, r) }
+                    // Per row, two passes over the visible keys: E = exp(S − max) with Σ E and
+                    // Σ E·dP, then P = E / Σ E and dS = P·(dP − D), D = Σ P·dP = Σ E·dP / Σ E
+                    // (the others stay 0).
+                    if readsP {  // P saved: D = Σ P·dP, then dS = P·(dP − D)
+                        g.loop(0, g.i64(mr)) { r in
+                            let p = g.gep(pRows, g.mul(r, Tk)), ds = g.gep(dsRows, g.mul(r, Tk))
+                            let dot = g.loop(g.i64(0), keys, step: L, carried: [g.vzero]) { j, c in [g.fma(g.loadV(p, j), g.loadV(ds, j), c[0])] }
+                            let D = g.splat(g.hsum(dot[0]))
+                            g.loop(g.i64(0), keys, step: L) { j, _ in
+                                g.storeV(g.fmul(g.loadV(p, j), g.fsub(g.loadV(ds, j), D)), ds, j)
+                                return []
+                            }
+                        }
+                    } else { g.loop(0, g.i64(mr)) { r in
+                        let rowLimit = limit(r)
                         let p = g.gep(pRows, g.mul(r, Tk)), ds = g.gep(dsRows, g.mul(r, Tk))
-                        func visible(_ j: LLVMValueRef) -> LLVMValueRef {
-                            g.icmp(LLVMIntSLE, LLVMBuildAdd(g.builder, iota, g.splat(g.trunc32(j)), "")!, g.splat(limit))
-                        }
-                        let mx = g.loop(g.i64(0), keys, step: L, carried: [negInf]) { j, c in
-                            [g.fmax(c[0], g.select(visible(j), g.loadV(p, j), negInf))]
-                        }
-                        let m = g.splat(g.hmax(mx[0]))
-                        let sum = g.loop(g.i64(0), keys, step: L, carried: [g.vzero]) { j, c in
-                            let e = g.select(visible(j), g.vexp(g.fsub(g.loadV(p, j), m)), g.vzero)
+                        let m = g.splat(g.loadF(rowMax, r))
+                        let sums = g.loop(g.i64(0), keys, step: L, carried: forward ? [g.vzero] : [g.vzero, g.vzero]) { j, c in
+                            let e = g.select(visible(j, rowLimit), g.vexp(g.fsub(g.loadV(p, j), m)), g.vzero)
                             g.storeV(e, p, j)
-                            return [g.fadd(c[0], e)]
+                            return forward ? [g.fadd(c[0], e)] : [g.fadd(c[0], e), g.fma(e, g.loadV(ds, j), c[1])]
                         }
-                        let inverse = g.splat(g.fdiv(g.f32(1), g.hsum(sum[0])))
-                        let dot = g.loop(g.i64(0), keys, step: L, carried: [g.vzero]) { j, c in
-                            let pj = g.fmul(g.loadV(p, j), inverse)
-                            g.storeV(pj, p, j)
-                            return [g.fma(pj, g.loadV(ds, j), c[0])]
-                        }
-                        let D = g.splat(g.hsum(dot[0]))
+                        let inverse = g.fdiv(g.f32(1), g.hsum(sums[0]))
+                        let D = forward ? nil : g.splat(g.fmul(g.hsum(sums[1]), inverse)), inverseV = g.splat(inverse)
                         g.loop(g.i64(0), keys, step: L) { j, _ in
-                            g.storeV(g.fmul(g.loadV(p, j), g.fsub(g.loadV(ds, j), D)), ds, j)
+                            let pj = g.fmul(g.loadV(p, j), inverseV)
+                            g.storeV(pj, p, j)
+                            if let D { g.storeV(g.fmul(pj, g.fsub(g.loadV(ds, j), D)), ds, j) }
                             return []
                         }
-                    }
-                    // dq += scale · dS·k over the keys the tile's rows see.
+                    } }
+                    // dq += scale · dS·k (forward: O += P·v) over the keys the tile's rows see.
                     let seen = spec.causal ? g.add(i0, mr) : Tk
                     for chunk in rowChunks {
-                        let tile = g.productTile(rows: mr, a: dsRows, aRow: Tk, aDepth: g.i64(1), b: chunk.map { g.gep(Kr, $0 * L) },
+                        let tile = g.productTile(rows: mr, a: forward ? pRows : dsRows, aRow: Tk, aDepth: g.i64(1), b: chunk.map { g.gep(Kr, $0 * L) },
                                                  bDepth: g.i64(DP), from: g.i64(0), to: seen)
-                        addRows(dQ, first: i0, tile, chunk, scale: scaleV)
+                        addRows(dQ, first: i0, tile, chunk, scale: forward ? nil : scaleV)
                     }
                     return []
                 }
                 // dv += Pᵀ·dY and dk += dSᵀ·(q·scale) per tile of keys, over the block's rows
                 // (causal: from the tile's first key on; earlier rows do not see it).
                 let keyEnd = spec.causal ? qbEnd : Tk
-                g.loop(g.i64(0), keyEnd, step: kr) { j0, _ in
+                if !forward { g.loop(g.i64(0), keyEnd, step: kr) { j0, _ in
                     let first = spec.causal ? g.sub(g.smax(qb0, j0), qb0) : g.i64(0)
-                    for (a, b, out) in [(P, Yp, dV), (dS, Qs, dK)] {
+                    for (a, b, out) in [(blockP, Yp, dV), (dS, Qs, dK)] {
                         let rows = g.gep(b, g.mul(qb0, DP))
                         for chunk in keyChunks {
                             let tile = g.productTile(rows: kr, a: g.gep(a, j0), aRow: g.i64(1), aDepth: Tk, b: chunk.map { g.gep(rows, $0 * L) },
@@ -185,14 +232,15 @@ extension KernelModule {
                         }
                     }
                     return []
-                }
+                } }
                 return []
             }
         }
 
         defineKernel(symbol) { args, T, _ in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
-                let ctx = g.makeContext((0..<7).map { g.argPtr(args, $0) } + [T])
+                let saved = spec.savesProbabilities ? [g.argPtr(args, forward ? 4 : 7)] : []
+                let ctx = g.makeContext((0..<7).map { g.argPtr(args, forward ? min($0, 3) : $0) } + [T] + saved)
                 g.parallelFor(perHead, ctx, g.i64(spec.heads))
             }
         }

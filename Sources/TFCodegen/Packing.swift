@@ -46,8 +46,16 @@ public struct PanelLayout: Hashable, CustomStringConvertible, Sendable {
             let base = dst + p * nr * k
             let cols = min(nr, n - p * nr)
             if cols < nr { base.initialize(repeating: 0, count: nr * k) }
-            // Block over rows of src so each source row is read sequentially.
-            for j in 0..<cols {
+            // Blocks of 8 source rows × 8 depths transposed in registers (8 loads, 8 stores of
+            // 8 floats: twice as fast as the strided scalar copy on mid's keys), the rest as that copy.
+            let blocked = k % 8 == 0 ? cols / 8 * 8 : 0
+            for j in stride(from: 0, to: blocked, by: 8) {
+                let rows = src + (p * nr + j) * k
+                for kk in stride(from: 0, to: k, by: 8) {
+                    Self.transpose8(rows + kk, rowStride: k, into: base + kk * nr + j, rowStride: nr)
+                }
+            }
+            for j in blocked..<cols {
                 let row = src + (p * nr + j) * k
                 var out = base + j
                 for kk in 0..<k {
@@ -56,6 +64,22 @@ public struct PanelLayout: Hashable, CustomStringConvertible, Sendable {
                 }
             }
         }
+    }
+
+    /// `dst[c·dstStride + r] = src[r·srcStride + c]` for r, c < 8: three unzips (evens, then odds,
+    /// of the 64 floats) rotate the index bits by three, which is the transpose of an 8 × 8 block.
+    @inline(__always)
+    static func transpose8(_ src: UnsafePointer<Float>, rowStride srcStride: Int, into dst: UnsafeMutablePointer<Float>, rowStride dstStride: Int) {
+        typealias Rows = (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
+        func row(_ r: Int) -> SIMD8<Float> { UnsafeRawPointer(src + r * srcStride).loadUnaligned(as: SIMD8<Float>.self) }
+        func unzip(_ v: Rows) -> Rows {
+            let a = SIMD16(lowHalf: v.0, highHalf: v.1), b = SIMD16(lowHalf: v.2, highHalf: v.3)
+            let c = SIMD16(lowHalf: v.4, highHalf: v.5), d = SIMD16(lowHalf: v.6, highHalf: v.7)
+            return (a.evenHalf, b.evenHalf, c.evenHalf, d.evenHalf, a.oddHalf, b.oddHalf, c.oddHalf, d.oddHalf)
+        }
+        let t = unzip(unzip(unzip((row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)))))
+        func store(_ v: SIMD8<Float>, _ r: Int) { UnsafeMutableRawPointer(dst + r * dstStride).storeBytes(of: v, as: SIMD8<Float>.self) }
+        store(t.0, 0); store(t.1, 1); store(t.2, 2); store(t.3, 3); store(t.4, 4); store(t.5, 5); store(t.6, 6); store(t.7, 7)
     }
 
     /// Packs `B = src` where `src` is row-major `[k, n]`: Pattention values.

@@ -8,16 +8,17 @@ import Foundation
 
 /// The fused backend's gradient: runs a `GradGraph` with generated kernels, compiled once for the
 /// graph's shapes. The forward pass runs the unfused graph op by op with the fused backend's
-/// forward kernels (embedding gather, LayerNorm, one-site Pattention, rotary, flash attention,
-/// add, logits GEMM), keeping exactly the values the pass marked saved. The backward runs the
+/// forward kernels (embedding gather, LayerNorm, one-site Pattention, attention as the attention
+/// backward kernel's training-forward mode, add, logits GEMM; rotary as a host loop), keeping exactly the values the pass marked saved. The backward runs the
 /// generated `PattentionBackwardSpec` (scores recomputed per block of rows),
 /// `AttentionBackwardSpec` (flash-style, probabilities recomputed per row), and for the logits
 /// head a GEMM (`dx = dy·E`) and a `TransposedGemmSpec` (`dE += dyᵀ·x`).
 ///
 /// The loss and its seed (`addCrossEntropy`), the LayerNorm backward (`addLayerNormBackward`) and
 /// AdamW (`addAdamW`) are generated kernels too; the remaining small backwards — embedding
-/// scatter-add, rotary, add — are O(T·d) host loops shared with the oracle (`NaiveBackward`): not
-/// worth a kernel next to the products. A batch of windows runs as one stack of rows. Weights are
+/// scatter-add, rotary, add — are O(T·d) host loops with the oracle's arithmetic: not worth a
+/// kernel next to the products. The rotary forward is a host loop too (`FusedRotary`: cached
+/// cos/sin tables instead of the kernel's per-row `cos`, `sin` calls, with the kernel's bits). A batch of windows runs as one stack of rows. Weights are
 /// packed into the kernels' panel layouts on first use; `adamW` (the trainer's update) packs a
 /// tensor again as it updates it, `weightsChanged()` drops them all.
 public final class FusedGradient: GradientBackend {
@@ -34,10 +35,10 @@ public final class FusedGradient: GradientBackend {
     private var entries: [String: KernelEntryPoint] = [:]
     /// Per instruction: the symbols of its forward and backward kernels.
     private var forwardKernel: [ValueID: String] = [:]
-    /// Per Pattention instruction: the training forward that keeps S and A (`scoresSaved`).
+    /// Per Pattention instruction: the training forward that keeps S and A (`scoresSaved`); per
+    /// attention instruction the forward that keeps P (`savesProbabilities`).
     private var savingForwardKernel: [ValueID: String] = [:]
     private var backwardKernels: [ValueID: [String]] = [:]
-    private var caches: [ValueID: (AlignedBuffer, AlignedBuffer)] = [:]
     private let crossEntropyKernel: String
     /// A weight packed into a kernel's panel layout.
     private struct Pack {
@@ -56,6 +57,9 @@ public final class FusedGradient: GradientBackend {
     /// Every weight's gradient, kept across steps and zeroed at the start of each (the kernels
     /// add into them): `runForUpdate` hands them to the update in place instead of copying them out.
     private var gradientBuffers: [String: AlignedBuffer] = [:]
+    /// The kept gradient buffers `adamW` has zeroed since the last step began (it reads each
+    /// once, with the kernel variant that leaves it 0): the next step skips zeroing them.
+    private var zeroedGradients: Set<UnsafeMutablePointer<Float>> = []
     /// With `timesKernels`, the seconds spent in each kernel (by a readable name, summed over
     /// calls: `tfc bench train --profile`).
     public var timesKernels = false
@@ -98,9 +102,8 @@ public final class FusedGradient: GradientBackend {
             case .add:
                 let d = inst.type.columns!
                 forwardKernel[v] = module.addAdd(d: d, lda: d, ldb: d, ldy: d)
-            case .rotary(let r):
-                let d = inst.type.columns!
-                forwardKernel[v] = module.addRotary(Self.rotary(r), ldx: d, ldy: d)
+            case .rotary:
+                break  // host loops over cached cos/sin tables (`FusedRotary`)
             case .pattention(let p):
                 forwardKernel[v] = module.addPattention(Self.forwardSpec(p, vector))
                 savingForwardKernel[v] = module.addPattentionTrainingForward(Self.backwardSpec(p, vector, saved: true))
@@ -112,10 +115,17 @@ public final class FusedGradient: GradientBackend {
                 kernelNames[backwardKernels[v]![0]] = "pattention backward \(shape)"
                 kernelNames[backwardKernels[v]![1]] = "pattention backward \(shape) (kept S, A)"
             case .attention(let a):
-                let spec = AttentionKernelSpec(heads: a.heads, headDim: a.headDim, context: config.context, causal: a.causal, for: vector)
-                forwardKernel[v] = module.addAttention(spec)
-                backwardKernels[v] = [module.addAttentionBackward(AttentionBackwardSpec(heads: a.heads, headDim: a.headDim, causal: a.causal))]
-                caches[v] = (AlignedBuffer(count: spec.cacheFloats), AlignedBuffer(count: spec.cacheFloats))
+                // The forward is the backward kernel's training-forward mode (its score tiles and
+                // softmax rows, then O += P·v; no KV cache); within the saved-scores budget it keeps
+                // P for the backward, which then skips the score product and the exponentials.
+                func spec(forward: Bool, saved: Bool) -> AttentionBackwardSpec {
+                    AttentionBackwardSpec(heads: a.heads, headDim: a.headDim, causal: a.causal, forward: forward, savesProbabilities: saved)
+                }
+                forwardKernel[v] = module.addAttentionBackward(spec(forward: true, saved: false))
+                savingForwardKernel[v] = module.addAttentionBackward(spec(forward: true, saved: true))
+                backwardKernels[v] = [module.addAttentionBackward(spec(forward: false, saved: false)), module.addAttentionBackward(spec(forward: false, saved: true))]
+                kernelNames[savingForwardKernel[v]!] = "attention (keeps P)"
+                kernelNames[backwardKernels[v]![1]] = "attention backward (kept P)"
                 kernelNames[forwardKernel[v]!] = "attention"
                 kernelNames[backwardKernels[v]![0]] = "attention backward"
             case .logits:
@@ -130,8 +140,10 @@ public final class FusedGradient: GradientBackend {
             }
         }
         module.addAdamW()
+        module.addAdamW(zeroingGradient: true)
         crossEntropyKernel = module.addCrossEntropy(vocab: config.vocab)
         kernelNames[AdamWKernel.symbol] = "AdamW"
+        kernelNames[AdamWKernel.zeroingSymbol] = "AdamW"
         kernelNames[crossEntropyKernel] = "cross-entropy"
         for symbols in backwardKernels.values where kernelNames[symbols[0]] == nil { kernelNames[symbols[0]] = "layernorm backward" }
         for inst in grad.forward.instructions where kernelNames[forwardKernel[inst.result] ?? ""] == nil {
@@ -147,13 +159,10 @@ public final class FusedGradient: GradientBackend {
         cacheHit = hit
         try jit.addObject(object, name: "tfc_training", symbols: module.kernelNames)
         for symbol in Set(forwardKernel.values).union(savingForwardKernel.values).union(backwardKernels.values.joined())
-            .union([AdamWKernel.symbol, crossEntropyKernel]) { entries[symbol] = try jit.kernel(symbol) }
+            .union([AdamWKernel.symbol, AdamWKernel.zeroingSymbol, crossEntropyKernel]) { entries[symbol] = try jit.kernel(symbol) }
         compileSeconds = Date().timeIntervalSince(start)
     }
 
-    static func rotary(_ r: RotaryOp) -> RotaryEmbedding {
-        RotaryEmbedding(heads: r.heads, headDim: r.headDim, rotaryDims: r.rotaryDims, base: r.base)
-    }
     static func site(_ p: PattentionOp) -> PattentionSite {
         PattentionSite(tokens: p.tokens, dOut: p.outFeatures, activation: PattentionActivation(p.norm), tau: p.norm == .softmax ? nil : Float(p.tau))
     }
@@ -169,13 +178,20 @@ public final class FusedGradient: GradientBackend {
     /// The default of `savedScoresBudget`: 512 MiB.
     public static let defaultSavedScoresBudget = 512 << 20
 
-    /// Whether a step of `rows` rows keeps every site's S and A for its backward.
-    func keepsScores(rows: Int) -> Bool {
+    /// Whether a step of `windows` windows of `t` rows keeps every Pattention site's S and A and
+    /// every attention's P for its backward.
+    func keepsScores(windows: Int, t: Int) -> Bool {
         let floats = grad.forward.instructions.reduce(0) { sum, inst in
-            guard case .pattention(let p) = inst.op else { return sum }
-            return sum + 2 * rows * Self.backwardSpec(p, vector).ld
+            switch inst.op {
+            case .pattention(let p): return sum + 2 * windows * t * Self.backwardSpec(p, vector).ld
+            case .attention(let a): return sum + windows * Self.probabilitySpec(a).probabilityFloats(rows: t, for: vector)
+            default: return sum
+            }
         }
         return floats * 4 <= savedScoresBudget
+    }
+    static func probabilitySpec(_ a: AttentionOp) -> AttentionBackwardSpec {
+        AttentionBackwardSpec(heads: a.heads, headDim: a.headDim, causal: a.causal, savesProbabilities: true)
     }
     /// logits = x · Eᵀ.
     static func logitsSpec(_ c: ModelConfig, _ vector: VectorTarget) -> GemmKernelSpec { GemmKernelSpec(k: c.hidden, n: c.vocab, for: vector) }
@@ -186,9 +202,14 @@ public final class FusedGradient: GradientBackend {
 
     private func call(_ symbol: String, _ args: [UnsafeMutableRawPointer?], rows: Int) {
         let entry = entries[symbol]!
+        timed(kernelNames[symbol] ?? symbol) { args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), 0) } }
+    }
+
+    /// `body`, its seconds added to `kernelSeconds[name]` with `timesKernels`.
+    private func timed(_ name: String, _ body: () -> Void) {
         let start = timesKernels ? kernelClock.now() : 0
-        args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), 0) }
-        if timesKernels { kernelSeconds[kernelNames[symbol] ?? symbol, default: 0] += kernelClock.now() - start }
+        body()
+        if timesKernels { kernelSeconds[name, default: 0] += kernelClock.now() - start }
     }
 
     /// Weight `name` in `layout` (`packTransposed` of the `[n, k]` tensor, or `pack` of the `[k, n]` one).
@@ -222,7 +243,8 @@ public final class FusedGradient: GradientBackend {
         return (total / Double(windows.count), seed)
     }
 
-    /// A scratch buffer kept for the executor's lifetime (the Pattention backward's partial sums).
+    /// A scratch buffer kept for the executor's lifetime (the Pattention backward's partial sums,
+    /// the attention probabilities a forward keeps for its backward).
     private func scratch(_ key: String, floats: Int) -> AlignedBuffer {
         if let b = scratchBuffers[key] { return b }
         let b = AlignedBuffer(count: floats, zeroed: false)
@@ -230,42 +252,14 @@ public final class FusedGradient: GradientBackend {
         return b
     }
 
-    /// Per (position, pair) the rotation's cos and sin, as `NaiveBackward.rotary` computes them.
-    private var rotaryTables: [String: [(c: Float, s: Float)]] = [:]
-
-    /// `dx += Rᵀ(dy)` window by window (positions restart at 0): the rotated pairs turned back,
-    /// the pass-through columns added as they are. The oracle's arithmetic, without its copies.
-    private func rotaryBackward(_ dy: Tensor, into dx: Tensor, _ r: RotaryOp, window t: Int) {
-        let half = r.rotaryDims / 2, width = dy.columns
-        let key = "\(r.rotaryDims) \(r.base)"
-        if rotaryTables[key] == nil || rotaryTables[key]!.count < t * half {
-            var table: [(c: Float, s: Float)] = []
-            table.reserveCapacity(t * half)
-            for row in 0..<t {
-                for j in 0..<half {
-                    let angle = Double(row) / Foundation.pow(r.base, Double(2 * j) / Double(r.rotaryDims))
-                    table.append((Float(Foundation.cos(angle)), Float(Foundation.sin(angle))))
-                }
-            }
-            rotaryTables[key] = table
-        }
-        let g = dy.storage.pointer, out = dx.storage.pointer
-        rotaryTables[key]!.withUnsafeBufferPointer { table in
-            for row in 0..<dy.rows {
-                let position = row % t, line = row * width
-                for h in 0..<r.heads {
-                    let base = line + h * r.headDim
-                    for j in 0..<half {
-                        let (c, s) = table[position * half + j]
-                        let g1 = g[base + j], g2 = g[base + j + half]
-                        out[base + j] += g1 * c + g2 * s
-                        out[base + j + half] += g2 * c - g1 * s
-                    }
-                    for j in r.rotaryDims..<max(r.rotaryDims, r.headDim) { out[base + j] += g[base + j] }
-                }
-            }
-            for j in (r.heads * r.headDim)..<width { for row in 0..<dy.rows { out[row * width + j] += g[row * width + j] } }
-        }
+    /// The rotary embeddings' host loops and their tables, by rotation.
+    private var rotaries: [String: FusedRotary] = [:]
+    private func rotation(_ r: RotaryOp) -> FusedRotary {
+        let key = "\(r.heads) \(r.headDim) \(r.rotaryDims) \(r.base)"
+        if let known = rotaries[key] { return known }
+        let made = FusedRotary(r)
+        rotaries[key] = made
+        return made
     }
 
     /// Drops the packed weights: call after changing the weights other than through `adamW`.
@@ -274,6 +268,7 @@ public final class FusedGradient: GradientBackend {
     private func weight(_ name: String) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(mutating: weights(name).baseAddress!) }
 
     /// One AdamW step on one tensor with the generated kernel (the same bits as `AdamW.update`).
+    /// A gradient in this backend's kept buffers (`runForUpdate`) is left 0, ready for the next step.
     public func adamW(_ w: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>, scale: Double, m: UnsafeMutableBufferPointer<Float>,
                       v: UnsafeMutableBufferPointer<Float>, step: Int, lr: Double, decay: Bool, _ options: AdamWOptions) {
         precondition(gradient.count == w.count && m.count == w.count && v.count == w.count)
@@ -281,8 +276,11 @@ public final class FusedGradient: GradientBackend {
         let (stepSize, inverseRoot) = AdamW.stepFactors(lr: lr, correction1: c1, correction2: c2)
         var k = AdamWKernel.coefficients(scale: scale, beta1: options.beta1, beta2: options.beta2, stepSize: stepSize,
                                          inverseRootCorrection2: inverseRoot, shrink: shrink, epsilon: options.epsilon)
-        k.withUnsafeMutableBufferPointer { kp in  // the kernel only reads the gradient
-            call(AdamWKernel.symbol, [UnsafeMutableRawPointer(w.baseAddress!), UnsafeMutableRawPointer(mutating: gradient.baseAddress!),
+        let kept = UnsafeMutablePointer(mutating: gradient.baseAddress!)
+        let zeroing = gradientBuffers.values.contains { $0.pointer == kept && $0.count == gradient.count }
+        if zeroing { zeroedGradients.insert(kept) }
+        k.withUnsafeMutableBufferPointer { kp in  // other gradients are only read
+            call(zeroing ? AdamWKernel.zeroingSymbol : AdamWKernel.symbol, [UnsafeMutableRawPointer(w.baseAddress!), UnsafeMutableRawPointer(mutating: gradient.baseAddress!),
                                       UnsafeMutableRawPointer(m.baseAddress!), UnsafeMutableRawPointer(v.baseAddress!),
                                       UnsafeMutableRawPointer(kp.baseAddress!)], rows: w.count)
         }
@@ -297,7 +295,8 @@ public final class FusedGradient: GradientBackend {
     /// Runs the forward graph on equally long windows stacked as rows (each from position 0);
     /// keeps the saved values (and the logits), frees the others. With `keepingScores`, every
     /// Pattention site also keeps its S and A for the backward (`scores`).
-    private func forward(_ windows: [[Int32]], keepingScores: Bool) -> (values: [ValueID: Tensor], scores: [ValueID: (s: Tensor, a: Tensor)]) {
+    private func forward(_ windows: [[Int32]], keepingScores: Bool)
+        -> (values: [ValueID: Tensor], scores: [ValueID: (s: Tensor, a: Tensor)], probabilities: [ValueID: AlignedBuffer]) {
         let t = windows[0].count, rows = windows.count * t
         precondition(t >= 2 && t <= grad.forward.config.context && windows.allSatisfy { $0.count == t }, "windows were validated by the caller")
         tfc_set_num_threads(Int32(threads))
@@ -306,6 +305,7 @@ public final class FusedGradient: GradientBackend {
         var ids = Array(windows.joined())
         var values: [ValueID: Tensor] = [:]
         var scores: [ValueID: (s: Tensor, a: Tensor)] = [:]
+        var probabilities: [ValueID: AlignedBuffer] = [:]
         var uses = graph.useCounts()
         for inst in graph.instructions {
             let v = inst.result
@@ -321,8 +321,8 @@ public final class FusedGradient: GradientBackend {
                 call(forwardKernel[v]!, args, rows: rows)
             case .add:
                 call(forwardKernel[v]!, [x[0].raw, x[1].raw, y.raw], rows: rows)
-            case .rotary:  // positions restart at 0 in every window
-                for w in 0..<windows.count { call(forwardKernel[v]!, [x[0].at(row: w * t), y.at(row: w * t)], rows: t) }
+            case .rotary(let r):  // positions restart at 0 in every window
+                timed("rotary (host)") { rotation(r).forward(x[0].storage.pointer, into: y.storage.pointer, rows: rows, width: columns, window: t) }
             case .pattention(let p) where keepingScores:
                 let spec = Self.backwardSpec(p, vector, saved: true)
                 let key = pack(p.keyName, spec.keyLayout, transposed: true)
@@ -335,11 +335,20 @@ public final class FusedGradient: GradientBackend {
                 let key = pack(p.keyName, spec.keyLayout(0), transposed: true)
                 let value = pack(p.valueName, spec.valueLayout(0), transposed: false)
                 call(forwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw], rows: rows)
-            case .attention:  // each window attends within itself, its cache from position 0
-                let (kc, vc) = caches[v]!
+            case .attention(let a):  // each window attends within itself (positions from 0); the kernel adds into y
+                y.storage.pointer.update(repeating: 0, count: rows * columns)
+                let perWindow = Self.probabilitySpec(a).probabilityFloats(rows: t, for: vector)
+                // Kept across steps (a fresh buffer's page faults cost more than the kept P saves).
+                let kept = keepingScores ? scratch("attention P %\(v) \(windows.count * perWindow)", floats: windows.count * perWindow) : nil
                 for w in 0..<windows.count {
-                    call(forwardKernel[v]!, [x[0].at(row: w * t), x[1].at(row: w * t), x[2].at(row: w * t), y.at(row: w * t), kc.raw, vc.raw], rows: t)
+                    let args = [x[0].at(row: w * t), x[1].at(row: w * t), x[2].at(row: w * t), y.at(row: w * t)]
+                    if let kept {
+                        call(savingForwardKernel[v]!, args + [UnsafeMutableRawPointer(kept.pointer + w * perWindow)], rows: t)
+                    } else {
+                        call(forwardKernel[v]!, args, rows: t)
+                    }
                 }
+                probabilities[v] = kept
             case .logits(let table):
                 let e = pack(table, Self.logitsSpec(graph.config, vector).weightLayout, transposed: true)
                 call(forwardKernel[v]!, [x[0].raw, e.raw, y.raw], rows: rows)
@@ -352,7 +361,7 @@ public final class FusedGradient: GradientBackend {
                 if uses[operand] == 0 && !keep.contains(operand) { values[operand] = nil }
             }
         }
-        return (values, scores)
+        return (values, scores, probabilities)
     }
 
     /// `tokens` (at least 2, within the context) from position 0: the mean next-token
@@ -375,14 +384,15 @@ public final class FusedGradient: GradientBackend {
 
     private func step(_ windows: [[Int32]]) -> (loss: Double, gradients: [String: AlignedBuffer]) {
         let config = grad.forward.config, t = windows[0].count, rows = windows.count * t
-        let (values, keptScores) = forward(windows, keepingScores: keepsScores(rows: rows))
+        let (values, keptScores, keptProbabilities) = forward(windows, keepingScores: keepsScores(windows: windows.count, t: t))
         var scores = keptScores
         let tokens = Array(windows.joined())
         if gradientBuffers.isEmpty {
             for p in grad.parameters { gradientBuffers[p.name] = AlignedBuffer(count: p.elementCount, zeroed: false) }
         }
         let gradients = gradientBuffers
-        for g in gradients.values { g.pointer.update(repeating: 0, count: g.count) }
+        for g in gradients.values where !zeroedGradients.contains(g.pointer) { g.pointer.update(repeating: 0, count: g.count) }
+        zeroedGradients = []
         let (loss, seed) = crossEntropy(values[grad.loss.reads[0]]!, windows)
         var adjoints: [ValueID: Tensor] = [grad.loss.forward.result: seed]
         /// The adjoint of `value`, created zero on first use (kernels add into it).
@@ -428,14 +438,19 @@ public final class FusedGradient: GradientBackend {
                                                                          gradients[p.valueName]!.raw, partials.raw] + (kept.map { [$0.a.raw] } ?? []), rows: rows)
             case .rotary(let r):
                 guard let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) else { break }
-                rotaryBackward(dy, into: dx, r, window: t)
+                timed("rotary backward (host)") { rotation(r).backward(dy.storage.pointer, into: dx.storage.pointer, rows: rows, width: dy.columns, window: t) }
             case .attention(let a):
                 let width = a.heads * a.headDim
                 let d = (0..<3).map { adjoint(step.operandAdjoints[$0], columns: width) ?? Tensor(rows: rows, columns: width) }
+                let kept = keptProbabilities[inst.result], perWindow = Self.probabilitySpec(a).probabilityFloats(rows: t, for: vector)
                 for w in 0..<windows.count {
                     let r = w * t
-                    call(backwardKernels[inst.result]![0], [read[0]!.at(row: r), read[1]!.at(row: r), read[2]!.at(row: r), dy.at(row: r),
-                                                            d[0].at(row: r), d[1].at(row: r), d[2].at(row: r)], rows: t)
+                    let args = [read[0]!.at(row: r), read[1]!.at(row: r), read[2]!.at(row: r), dy.at(row: r), d[0].at(row: r), d[1].at(row: r), d[2].at(row: r)]
+                    if let kept {
+                        call(backwardKernels[inst.result]![1], args + [UnsafeMutableRawPointer(kept.pointer + w * perWindow)], rows: t)
+                    } else {
+                        call(backwardKernels[inst.result]![0], args, rows: t)
+                    }
                 }
             case .add:  // dy itself becomes the first adjoint not yet made; the others add it in
                 var moved = false

@@ -31,7 +31,8 @@ final class BenchTrainTests: XCTestCase {
         XCTAssertTrue(object["fused_error"] is NSNull)
     }
 
-    /// `--profile`: the fused step by kernel (each Pattention backward shape, attention, AdamW)
+    /// `--profile`: the fused step by kernel (each Pattention backward shape, attention and its
+    /// backward with the kept P, the rotary host loop, AdamW)
     /// and the kernels' total; the fused side's vector target is named (the CPU's best by default);
     /// `--cpu-time` says the steps were timed by CPU time.
     func testProfileListsTheKernels() throws {
@@ -40,7 +41,7 @@ final class BenchTrainTests: XCTestCase {
         XCTAssertSucceeded(r, "tfc bench train --profile")
         for text in ["fused kernels: \(TFC.runnableTargets.last!) (--target-cpu)", "fused step by kernel (ms per step, % of the median step ",
                      "steps timed by process CPU time (--cpu-time), not the wall clock",
-                     "  pattention backward d_in=64 n=", "  attention backward\n", "  AdamW\n", "  cross-entropy\n", "all kernels (the rest is host work"] {
+                     "  pattention backward d_in=64 n=", "  attention backward (kept P)\n", "  attention (keeps P)\n", "  rotary (host)\n", "  AdamW\n", "  cross-entropy\n", "all kernels (the rest is host work"] {
             XCTAssertTrue(r.stdout.contains(text), "\(text) missing:\n\(r.stdout)")
         }
     }

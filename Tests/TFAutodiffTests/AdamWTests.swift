@@ -105,4 +105,38 @@ final class AdamWKernelTests: XCTestCase {
         for k in 0..<3 { XCTAssertEqual(Array(states[0][k]).map(\.bitPattern), Array(states[1][k]).map(\.bitPattern), "\(vector.name): tensor \(k)") }
         XCTAssertGreaterThan(zip(states[1][0], w0).map { abs($0 - $1) }.max()!, 0.01, "\(vector.name): the weights moved")
     }
+
+    /// The fused update leaves the backend's kept gradients 0 (the zeroing kernel variant), and the
+    /// next step's gradients, which the kernels add into those buffers without zeroing them again,
+    /// have the bits of a fresh backend's on the same updated weights.
+    func testUpdateZeroesTheKeptGradientsForTheNextStep() throws {
+        for vector in VectorTarget.runnable() { try updateZeroesTheKeptGradients(vector) }
+    }
+
+    func updateZeroesTheKeptGradients(_ vector: VectorTarget) throws {
+        let source = try SourceFile.load(DifferentiateTests.root.appendingPathComponent("specs/tiny.tfs").path)
+        let graph = try lower(try parse(source), source: source)
+        let grad = try differentiate(graph)
+        let weights = RandomWeights(graph, seed: 4)
+        let trained = try FusedGradient(grad: grad, weights: weights.lookup, threads: 1, vector: vector)
+        var random = SplitMix64(seed: 11)
+        let windows = (0..<2).map { _ in (0..<3).map { _ in (0..<20).map { _ in Int32(random.next() % UInt64(graph.config.vocab)) } } }
+        let (_, first) = trained.runForUpdate(batch: windows[0])
+        var moments: [UnsafeMutableBufferPointer<Float>] = []
+        defer { moments.forEach { $0.deallocate() } }
+        for p in grad.parameters {
+            let m = UnsafeMutableBufferPointer<Float>.allocate(capacity: p.elementCount), v = UnsafeMutableBufferPointer<Float>.allocate(capacity: p.elementCount)
+            m.initialize(repeating: 0); v.initialize(repeating: 0); moments += [m, v]
+            XCTAssertTrue(first.with(p.name) { g in g.contains { $0 != 0 } }, "\(vector.name): \(p.name) has a gradient")
+            first.with(p.name) { g in
+                trained.adamW(weights[p.name], gradient: g, scale: 0.5, m: m, v: v, step: 1, lr: 0.01, decay: p.shape.count > 1, AdamWOptions(weightDecay: 0.1))
+            }
+            XCTAssertTrue(first.with(p.name) { g in g.allSatisfy { $0 == 0 } }, "\(vector.name): \(p.name)'s kept gradient is 0 after the update")
+        }
+        let (_, second) = trained.runForUpdate(batch: windows[1])
+        let fresh = try FusedGradient(grad: grad, weights: weights.lookup, threads: 1, vector: vector).run(batch: windows[1])
+        for p in grad.parameters {
+            XCTAssertEqual(second.with(p.name) { Array($0) }.map(\.bitPattern), fresh.gradients[p.name]!.map(\.bitPattern), "\(vector.name): \(p.name)")
+        }
+    }
 }

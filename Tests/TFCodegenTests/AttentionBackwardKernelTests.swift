@@ -41,4 +41,66 @@ final class AttentionBackwardKernelTests: XCTestCase {
             }
         }
     }
+
+    /// The training-forward mode (`O += softmax(q·kᵀ/√d)·v`, no KV cache) against the naive
+    /// backend's attention (OpenBLAS products) over the same shapes, adding into what O held.
+    func testTrainingForwardAgainstNaiveAttention() {
+        for vector in TestJIT.runnable {
+            let tiling = AttentionBackwardTiling(vector)
+            for (heads, headDim, T, causal) in [(2, 12, 37, true), (3, 32, 96, true), (1, 20, 150, false), (1, 17, tiling.queryBlock * 2 + 45, true),
+                                                (2, 8, 1, true), (2, 64, 5, false)] {
+                let spec = AttentionBackwardSpec(heads: heads, headDim: headDim, causal: causal, forward: true)
+                let kernel = TestJIT.compile(for: vector) { [$0.addAttentionBackward(spec)] }[spec.symbol]!
+                let width = heads * headDim
+                var random = TestRandom(seed: UInt64(T * 10 + headDim))
+                let q = random.array(T * width, scale: 2), k = random.array(T * width, scale: 2), v = random.array(T * width)
+                let initial = random.array(T * width)
+                var expected = [Float](repeating: 0, count: T * width)
+                var keys = expected, values = expected, scores = [Float](repeating: 0, count: T * T)
+                NaiveKernels.attention(q: q, k: k, v: v, out: &expected, keys: &keys, values: &values, scores: &scores, rows: T, position: 0, width: width,
+                                       AttentionOp(heads: heads, headDim: headDim, causal: causal, cacheSlot: 0))
+                let buffers = [q, k, v, initial].map { AlignedBuffer($0) }
+                kernel(buffers.map(\.raw), rows: T)
+                let added = zip(buffers[3].array, initial).map { $0 - $1 }
+                XCTAssertLessThan(relativeError(added, expected.map(Double.init)), 1e-5,
+                                  "\(vector.name): heads=\(heads) head_dim=\(headDim) T=\(T)\(causal ? "" : " non-causal")")
+            }
+        }
+    }
+
+    /// `savesProbabilities`: the forward writes P (into a buffer filled with NaN first, so a read of
+    /// any element it did not write shows) and gives the same O; the backward that reads P instead
+    /// of recomputing it gives the naive backward's dq, dk, dv.
+    func testSavedProbabilitiesAgainstNaive() {
+        for vector in TestJIT.runnable {
+            let tiling = AttentionBackwardTiling(vector)
+            for (heads, headDim, T, causal) in [(2, 12, 37, true), (3, 32, 96, true), (1, 20, 150, false), (1, 17, tiling.queryBlock * 2 + 45, true),
+                                                (2, 8, 1, true), (2, 64, 5, false)] {
+                let forward = AttentionBackwardSpec(heads: heads, headDim: headDim, causal: causal, forward: true, savesProbabilities: true)
+                let backward = AttentionBackwardSpec(heads: heads, headDim: headDim, causal: causal, savesProbabilities: true)
+                let kernels = TestJIT.compile(for: vector) { [$0.addAttentionBackward(forward), $0.addAttentionBackward(backward)] }
+                let width = heads * headDim, name = "\(vector.name): heads=\(heads) head_dim=\(headDim) T=\(T)\(causal ? "" : " non-causal")"
+                var random = TestRandom(seed: UInt64(T * 7 + headDim))
+                let q = random.array(T * width, scale: 2), k = random.array(T * width, scale: 2), v = random.array(T * width)
+                let dy = random.array(T * width), initial = (0..<3).map { _ in random.array(T * width) }
+                var expected = [Float](repeating: 0, count: T * width)
+                var keys = expected, values = expected, scores = [Float](repeating: 0, count: T * T)
+                let op = AttentionOp(heads: heads, headDim: headDim, causal: causal, cacheSlot: 0)
+                NaiveKernels.attention(q: q, k: k, v: v, out: &expected, keys: &keys, values: &values, scores: &scores, rows: T, position: 0, width: width, op)
+                let inputs = [q, k, v, dy].map { AlignedBuffer($0) }
+                let out = AlignedBuffer(count: T * width)
+                let p = AlignedBuffer(count: forward.probabilityFloats(rows: T, for: vector), zeroed: false)
+                p.pointer.update(repeating: .nan, count: p.count)
+                kernels[forward.symbol]!([inputs[0].raw, inputs[1].raw, inputs[2].raw, out.raw, p.raw], rows: T)
+                XCTAssertLessThan(relativeError(out.array, expected.map(Double.init)), 1e-5, "O, " + name)
+                let m = { (data: [Float]) in Matrix(rows: T, columns: width, data: data) }
+                let ref = NaiveBackward.attention(q: m(q), k: m(k), v: m(v), dy: m(dy), op)
+                let outputs = initial.map { AlignedBuffer($0) }
+                kernels[backward.symbol]!((inputs + outputs + [p]).map(\.raw), rows: T)
+                for (label, (got, (start, delta))) in zip(["dq", "dk", "dv"], zip(outputs, zip(initial, [ref.dq, ref.dk, ref.dv]))) {
+                    XCTAssertLessThan(relativeError(zip(got.array, start).map { $0 - $1 }, delta.data.map(Double.init)), 1e-4, label + ", " + name)
+                }
+            }
+        }
+    }
 }

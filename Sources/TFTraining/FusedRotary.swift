@@ -1,0 +1,99 @@
+import Foundation
+import TFIR
+import TFCodegen
+
+/// The fused trainer's rotary embedding, forward and backward, as host loops over a step's rows
+/// (windows stacked, positions restarting at 0 in each) with per-(position, pair) cos/sin tables
+/// made once per window length: the generated rotary kernel evaluates `cos` and `sin` for every
+/// row of every call (a third of a millisecond of a mid step), while the rotation itself is a
+/// few multiplies per pair.
+final class FusedRotary {
+    let rotary: RotaryOp
+    /// The forward's table: the kernel's angles and rounding (`rotaryEpilogue`: θ = float(p) ·
+    /// inv_freq[j] in float32, cos and sin in double, rounded to float), so it gives the kernel's bits.
+    private var forwardTable: [Float] = []
+    /// The backward's table: the oracle's angles (`NaiveBackward.rotary`: p / base^(2j/rd) in double).
+    private var backwardTable: [Float] = []
+
+    init(_ rotary: RotaryOp) { self.rotary = rotary }
+
+    private var half: Int { rotary.rotaryDims / 2 }
+
+    /// Per position `< t`, per pair: cos and sin, interleaved.
+    private static func table(_ t: Int, half: Int, angle: (Int, Int) -> Double) -> [Float] {
+        var table: [Float] = []
+        table.reserveCapacity(2 * t * half)
+        for position in 0..<t {
+            for j in 0..<half {
+                let a = angle(position, j)
+                table += [Float(Foundation.cos(a)), Float(Foundation.sin(a))]
+            }
+        }
+        return table
+    }
+
+    /// `y = R(θ)·x` for `rows` rows of `width` floats, in windows of `t` rows: per head the pairs
+    /// `(j, j + rd/2)` rotated as torch does (`x·cos + rotate_half(x)·sin`, each product rounded),
+    /// the other columns copied.
+    func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, width: Int, window t: Int) {
+        y.update(from: x, count: rows * width)
+        guard half > 0 else { return }
+        if forwardTable.count < 2 * t * half {
+            let inverse = RotaryEmbedding(heads: rotary.heads, headDim: rotary.headDim, rotaryDims: rotary.rotaryDims, base: rotary.base).inverseFrequencies
+            forwardTable = Self.table(t, half: half) { position, j in Double(Float(position) * inverse[j]) }
+        }
+        forwardTable.withUnsafeBufferPointer { table in
+            for row in 0..<rows {
+                let angles = table.baseAddress! + 2 * half * (row % t)
+                for h in 0..<rotary.heads {
+                    let base = row * width + h * rotary.headDim
+                    for j in 0..<half {
+                        let c = angles[2 * j], s = angles[2 * j + 1]
+                        let x1 = x[base + j], x2 = x[base + j + half]
+                        y[base + j] = x1 * c + (-x2) * s
+                        y[base + j + half] = x2 * c + x1 * s
+                    }
+                }
+            }
+        }
+    }
+
+    /// `dx += Rᵀ(dy)`: the rotated pairs turned back (the oracle's arithmetic), the other columns
+    /// added as they are.
+    func backward(_ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, rows: Int, width: Int, window t: Int) {
+        if backwardTable.count < 2 * t * half {
+            let rd = Double(rotary.rotaryDims), base = rotary.base
+            backwardTable = Self.table(t, half: half) { position, j in Double(position) / Foundation.pow(base, Double(2 * j) / rd) }
+        }
+        let rotated = rotary.rotaryDims, passed = rotary.headDim - rotated
+        backwardTable.withUnsafeBufferPointer { table in
+            for row in 0..<rows {
+                let angles = table.baseAddress! + 2 * half * (row % t)
+                for h in 0..<rotary.heads {
+                    let base = row * width + h * rotary.headDim
+                    for j in 0..<half {
+                        let c = angles[2 * j], s = angles[2 * j + 1]
+                        let g1 = dy[base + j], g2 = dy[base + j + half]
+                        dx[base + j] += g1 * c + g2 * s
+                        dx[base + j + half] += g2 * c - g1 * s
+                    }
+                    Self.add(dy + base + rotated, into: dx + base + rotated, count: passed)
+                }
+                let tail = rotary.heads * rotary.headDim
+                Self.add(dy + row * width + tail, into: dx + row * width + tail, count: width - tail)
+            }
+        }
+    }
+
+    /// `dst[i] += src[i]` for `i < count`, 8 floats at a time.
+    @inline(__always)
+    private static func add(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let sum = UnsafeRawPointer(dst + i).loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: sum, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count { dst[i] += src[i]; i += 1 }
+    }
+}
