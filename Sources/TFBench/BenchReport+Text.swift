@@ -116,6 +116,12 @@ extension ModelReport {
         lines.append("prefill: \(formatRate(r.prefillFlops / 1e9)) GFLOP for \(r.seq) tokens; % bound is of the sgemm peak.")
         lines.append(String(format: "decode: times cover the %d single-token steps only; each must read %.1f MiB (weights + KV cache), so the bandwidth allows %.1f tokens/s.",
                             r.decodeTokens, r.decodeBytesPerToken / 1_048_576, r.decodeBound(peak)))
+        if let b = r.decodeBandwidthGBs, let reads = r.decodeBandwidth?.count {
+            // The bounds use the bandwidth of the decode runs' own moments; the start's is shown too.
+            let startBound = peak.bandwidthGBs * 1e9 / r.decodeBytesPerToken
+            lines.append(String(format: "decode bandwidth: memory read between the decode runs, median %.1f GB/s (%.1f–%.1f over %d reads), used by every decode bound here; the %.1f GB/s measured at the start (best of its reads) would allow %.1f tokens/s.",
+                                b.median, b.min, b.max, reads, peak.bandwidthGBs, startBound))
+        }
         // One line per narrower storage: weight bytes, then KV-cache bytes (2: a bf16 cache).
         let storages = [[r.fusedBytesPerWeight, r.fusedBytesPerKV]] + r.otherFused.map { [$0.bytesPerWeight, $0.bytesPerKV] }
         for s in Set(storages).filter({ $0 != [4, 4] }).sorted(by: { ($0[1], $0[0]) > ($1[1], $1[0]) }) {

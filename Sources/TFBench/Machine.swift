@@ -146,35 +146,13 @@ public struct MachinePeak: Equatable, Sendable {
         return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
     }
 
-    /// GB/s of summing `bytes` of floats split over `threads` threads: the array is written
-    /// first (so page faults are not timed), then summed `runs` times; the best run counts.
+    /// GB/s of summing `bytes` of floats split over `threads` threads (`BandwidthProbe`): the
+    /// array is written first (so page faults are not timed), then summed `runs` times; the best
+    /// run counts.
     public static func measureBandwidth(bytes: Int, threads: Int, runs: Int) -> Double {
-        let count = Swift.max(bytes / 4 / 64 * 64, 64)
-        let array = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
-        defer { array.deallocate() }
-        // Written in parallel so the pages land where the readers will be (first touch).
-        let chunks = Swift.max(threads, 1)
-        let perChunk = (count / chunks + 63) / 64 * 64
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let start = chunk * perChunk, end = Swift.min(count, start + perChunk)
-            if start < end { (array.baseAddress! + start).initialize(repeating: 0.5, count: end - start) }
-        }
-        let base = UnsafePointer(array.baseAddress!)
-        let partial = UnsafeMutableBufferPointer<Float>.allocate(capacity: chunks)
-        defer { partial.deallocate() }
-        var best = Double.infinity
-        var total: Float = 0
-        for _ in 0..<Swift.max(runs, 1) {
-            let start = monotonicSeconds()
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let from = chunk * perChunk, to = Swift.min(count, from + perChunk)
-                partial[chunk] = from < to ? sum(base + from, count: to - from) : 0
-            }
-            best = Swift.min(best, monotonicSeconds() - start)
-            total += partial.reduce(0, +)
-        }
-        if total.isNaN { print("", terminator: "") }  // keeps the sums alive
-        return Double(count * 4) / best / 1e9
+        let probe = BandwidthProbe(bytes: bytes, threads: threads)
+        let best = (0..<Swift.max(runs, 1)).map { _ in probe.read() }.min()!
+        return probe.gbs(best)
     }
 
     /// Sum of `count` floats (a multiple of 32), four independent 8-wide accumulators.

@@ -50,13 +50,29 @@ public struct ModelResult: Sendable {
     public func decodeGFlops(_ s: Summary?) -> Double? { s.map { decodeFlops / $0.median / 1e9 } }
     public var prefillSpeedup: Double? { speedup(naive: prefillNaive, fused: prefillFused) }
     public var decodeSpeedup: Double? { speedup(naive: decodeNaive, fused: decodeFused) }
+    /// The memory bandwidth sampled between the decode runs: one read of a `BandwidthProbe` per
+    /// round, in the decode alternation (seconds per read of `decodeBandwidthBytes`); nil when the
+    /// bench had no probe.
+    public var decodeBandwidth: Summary? = nil
+    public var decodeBandwidthBytes: Int = 0
+    /// GB/s of the median, slowest and fastest of those reads.
+    public var decodeBandwidthGBs: (median: Double, min: Double, max: Double)? {
+        decodeBandwidth.map { s in
+            let bytes = Double(decodeBandwidthBytes)
+            return (bytes / s.median / 1e9, bytes / s.max / 1e9, bytes / s.min / 1e9)
+        }
+    }
+    /// The bandwidth the decode bounds use: the median of the reads between the decode runs (the
+    /// same moments as the decode medians) when sampled, else the peak measured at the start.
+    public func decodeBandwidthGBs(_ peak: MachinePeak) -> Double { decodeBandwidthGBs?.median ?? peak.bandwidthGBs }
+
     /// Decode tokens/s the memory bandwidth allows.
     public func decodeBound(_ peak: MachinePeak) -> Double { decodeBound(peak, bytesPerWeight: 4) }
     /// The bound for a side storing weights at `bytesPerWeight` bytes each (bf16 reads half).
     /// The bound for a side storing weights at `bytesPerWeight` bytes each and cached keys and
     /// values at `bytesPerKV` (a bf16 cache reads half).
     public func decodeBound(_ peak: MachinePeak, bytesPerWeight: Double, bytesPerKV: Double = 4) -> Double {
-        peak.bandwidthGBs * 1e9 / decodeBytesPerToken(bytesPerWeight: bytesPerWeight, bytesPerKV: bytesPerKV)
+        decodeBandwidthGBs(peak) * 1e9 / decodeBytesPerToken(bytesPerWeight: bytesPerWeight, bytesPerKV: bytesPerKV)
     }
     public func decodeBytesPerToken(bytesPerWeight: Double, bytesPerKV: Double = 4) -> Double {
         decodeBytesPerToken + (bytesPerWeight - 4) * weightCount + (bytesPerKV - 4) / 4 * kvCacheBytesPerToken
@@ -94,13 +110,14 @@ public struct ModelBench {
     }
 
     /// `seq >= 1`, `decodeTokens >= 1`, and `seq + decodeTokens` must fit the context (checked by the caller).
+    /// `bandwidth`: read once per decode round, as one more side of the decode alternation.
     /// `others`: more fused sides (label, bytes per stored weight and per cached element, factory),
     /// timed in the same alternation as the first. `fusedBytesPerWeight`, `fusedBytesPerKV`: the
     /// first fused side's (for its bound).
     public func run(graph: Graph, naive makeNaive: ExecutorFactory, fused makeFused: ExecutorFactory?, fusedLabel: String? = nil,
                     fusedBytesPerWeight: Double = 4, fusedBytesPerKV: Double = 4,
                     others: [(label: String, bytesPerWeight: Double, bytesPerKV: Double, make: ExecutorFactory)] = [],
-                    progress: ProgressLine = ProgressLine()) throws -> ModelResult {
+                    bandwidth: BandwidthProbe? = nil, progress: ProgressLine = ProgressLine()) throws -> ModelResult {
         precondition(seq >= 1 && decodeTokens >= 1 && seq + decodeTokens <= graph.config.context, "checked by the caller")
         let vocab = graph.config.vocab
         var state = tfc_mix64(seed &+ 7)
@@ -168,10 +185,13 @@ public struct ModelBench {
                 return monotonicSeconds() - start
             }
         }
-        let decode = alternation.run(decodeSides, step: { done, total in
+        // The bandwidth read last in each round, BLAS threads parked as for a fused side.
+        let probeSide: [() -> Double] = bandwidth.map { probe in [{ BLASThreads.park(); return probe.read() }] } ?? []
+        var decode = alternation.run(decodeSides + probeSide, step: { done, total in
             progress.update(step: 3, of: 3, "decode \(decodeTokens) tokens after \(seq)", detail: "run \(done)/\(total)")
         })
         progress.finish()
+        let bandwidthReads = bandwidth != nil ? decode.removeLast() : nil
 
         var decodeFlops = 0.0, cacheBytes = 0.0
         let cacheWidth = graph.instructions.reduce(0) { sum, inst in
@@ -201,6 +221,8 @@ public struct ModelBench {
         result.kvCacheBytesPerToken = cacheBytes / Double(decodeTokens)
         result.fusedBytesPerKV = fusedBytesPerKV
         result.otherFused = variants
+        result.decodeBandwidth = bandwidthReads
+        result.decodeBandwidthBytes = bandwidth?.bytes ?? 0
         if profile && fused != nil { result.prefillProfile = profiles[0] }
         return result
     }

@@ -262,7 +262,8 @@ struct BenchModelCommand: ParsableCommand {
                                        naive: { NaiveExecutor(graph: graph, weights: benchWeights.lookup, threads: threads) },
                                        fused: fused, fusedLabel: label(sides[0]), fusedBytesPerWeight: bytesPerWeight(sides[0].format),
                                        fusedBytesPerKV: bytesPerKV(sides[0].kv),
-                                       others: Array(others), progress: progress)
+                                       others: Array(others), bandwidth: BandwidthProbe(bytes: peak.bandwidthBytes, threads: threads),
+                                       progress: progress)
             let report = ModelReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil),
                                      peak: peak, weights: benchWeights.origin, result: result)
             try options.finish(text: report.text, json: report.json, chart: report.chart, old: old, outputs: outputs)

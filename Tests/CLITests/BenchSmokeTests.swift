@@ -72,6 +72,7 @@ final class BenchSmokeTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("prefill T=8"), r.stdout)
         XCTAssertTrue(r.stdout.contains("decode 3 after 8"), r.stdout)
         XCTAssertTrue(r.stdout.contains("compile (fused): "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("decode bandwidth: memory read between the decode runs, median "), r.stdout)
         XCTAssertFalse(r.stdout.contains("n/a"), r.stdout)
 
         let object = try json(first)

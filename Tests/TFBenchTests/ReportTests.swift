@@ -145,6 +145,43 @@ final class ReportTests: XCTestCase {
         XCTAssertGreaterThan(result.decodeBytesPerToken, 4 * Double(graph.parameterCount))
     }
 
+    func testDecodeBoundsUseTheBandwidthReadBetweenTheDecodeRuns() throws {
+        var result = modelResult(fused: true)
+        // Reads of 1e9 bytes taking 0.2, 0.25 and 0.5 s: 5, 4 and 2 GB/s, median 4 (the start's peak says 10).
+        result.decodeBandwidth = Summary([0.25, 0.2, 0.5])
+        result.decodeBandwidthBytes = 1_000_000_000
+        let report = ModelReport(run: sampleRun(fused: true), peak: samplePeak, weights: "w", result: result)
+        let json = try parseJSON(jsonText(report.json))
+        let decode = try XCTUnwrap(json["decode"] as? [String: Any])
+        // 1e8 bytes per token at 4 GB/s: 40 tokens/s, which the fused side's 40 tokens/s reaches.
+        XCTAssertEqual(try XCTUnwrap(decode["bound_tokens_per_s"] as? Double), 40, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(decode["bandwidth_gbs"] as? Double), 4, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap((decode["fused"] as? [String: Any])?["percent_of_bound"] as? Double), 100, accuracy: 1e-9)
+        let between = try XCTUnwrap(decode["bandwidth_between_runs"] as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(between["min_gbs"] as? Double), 2, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(between["max_gbs"] as? Double), 5, accuracy: 1e-9)
+        XCTAssertEqual(between["reads"] as? Int, 3)
+        XCTAssertTrue(report.text.contains("memory read between the decode runs, median 4.0 GB/s (2.0–5.0 over 3 reads)"), report.text)
+        XCTAssertTrue(report.text.contains("the 10.0 GB/s measured at the start (best of its reads) would allow 100.0 tokens/s"), report.text)
+        // Without reads the start's peak is the bound.
+        let plain = try parseJSON(jsonText(ModelReport(run: sampleRun(fused: true), peak: samplePeak, weights: "w", result: modelResult(fused: true)).json))
+        XCTAssertEqual((plain["decode"] as? [String: Any])?["bound_tokens_per_s"] as? Double, 100)
+        XCTAssertTrue((plain["decode"] as? [String: Any])?["bandwidth_between_runs"] is NSNull)
+    }
+
+    func testModelBenchReadsTheBandwidthOncePerDecodeRound() throws {
+        let graph = try tinyGraph()
+        let probe = BandwidthProbe(bytes: 1 << 20, threads: 2)
+        let result = try ModelBench(seq: 4, decodeTokens: 2, repeats: 3, warmup: 1)
+            .run(graph: graph, naive: { CountingExecutor(graph: graph) }, fused: { CountingExecutor(graph: graph) },
+                 bandwidth: probe, progress: ProgressLine(enabled: false))
+        XCTAssertEqual(result.decodeBandwidth?.count, 3)
+        XCTAssertEqual(result.decodeBandwidthBytes, 1 << 20)
+        XCTAssertEqual(result.decodeFused?.count, 3)
+        let b = try XCTUnwrap(result.decodeBandwidthGBs)
+        XCTAssertTrue(b.min > 0 && b.min <= b.median && b.median <= b.max, "\(b)")
+    }
+
     func testModelBenchWithoutFusedSide() throws {
         let graph = try tinyGraph()
         let result = try ModelBench(seq: 4, decodeTokens: 2, repeats: 1, warmup: 0)
