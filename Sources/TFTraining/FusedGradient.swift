@@ -131,10 +131,12 @@ public final class FusedGradient: GradientBackend {
             case .logits:
                 forwardKernel[v] = module.addGemm(Self.logitsSpec(config, vector))
                 backwardKernels[v] = [module.addGemm(Self.logitsInputSpec(config, vector)),
-                                      module.addTransposedGemm(TransposedGemmSpec(m: config.vocab, n: config.hidden))]
+                                      module.addTransposedGemm(TransposedGemmSpec(m: config.vocab, n: config.hidden)),
+                                      module.addGemm(Self.logitsInputSpec(config, vector, accumulate: false))]
                 kernelNames[forwardKernel[v]!] = "logits"
                 kernelNames[backwardKernels[v]![0]] = "logits backward (dx)"
                 kernelNames[backwardKernels[v]![1]] = "logits backward (dE)"
+                kernelNames[backwardKernels[v]![2]] = "logits backward (dx)"
             case .columns, .fusedPattention:
                 throw GradientBackendError("error: the fused backend cannot differentiate \(inst.op.name) (%\(v)): training runs on the unfused graph")
             }
@@ -195,14 +197,14 @@ public final class FusedGradient: GradientBackend {
     }
     /// logits = x · Eᵀ.
     static func logitsSpec(_ c: ModelConfig, _ vector: VectorTarget) -> GemmKernelSpec { GemmKernelSpec(k: c.hidden, n: c.vocab, for: vector) }
-    /// dx += dlogits · E (B = E `[vocab, hidden]`, packed as it is).
-    static func logitsInputSpec(_ c: ModelConfig, _ vector: VectorTarget) -> GemmKernelSpec {
-        GemmKernelSpec(k: c.vocab, n: c.hidden, accumulate: true, for: vector)
+    /// dx += dlogits · E (B = E `[vocab, hidden]`, packed as it is); without `accumulate`, dx = dlogits · E.
+    static func logitsInputSpec(_ c: ModelConfig, _ vector: VectorTarget, accumulate: Bool = true) -> GemmKernelSpec {
+        GemmKernelSpec(k: c.vocab, n: c.hidden, accumulate: accumulate, for: vector)
     }
 
-    private func call(_ symbol: String, _ args: [UnsafeMutableRawPointer?], rows: Int) {
+    private func call(_ symbol: String, _ args: [UnsafeMutableRawPointer?], rows: Int, p0: Int64 = 0) {
         let entry = entries[symbol]!
-        timed(kernelNames[symbol] ?? symbol) { args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), 0) } }
+        timed(kernelNames[symbol] ?? symbol) { args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), p0) } }
     }
 
     /// `body`, its seconds added to `kernelSeconds[name]` with `timesKernels`.
@@ -310,8 +312,15 @@ public final class FusedGradient: GradientBackend {
         for inst in graph.instructions {
             let v = inst.result
             guard case .f32 = inst.type.element, let columns = inst.type.columns else { continue }
-            let y = Tensor(rows: rows, columns: columns, zeroed: false)
             let x = inst.operands.compactMap { values[$0] }
+            // The rotary turns its input in place when this is the input's last use and nothing keeps it.
+            let inPlace: Bool
+            if case .rotary = inst.op, let input = inst.operands.first, uses[input] == 1, !keep.contains(input), values[input] != nil {
+                inPlace = true
+            } else {
+                inPlace = false
+            }
+            let y = inPlace ? x[0] : Tensor(rows: rows, columns: columns, zeroed: false)
             switch inst.op {
             case .embedding(let table):
                 ids.withUnsafeMutableBufferPointer { call(forwardKernel[v]!, [UnsafeMutableRawPointer($0.baseAddress!), weight(table), y.raw], rows: rows) }
@@ -403,6 +412,14 @@ public final class FusedGradient: GradientBackend {
             adjoints[value] = a
             return a
         }
+        /// The adjoint of `value` and whether it is new: then it is not zeroed, and the kernel
+        /// writes its contribution instead of adding it (no memset, no read of zeros).
+        func adjointOrFresh(_ value: ValueID, columns: Int) -> (tensor: Tensor, fresh: Bool) {
+            if let a = adjoints[value] { return (a, false) }
+            let a = Tensor(rows: rows, columns: columns, zeroed: false)
+            adjoints[value] = a
+            return (a, true)
+        }
         for step in grad.steps {
             let inst = step.forward
             guard let dy = adjoints.removeValue(forKey: inst.result) else { continue }
@@ -415,10 +432,10 @@ public final class FusedGradient: GradientBackend {
                     for j in 0..<d { out[j] += src[j] }
                 }
             case .logits(let table):
-                let dx = adjoint(step.operandAdjoints[0], columns: config.hidden)!
+                let (dx, fresh) = adjointOrFresh(step.operandAdjoints[0]!, columns: config.hidden)
                 let e = pack(table, Self.logitsInputSpec(config, vector).weightLayout, transposed: false)
                 let symbols = backwardKernels[inst.result]!
-                call(symbols[0], [dy.raw, e.raw, dx.raw], rows: rows)
+                call(symbols[fresh ? 2 : 0], [dy.raw, e.raw, dx.raw], rows: rows)
                 call(symbols[1], [dy.raw, read[0]!.raw, gradients[table]!.raw], rows: rows)
             case .layerNorm(let ln):
                 let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) ?? Tensor(rows: rows, columns: dy.columns)
@@ -430,15 +447,21 @@ public final class FusedGradient: GradientBackend {
                 let spec = Self.backwardSpec(p, vector, saved: kept != nil)
                 let vt = pack(p.valueName, spec.valueTransposedLayout, transposed: true)
                 let kp = pack(p.keyName, spec.keyPlainLayout, transposed: false)
-                let dx = adjoint(step.operandAdjoints[0], columns: p.inFeatures)!
+                let (dx, fresh) = adjointOrFresh(step.operandAdjoints[0]!, columns: p.inFeatures)
                 let partials = scratch(spec.description, floats: spec.partialFloats(threads: threads))
                 // Recomputed S needs K's transposed panels in the second argument; saved S and A take its place and the end.
                 let first = kept?.s.raw ?? pack(p.keyName, spec.keyLayout, transposed: true).raw
                 call(backwardKernels[inst.result]![kept == nil ? 0 : 1], [read[0]!.raw, first, vt.raw, kp.raw, dy.raw, dx.raw, gradients[p.keyName]!.raw,
-                                                                         gradients[p.valueName]!.raw, partials.raw] + (kept.map { [$0.a.raw] } ?? []), rows: rows)
+                                                                         gradients[p.valueName]!.raw, partials.raw] + (kept.map { [$0.a.raw] } ?? []), rows: rows,
+                     p0: fresh ? 1 : 0)
             case .rotary(let r):
-                guard let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) else { break }
-                timed("rotary backward (host)") { rotation(r).backward(dy.storage.pointer, into: dx.storage.pointer, rows: rows, width: dy.columns, window: t) }
+                guard let operand = step.operandAdjoints[0] else { break }
+                if let dx = adjoints[operand] {
+                    timed("rotary backward (host)") { rotation(r).backward(dy.storage.pointer, into: dx.storage.pointer, rows: rows, width: dy.columns, window: t) }
+                } else {  // the first contribution: dy turned back in place becomes the adjoint
+                    timed("rotary backward (host)") { rotation(r).backwardInPlace(dy.storage.pointer, rows: rows, width: dy.columns, window: t) }
+                    adjoints[operand] = dy
+                }
             case .attention(let a):
                 let width = a.heads * a.headDim
                 let d = (0..<3).map { adjoint(step.operandAdjoints[$0], columns: width) ?? Tensor(rows: rows, columns: width) }
