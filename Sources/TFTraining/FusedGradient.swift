@@ -344,17 +344,16 @@ public final class FusedGradient: GradientBackend {
                 let key = pack(p.keyName, spec.keyLayout(0), transposed: true)
                 let value = pack(p.valueName, spec.valueLayout(0), transposed: false)
                 call(forwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw], rows: rows)
-            case .attention(let a):  // each window attends within itself (positions from 0); the kernel adds into y
-                y.storage.pointer.update(repeating: 0, count: rows * columns)
+            case .attention(let a):  // each window attends within itself (positions from 0); the kernel writes y (p0 = 1)
                 let perWindow = Self.probabilitySpec(a).probabilityFloats(rows: t, for: vector)
                 // Kept across steps (a fresh buffer's page faults cost more than the kept P saves).
                 let kept = keepingScores ? scratch("attention P %\(v) \(windows.count * perWindow)", floats: windows.count * perWindow) : nil
                 for w in 0..<windows.count {
                     let args = [x[0].at(row: w * t), x[1].at(row: w * t), x[2].at(row: w * t), y.at(row: w * t)]
                     if let kept {
-                        call(savingForwardKernel[v]!, args + [UnsafeMutableRawPointer(kept.pointer + w * perWindow)], rows: t)
+                        call(savingForwardKernel[v]!, args + [UnsafeMutableRawPointer(kept.pointer + w * perWindow)], rows: t, p0: 1)
                     } else {
-                        call(forwardKernel[v]!, args, rows: t)
+                        call(forwardKernel[v]!, args, rows: t, p0: 1)
                     }
                 }
                 probabilities[v] = kept
@@ -464,15 +463,26 @@ public final class FusedGradient: GradientBackend {
                 }
             case .attention(let a):
                 let width = a.heads * a.headDim
-                let d = (0..<3).map { adjoint(step.operandAdjoints[$0], columns: width) ?? Tensor(rows: rows, columns: width) }
+                // Fresh adjoints are written by the kernel (p0's bits 1, 2, 4 for dq, dk, dv), unless
+                // two operands share one adjoint (the kernel's writes and adds would then interleave).
+                let operands = step.operandAdjoints.prefix(3).compactMap { $0 }
+                let distinct = Set(operands).count == operands.count
+                var writes: Int64 = 0
+                let d = (0..<3).map { i -> Tensor in
+                    guard distinct else { return adjoint(step.operandAdjoints[i], columns: width) ?? Tensor(rows: rows, columns: width) }
+                    guard let operand = step.operandAdjoints[i] else { writes |= 1 << i; return Tensor(rows: rows, columns: width, zeroed: false) }
+                    let (tensor, fresh) = adjointOrFresh(operand, columns: width)
+                    if fresh { writes |= 1 << i }
+                    return tensor
+                }
                 let kept = keptProbabilities[inst.result], perWindow = Self.probabilitySpec(a).probabilityFloats(rows: t, for: vector)
                 for w in 0..<windows.count {
                     let r = w * t
                     let args = [read[0]!.at(row: r), read[1]!.at(row: r), read[2]!.at(row: r), dy.at(row: r), d[0].at(row: r), d[1].at(row: r), d[2].at(row: r)]
                     if let kept {
-                        call(backwardKernels[inst.result]![1], args + [UnsafeMutableRawPointer(kept.pointer + w * perWindow)], rows: t)
+                        call(backwardKernels[inst.result]![1], args + [UnsafeMutableRawPointer(kept.pointer + w * perWindow)], rows: t, p0: writes)
                     } else {
-                        call(backwardKernels[inst.result]![0], args, rows: t)
+                        call(backwardKernels[inst.result]![0], args, rows: t, p0: writes)
                     }
                 }
             case .add:  // dy itself becomes the first adjoint not yet made; the others add it in
