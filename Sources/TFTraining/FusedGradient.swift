@@ -313,14 +313,20 @@ public final class FusedGradient: GradientBackend {
             let v = inst.result
             guard case .f32 = inst.type.element, let columns = inst.type.columns else { continue }
             let x = inst.operands.compactMap { values[$0] }
-            // The rotary turns its input in place when this is the input's last use and nothing keeps it.
-            let inPlace: Bool
-            if case .rotary = inst.op, let input = inst.operands.first, uses[input] == 1, !keep.contains(input), values[input] != nil {
-                inPlace = true
-            } else {
-                inPlace = false
+            // A rotary turns its input in place, an add writes its sum over an operand (the second,
+            // a Pattention output, first), when this is the operand's last use and nothing keeps it:
+            // no fresh buffer for the result (element-wise, so each element is read before written).
+            let candidates: [Int]
+            switch inst.op {
+            case .rotary: candidates = [0]
+            case .add: candidates = [1, 0]
+            default: candidates = []
             }
-            let y = inPlace ? x[0] : Tensor(rows: rows, columns: columns, zeroed: false)
+            let reused = candidates.first { i in
+                let operand = inst.operands[i]
+                return uses[operand] == 1 && !keep.contains(operand) && values[operand] != nil && x.count == inst.operands.count
+            }
+            let y = reused.map { x[$0] } ?? Tensor(rows: rows, columns: columns, zeroed: false)
             switch inst.op {
             case .embedding(let table):
                 ids.withUnsafeMutableBufferPointer { call(forwardKernel[v]!, [UnsafeMutableRawPointer($0.baseAddress!), weight(table), y.raw], rows: rows) }
