@@ -15,7 +15,8 @@ import CLLVM
 /// ABI: `args = [X [T, d_in], Kt, Vt, Kp, dY [T, d_out], dX [T, d_in] (+=), dK [n, d_in] (+=), dV [n, d_out] (+=),
 /// partials]`, `T` rows; `p0` nonzero writes dX (`dX = dS·K`, the first contribution: the caller
 /// need not zero it) instead of adding into it. `partials` holds `partialFloats(threads:)` floats (scratch). Kt = `keyLayout.packTransposed(K)`, Vt = `valueTransposedLayout.packTransposed(V)`,
-/// Kp = `keyPlainLayout.pack(K)`.
+/// Kp = `keyPlainLayout.pack(K)`, or K itself when `readsKeyInPlace` (the dX product then reads
+/// K's rows in place: no copy of a weight that changes every step).
 ///
 /// With `scoresSaved`, the forward kept S and A = Θ(S) (`[T, ld]` each, written by
 /// `addPattentionTrainingForward` with the same score GEMM, so the same bits): the backward reads
@@ -61,6 +62,10 @@ public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertibl
     public var valueTransposedLayout: PanelLayout { PanelLayout(k: dOut, n: n, nr: dASchedule.nr) }
     /// B = K `[n, d_in]` for dX (`pack(K)`).
     public var keyPlainLayout: PanelLayout { PanelLayout(k: n, n: dIn, nr: dXSchedule.nr) }
+    /// dX = dS·K, reading K in place when its tiles allow it (`GemmShape.inPlaceB`).
+    var dXShape: GemmShape { GemmShape(k: n, n: dIn, a: .rowMajor(lda: ld), ldc: dIn, schedule: dXSchedule).inPlaceB(ldb: dIn) }
+    /// Whether the Kp argument is K itself rather than `keyPlainLayout.pack(K)`.
+    public var readsKeyInPlace: Bool { dXShape.readsBInPlace }
 
     public var description: String { "pattention_backward d_in=\(dIn) \(site) \(vector.name)\(scoresSaved ? " saved" : "")" }
     public var symbol: String { "tfc_pattention_bwd_" + stableHash(description) }
@@ -162,7 +167,7 @@ extension KernelModule {
         let rb = PattentionBackwardSpec.rowBlock, n = spec.n, din = spec.dIn, dout = spec.dOut, ld = spec.ld
         let scoreShape = spec.scoreShape
         let dAShape = GemmShape(k: dout, n: n, a: .rowMajor(lda: dout), ldc: ld, schedule: spec.dASchedule)
-        let dXShape = GemmShape(k: n, n: din, a: .rowMajor(lda: ld), ldc: din, schedule: spec.dXSchedule)
+        let dXShape = spec.dXShape
         let scoreGemm = g.gemmBlock(scoreShape), dAGemm = g.gemmBlock(dAShape), dXGemm = g.gemmBlock(dXShape)
         let act = g.pattentionActivation(spec.site, ld: ld)
         let actBackward = g.pattentionActivationBackward(spec.site, ld: ld)

@@ -341,9 +341,9 @@ public final class FusedGradient: GradientBackend {
             case .pattention(let p) where keepingScores:
                 let spec = Self.backwardSpec(p, vector, saved: true)
                 let key = pack(p.keyName, spec.keyLayout, transposed: true)
-                let value = pack(p.valueName, spec.forwardValueLayout, transposed: false)
+                let value = spec.readsValueInPlace ? weight(p.valueName) : pack(p.valueName, spec.forwardValueLayout, transposed: false).raw
                 let kept = (s: Tensor(rows: rows, columns: spec.ld, zeroed: false), a: Tensor(rows: rows, columns: spec.ld, zeroed: false))
-                call(savingForwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw, kept.s.raw, kept.a.raw], rows: rows)
+                call(savingForwardKernel[v]!, [x[0].raw, key.raw, value, y.raw, kept.s.raw, kept.a.raw], rows: rows)
                 scores[v] = kept
             case .pattention(let p):
                 let spec = Self.forwardSpec(p, vector)
@@ -451,12 +451,12 @@ public final class FusedGradient: GradientBackend {
                 let kept = scores.removeValue(forKey: inst.result)
                 let spec = Self.backwardSpec(p, vector, saved: kept != nil)
                 let vt = pack(p.valueName, spec.valueTransposedLayout, transposed: true)
-                let kp = pack(p.keyName, spec.keyPlainLayout, transposed: false)
+                let kp = spec.readsKeyInPlace ? weight(p.keyName) : pack(p.keyName, spec.keyPlainLayout, transposed: false).raw
                 let (dx, fresh) = adjointOrFresh(step.operandAdjoints[0]!, columns: p.inFeatures)
                 let partials = scratch(spec.description, floats: spec.partialFloats(threads: threads))
                 // Recomputed S needs K's transposed panels in the second argument; saved S and A take its place and the end.
                 let first = kept?.s.raw ?? pack(p.keyName, spec.keyLayout, transposed: true).raw
-                call(backwardKernels[inst.result]![kept == nil ? 0 : 1], [read[0]!.raw, first, vt.raw, kp.raw, dy.raw, dx.raw, gradients[p.keyName]!.raw,
+                call(backwardKernels[inst.result]![kept == nil ? 0 : 1], [read[0]!.raw, first, vt.raw, kp, dy.raw, dx.raw, gradients[p.keyName]!.raw,
                                                                          gradients[p.valueName]!.raw, partials.raw] + (kept.map { [$0.a.raw] } ?? []), rows: rows,
                      p0: fresh ? 1 : 0)
             case .rotary(let r):
