@@ -15,7 +15,9 @@ import CLLVM
 /// columns).
 ///
 /// ABI: `args = [Q, K, V, dY, dQ (+=), dK (+=), dV (+=)]`, each `[T, heads·head_dim]` row-major
-/// with head h in columns `h·head_dim ..< (h+1)·head_dim`; `T` rows; `p0` ignored.
+/// with head h in columns `h·head_dim ..< (h+1)·head_dim`; `T` rows. `p0`'s bits 1, 2, 4 make
+/// the kernel write dQ (the forward: O), dK, dV instead of adding into them (every element of
+/// rows `< T` of the head's columns is written: the caller need not zero a fresh output).
 ///
 /// With `forward` the same kernel is the training forward (positions `0 ..< T`, no KV cache): the
 /// score tiles and softmax rows as above, then `O += P·v` in place of the dq product, and none of
@@ -70,12 +72,15 @@ extension KernelModule {
         let tailMask = tail > 0 ? g.laneMask(tail) : nil
         let rowChunks = tiling.chunks(vectors: nv, rows: mr), keyChunks = tiling.chunks(vectors: nv, rows: kr)
 
-        // ctx: 0 Q, 1 K, 2 V, 3 dY, 4 dQ, 5 dK, 6 dV, 7 T (forward: O in 3 to 6)
+        // ctx: 0 Q, 1 K, 2 V, 3 dY, 4 dQ, 5 dK, 6 dV, 7 T, 8 p0, 9 P (forward: O in 3 to 6)
         let forward = spec.forward, readsP = spec.savesProbabilities && !forward
         let perHead = g.task(symbol + ".head") { ctx, h in
             let ptr = (0..<7).map { g.gep(g.contextPtr(ctx, $0), g.mul(h, Dh)) }
             let (Q, K, V, dY, dQ, dK, dV) = (ptr[0], ptr[1], ptr[2], ptr[3], ptr[4], ptr[5], ptr[6])
-            let T = g.contextInt(ctx, 7)
+            let T = g.contextInt(ctx, 7), p0 = g.contextInt(ctx, 8)
+            /// Whether output `bit` is written rather than added into.
+            func writes(_ bit: Int) -> LLVMValueRef { g.icmp(LLVMIntNE, LLVMBuildAnd(g.builder, p0, g.i64(bit), "")!, g.i64(0)) }
+            let writesDQ = writes(1), writesDK = writes(2), writesDV = writes(4)
             let Tk = g.mul(g.ceilDiv(T, U), U)  // positions padded to whole score tiles
             let rowsKept = g.smin(g.i64(QB), Tk)
             // Scratch: k and v transposed (`[Tk/L][head_dim][L]`), q·scale, dY and k as rows of
@@ -85,7 +90,7 @@ extension KernelModule {
             let Yp = g.gep(Qs, g.mul(Tk, DP)), Kr = g.gep(Yp, g.mul(Tk, DP))
             let P = g.gep(Kr, g.mul(Tk, DP)), dS = g.gep(P, g.mul(rowsKept, Tk))
             let scaleV = g.vsplat(spec.scale)
-            let savedP = spec.savesProbabilities ? g.gep(g.contextPtr(ctx, 8), g.mul(h, g.mul(Tk, Tk))) : nil
+            let savedP = spec.savesProbabilities ? g.gep(g.contextPtr(ctx, 9), g.mul(h, g.mul(Tk, Tk))) : nil
 
             /// Where position t's dim d lives in a transposed block array.
             func transposed(_ t: LLVMValueRef, _ d: LLVMValueRef) -> LLVMValueRef {
@@ -122,22 +127,27 @@ extension KernelModule {
             }
 
             /// Adds tile rows `acc` (times `scale` if given) into rows `first ..< first + acc.count` of
-            /// `m` (vectors `chunk` of the head's columns), skipping rows ≥ T.
-            func addRows(_ m: LLVMValueRef, first: LLVMValueRef, _ acc: [[LLVMValueRef]], _ chunk: Range<Int>, scale: LLVMValueRef?) {
-                for r in acc.indices {
-                    let row = g.add(first, r)
-                    g.ifThen(g.icmp(LLVMIntSLT, row, T)) {
-                        for (ci, c) in chunk.enumerated() {
-                            let off = g.add(g.mul(row, ld), c * L)
-                            let x = scale.map { g.fmul($0, acc[r][ci]) } ?? acc[r][ci]
-                            if c == nv - 1, let mask = tailMask {
-                                g.maskedStoreV(g.fadd(g.maskedLoadV(m, off, mask), x), m, off, mask)
-                            } else {
-                                g.storeV(g.fadd(g.loadV(m, off), x), m, off)
+            /// `m` (vectors `chunk` of the head's columns), skipping rows ≥ T; stores them instead
+            /// where `write` holds.
+            func addRows(_ m: LLVMValueRef, first: LLVMValueRef, _ acc: [[LLVMValueRef]], _ chunk: Range<Int>, scale: LLVMValueRef?,
+                         write: LLVMValueRef) {
+                func rows(adding: Bool) {
+                    for r in acc.indices {
+                        let row = g.add(first, r)
+                        g.ifThen(g.icmp(LLVMIntSLT, row, T)) {
+                            for (ci, c) in chunk.enumerated() {
+                                let off = g.add(g.mul(row, ld), c * L)
+                                let x = scale.map { g.fmul($0, acc[r][ci]) } ?? acc[r][ci]
+                                if c == nv - 1, let mask = tailMask {
+                                    g.maskedStoreV(adding ? g.fadd(g.maskedLoadV(m, off, mask), x) : x, m, off, mask)
+                                } else {
+                                    g.storeV(adding ? g.fadd(g.loadV(m, off), x) : x, m, off)
+                                }
                             }
                         }
                     }
                 }
+                _ = g.ifElse(write, then: { rows(adding: false); return [] }, otherwise: { rows(adding: true); return [] })
             }
 
             let iota = g.constVector((0..<L).map { g.i32($0) })
@@ -214,7 +224,7 @@ extension KernelModule {
                     for chunk in rowChunks {
                         let tile = g.productTile(rows: mr, a: forward ? pRows : dsRows, aRow: Tk, aDepth: g.i64(1), b: chunk.map { g.gep(Kr, $0 * L) },
                                                  bDepth: g.i64(DP), from: g.i64(0), to: seen)
-                        addRows(dQ, first: i0, tile, chunk, scale: forward ? nil : scaleV)
+                        addRows(dQ, first: i0, tile, chunk, scale: forward ? nil : scaleV, write: writesDQ)
                     }
                     return []
                 }
@@ -223,12 +233,15 @@ extension KernelModule {
                 let keyEnd = spec.causal ? qbEnd : Tk
                 if !forward { g.loop(g.i64(0), keyEnd, step: kr) { j0, _ in
                     let first = spec.causal ? g.sub(g.smax(qb0, j0), qb0) : g.i64(0)
-                    for (a, b, out) in [(blockP, Yp, dV), (dS, Qs, dK)] {
+                    // A key's first contribution comes from the first block that sees it: the one
+                    // holding it (causal), else the first.
+                    let firstSeen = spec.causal ? g.icmp(LLVMIntSGE, j0, qb0) : g.icmp(LLVMIntEQ, qb0, g.i64(0))
+                    for (a, b, out, writesOut) in [(blockP, Yp, dV, writesDV), (dS, Qs, dK, writesDK)] {
                         let rows = g.gep(b, g.mul(qb0, DP))
                         for chunk in keyChunks {
                             let tile = g.productTile(rows: kr, a: g.gep(a, j0), aRow: g.i64(1), aDepth: Tk, b: chunk.map { g.gep(rows, $0 * L) },
                                                      bDepth: g.i64(DP), from: first, to: g.sub(qbEnd, qb0))
-                            addRows(out, first: j0, tile, chunk, scale: nil)
+                            addRows(out, first: j0, tile, chunk, scale: nil, write: LLVMBuildAnd(g.builder, writesOut, firstSeen, "")!)
                         }
                     }
                     return []
@@ -237,10 +250,10 @@ extension KernelModule {
             }
         }
 
-        defineKernel(symbol) { args, T, _ in
+        defineKernel(symbol) { args, T, p0 in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
                 let saved = spec.savesProbabilities ? [g.argPtr(args, forward ? 4 : 7)] : []
-                let ctx = g.makeContext((0..<7).map { g.argPtr(args, forward ? min($0, 3) : $0) } + [T] + saved)
+                let ctx = g.makeContext((0..<7).map { g.argPtr(args, forward ? min($0, 3) : $0) } + [T, p0] + saved)
                 g.parallelFor(perHead, ctx, g.i64(spec.heads))
             }
         }

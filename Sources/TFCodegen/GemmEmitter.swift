@@ -27,6 +27,22 @@ struct GemmShape: Hashable {
     var schedule: GemmSchedule
     /// What B's panels and A's rows hold, and the instructions that multiply them.
     var kernel: MicroKernelKind = .f32FMA
+    /// B read in place as a row-major `[k, n]` matrix of this row stride instead of packed panels
+    /// (`GemmShape.inPlaceB`: f32, one tile per panel, whole tiles only), so a weight that
+    /// changes every step needs no copy.
+    var bRowStride: Int? = nil
+
+    /// This shape reading B in place (row stride `ldb`) when its tiles allow it, else unchanged.
+    func inPlaceB(ldb: Int) -> GemmShape {
+        guard kernel == .f32FMA, group == 1, n % nr == 0 else { return self }
+        var s = self
+        s.bRowStride = ldb
+        return s
+    }
+    /// Whether B is read in place.
+    var readsBInPlace: Bool { bRowStride != nil }
+    /// Floats between consecutive k of one tile's B.
+    var bStride: Int { bRowStride ?? panelWidth }
 
     var mr: Int { schedule.mr }
     /// The depth block: the schedule's, rounded up to whole k pairs for bf16 panels (every
@@ -64,6 +80,7 @@ struct GemmShape: Hashable {
     }
     var key: String {
         "k\(k).n\(n).\(a.key).c\(ldc).m\(mr)n\(nr)\(group > 1 ? "w\(panelWidth)" : "")kc\(schedule.kc)u\(schedule.unroll)\(panelsOuter ? "po" : "ko")" + (kernel == .f32FMA ? "" : ".\(kernel.name)")
+            + (bRowStride.map { ".b\($0)" } ?? "")
     }
 }
 
@@ -77,11 +94,15 @@ extension IRGen {
     /// `bf16-vdpbf16ps` does one `vdpbf16ps` per row with the row's pair broadcast.
     func microKernel(_ s: GemmShape, rows: Int) -> IRFunction {
         let nv = s.nr / width
-        // B's row stride: the packed panel's width (the tile reads `nr` of its columns).
-        let ldb = s.panelWidth
-        let prefetchBytes = s.schedule.prefetch < 0 ? s.kc * ldb * 4 / s.bGroup : s.schedule.prefetch
+        // B's row stride: the packed panel's width (the tile reads `nr` of its columns), or the
+        // row stride of a B read in place.
+        let ldb = s.bStride
+        // The default prefetch is one depth block ahead in the packed panels (the next panel's
+        // micro-panel); a B read in place is left to the hardware's stride prefetcher.
+        let prefetchBytes = s.readsBInPlace && s.schedule.prefetch < 0 ? 0
+            : s.schedule.prefetch < 0 ? s.kc * ldb * 4 / s.bGroup : s.schedule.prefetch
         let kernelKey = s.kernel == .f32FMA ? "" : ".\(s.kernel.name)"
-        let name = "tfc.ukr.m\(rows).n\(s.nr)\(s.group > 1 ? "w\(ldb)" : "").a\(s.aColStride)x\(s.aRowStride).c\(s.ldc).u\(s.schedule.unroll).pf\(prefetchBytes)\(kernelKey)"
+        let name = "tfc.ukr.m\(rows).n\(s.nr)\(s.group > 1 || s.readsBInPlace ? "w\(ldb)" : "").a\(s.aColStride)x\(s.aRowStride).c\(s.ldc).u\(s.schedule.unroll).pf\(prefetchBytes)\(kernelKey)"
         let f = define(name, voidT, [pf32, pf32, pf32, i64, i64, i1], attributes: ["nounwind"]) { fn in
             let A = self.param(fn, 0), B = self.param(fn, 1), C = self.param(fn, 2)
             let kc = self.param(fn, 3), nValid = self.param(fn, 4), accumulate = self.param(fn, 5)
@@ -218,10 +239,10 @@ extension IRGen {
                 let nValid = self.smin(self.i64(s.nr), self.sub(self.i64(s.n), self.mul(p, s.nr)))
                 // kb is a multiple of kc, even for bf16: the block's first pair is kb / 2.
                 // Tile p is columns (p % group)·nr of packed panel p / group.
-                let panelStart = s.group == 1 ? self.mul(p, s.nr * s.bDepth)
+                let panelStart = s.readsBInPlace ? self.mul(p, s.nr) : s.group == 1 ? self.mul(p, s.nr * s.bDepth)
                     : self.add(self.mul(self.sdiv(p, self.i64(s.group)), s.panelWidth * s.bDepth),
                                self.mul(LLVMBuildSRem(self.builder, p, self.i64(s.group), "")!, s.nr))
-                let Bp = self.gep(B, self.add(panelStart, self.mul(self.sdiv(kb, self.i64(s.bGroup)), s.panelWidth)))
+                let Bp = self.gep(B, self.add(panelStart, self.mul(self.sdiv(kb, self.i64(s.bGroup)), s.bStride)))
                 let Cp = self.gep(C, self.mul(p, s.nr))
                 let aK = self.mul(self.sdiv(kb, self.i64(s.aGroup)), s.aColStride)
                 self.loop(self.i64(0), tiles) { t in

@@ -13,8 +13,10 @@ import CLLVM
 /// thread count); with one thread (or one block) the blocks add into dK and dV directly.
 ///
 /// ABI: `args = [X [T, d_in], Kt, Vt, Kp, dY [T, d_out], dX [T, d_in] (+=), dK [n, d_in] (+=), dV [n, d_out] (+=),
-/// partials]`, `T` rows; `p0` ignored. `partials` holds `partialFloats(threads:)` floats (scratch). Kt = `keyLayout.packTransposed(K)`, Vt = `valueTransposedLayout.packTransposed(V)`,
-/// Kp = `keyPlainLayout.pack(K)`.
+/// partials]`, `T` rows; `p0` nonzero writes dX (`dX = dS·K`, the first contribution: the caller
+/// need not zero it) instead of adding into it. `partials` holds `partialFloats(threads:)` floats (scratch). Kt = `keyLayout.packTransposed(K)`, Vt = `valueTransposedLayout.packTransposed(V)`,
+/// Kp = `keyPlainLayout.pack(K)`, or K itself when `readsKeyInPlace` (the dX product then reads
+/// K's rows in place: no copy of a weight that changes every step).
 ///
 /// With `scoresSaved`, the forward kept S and A = Θ(S) (`[T, ld]` each, written by
 /// `addPattentionTrainingForward` with the same score GEMM, so the same bits): the backward reads
@@ -60,6 +62,10 @@ public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertibl
     public var valueTransposedLayout: PanelLayout { PanelLayout(k: dOut, n: n, nr: dASchedule.nr) }
     /// B = K `[n, d_in]` for dX (`pack(K)`).
     public var keyPlainLayout: PanelLayout { PanelLayout(k: n, n: dIn, nr: dXSchedule.nr) }
+    /// dX = dS·K, reading K in place when its tiles allow it (`GemmShape.inPlaceB`).
+    var dXShape: GemmShape { GemmShape(k: n, n: dIn, a: .rowMajor(lda: ld), ldc: dIn, schedule: dXSchedule).inPlaceB(ldb: dIn) }
+    /// Whether the Kp argument is K itself rather than `keyPlainLayout.pack(K)`.
+    public var readsKeyInPlace: Bool { dXShape.readsBInPlace }
 
     public var description: String { "pattention_backward d_in=\(dIn) \(site) \(vector.name)\(scoresSaved ? " saved" : "")" }
     public var symbol: String { "tfc_pattention_bwd_" + stableHash(description) }
@@ -161,7 +167,7 @@ extension KernelModule {
         let rb = PattentionBackwardSpec.rowBlock, n = spec.n, din = spec.dIn, dout = spec.dOut, ld = spec.ld
         let scoreShape = spec.scoreShape
         let dAShape = GemmShape(k: dout, n: n, a: .rowMajor(lda: dout), ldc: ld, schedule: spec.dASchedule)
-        let dXShape = GemmShape(k: n, n: din, a: .rowMajor(lda: ld), ldc: din, schedule: spec.dXSchedule)
+        let dXShape = spec.dXShape
         let scoreGemm = g.gemmBlock(scoreShape), dAGemm = g.gemmBlock(dAShape), dXGemm = g.gemmBlock(dXShape)
         let act = g.pattentionActivation(spec.site, ld: ld)
         let actBackward = g.pattentionActivationBackward(spec.site, ld: ld)
@@ -174,8 +180,10 @@ extension KernelModule {
 
         let ppi8 = LLVMPointerType(g.pi8, 0)!
         // Row blocks b0 ..< b1, adding into the given dK and dV (the real ones, or a task's partial sums).
-        let blocks = g.define(symbol + ".blocks", g.voidT, [ppi8, g.i64, g.i64, g.i64, g.pf32, g.pf32], attributes: ["nounwind"]) { fn in
+        // `addsDX`: dX += dS·K, else dX = dS·K.
+        let blocks = g.define(symbol + ".blocks", g.voidT, [ppi8, g.i64, g.i64, g.i64, g.pf32, g.pf32, g.i1], attributes: ["nounwind"]) { fn in
             let args = g.param(fn, 0), T = g.param(fn, 1), b0 = g.param(fn, 2), b1 = g.param(fn, 3), dK = g.param(fn, 4), dV = g.param(fn, 5)
+            let addsDX = g.param(fn, 6)
             let X = g.argPtr(args, 0), Kt = g.argPtr(args, 1), Vt = g.argPtr(args, 2), Kp = g.argPtr(args, 3)
             let dY = g.argPtr(args, 4), dX = g.argPtr(args, 5)
             let scratch = g.threadScratch(floats: g.i64(total))
@@ -202,31 +210,32 @@ extension KernelModule {
                 g.call(actBackward, [S, dA, rows])
                 // dK += dSᵀ·X, dX += dS·K.
                 g.call(dKGemm, [dA, x, dK, rows, rest])
-                g.call(dXGemm, [dA, Kp, g.gep(dX, g.mul(r0, din)), rows, g.i64(0), g.i64(dXShape.panels), g.bool(true)])
+                g.call(dXGemm, [dA, Kp, g.gep(dX, g.mul(r0, din)), rows, g.i64(0), g.i64(dXShape.panels), addsDX])
             }
             g.retVoid()
         }
         let partialFloats = n * (din + dout)
         // Task c of `tasks`: a contiguous run of blocks into its own zeroed partial dK, dV.
-        // ctx: 0 args, 1 T, 2 block count, 3 tasks, 4 partial sums
+        // ctx: 0 args, 1 T, 2 block count, 3 tasks, 4 partial sums, 5 p0 (nonzero: dX written)
         let task = g.task(symbol + ".part") { ctx, c in
             let count = g.contextInt(ctx, 2), tasks = g.contextInt(ctx, 3)
             let partial = g.gep(g.contextPtr(ctx, 4), g.mul(c, partialFloats))
             g.loop(0, g.i64(partialFloats)) { i in g.storeF(g.f32(0), partial, i) }
             g.call(blocks, [g.intToPtr(g.contextInt(ctx, 0), ppi8), g.contextInt(ctx, 1), g.sdiv(g.mul(c, count), tasks),
-                            g.sdiv(g.mul(g.add(c, g.i64(1)), count), tasks), partial, g.gep(partial, n * din)])
+                            g.sdiv(g.mul(g.add(c, g.i64(1)), count), tasks), partial, g.gep(partial, n * din),
+                            g.icmp(LLVMIntEQ, g.contextInt(ctx, 5), g.i64(0))])
         }
 
-        defineKernel(symbol) { args, T, _ in
+        defineKernel(symbol) { args, T, p0 in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
                 let dK = g.argPtr(args, 6), dV = g.argPtr(args, 7), partials = g.argPtr(args, 8)
                 let count = g.ceilDiv(T, rb)
                 let tasks = g.smin(count, g.smin(g.numThreads(), g.i64(spec.maxTasks)))
                 g.ifElse(g.icmp(LLVMIntSLE, tasks, g.i64(1)), then: {
-                    g.call(blocks, [args, T, g.i64(0), count, dK, dV])
+                    g.call(blocks, [args, T, g.i64(0), count, dK, dV, g.icmp(LLVMIntEQ, p0, g.i64(0))])
                     return []
                 }, otherwise: {
-                    g.parallelFor(task, g.makeContext([g.ptrToInt(args), T, count, tasks, partials]), tasks)
+                    g.parallelFor(task, g.makeContext([g.ptrToInt(args), T, count, tasks, partials, p0]), tasks)
                     // The partial sums in task order: the same bits for the same thread count.
                     g.loop(0, tasks) { c in
                         let partial = g.gep(partials, g.mul(c, partialFloats))

@@ -7,11 +7,16 @@ import CLLVM
 /// bit for bit what the backward would have recomputed. Row blocks are the parallel axis.
 ///
 /// ABI: `args = [X [T, d_in], Kt, Vp, Y [T, d_out], S [T, ld], A [T, ld]]`, `T` rows; `p0` ignored.
-/// Kt = `keyLayout.packTransposed(K)`, Vp = `forwardValueLayout.pack(V)`.
+/// Kt = `keyLayout.packTransposed(K)`, Vp = `forwardValueLayout.pack(V)`, or V itself when
+/// `readsValueInPlace` (Y = A·V then reads V's rows in place).
 extension PattentionBackwardSpec {
     var forwardValueSchedule: GemmSchedule { GemmSchedule.choose(k: n, n: dOut, for: vector) }
     /// B = V `[n, d_out]` for the forward's `Y = A·V` (`pack(V)`).
     public var forwardValueLayout: PanelLayout { PanelLayout(k: n, n: dOut, nr: forwardValueSchedule.nr) }
+    /// Y = A·V, reading V in place when its tiles allow it (`GemmShape.inPlaceB`).
+    var forwardValueShape: GemmShape { GemmShape(k: n, n: dOut, a: .rowMajor(lda: ld), ldc: dOut, schedule: forwardValueSchedule).inPlaceB(ldb: dOut) }
+    /// Whether the Vp argument is V itself rather than `forwardValueLayout.pack(V)`.
+    public var readsValueInPlace: Bool { forwardValueShape.readsBInPlace }
     /// The training forward's symbol (one per site shape and target, saved or not).
     public var trainingForwardSymbol: String { "tfc_pattention_train_fwd_" + stableHash("pattention_train_forward d_in=\(dIn) \(site) \(vector.name)") }
 }
@@ -26,7 +31,7 @@ extension KernelModule {
         let g = gen
         let rb = PattentionBackwardSpec.rowBlock, n = spec.n, din = spec.dIn, dout = spec.dOut, ld = spec.ld
         let scoreShape = spec.scoreShape
-        let valueShape = GemmShape(k: n, n: dout, a: .rowMajor(lda: ld), ldc: dout, schedule: spec.forwardValueSchedule)
+        let valueShape = spec.forwardValueShape
         let scoreGemm = g.gemmBlock(scoreShape), valueGemm = g.gemmBlock(valueShape)
         let act = g.pattentionActivation(spec.site, ld: ld)
 

@@ -131,10 +131,12 @@ public final class FusedGradient: GradientBackend {
             case .logits:
                 forwardKernel[v] = module.addGemm(Self.logitsSpec(config, vector))
                 backwardKernels[v] = [module.addGemm(Self.logitsInputSpec(config, vector)),
-                                      module.addTransposedGemm(TransposedGemmSpec(m: config.vocab, n: config.hidden))]
+                                      module.addTransposedGemm(TransposedGemmSpec(m: config.vocab, n: config.hidden)),
+                                      module.addGemm(Self.logitsInputSpec(config, vector, accumulate: false))]
                 kernelNames[forwardKernel[v]!] = "logits"
                 kernelNames[backwardKernels[v]![0]] = "logits backward (dx)"
                 kernelNames[backwardKernels[v]![1]] = "logits backward (dE)"
+                kernelNames[backwardKernels[v]![2]] = "logits backward (dx)"
             case .columns, .fusedPattention:
                 throw GradientBackendError("error: the fused backend cannot differentiate \(inst.op.name) (%\(v)): training runs on the unfused graph")
             }
@@ -195,14 +197,14 @@ public final class FusedGradient: GradientBackend {
     }
     /// logits = x · Eᵀ.
     static func logitsSpec(_ c: ModelConfig, _ vector: VectorTarget) -> GemmKernelSpec { GemmKernelSpec(k: c.hidden, n: c.vocab, for: vector) }
-    /// dx += dlogits · E (B = E `[vocab, hidden]`, packed as it is).
-    static func logitsInputSpec(_ c: ModelConfig, _ vector: VectorTarget) -> GemmKernelSpec {
-        GemmKernelSpec(k: c.vocab, n: c.hidden, accumulate: true, for: vector)
+    /// dx += dlogits · E (B = E `[vocab, hidden]`, packed as it is); without `accumulate`, dx = dlogits · E.
+    static func logitsInputSpec(_ c: ModelConfig, _ vector: VectorTarget, accumulate: Bool = true) -> GemmKernelSpec {
+        GemmKernelSpec(k: c.vocab, n: c.hidden, accumulate: accumulate, for: vector)
     }
 
-    private func call(_ symbol: String, _ args: [UnsafeMutableRawPointer?], rows: Int) {
+    private func call(_ symbol: String, _ args: [UnsafeMutableRawPointer?], rows: Int, p0: Int64 = 0) {
         let entry = entries[symbol]!
-        timed(kernelNames[symbol] ?? symbol) { args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), 0) } }
+        timed(kernelNames[symbol] ?? symbol) { args.withUnsafeBufferPointer { entry($0.baseAddress, Int64(rows), p0) } }
     }
 
     /// `body`, its seconds added to `kernelSeconds[name]` with `timesKernels`.
@@ -310,8 +312,21 @@ public final class FusedGradient: GradientBackend {
         for inst in graph.instructions {
             let v = inst.result
             guard case .f32 = inst.type.element, let columns = inst.type.columns else { continue }
-            let y = Tensor(rows: rows, columns: columns, zeroed: false)
             let x = inst.operands.compactMap { values[$0] }
+            // A rotary turns its input in place, an add writes its sum over an operand (the second,
+            // a Pattention output, first), when this is the operand's last use and nothing keeps it:
+            // no fresh buffer for the result (element-wise, so each element is read before written).
+            let candidates: [Int]
+            switch inst.op {
+            case .rotary: candidates = [0]
+            case .add: candidates = [1, 0]
+            default: candidates = []
+            }
+            let reused = candidates.first { i in
+                let operand = inst.operands[i]
+                return uses[operand] == 1 && !keep.contains(operand) && values[operand] != nil && x.count == inst.operands.count
+            }
+            let y = reused.map { x[$0] } ?? Tensor(rows: rows, columns: columns, zeroed: false)
             switch inst.op {
             case .embedding(let table):
                 ids.withUnsafeMutableBufferPointer { call(forwardKernel[v]!, [UnsafeMutableRawPointer($0.baseAddress!), weight(table), y.raw], rows: rows) }
@@ -326,26 +341,25 @@ public final class FusedGradient: GradientBackend {
             case .pattention(let p) where keepingScores:
                 let spec = Self.backwardSpec(p, vector, saved: true)
                 let key = pack(p.keyName, spec.keyLayout, transposed: true)
-                let value = pack(p.valueName, spec.forwardValueLayout, transposed: false)
+                let value = spec.readsValueInPlace ? weight(p.valueName) : pack(p.valueName, spec.forwardValueLayout, transposed: false).raw
                 let kept = (s: Tensor(rows: rows, columns: spec.ld, zeroed: false), a: Tensor(rows: rows, columns: spec.ld, zeroed: false))
-                call(savingForwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw, kept.s.raw, kept.a.raw], rows: rows)
+                call(savingForwardKernel[v]!, [x[0].raw, key.raw, value, y.raw, kept.s.raw, kept.a.raw], rows: rows)
                 scores[v] = kept
             case .pattention(let p):
                 let spec = Self.forwardSpec(p, vector)
                 let key = pack(p.keyName, spec.keyLayout(0), transposed: true)
                 let value = pack(p.valueName, spec.valueLayout(0), transposed: false)
                 call(forwardKernel[v]!, [x[0].raw, key.raw, value.raw, y.raw], rows: rows)
-            case .attention(let a):  // each window attends within itself (positions from 0); the kernel adds into y
-                y.storage.pointer.update(repeating: 0, count: rows * columns)
+            case .attention(let a):  // each window attends within itself (positions from 0); the kernel writes y (p0 = 1)
                 let perWindow = Self.probabilitySpec(a).probabilityFloats(rows: t, for: vector)
                 // Kept across steps (a fresh buffer's page faults cost more than the kept P saves).
                 let kept = keepingScores ? scratch("attention P %\(v) \(windows.count * perWindow)", floats: windows.count * perWindow) : nil
                 for w in 0..<windows.count {
                     let args = [x[0].at(row: w * t), x[1].at(row: w * t), x[2].at(row: w * t), y.at(row: w * t)]
                     if let kept {
-                        call(savingForwardKernel[v]!, args + [UnsafeMutableRawPointer(kept.pointer + w * perWindow)], rows: t)
+                        call(savingForwardKernel[v]!, args + [UnsafeMutableRawPointer(kept.pointer + w * perWindow)], rows: t, p0: 1)
                     } else {
-                        call(forwardKernel[v]!, args, rows: t)
+                        call(forwardKernel[v]!, args, rows: t, p0: 1)
                     }
                 }
                 probabilities[v] = kept
@@ -403,6 +417,14 @@ public final class FusedGradient: GradientBackend {
             adjoints[value] = a
             return a
         }
+        /// The adjoint of `value` and whether it is new: then it is not zeroed, and the kernel
+        /// writes its contribution instead of adding it (no memset, no read of zeros).
+        func adjointOrFresh(_ value: ValueID, columns: Int) -> (tensor: Tensor, fresh: Bool) {
+            if let a = adjoints[value] { return (a, false) }
+            let a = Tensor(rows: rows, columns: columns, zeroed: false)
+            adjoints[value] = a
+            return (a, true)
+        }
         for step in grad.steps {
             let inst = step.forward
             guard let dy = adjoints.removeValue(forKey: inst.result) else { continue }
@@ -415,10 +437,10 @@ public final class FusedGradient: GradientBackend {
                     for j in 0..<d { out[j] += src[j] }
                 }
             case .logits(let table):
-                let dx = adjoint(step.operandAdjoints[0], columns: config.hidden)!
+                let (dx, fresh) = adjointOrFresh(step.operandAdjoints[0]!, columns: config.hidden)
                 let e = pack(table, Self.logitsInputSpec(config, vector).weightLayout, transposed: false)
                 let symbols = backwardKernels[inst.result]!
-                call(symbols[0], [dy.raw, e.raw, dx.raw], rows: rows)
+                call(symbols[fresh ? 2 : 0], [dy.raw, e.raw, dx.raw], rows: rows)
                 call(symbols[1], [dy.raw, read[0]!.raw, gradients[table]!.raw], rows: rows)
             case .layerNorm(let ln):
                 let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) ?? Tensor(rows: rows, columns: dy.columns)
@@ -429,27 +451,44 @@ public final class FusedGradient: GradientBackend {
                 let kept = scores.removeValue(forKey: inst.result)
                 let spec = Self.backwardSpec(p, vector, saved: kept != nil)
                 let vt = pack(p.valueName, spec.valueTransposedLayout, transposed: true)
-                let kp = pack(p.keyName, spec.keyPlainLayout, transposed: false)
-                let dx = adjoint(step.operandAdjoints[0], columns: p.inFeatures)!
+                let kp = spec.readsKeyInPlace ? weight(p.keyName) : pack(p.keyName, spec.keyPlainLayout, transposed: false).raw
+                let (dx, fresh) = adjointOrFresh(step.operandAdjoints[0]!, columns: p.inFeatures)
                 let partials = scratch(spec.description, floats: spec.partialFloats(threads: threads))
                 // Recomputed S needs K's transposed panels in the second argument; saved S and A take its place and the end.
                 let first = kept?.s.raw ?? pack(p.keyName, spec.keyLayout, transposed: true).raw
-                call(backwardKernels[inst.result]![kept == nil ? 0 : 1], [read[0]!.raw, first, vt.raw, kp.raw, dy.raw, dx.raw, gradients[p.keyName]!.raw,
-                                                                         gradients[p.valueName]!.raw, partials.raw] + (kept.map { [$0.a.raw] } ?? []), rows: rows)
+                call(backwardKernels[inst.result]![kept == nil ? 0 : 1], [read[0]!.raw, first, vt.raw, kp, dy.raw, dx.raw, gradients[p.keyName]!.raw,
+                                                                         gradients[p.valueName]!.raw, partials.raw] + (kept.map { [$0.a.raw] } ?? []), rows: rows,
+                     p0: fresh ? 1 : 0)
             case .rotary(let r):
-                guard let dx = adjoint(step.operandAdjoints[0], columns: dy.columns) else { break }
-                timed("rotary backward (host)") { rotation(r).backward(dy.storage.pointer, into: dx.storage.pointer, rows: rows, width: dy.columns, window: t) }
+                guard let operand = step.operandAdjoints[0] else { break }
+                if let dx = adjoints[operand] {
+                    timed("rotary backward (host)") { rotation(r).backward(dy.storage.pointer, into: dx.storage.pointer, rows: rows, width: dy.columns, window: t) }
+                } else {  // the first contribution: dy turned back in place becomes the adjoint
+                    timed("rotary backward (host)") { rotation(r).backwardInPlace(dy.storage.pointer, rows: rows, width: dy.columns, window: t) }
+                    adjoints[operand] = dy
+                }
             case .attention(let a):
                 let width = a.heads * a.headDim
-                let d = (0..<3).map { adjoint(step.operandAdjoints[$0], columns: width) ?? Tensor(rows: rows, columns: width) }
+                // Fresh adjoints are written by the kernel (p0's bits 1, 2, 4 for dq, dk, dv), unless
+                // two operands share one adjoint (the kernel's writes and adds would then interleave).
+                let operands = step.operandAdjoints.prefix(3).compactMap { $0 }
+                let distinct = Set(operands).count == operands.count
+                var writes: Int64 = 0
+                let d = (0..<3).map { i -> Tensor in
+                    guard distinct else { return adjoint(step.operandAdjoints[i], columns: width) ?? Tensor(rows: rows, columns: width) }
+                    guard let operand = step.operandAdjoints[i] else { writes |= 1 << i; return Tensor(rows: rows, columns: width, zeroed: false) }
+                    let (tensor, fresh) = adjointOrFresh(operand, columns: width)
+                    if fresh { writes |= 1 << i }
+                    return tensor
+                }
                 let kept = keptProbabilities[inst.result], perWindow = Self.probabilitySpec(a).probabilityFloats(rows: t, for: vector)
                 for w in 0..<windows.count {
                     let r = w * t
                     let args = [read[0]!.at(row: r), read[1]!.at(row: r), read[2]!.at(row: r), dy.at(row: r), d[0].at(row: r), d[1].at(row: r), d[2].at(row: r)]
                     if let kept {
-                        call(backwardKernels[inst.result]![1], args + [UnsafeMutableRawPointer(kept.pointer + w * perWindow)], rows: t)
+                        call(backwardKernels[inst.result]![1], args + [UnsafeMutableRawPointer(kept.pointer + w * perWindow)], rows: t, p0: writes)
                     } else {
-                        call(backwardKernels[inst.result]![0], args, rows: t)
+                        call(backwardKernels[inst.result]![0], args, rows: t, p0: writes)
                     }
                 }
             case .add:  // dy itself becomes the first adjoint not yet made; the others add it in

@@ -34,9 +34,9 @@ final class FusedRotary {
 
     /// `y = R(θ)·x` for `rows` rows of `width` floats, in windows of `t` rows: per head the pairs
     /// `(j, j + rd/2)` rotated as torch does (`x·cos + rotate_half(x)·sin`, each product rounded),
-    /// the other columns copied.
+    /// the other columns copied. `y` may be `x` (turned in place: each pair is read before it is written).
     func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, width: Int, window t: Int) {
-        y.update(from: x, count: rows * width)
+        if UnsafePointer(y) != x { y.update(from: x, count: rows * width) }
         guard half > 0 else { return }
         if forwardTable.count < 2 * t * half {
             let inverse = RotaryEmbedding(heads: rotary.heads, headDim: rotary.headDim, rotaryDims: rotary.rotaryDims, base: rotary.base).inverseFrequencies
@@ -81,6 +81,30 @@ final class FusedRotary {
                 }
                 let tail = rotary.heads * rotary.headDim
                 Self.add(dy + row * width + tail, into: dx + row * width + tail, count: width - tail)
+            }
+        }
+    }
+
+    /// `g = Rᵀ(g)` in place: `backward` into a zero `dx` without the zeroing and the adds (the
+    /// same values; the other columns are left as they are).
+    func backwardInPlace(_ g: UnsafeMutablePointer<Float>, rows: Int, width: Int, window t: Int) {
+        if backwardTable.count < 2 * t * half {
+            let rd = Double(rotary.rotaryDims), base = rotary.base
+            backwardTable = Self.table(t, half: half) { position, j in Double(position) / Foundation.pow(base, Double(2 * j) / rd) }
+        }
+        guard half > 0 else { return }
+        backwardTable.withUnsafeBufferPointer { table in
+            for row in 0..<rows {
+                let angles = table.baseAddress! + 2 * half * (row % t)
+                for h in 0..<rotary.heads {
+                    let base = row * width + h * rotary.headDim
+                    for j in 0..<half {
+                        let c = angles[2 * j], s = angles[2 * j + 1]
+                        let g1 = g[base + j], g2 = g[base + j + half]
+                        g[base + j] = g1 * c + g2 * s
+                        g[base + j + half] = g2 * c - g1 * s
+                    }
+                }
             }
         }
     }

@@ -68,6 +68,59 @@ final class AttentionBackwardKernelTests: XCTestCase {
         }
     }
 
+    /// `p0`'s bits (1 dq or O, 2 dk, 4 dv) make the kernels write their outputs instead of adding
+    /// into them: outputs filled with NaN first (an element left unwritten, or added into, shows),
+    /// both the recomputing and the saved-P kernels, against the naive attention and backward;
+    /// one bit at a time leaves the other outputs added into.
+    func testWritingOutputsAgainstNaive() {
+        for vector in TestJIT.runnable {
+            let tiling = AttentionBackwardTiling(vector)
+            // Head dims the other tests do not use (each spec is compiled once per shared JIT).
+            for (heads, headDim, T, causal) in [(2, 13, 37, true), (1, 21, 150, false), (1, 19, tiling.queryBlock * 2 + 45, true),
+                                                (2, 9, 1, true), (1, 41, tiling.queryBlock + 3, false)] {
+                let name = "\(vector.name): heads=\(heads) head_dim=\(headDim) T=\(T)\(causal ? "" : " non-causal")"
+                let specs = [false, true].map { saved in
+                    (forward: AttentionBackwardSpec(heads: heads, headDim: headDim, causal: causal, forward: true, savesProbabilities: saved),
+                     backward: AttentionBackwardSpec(heads: heads, headDim: headDim, causal: causal, savesProbabilities: saved))
+                }
+                let kernels = TestJIT.compile(for: vector) { m in specs.flatMap { [m.addAttentionBackward($0.forward), m.addAttentionBackward($0.backward)] } }
+                let width = heads * headDim
+                var random = TestRandom(seed: UInt64(T * 13 + headDim))
+                let q = random.array(T * width, scale: 2), k = random.array(T * width, scale: 2), v = random.array(T * width)
+                let dy = random.array(T * width), initial = (0..<3).map { _ in random.array(T * width) }
+                var expected = [Float](repeating: 0, count: T * width)
+                var keys = expected, values = expected, scores = [Float](repeating: 0, count: T * T)
+                let op = AttentionOp(heads: heads, headDim: headDim, causal: causal, cacheSlot: 0)
+                NaiveKernels.attention(q: q, k: k, v: v, out: &expected, keys: &keys, values: &values, scores: &scores, rows: T, position: 0, width: width, op)
+                let m = { (data: [Float]) in Matrix(rows: T, columns: width, data: data) }
+                let ref = NaiveBackward.attention(q: m(q), k: m(k), v: m(v), dy: m(dy), op)
+                let inputs = [q, k, v, dy].map { AlignedBuffer($0) }
+                func nans() -> AlignedBuffer {
+                    let b = AlignedBuffer(count: T * width, zeroed: false)
+                    b.pointer.update(repeating: .nan, count: T * width)
+                    return b
+                }
+                for (saved, spec) in zip([false, true], specs) {
+                    let label = name + (saved ? ", saved P" : "")
+                    let out = nans()
+                    let p = AlignedBuffer(count: spec.forward.probabilityFloats(rows: T, for: vector), zeroed: false)
+                    kernels[spec.forward.symbol]!([inputs[0].raw, inputs[1].raw, inputs[2].raw, out.raw] + (saved ? [p.raw] : []), rows: T, position: 1)
+                    XCTAssertLessThan(relativeError(out.array, expected.map(Double.init)), 1e-5, "O, " + label)
+                    for bits in [7, 1, 2, 4] {
+                        let outputs = (0..<3).map { bits & (1 << $0) != 0 ? nans() : AlignedBuffer(initial[$0]) }
+                        kernels[spec.backward.symbol]!((inputs + outputs).map(\.raw) + (saved ? [p.raw] : []), rows: T, position: bits)
+                        for (i, (got, delta)) in zip(outputs, [ref.dq, ref.dk, ref.dv]).enumerated() {
+                            let written = bits & (1 << i) != 0
+                            let result = written ? got.array : zip(got.array, initial[i]).map { $0 - $1 }
+                            XCTAssertLessThan(relativeError(result, delta.data.map(Double.init)), 1e-4,
+                                              "\(["dq", "dk", "dv"][i]) \(written ? "written" : "added"), p0=\(bits), " + label)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// `savesProbabilities`: the forward writes P (into a buffer filled with NaN first, so a read of
     /// any element it did not write shows) and gives the same O; the backward that reads P instead
     /// of recomputing it gives the naive backward's dq, dk, dv.
