@@ -6,6 +6,10 @@ enum AttentionTiling {
     /// (one max/rescale per 16 keys on AVX2, 32 on AVX-512).
     static let fullBlocks = 2
     static func maxBlockKeys(keyBlock: Int) -> Int { keyBlock * fullBlocks }
+    /// How many super-blocks ahead a one-row (decode) body prefetches its keys and values: the
+    /// row streams the cache from memory, and the hardware prefetcher alone keeps too few lines
+    /// in flight behind the score chains. 0 turns prefetching off.
+    static let prefetchSuperBlocks = 2
 }
 
 /// Per-task values the attention row bodies share.
@@ -53,6 +57,9 @@ extension IRGen {
             for v in 0..<nv { storeV(vzero, oBuf, r * dhPad + v * w) }
         }
         let iota = constVector((0..<w).map { i32($0) })
+        // Elements between a cache element and the one prefetched for it (decode only: prefill's
+        // rows reuse each loaded key and value, so memory is not their limit).
+        let prefetchAhead = rr == 1 ? AttentionTiling.prefetchSuperBlocks * AttentionTiling.fullBlocks * B * Dh : 0
 
         /// Processes `kbCount` B-key blocks starting at block `kb0`; carried = m (rr scalars) + l (rr vectors).
         func processBlock(_ kb0: LLVMValueRef, _ kbCount: Int, masked: Bool, _ carried: [LLVMValueRef]) -> [LLVMValueRef] {
@@ -80,6 +87,7 @@ extension IRGen {
                 let kBlocks = (0..<kbCount).map { k in gep(kHead, mul(add(kb0, i64(k)), Dh * B)) }
                 let all = loop(i64(0), i64(Dh), carried: [LLVMValueRef](repeating: vzero, count: rr * kbCount)) { d, a in
                     let keys = kBlocks.map { loadCacheVector($0, mul(d, B), kv) }
+                    if prefetchAhead > 0 { for kBlock in kBlocks { prefetchRead(kBlock, add(mul(d, B), i64(prefetchAhead))) } }
                     var out = a
                     for r in 0..<rr {
                         let q = broadcastLoad(qBuf, add(d, r * Dh))
@@ -150,6 +158,7 @@ extension IRGen {
                 o = loop(i64(0), keysHere, carried: o) { j, acc in
                     var out = acc
                     let vRow = gep(vBlock, mul(j, Dh))
+                    if prefetchAhead > 0 { for c in chunks { prefetchRead(vRow, i64(c * w + prefetchAhead)) } }
                     let vv = chunks.map { c -> LLVMValueRef in
                         (c == nv - 1 && Dh % w != 0) ? maskedLoadCacheVector(vRow, i64(c * w), tailMask, kv) : loadCacheVector(vRow, i64(c * w), kv)
                     }
@@ -191,5 +200,18 @@ extension IRGen {
             }
             if r == 0 { emit() } else { ifThen(icmp(LLVMIntSLT, i64(r), rowsHere), emit) }
         }
+    }
+}
+
+extension IRGen {
+    /// Prefetches (for reading, into all cache levels) the line holding element `offset` of `p`.
+    /// The address may lie past the end of `p`'s buffer (a prefetch never faults), so the GEP is
+    /// not `inbounds`.
+    func prefetchRead(_ p: LLVMValueRef, _ offset: LLVMValueRef) {
+        let f = declare("llvm.prefetch.p0i8", voidT, [pi8, i32, i32, i32])
+        var idx: [LLVMValueRef?] = [offset]
+        let elem = LLVMGetElementType(LLVMTypeOf(p))!
+        let addr = idx.withUnsafeMutableBufferPointer { LLVMBuildGEP2(builder, elem, p, $0.baseAddress, 1, "")! }
+        call(f, [bitcast(addr, pi8), i32(0), i32(3), i32(1)])
     }
 }
