@@ -147,7 +147,7 @@ extension ModelReport {
                              "fused_profile": r.prefillProfile.map { $0.json as Any } ?? NSNull()] as [String: Any]
         object["decode"] = ["prompt": r.seq, "tokens": r.decodeTokens, "flops": number(r.decodeFlops),
                             "bytes_per_token": number(r.decodeBytesPerToken), "bound_tokens_per_s": number(r.decodeBound(peak)),
-                            "bandwidth_gbs": number(r.decodeBandwidthGBs(peak)),
+                            "bandwidth_gbs": number(r.boundBandwidthGBs(peak)),
                             "bandwidth_between_runs": r.decodeBandwidthGBs.map { b -> Any in
                                 ["median_gbs": number(b.median), "min_gbs": number(b.min), "max_gbs": number(b.max),
                                  "reads": r.decodeBandwidth?.count ?? 0, "bytes": r.decodeBandwidthBytes] as [String: Any]

@@ -64,7 +64,7 @@ public struct ModelResult: Sendable {
     }
     /// The bandwidth the decode bounds use: the median of the reads between the decode runs (the
     /// same moments as the decode medians) when sampled, else the peak measured at the start.
-    public func decodeBandwidthGBs(_ peak: MachinePeak) -> Double { decodeBandwidthGBs?.median ?? peak.bandwidthGBs }
+    public func boundBandwidthGBs(_ peak: MachinePeak) -> Double { decodeBandwidthGBs?.median ?? peak.bandwidthGBs }
 
     /// Decode tokens/s the memory bandwidth allows.
     public func decodeBound(_ peak: MachinePeak) -> Double { decodeBound(peak, bytesPerWeight: 4) }
@@ -72,7 +72,7 @@ public struct ModelResult: Sendable {
     /// The bound for a side storing weights at `bytesPerWeight` bytes each and cached keys and
     /// values at `bytesPerKV` (a bf16 cache reads half).
     public func decodeBound(_ peak: MachinePeak, bytesPerWeight: Double, bytesPerKV: Double = 4) -> Double {
-        decodeBandwidthGBs(peak) * 1e9 / decodeBytesPerToken(bytesPerWeight: bytesPerWeight, bytesPerKV: bytesPerKV)
+        boundBandwidthGBs(peak) * 1e9 / decodeBytesPerToken(bytesPerWeight: bytesPerWeight, bytesPerKV: bytesPerKV)
     }
     public func decodeBytesPerToken(bytesPerWeight: Double, bytesPerKV: Double = 4) -> Double {
         decodeBytesPerToken + (bytesPerWeight - 4) * weightCount + (bytesPerKV - 4) / 4 * kvCacheBytesPerToken

@@ -42,68 +42,66 @@ final class FusedRotary {
             let inverse = RotaryEmbedding(heads: rotary.heads, headDim: rotary.headDim, rotaryDims: rotary.rotaryDims, base: rotary.base).inverseFrequencies
             forwardTable = Self.table(t, half: half) { position, j in Double(Float(position) * inverse[j]) }
         }
-        forwardTable.withUnsafeBufferPointer { table in
-            for row in 0..<rows {
-                let angles = table.baseAddress! + 2 * half * (row % t)
-                for h in 0..<rotary.heads {
-                    let base = row * width + h * rotary.headDim
-                    for j in 0..<half {
-                        let c = angles[2 * j], s = angles[2 * j + 1]
-                        let x1 = x[base + j], x2 = x[base + j + half]
-                        y[base + j] = x1 * c + (-x2) * s
-                        y[base + j + half] = x2 * c + x1 * s
-                    }
-                }
-            }
+        let half = half
+        forEachPair(in: forwardTable, rows: rows, width: width, window: t) { i, c, s in
+            let x1 = x[i], x2 = x[i + half]
+            y[i] = x1 * c + (-x2) * s
+            y[i + half] = x2 * c + x1 * s
         }
     }
 
     /// `dx += Rᵀ(dy)`: the rotated pairs turned back (the oracle's arithmetic), the other columns
     /// added as they are.
     func backward(_ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, rows: Int, width: Int, window t: Int) {
-        if backwardTable.count < 2 * t * half {
-            let rd = Double(rotary.rotaryDims), base = rotary.base
-            backwardTable = Self.table(t, half: half) { position, j in Double(position) / Foundation.pow(base, Double(2 * j) / rd) }
+        let half = half
+        forEachPair(in: backwardTable(window: t), rows: rows, width: width, window: t) { i, c, s in
+            let g1 = dy[i], g2 = dy[i + half]
+            dx[i] += g1 * c + g2 * s
+            dx[i + half] += g2 * c - g1 * s
         }
-        let rotated = rotary.rotaryDims, passed = rotary.headDim - rotated
-        backwardTable.withUnsafeBufferPointer { table in
-            for row in 0..<rows {
-                let angles = table.baseAddress! + 2 * half * (row % t)
-                for h in 0..<rotary.heads {
-                    let base = row * width + h * rotary.headDim
-                    for j in 0..<half {
-                        let c = angles[2 * j], s = angles[2 * j + 1]
-                        let g1 = dy[base + j], g2 = dy[base + j + half]
-                        dx[base + j] += g1 * c + g2 * s
-                        dx[base + j + half] += g2 * c - g1 * s
-                    }
-                    Self.add(dy + base + rotated, into: dx + base + rotated, count: passed)
-                }
-                let tail = rotary.heads * rotary.headDim
-                Self.add(dy + row * width + tail, into: dx + row * width + tail, count: width - tail)
+        let rotated = rotary.rotaryDims, passed = rotary.headDim - rotated, tail = rotary.heads * rotary.headDim
+        for row in 0..<rows {
+            for h in 0..<rotary.heads {
+                let base = row * width + h * rotary.headDim + rotated
+                Self.add(dy + base, into: dx + base, count: passed)
             }
+            Self.add(dy + row * width + tail, into: dx + row * width + tail, count: width - tail)
         }
     }
 
     /// `g = Rᵀ(g)` in place: `backward` into a zero `dx` without the zeroing and the adds (the
     /// same values; the other columns are left as they are).
     func backwardInPlace(_ g: UnsafeMutablePointer<Float>, rows: Int, width: Int, window t: Int) {
+        let half = half
+        forEachPair(in: backwardTable(window: t), rows: rows, width: width, window: t) { i, c, s in
+            let g1 = g[i], g2 = g[i + half]
+            g[i] = g1 * c + g2 * s
+            g[i + half] = g2 * c - g1 * s
+        }
+    }
+
+    /// The backward's table for windows of `t` rows, made on first need.
+    private func backwardTable(window t: Int) -> [Float] {
         if backwardTable.count < 2 * t * half {
             let rd = Double(rotary.rotaryDims), base = rotary.base
             backwardTable = Self.table(t, half: half) { position, j in Double(position) / Foundation.pow(base, Double(2 * j) / rd) }
         }
+        return backwardTable
+    }
+
+    /// Calls `body(i, c, s)` for every rotated pair of `rows` rows of `width` floats (windows of
+    /// `t` rows, positions restarting at 0 in each): `i` is the index of the pair's first element
+    /// (the second is `i + half`), `c` and `s` the cosine and sine of its angle in `table`.
+    @inline(__always)
+    private func forEachPair(in table: [Float], rows: Int, width: Int, window t: Int, _ body: (Int, Float, Float) -> Void) {
+        let half = half
         guard half > 0 else { return }
-        backwardTable.withUnsafeBufferPointer { table in
+        table.withUnsafeBufferPointer { table in
             for row in 0..<rows {
                 let angles = table.baseAddress! + 2 * half * (row % t)
                 for h in 0..<rotary.heads {
                     let base = row * width + h * rotary.headDim
-                    for j in 0..<half {
-                        let c = angles[2 * j], s = angles[2 * j + 1]
-                        let g1 = g[base + j], g2 = g[base + j + half]
-                        g[base + j] = g1 * c + g2 * s
-                        g[base + j + half] = g2 * c - g1 * s
-                    }
+                    for j in 0..<half { body(base + j, angles[2 * j], angles[2 * j + 1]) }
                 }
             }
         }

@@ -55,10 +55,7 @@ final class AttentionBackwardKernelTests: XCTestCase {
                 var random = TestRandom(seed: UInt64(T * 10 + headDim))
                 let q = random.array(T * width, scale: 2), k = random.array(T * width, scale: 2), v = random.array(T * width)
                 let initial = random.array(T * width)
-                var expected = [Float](repeating: 0, count: T * width)
-                var keys = expected, values = expected, scores = [Float](repeating: 0, count: T * T)
-                NaiveKernels.attention(q: q, k: k, v: v, out: &expected, keys: &keys, values: &values, scores: &scores, rows: T, position: 0, width: width,
-                                       AttentionOp(heads: heads, headDim: headDim, causal: causal, cacheSlot: 0))
+                let expected = naiveAttention(q: q, k: k, v: v, rows: T, AttentionOp(heads: heads, headDim: headDim, causal: causal, cacheSlot: 0))
                 let buffers = [q, k, v, initial].map { AlignedBuffer($0) }
                 kernel(buffers.map(\.raw), rows: T)
                 let added = zip(buffers[3].array, initial).map { $0 - $1 }
@@ -88,10 +85,8 @@ final class AttentionBackwardKernelTests: XCTestCase {
                 var random = TestRandom(seed: UInt64(T * 13 + headDim))
                 let q = random.array(T * width, scale: 2), k = random.array(T * width, scale: 2), v = random.array(T * width)
                 let dy = random.array(T * width), initial = (0..<3).map { _ in random.array(T * width) }
-                var expected = [Float](repeating: 0, count: T * width)
-                var keys = expected, values = expected, scores = [Float](repeating: 0, count: T * T)
                 let op = AttentionOp(heads: heads, headDim: headDim, causal: causal, cacheSlot: 0)
-                NaiveKernels.attention(q: q, k: k, v: v, out: &expected, keys: &keys, values: &values, scores: &scores, rows: T, position: 0, width: width, op)
+                let expected = naiveAttention(q: q, k: k, v: v, rows: T, op)
                 let m = { (data: [Float]) in Matrix(rows: T, columns: width, data: data) }
                 let ref = NaiveBackward.attention(q: m(q), k: m(k), v: m(v), dy: m(dy), op)
                 let inputs = [q, k, v, dy].map { AlignedBuffer($0) }
@@ -136,10 +131,8 @@ final class AttentionBackwardKernelTests: XCTestCase {
                 var random = TestRandom(seed: UInt64(T * 7 + headDim))
                 let q = random.array(T * width, scale: 2), k = random.array(T * width, scale: 2), v = random.array(T * width)
                 let dy = random.array(T * width), initial = (0..<3).map { _ in random.array(T * width) }
-                var expected = [Float](repeating: 0, count: T * width)
-                var keys = expected, values = expected, scores = [Float](repeating: 0, count: T * T)
                 let op = AttentionOp(heads: heads, headDim: headDim, causal: causal, cacheSlot: 0)
-                NaiveKernels.attention(q: q, k: k, v: v, out: &expected, keys: &keys, values: &values, scores: &scores, rows: T, position: 0, width: width, op)
+                let expected = naiveAttention(q: q, k: k, v: v, rows: T, op)
                 let inputs = [q, k, v, dy].map { AlignedBuffer($0) }
                 let out = AlignedBuffer(count: T * width)
                 let p = AlignedBuffer(count: forward.probabilityFloats(rows: T, for: vector), zeroed: false)
@@ -155,5 +148,14 @@ final class AttentionBackwardKernelTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The naive backend's attention of `rows` rows of q, k, v from position 0 (its own KV cache).
+    private func naiveAttention(q: [Float], k: [Float], v: [Float], rows T: Int, _ op: AttentionOp) -> [Float] {
+        let width = op.heads * op.headDim
+        var out = [Float](repeating: 0, count: T * width)
+        var keys = out, values = out, scores = [Float](repeating: 0, count: T * T)
+        NaiveKernels.attention(q: q, k: k, v: v, out: &out, keys: &keys, values: &values, scores: &scores, rows: T, position: 0, width: width, op)
+        return out
     }
 }
