@@ -5,9 +5,11 @@
 #include "tfc_cleanup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,14 +33,44 @@ static const int g_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
 #define SIGNAL_COUNT (int)(sizeof g_signals / sizeof g_signals[0])
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+// Unlinks every file directly in `dir`, registered or not: a tool tfc runs (the C compiler's
+// driver) keeps its own temporary files there, and may not have removed them when it was
+// stopped. Raw getdents64 and unlinkat only, which are async-signal-safe (opendir is not).
+static void empty_directory(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    static char buffer[8192];  // only the handler uses it, and it runs once
+    for (int round = 0; round < 64; round++) {
+        long n = syscall(SYS_getdents64, fd, buffer, sizeof buffer);
+        if (n <= 0) break;
+        for (long at = 0; at < n;) {
+            struct linux_dirent64 {
+                unsigned long long d_ino;
+                long long d_off;
+                unsigned short d_reclen;
+                unsigned char d_type;
+                char d_name[];
+            } *entry = (struct linux_dirent64 *)(buffer + at);
+            const char *name = entry->d_name;
+            if (!(name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))) unlinkat(fd, name, 0);
+            at += entry->d_reclen;
+        }
+    }
+    close(fd);
+}
+
 static void remove_all(void) {
-    // Files first, newest first; then the directories that held them.
+    // Files first, newest first; then the directories that held them, with any other file in them.
     for (int pass = 0; pass < 2; pass++) {
         for (int i = SLOTS - 1; i >= 0; i--) {
             if (__atomic_load_n(&g_slots[i].state, __ATOMIC_ACQUIRE) != LIVE) continue;
             if (g_slots[i].is_directory != pass) continue;
-            if (pass == 0) unlink(g_slots[i].path);
-            else rmdir(g_slots[i].path);
+            if (pass == 0) {
+                unlink(g_slots[i].path);
+            } else {
+                empty_directory(g_slots[i].path);
+                rmdir(g_slots[i].path);
+            }
         }
     }
 }

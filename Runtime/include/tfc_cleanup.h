@@ -11,7 +11,8 @@
 extern "C" {
 #endif
 
-// Registers a file (or, with is_directory, an empty-by-then directory: removed after the files)
+// Registers a file (or, with is_directory, a directory: removed after the files, with any
+// unregistered file directly in it, such as a C compiler's temporary files)
 // and returns its slot, or -1 when the registry is full or the path too long (the path is then
 // simply not cleaned up). Installs the signal handlers on first use.
 int tfc_cleanup_add(const char *path, int is_directory);

@@ -8,8 +8,10 @@ import Glibc
 /// `InterruptCleanup`: an interrupt of tfc stops the whole group (the compiler driver and the
 /// cc1, as and ld it starts), so none of them writes a file after tfc has cleaned up.
 /// Returns the exit status (128 + N when killed by signal N), standard output and error.
-/// It runs in tfc's working directory: give it absolute paths.
-func runChildProcess(_ program: String, _ arguments: [String]) throws -> (Int32, String, String) {
+/// It runs in tfc's working directory: give it absolute paths. With `temporaryDirectory`, its
+/// TMPDIR is that directory (a registered `TemporaryDirectory`), so the temporary files the tool
+/// makes are removed with it even when an interrupt stops the tool before it removes them.
+func runChildProcess(_ program: String, _ arguments: [String], temporaryDirectory: String? = nil) throws -> (Int32, String, String) {
     var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
     guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
         throw UserError("error: cannot run \(program): \(String(cString: strerror(errno)))")
@@ -38,6 +40,16 @@ func runChildProcess(_ program: String, _ arguments: [String]) throws -> (Int32,
 
     let argv: [UnsafeMutablePointer<CChar>?] = ([program] + arguments).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
+    var environment: [UnsafeMutablePointer<CChar>?] = []
+    if let temporaryDirectory {
+        var entry = environ
+        while let variable = entry.pointee {
+            if strncmp(variable, "TMPDIR=", 7) != 0 { environment.append(strdup(variable)) }
+            entry += 1
+        }
+        environment += [strdup("TMPDIR=" + temporaryDirectory), nil]
+    }
+    defer { for p in environment { free(p) } }
     var pid: pid_t = 0
     // The signals wait until the child is registered (blocked on this thread; another thread's
     // handler waits for it): one arriving while it is started would leave it unknown to the handler.
@@ -46,7 +58,9 @@ func runChildProcess(_ program: String, _ arguments: [String]) throws -> (Int32,
     for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE] { sigaddset(&blocked, s) }
     pthread_sigmask(SIG_BLOCK, &blocked, &previous)
     InterruptCleanup.spawning(true)  // a signal taken by another thread meanwhile waits for the registration
-    let spawned = posix_spawn(&pid, program, &actions, &attributes, argv, environ)
+    let spawned = environment.isEmpty
+        ? posix_spawn(&pid, program, &actions, &attributes, argv, environ)
+        : posix_spawn(&pid, program, &actions, &attributes, argv, environment)
     let child = spawned == 0 ? InterruptCleanup.addChild(pid) : nil
     InterruptCleanup.spawning(false)
     pthread_sigmask(SIG_SETMASK, &previous, nil)

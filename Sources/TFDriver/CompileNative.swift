@@ -152,7 +152,7 @@ struct NativeBuild {
         // Absolute paths only: the compiler runs in tfc's working directory.
         let linked = URL(fileURLWithPath: binary.temporaryPath).path
         arguments += sources + [table] + objects + ["-o", linked, "-lm", "-lpthread"]
-        try compiler.run(arguments)
+        try compiler.run(arguments, temporaryDirectory: work.path)  // its own temporary files go there too
         let packedWeights = try AtomicFile(targets[1])
         do {
             try model.writeWeights(into: packedWeights, specHash: specHash) { weights.tensor($0)!.floats }
@@ -368,9 +368,10 @@ struct CCompiler {
         return CCompiler(program: program, leading: Array(words.dropFirst()), display: fromEnv ?? "cc")
     }
 
-    /// Runs the compiler; throws its diagnostics when it fails.
-    func run(_ arguments: [String]) throws {
-        let (status, _, err) = try execute(arguments)
+    /// Runs the compiler (its temporary files in `temporaryDirectory`, when given); throws its
+    /// diagnostics when it fails.
+    func run(_ arguments: [String], temporaryDirectory: String? = nil) throws {
+        let (status, _, err) = try execute(arguments, temporaryDirectory: temporaryDirectory)
         if status != 0 {
             throw UserError("error: the C compiler failed (\(display), exit status \(status)):\n\(err.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
@@ -382,9 +383,9 @@ struct CCompiler {
         return status == 0 ? out : nil
     }
 
-    private func execute(_ arguments: [String]) throws -> (Int32, String, String) {
+    private func execute(_ arguments: [String], temporaryDirectory: String? = nil) throws -> (Int32, String, String) {
         do {
-            return try runChildProcess(program, leading + arguments)
+            return try runChildProcess(program, leading + arguments, temporaryDirectory: temporaryDirectory)
         } catch let error as UserError {
             throw UserError(error.description.replacingOccurrences(of: "error: cannot run ", with: "error: cannot run the C compiler "))
         }

@@ -14,7 +14,7 @@ public enum InterruptCleanup {
         fileprivate let slot: Int32
     }
 
-    /// Registers a file, or a directory to remove (after its files) when it is empty.
+    /// Registers a file, or a directory to remove after the files (with any other file in it).
     public static func add(_ path: String, directory: Bool = false) -> Registration {
         Registration(slot: tfc_cleanup_add(path, directory ? 1 : 0))
     }

@@ -22,6 +22,8 @@ final class InterruptCleanupTests: XCTestCase {
         /// When to send the signal: a file whose name contains this appears in `out` (or in TMPDIR).
         let appearsIn: KeyPath<Paths, URL>
         let marker: String
+        /// More environment for the command (a stand-in C compiler).
+        var environment: [String: String] = [:]
     }
 
     struct Paths {
@@ -36,6 +38,12 @@ final class InterruptCleanupTests: XCTestCase {
         XCTAssertSucceeded(try TFC.run(["init", spec, "-o", weights]), "init")
         let tinyWeights = dir.appendingPathComponent("tiny.safetensors").path
         XCTAssertSucceeded(try TFC.run(["init", "specs/tiny.tfs", "-o", tinyWeights]), "init tiny")
+
+        // A stand-in C compiler that makes a temporary file in $TMPDIR and is stopped before it
+        // removes it (gcc's driver can be, between making a name and recording it).
+        let leavingCompiler = dir.appendingPathComponent("leaving-cc").path
+        try "#!/bin/sh\n: > \"${TMPDIR:-/tmp}/ccLEFT.s\"\nexec sleep 60\n".write(toFile: leavingCompiler, atomically: true, encoding: .utf8)
+        chmod(leavingCompiler, 0o755)
 
         let cases: [Case] = [
             Case(name: "init", signal: SIGINT, arguments: { _, out in ["init", spec, "-o", out.appendingPathComponent("w.safetensors").path] },
@@ -60,19 +68,25 @@ final class InterruptCleanupTests: XCTestCase {
             Case(name: "compile (link)", signal: SIGTERM, arguments: { _, out in
                      ["compile", "specs/tiny.tfs", "--weights", tinyWeights, "-o", out.appendingPathComponent("tiny").path] },
                  appearsIn: \.out, marker: ".tiny.tmp-"),
+            Case(name: "compile (a C compiler's own temporary file)", signal: SIGTERM, arguments: { _, out in
+                     ["compile", "specs/tiny.tfs", "--weights", tinyWeights, "-o", out.appendingPathComponent("tiny").path] },
+                 appearsIn: \.tmp, marker: "ccLEFT", environment: ["CC": leavingCompiler]),
         ]
         for (index, c) in cases.enumerated() {
             let what = "\(c.name), signal \(c.signal)"
             let paths = Paths(out: dir.appendingPathComponent("out\(index)"), tmp: dir.appendingPathComponent("tmp\(index)"))
             for d in [paths.out, paths.tmp] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: false) }
             let started = try StartedProcess(tfc: c.arguments(dir, paths.out),
-                                             environment: ["TMPDIR": paths.tmp.path, "TFC_CACHE_DIR": dir.appendingPathComponent("cache\(index)").path])
+                                             environment: ["TMPDIR": paths.tmp.path, "TFC_CACHE_DIR": dir.appendingPathComponent("cache\(index)").path]
+                                                 .merging(c.environment) { $1 })
             // Wait for the temporary file, then signal.
             let watched = paths[keyPath: c.appearsIn]
             let deadline = Date().addingTimeInterval(120)
             var seen = false
             while Date() < deadline && started.process.isRunning {
-                if (try FileManager.default.contentsOfDirectory(atPath: watched.path)).contains(where: { $0.contains(c.marker) }) { seen = true; break }
+                // Anywhere below it: the C compiler's files are in tfc compile's work directory.
+                let names = (try? FileManager.default.subpathsOfDirectory(atPath: watched.path)) ?? []
+                if names.contains(where: { ($0 as NSString).lastPathComponent.contains(c.marker) }) { seen = true; break }
                 usleep(2_000)
             }
             XCTAssertTrue(seen, "\(what): no \(c.marker)* appeared in \(watched.path)")
