@@ -135,14 +135,20 @@ extension ModelReport {
         object["weights"] = weights
         func prefill(_ s: Summary?) -> [String: Any] {
             timings(s).merging(["tokens_per_s": number(r.prefillTokensPerSecond(s)), "gflops": number(r.prefillGFlops(s)),
-                                "percent_of_peak": number(r.prefillGFlops(s).map { 100 * $0 / peak.sgemmGFlops })]) { $1 }
+                                "percent_of_peak": number(r.prefillGFlops(s).map { 100 * $0 / r.boundSgemmGFlops(peak) })]) { $1 }
         }
         func decode(_ s: Summary?, bytesPerWeight: Double = 4, bytesPerKV: Double = 4) -> [String: Any] {
             let bound = r.decodeBound(peak, bytesPerWeight: bytesPerWeight, bytesPerKV: bytesPerKV)
             return timings(s).merging(["tokens_per_s": number(r.decodeTokensPerSecond(s)), "gflops": number(r.decodeGFlops(s)),
                                        "percent_of_bound": number(r.decodeTokensPerSecond(s).map { 100 * $0 / bound })]) { $1 }
         }
-        object["prefill"] = ["seq": r.seq, "flops": number(r.prefillFlops), "naive": prefill(r.prefillNaive),
+        object["prefill"] = ["seq": r.seq, "flops": number(r.prefillFlops),
+                             "sgemm_gflops": number(r.boundSgemmGFlops(peak)),
+                             "sgemm_between_runs": r.prefillSgemmGFlops.map { g -> Any in
+                                 ["median_gflops": number(g.median), "min_gflops": number(g.min), "max_gflops": number(g.max),
+                                  "runs": r.prefillSgemm?.count ?? 0, "size": r.prefillSgemmSize] as [String: Any]
+                             } ?? NSNull(),
+                             "naive": prefill(r.prefillNaive),
                              "fused": prefill(r.prefillFused), "speedup": number(r.prefillSpeedup),
                              "fused_profile": r.prefillProfile.map { $0.json as Any } ?? NSNull()] as [String: Any]
         object["decode"] = ["prompt": r.seq, "tokens": r.decodeTokens, "flops": number(r.decodeFlops),

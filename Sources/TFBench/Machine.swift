@@ -125,25 +125,12 @@ public struct MachinePeak: Equatable, Sendable {
                            bandwidthGBs: measureBandwidth(bytes: bandwidthBytes, threads: threads, runs: runs), bandwidthBytes: bandwidthBytes)
     }
 
-    /// GFLOP/s of `C = A·B` for n×n matrices: one warm-up call, then the best of `runs`.
+    /// GFLOP/s of `C = A·B` for n×n matrices (`SgemmProbe`): one warm-up call, then the best of `runs`.
     public static func measureSgemm(n: Int, runs: Int) -> Double {
-        let a = randomFloats(n * n, seed: 1), b = randomFloats(n * n, seed: 2)
-        var c = [Float](repeating: 0, count: n * n)
-        var best = Double.infinity
-        for run in 0...max(runs, 1) {
-            let start = monotonicSeconds()
-            a.withUnsafeBufferPointer { ap in
-                b.withUnsafeBufferPointer { bp in
-                    c.withUnsafeMutableBufferPointer { cp in
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),
-                                    1, ap.baseAddress, Int32(n), bp.baseAddress, Int32(n), 0, cp.baseAddress, Int32(n))
-                    }
-                }
-            }
-            let seconds = monotonicSeconds() - start
-            if run > 0 { best = Swift.min(best, seconds) }
-        }
-        return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
+        let probe = SgemmProbe(size: n)
+        _ = probe.run()
+        let best = (0..<Swift.max(runs, 1)).map { _ in probe.run() }.min()!
+        return probe.gflops(best)
     }
 
     /// GB/s of summing `bytes` of floats split over `threads` threads (`BandwidthProbe`): the

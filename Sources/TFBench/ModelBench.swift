@@ -66,6 +66,21 @@ public struct ModelResult: Sendable {
     /// same moments as the decode medians) when sampled, else the peak measured at the start.
     public func boundBandwidthGBs(_ peak: MachinePeak) -> Double { decodeBandwidthGBs?.median ?? peak.bandwidthGBs }
 
+    /// The sgemm peak sampled between the prefill runs: one product of a `SgemmProbe` per round,
+    /// in the prefill alternation (seconds per product of `prefillSgemmFlops`); nil when the bench
+    /// had no probe.
+    public var prefillSgemm: Summary? = nil
+    public var prefillSgemmFlops: Double = 0
+    /// n of that probe's n×n×n product (0 without one).
+    public var prefillSgemmSize: Int = 0
+    /// GFLOP/s of the median, slowest and fastest of those products.
+    public var prefillSgemmGFlops: (median: Double, min: Double, max: Double)? {
+        prefillSgemm.map { s in (prefillSgemmFlops / s.median / 1e9, prefillSgemmFlops / s.max / 1e9, prefillSgemmFlops / s.min / 1e9) }
+    }
+    /// The peak the prefill % uses: the median of the products between the prefill runs (the same
+    /// moments as the prefill medians) when sampled, else the peak measured at the start.
+    public func boundSgemmGFlops(_ peak: MachinePeak) -> Double { prefillSgemmGFlops?.median ?? peak.sgemmGFlops }
+
     /// Decode tokens/s the memory bandwidth allows.
     public func decodeBound(_ peak: MachinePeak) -> Double { decodeBound(peak, bytesPerWeight: 4) }
     /// The bound for a side storing weights at `bytesPerWeight` bytes each (bf16 reads half).
@@ -110,14 +125,15 @@ public struct ModelBench {
     }
 
     /// `seq >= 1`, `decodeTokens >= 1`, and `seq + decodeTokens` must fit the context (checked by the caller).
-    /// `bandwidth`: read once per decode round, as one more side of the decode alternation.
+    /// `bandwidth`: read once per decode round, as one more side of the decode alternation;
+    /// `sgemm`: run once per prefill round, likewise.
     /// `others`: more fused sides (label, bytes per stored weight and per cached element, factory),
     /// timed in the same alternation as the first. `fusedBytesPerWeight`, `fusedBytesPerKV`: the
     /// first fused side's (for its bound).
     public func run(graph: Graph, naive makeNaive: ExecutorFactory, fused makeFused: ExecutorFactory?, fusedLabel: String? = nil,
                     fusedBytesPerWeight: Double = 4, fusedBytesPerKV: Double = 4,
                     others: [(label: String, bytesPerWeight: Double, bytesPerKV: Double, make: ExecutorFactory)] = [],
-                    bandwidth: BandwidthProbe? = nil, progress: ProgressLine = ProgressLine()) throws -> ModelResult {
+                    bandwidth: BandwidthProbe? = nil, sgemm: SgemmProbe? = nil, progress: ProgressLine = ProgressLine()) throws -> ModelResult {
         precondition(seq >= 1 && decodeTokens >= 1 && seq + decodeTokens <= graph.config.context, "checked by the caller")
         let vocab = graph.config.vocab
         var state = tfc_mix64(seed &+ 7)
@@ -165,9 +181,12 @@ public struct ModelBench {
                 return monotonicSeconds() - start
             }
         }
-        let prefill = alternation.run(prefillSides, step: { done, total in
+        // The sgemm run last in each round, BLAS threads up as for the naive side.
+        let sgemmSide: [() -> Double] = sgemm.map { probe in [{ BLASThreads.wake(); return probe.run() }] } ?? []
+        var prefill = alternation.run(prefillSides + sgemmSide, step: { done, total in
             progress.update(step: 2, of: 3, "prefill T=\(seq)", detail: "run \(done)/\(total)")
         })
+        let sgemmRuns = sgemm != nil ? prefill.removeLast() : nil
         var profiles: [KernelProfile?] = []
         if profile {
             for (i, executor) in executors.enumerated().dropFirst() {
@@ -223,6 +242,9 @@ public struct ModelBench {
         result.otherFused = variants
         result.decodeBandwidth = bandwidthReads
         result.decodeBandwidthBytes = bandwidth?.bytes ?? 0
+        result.prefillSgemm = sgemmRuns
+        result.prefillSgemmFlops = sgemm?.flops ?? 0
+        result.prefillSgemmSize = sgemm?.size ?? 0
         if profile && fused != nil { result.prefillProfile = profiles[0] }
         return result
     }

@@ -263,6 +263,7 @@ struct BenchModelCommand: ParsableCommand {
                                        fused: fused, fusedLabel: label(sides[0]), fusedBytesPerWeight: bytesPerWeight(sides[0].format),
                                        fusedBytesPerKV: bytesPerKV(sides[0].kv),
                                        others: Array(others), bandwidth: BandwidthProbe(bytes: peak.bandwidthBytes, threads: threads),
+                                       sgemm: SgemmProbe(size: peak.sgemmSize),
                                        progress: progress)
             let report = ModelReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil),
                                      peak: peak, weights: benchWeights.origin, result: result)

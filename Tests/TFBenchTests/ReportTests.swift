@@ -169,6 +169,47 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue((plain["decode"] as? [String: Any])?["bandwidth_between_runs"] is NSNull)
     }
 
+    func testPrefillPercentUsesTheSgemmRunBetweenThePrefillRuns() throws {
+        var result = modelResult(fused: true)
+        // Products of 2e10 FLOPs taking 0.08, 0.1 and 0.4 s: 250, 200 and 50 GFLOP/s, median 200
+        // (the start's peak says 100). The fused prefill runs at 8e9 / 0.05 s = 160 GFLOP/s.
+        result.prefillSgemm = Summary([0.1, 0.08, 0.4])
+        result.prefillSgemmFlops = 2e10
+        result.prefillSgemmSize = 2154
+        let report = ModelReport(run: sampleRun(fused: true), peak: samplePeak, weights: "w", result: result)
+        let json = try parseJSON(jsonText(report.json))
+        let prefill = try XCTUnwrap(json["prefill"] as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(prefill["sgemm_gflops"] as? Double), 200, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap((prefill["fused"] as? [String: Any])?["percent_of_peak"] as? Double), 80, accuracy: 1e-9)
+        let between = try XCTUnwrap(prefill["sgemm_between_runs"] as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(between["min_gflops"] as? Double), 50, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(between["max_gflops"] as? Double), 250, accuracy: 1e-9)
+        XCTAssertEqual(between["runs"] as? Int, 3)
+        XCTAssertEqual(between["size"] as? Int, 2154)
+        XCTAssertTrue(report.text.contains("sgemm 2154³ between the prefill runs, median 200.0 GFLOP/s (50.0–250.0 over 3 runs)"), report.text)
+        XCTAssertTrue(report.text.contains("the 100.0 GFLOP/s measured at the start (best of its runs) would make the first fused side 160% of peak"), report.text)
+        XCTAssertTrue(report.text.contains(" 80% cpu"), report.text)
+        // Without products the start's peak is the reference.
+        let plain = try parseJSON(jsonText(ModelReport(run: sampleRun(fused: true), peak: samplePeak, weights: "w", result: modelResult(fused: true)).json))
+        let plainPrefill = try XCTUnwrap(plain["prefill"] as? [String: Any])
+        XCTAssertEqual(plainPrefill["sgemm_gflops"] as? Double, 100)
+        XCTAssertEqual((plainPrefill["fused"] as? [String: Any])?["percent_of_peak"] as? Double, 160)
+        XCTAssertTrue(plainPrefill["sgemm_between_runs"] is NSNull)
+    }
+
+    func testModelBenchRunsTheSgemmOncePerPrefillRound() throws {
+        let graph = try tinyGraph()
+        let probe = SgemmProbe(size: 64)
+        let result = try ModelBench(seq: 4, decodeTokens: 2, repeats: 3, warmup: 1)
+            .run(graph: graph, naive: { CountingExecutor(graph: graph) }, fused: { CountingExecutor(graph: graph) },
+                 sgemm: probe, progress: ProgressLine(enabled: false))
+        XCTAssertEqual(result.prefillSgemm?.count, 3)
+        XCTAssertEqual(result.prefillSgemmFlops, 2 * 64 * 64 * 64)
+        XCTAssertEqual(result.prefillFused?.count, 3)
+        let g = try XCTUnwrap(result.prefillSgemmGFlops)
+        XCTAssertTrue(g.min > 0 && g.min <= g.median && g.median <= g.max, "\(g)")
+    }
+
     func testModelBenchReadsTheBandwidthOncePerDecodeRound() throws {
         let graph = try tinyGraph()
         let probe = BandwidthProbe(bytes: 1 << 20, threads: 2)
