@@ -145,6 +145,15 @@ final class ReportTests: XCTestCase {
         XCTAssertGreaterThan(result.decodeBytesPerToken, 4 * Double(graph.parameterCount))
     }
 
+    /// A `*_between_runs` object: its slowest and fastest sample (`min_UNIT`, `max_UNIT`) and count.
+    func assertBetweenRuns(_ value: Any?, unit: String, min: Double, max: Double, count: (key: String, value: Int),
+                           file: StaticString = #filePath, line: UInt = #line) throws {
+        let between = try XCTUnwrap(value as? [String: Any], file: file, line: line)
+        XCTAssertEqual(try XCTUnwrap(between["min_\(unit)"] as? Double, file: file, line: line), min, accuracy: 1e-9, file: file, line: line)
+        XCTAssertEqual(try XCTUnwrap(between["max_\(unit)"] as? Double, file: file, line: line), max, accuracy: 1e-9, file: file, line: line)
+        XCTAssertEqual(between[count.key] as? Int, count.value, file: file, line: line)
+    }
+
     func testDecodeBoundsUseTheBandwidthReadBetweenTheDecodeRuns() throws {
         var result = modelResult(fused: true)
         // Reads of 1e9 bytes taking 0.2, 0.25 and 0.5 s: 5, 4 and 2 GB/s, median 4 (the start's peak says 10).
@@ -157,10 +166,7 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(decode["bound_tokens_per_s"] as? Double), 40, accuracy: 1e-9)
         XCTAssertEqual(try XCTUnwrap(decode["bandwidth_gbs"] as? Double), 4, accuracy: 1e-9)
         XCTAssertEqual(try XCTUnwrap((decode["fused"] as? [String: Any])?["percent_of_bound"] as? Double), 100, accuracy: 1e-9)
-        let between = try XCTUnwrap(decode["bandwidth_between_runs"] as? [String: Any])
-        XCTAssertEqual(try XCTUnwrap(between["min_gbs"] as? Double), 2, accuracy: 1e-9)
-        XCTAssertEqual(try XCTUnwrap(between["max_gbs"] as? Double), 5, accuracy: 1e-9)
-        XCTAssertEqual(between["reads"] as? Int, 3)
+        try assertBetweenRuns(decode["bandwidth_between_runs"], unit: "gbs", min: 2, max: 5, count: ("reads", 3))
         XCTAssertTrue(report.text.contains("memory read between the decode runs, median 4.0 GB/s (2.0–5.0 over 3 reads)"), report.text)
         XCTAssertTrue(report.text.contains("the 10.0 GB/s measured at the start (best of its reads) would allow 100.0 tokens/s"), report.text)
         // Without reads the start's peak is the bound.
@@ -181,11 +187,8 @@ final class ReportTests: XCTestCase {
         let prefill = try XCTUnwrap(json["prefill"] as? [String: Any])
         XCTAssertEqual(try XCTUnwrap(prefill["sgemm_gflops"] as? Double), 200, accuracy: 1e-9)
         XCTAssertEqual(try XCTUnwrap((prefill["fused"] as? [String: Any])?["percent_of_peak"] as? Double), 80, accuracy: 1e-9)
-        let between = try XCTUnwrap(prefill["sgemm_between_runs"] as? [String: Any])
-        XCTAssertEqual(try XCTUnwrap(between["min_gflops"] as? Double), 50, accuracy: 1e-9)
-        XCTAssertEqual(try XCTUnwrap(between["max_gflops"] as? Double), 250, accuracy: 1e-9)
-        XCTAssertEqual(between["runs"] as? Int, 3)
-        XCTAssertEqual(between["size"] as? Int, 2154)
+        try assertBetweenRuns(prefill["sgemm_between_runs"], unit: "gflops", min: 50, max: 250, count: ("runs", 3))
+        XCTAssertEqual((prefill["sgemm_between_runs"] as? [String: Any])?["size"] as? Int, 2154)
         XCTAssertTrue(report.text.contains("sgemm 2154³ between the prefill runs, median 200.0 GFLOP/s (50.0–250.0 over 3 runs)"), report.text)
         XCTAssertTrue(report.text.contains("the 100.0 GFLOP/s measured at the start (best of its runs) would make the first fused side 160% of peak"), report.text)
         XCTAssertTrue(report.text.contains(" 80% cpu"), report.text)
