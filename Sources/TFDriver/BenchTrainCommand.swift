@@ -12,7 +12,7 @@ struct BenchTrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Time training steps (gradients of --batch windows of --seq tokens, then AdamW), fused vs naive.",
         discussion: """
-        Both sides start from the same random weights (as `tfc init --seed 0` makes them) and draw the same windows of random token ids; they alternate step by step after the warm-up. A step's FLOPs are 3 × the forward FLOPs of its windows; % peak is of the measured sgemm peak. The fused side's kernels are compiled before timing (its compile time is shown apart).
+        Both sides start from the same random weights (as `tfc init --seed 0` makes them) and draw the same windows of random token ids; they alternate step by step after the warm-up. A step's FLOPs are 3 × the forward FLOPs of its windows; % peak is of an sgemm run between the steps (the median of one per round, by the steps' clock). The fused side's kernels are compiled before timing (its compile time is shown apart).
         """)
 
     @ArgumentParser.Argument(help: "The spec file (.tfs).") var spec: String
@@ -75,18 +75,26 @@ struct BenchTrainCommand: ParsableCommand {
             progress.finish()
             var sides: [() -> Double] = [timedStep { _ = naive.step() }]
             if let fused { sides.append(timedStep { _ = fused.step() }) }
-            let total = (options.warmup + options.repeats) * sides.count
-            let summaries = Alternation(warmup: options.warmup, repeats: options.repeats).run(sides, step: { done, _ in
+            // Last in each round: one sgemm of the start's size, by the steps' clock, so % peak
+            // compares a step with the peak of its own moments (as `bench model` does).
+            let sgemm = SgemmProbe(size: peak.sgemmSize)
+            sides.append { BLASThreads.wake(); return sgemm.run(clock: clock.now) }
+            let rounds = options.warmup + options.repeats, total = rounds * sides.count
+            var summaries = Alternation(warmup: options.warmup, repeats: options.repeats).run(sides, step: { done, _ in
                 progress.update(step: done, of: total, "training steps")
             })
             progress.finish()
-            let report = TrainReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil), peak: peak, seq: seq, batch: batch,
+            let sgemmRuns = summaries.removeLast()
+            var report = TrainReport(run: options.run(spec: spec, graph: graph, fusedAvailable: fused != nil), peak: peak, seq: seq, batch: batch,
                                      forwardFlops: graph.prefillFlops(tokens: seq), naive: summaries[0], fused: summaries.count > 1 ? summaries[1] : nil,
                                      compileSeconds: compile, fusedError: fusedError, clock: clock.rawValue)
+            report.sgemmBetweenRuns = sgemmRuns
+            report.sgemmFlops = sgemm.flops
+            report.sgemmSize = sgemm.size
             try options.finish(text: report.text, json: report.json, chart: BarChart(title: "", subtitle: "", panels: []), old: nil, outputs: outputs)
             if let gradient = fused?.gradient as? FusedGradient {
                 print("fused kernels: \(gradient.vector.name) (--target-cpu)")
-                if profile { print(Self.profileTable(gradient.kernelSeconds, steps: total / sides.count, stepSeconds: summaries[1])) }
+                if profile { print(Self.profileTable(gradient.kernelSeconds, steps: rounds, stepSeconds: summaries[1])) }
             }
         }
     }

@@ -27,6 +27,11 @@ final class BenchTrainTests: XCTestCase {
             XCTAssertEqual(s["runs"] as? Int, 1)
         }
         XCTAssertTrue(train["speedup"] is Double)
+        // One sgemm between the steps per timed round, the peak % peak uses.
+        let between = try XCTUnwrap(train["sgemm_between_runs"] as? [String: Any], "\(train)")
+        XCTAssertEqual(between["runs"] as? Int, 1)
+        XCTAssertEqual(train["sgemm_gflops"] as? Double, between["median_gflops"] as? Double)
+        XCTAssertTrue(r.stdout.contains("peak between the steps: sgemm 128³, median "), r.stdout)
         XCTAssertTrue(object["compile_s"] is Double)
         XCTAssertTrue(object["fused_error"] is NSNull)
     }

@@ -200,6 +200,24 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(plainPrefill["sgemm_between_runs"] is NSNull)
     }
 
+    func testTrainPercentUsesTheSgemmRunBetweenTheSteps() throws {
+        // Steps of 3 × 1e9 × 2 = 6e9 FLOPs; the fused median 0.06 s is 100 GFLOP/s. Products of 1e10
+        // FLOPs taking 0.04, 0.05 and 0.2 s: 250, 200 and 50 GFLOP/s, median 200 (the start's peak says 100).
+        var report = TrainReport(run: sampleRun(fused: true), peak: samplePeak, seq: 4, batch: 2, forwardFlops: 1e9,
+                                 naive: Summary([0.3]), fused: Summary([0.06]), compileSeconds: 1, fusedError: nil)
+        XCTAssertEqual(try XCTUnwrap(report.percentOfPeak(report.fused)), 100, accuracy: 1e-9)
+        report.sgemmBetweenRuns = Summary([0.05, 0.04, 0.2])
+        report.sgemmFlops = 1e10
+        report.sgemmSize = 1710
+        XCTAssertEqual(try XCTUnwrap(report.percentOfPeak(report.fused)), 50, accuracy: 1e-9)
+        let train = try XCTUnwrap(try parseJSON(jsonText(report.json))["train"] as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(train["sgemm_gflops"] as? Double), 200, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap((train["fused"] as? [String: Any])?["percent_of_peak"] as? Double), 50, accuracy: 1e-9)
+        try assertBetweenRuns(train["sgemm_between_runs"], unit: "gflops", min: 50, max: 250, count: ("runs", 3))
+        XCTAssertTrue(report.text.contains("peak between the steps: sgemm 1710³, median 200.0 GFLOP/s (50.0–250.0 over 3 runs"), report.text)
+        XCTAssertTrue(report.text.contains("the 100.0 GFLOP/s measured at the start would make fused 100% of peak"), report.text)
+    }
+
     func testModelBenchRunsTheSgemmOncePerPrefillRound() throws {
         let graph = try tinyGraph()
         let probe = SgemmProbe(size: 64)
