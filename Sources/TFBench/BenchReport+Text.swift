@@ -144,6 +144,15 @@ extension ModelReport {
             lines.append("")
             lines.append(KernelProfile.table(profiled.map(\.1), labels: profiled.map(\.0), prefillMedians: profiled.map(\.2)))
         }
+        // The decode steps likewise, against the timed decode medians per step.
+        let perStep = { (s: Summary?) in s.map { $0.median / Double(r.decodeTokens) } }
+        let decodeProfiled = ([(r.fusedLabel ?? "fused", r.decodeProfile, perStep(r.decodeFused))] + r.otherFused.map { ($0.label, $0.decodeProfile, perStep($0.decode)) })
+            .compactMap { label, profile, median in profile.map { (label, $0, median) } }
+        if !decodeProfiled.isEmpty {
+            lines.append("")
+            lines.append(KernelProfile.table(decodeProfiled.map(\.1), labels: decodeProfiled.map(\.0), prefillMedians: decodeProfiled.map(\.2),
+                                             decodeTokens: r.decodeTokens))
+        }
         return lines.joined(separator: "\n")
     }
 }

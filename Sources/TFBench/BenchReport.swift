@@ -160,7 +160,8 @@ extension ModelReport {
                             } ?? NSNull(),
                             "naive": decode(r.decodeNaive), "fused": decode(r.decodeFused, bytesPerWeight: r.fusedBytesPerWeight, bytesPerKV: r.fusedBytesPerKV),
                             "fused_bytes_per_weight": r.fusedBytesPerWeight, "fused_bytes_per_kv": r.fusedBytesPerKV,
-                            "speedup": number(r.decodeSpeedup)] as [String: Any]
+                            "speedup": number(r.decodeSpeedup),
+                            "fused_profile": r.decodeProfile.map { $0.json as Any } ?? NSNull()] as [String: Any]
         object["compile_s"] = number(r.compileSeconds)
         object["fused_error"] = string(r.fusedError)
         if let label = r.fusedLabel { object["fused_target"] = label }
@@ -168,6 +169,7 @@ extension ModelReport {
             object["other_fused"] = r.otherFused.map { v -> [String: Any] in
                 ["label": v.label, "prefill": prefill(v.prefill), "decode": decode(v.decode, bytesPerWeight: v.bytesPerWeight, bytesPerKV: v.bytesPerKV),
                  "bytes_per_weight": v.bytesPerWeight, "bytes_per_kv": v.bytesPerKV, "prefill_profile": v.prefillProfile.map { $0.json as Any } ?? NSNull(),
+                 "decode_profile": v.decodeProfile.map { $0.json as Any } ?? NSNull(),
                  "compile_s": number(v.compileSeconds), "error": string(v.error)]
             }
         }
@@ -176,7 +178,7 @@ extension ModelReport {
 }
 
 extension KernelProfile {
-    /// `[{"kind", "calls", "seconds"}]`, seconds per prefill (median over the runs).
+    /// `[{"kind", "calls", "seconds"}]`, seconds per prefill or per decode step (median over the runs).
     var json: [[String: Any]] { rows.map { ["kind": $0.kind, "calls": $0.calls, "seconds": number($0.seconds)] } }
 }
 

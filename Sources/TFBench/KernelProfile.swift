@@ -2,9 +2,9 @@ import Foundation
 import TFCodegen
 import TFIR
 
-/// A fused side's prefill by kernel kind (`tfc bench model --profile`): each kind's calls and
-/// seconds per prefill, the median over the profiled runs (each call timed alone by
-/// `FusedExecutor.profiledForward`).
+/// A fused side's prefill, or decode step, by kernel kind (`tfc bench model --profile`): each
+/// kind's calls and seconds per prefill (per decode step), the median over the profiled runs (each
+/// call timed alone by `FusedExecutor.profiledForward`).
 public struct KernelProfile: Sendable {
     public struct Row: Sendable {
         public var kind: String
@@ -23,11 +23,37 @@ public struct KernelProfile: Sendable {
     /// the fused one.
     static func measure(_ executor: any ModelExecutor, prompt: [Int32], runs: Int) throws -> KernelProfile? {
         guard let fused = executor as? FusedExecutor else { return nil }
-        var order: [String] = [], calls: [String: Int] = [:], times: [String: [Double]] = [:]
-        for _ in 0..<runs {
+        return try median(runs: runs) {
             BLASThreads.park()
             fused.reset()
-            for k in try fused.profiledForward(prompt).kinds {
+            return try fused.profiledForward(prompt).kinds
+        }
+    }
+
+    /// `runs` profiled decodes of `continuation`, one token a step after an untimed prefill of
+    /// `prompt` (as the timed decode runs): per kind, calls and seconds per decode step.
+    static func measureDecode(_ executor: any ModelExecutor, prompt: [Int32], continuation: [Int32], runs: Int) throws -> KernelProfile? {
+        guard let fused = executor as? FusedExecutor, !continuation.isEmpty else { return nil }
+        return try median(runs: runs) {
+            fused.reset()
+            _ = fused.forward(prompt)
+            BLASThreads.park()
+            var steps: [FusedExecutor.KindTime] = []
+            for token in continuation {
+                for k in try fused.profiledForward([token]).kinds {
+                    if let i = steps.firstIndex(where: { $0.kind == k.kind }) { steps[i].seconds += k.seconds } else { steps.append(k) }
+                }
+            }
+            let count = Double(continuation.count)
+            return steps.map { FusedExecutor.KindTime(kind: $0.kind, calls: $0.calls, seconds: $0.seconds / count) }
+        }
+    }
+
+    /// Each kind's median over `runs` calls of `run` (kinds in order of first appearance).
+    private static func median(runs: Int, _ run: () throws -> [FusedExecutor.KindTime]) rethrows -> KernelProfile {
+        var order: [String] = [], calls: [String: Int] = [:], times: [String: [Double]] = [:]
+        for _ in 0..<runs {
+            for k in try run() {
                 if times[k.kind] == nil { order.append(k.kind) }
                 calls[k.kind] = k.calls
                 times[k.kind, default: []].append(k.seconds)
@@ -39,7 +65,8 @@ public struct KernelProfile: Sendable {
     /// One table for several sides (`labels[i]` names `profiles[i]`): per kind, ms per prefill
     /// and share of that side's kernel total, and for every side after the first the ratio of
     /// the first's time to its own (>1: it is faster there). Largest kinds of the first side first.
-    public static func table(_ profiles: [KernelProfile], labels: [String], prefillMedians: [Double?]) -> String {
+    /// `decodeTokens`: the profiles are of decode steps (ms per step, medians per step), else of prefills.
+    public static func table(_ profiles: [KernelProfile], labels: [String], prefillMedians: [Double?], decodeTokens: Int? = nil) -> String {
         guard let first = profiles.first else { return "" }
         var columns: [(String, TextTable.Alignment)] = [("kind", .left), ("calls", .right)]
         for (i, label) in labels.enumerated() {
@@ -67,12 +94,13 @@ public struct KernelProfile: Sendable {
             if i > 0 { total.append(formatSpeedup(first.totalSeconds / p.totalSeconds)) }
         }
         table.add(total)
-        var lines = ["fused prefill by kernel kind (median of \(first.runs) profiled prefill\(first.runs == 1 ? "" : "s") per side, each call timed alone; % of the side's kernel total):",
-                     table.text]
+        let what = decodeTokens.map { "decode step by kernel kind (ms per step: median of \(first.runs) profiled decode\(first.runs == 1 ? "" : "s") of \($0) tokens per side" }
+            ?? "prefill by kernel kind (median of \(first.runs) profiled prefill\(first.runs == 1 ? "" : "s") per side"
+        var lines = ["fused \(what), each call timed alone; % of the side's kernel total):", table.text]
         let timed = zip(labels, zip(profiles, prefillMedians)).compactMap { label, pair -> String? in
             pair.1.map { String(format: "%@ %.2f ms (kernels %.2f ms)", label, 1000 * $0, 1000 * pair.0.totalSeconds) }
         }
-        if !timed.isEmpty { lines.append("median prefill in the timed runs: " + timed.joined(separator: ", ")) }
+        if !timed.isEmpty { lines.append("median \(decodeTokens == nil ? "prefill" : "decode step") in the timed runs: " + timed.joined(separator: ", ")) }
         return lines.joined(separator: "\n")
     }
 }

@@ -43,6 +43,8 @@ public struct ModelResult: Sendable {
     public var otherFused: [FusedVariant] = []
     /// The first fused side's prefill by kernel kind (`--profile`), nil without it.
     public var prefillProfile: KernelProfile? = nil
+    /// Its decode step by kernel kind (`--profile`), nil without it.
+    public var decodeProfile: KernelProfile? = nil
 
     public func prefillTokensPerSecond(_ s: Summary?) -> Double? { s.map { Double(seq) / $0.median } }
     public func prefillGFlops(_ s: Summary?) -> Double? { s.map { prefillFlops / $0.median / 1e9 } }
@@ -105,6 +107,8 @@ public struct FusedVariant: Sendable {
     public var bytesPerWeight: Double = 4
     /// This side's prefill by kernel kind (`--profile`).
     public var prefillProfile: KernelProfile? = nil
+    /// This side's decode step by kernel kind (`--profile`).
+    public var decodeProfile: KernelProfile? = nil
     /// Bytes one cached key or value element takes on this side (4: f32, 2: bf16).
     public var bytesPerKV: Double = 4
 }
@@ -115,8 +119,8 @@ public struct ModelBench {
     public var decodeTokens: Int
     public var alternation: Alternation
     public var seed: UInt64
-    /// After the timed prefills, profile each fused side's prefill by kernel kind (`--repeat`
-    /// untimed-alternation runs per side, each kernel call timed alone).
+    /// After the timed prefills (decodes), profile each fused side's prefill (decode step) by
+    /// kernel kind (`--repeat` untimed-alternation runs per side, each kernel call timed alone).
     public var profile: Bool
 
     public init(seq: Int, decodeTokens: Int, repeats: Int, warmup: Int, seed: UInt64 = 0, profile: Bool = false) {
@@ -209,8 +213,15 @@ public struct ModelBench {
         var decode = alternation.run(decodeSides + probeSide, step: { done, total in
             progress.update(step: 3, of: 3, "decode \(decodeTokens) tokens after \(seq)", detail: "run \(done)/\(total)")
         })
-        progress.finish()
         let bandwidthReads = bandwidth != nil ? decode.removeLast() : nil
+        var decodeProfiles: [KernelProfile?] = []
+        if profile {
+            for (i, executor) in executors.enumerated().dropFirst() {
+                progress.update(step: 3, of: 3, "decode \(decodeTokens) tokens after \(seq)", detail: "profiling fused side \(i)")
+                decodeProfiles.append(try KernelProfile.measureDecode(executor, prompt: prompt, continuation: continuation, runs: alternation.repeats))
+            }
+        }
+        progress.finish()
 
         var decodeFlops = 0.0, cacheBytes = 0.0
         let cacheWidth = graph.instructions.reduce(0) { sum, inst in
@@ -226,7 +237,10 @@ public struct ModelBench {
         for i in variants.indices where variants[i].error == nil {
             variants[i].prefill = prefill[next]
             variants[i].decode = decode[next]
-            if profile { variants[i].prefillProfile = profiles[next - 1] }
+            if profile {
+                variants[i].prefillProfile = profiles[next - 1]
+                variants[i].decodeProfile = decodeProfiles[next - 1]
+            }
             next += 1
         }
         var result = ModelResult(seq: seq, decodeTokens: decodeTokens, prefillFlops: graph.prefillFlops(tokens: seq),
@@ -245,7 +259,10 @@ public struct ModelBench {
         result.prefillSgemm = sgemmRuns
         result.prefillSgemmFlops = sgemm?.flops ?? 0
         result.prefillSgemmSize = sgemm?.size ?? 0
-        if profile && fused != nil { result.prefillProfile = profiles[0] }
+        if profile && fused != nil {
+            result.prefillProfile = profiles[0]
+            result.decodeProfile = decodeProfiles[0]
+        }
         return result
     }
 }

@@ -9,6 +9,10 @@ extension FusedExecutor {
         public var kind: String
         public var calls: Int
         public var seconds: Double
+
+        public init(kind: String, calls: Int, seconds: Double) {
+            self.kind = kind; self.calls = calls; self.seconds = seconds
+        }
     }
 
     /// `forward(ids)` with every kernel call timed; the kinds in order of first call. The logits

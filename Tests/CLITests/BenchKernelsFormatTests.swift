@@ -100,6 +100,17 @@ final class BenchModelProfileTests: XCTestCase {
         let other = try XCTUnwrap((object["other_fused"] as? [[String: Any]])?.first)
         XCTAssertEqual((other["prefill_profile"] as? [[String: Any]])?.count, profile.count)
 
+        // The decode steps: a second table, and per kind the calls of one step (tiny: 2 layers).
+        let decodeTable = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("fused decode step by kernel kind (ms per step: median of 1 profiled decode of 2 tokens") }, r.stdout)
+        XCTAssertTrue(lines[decodeTable...].contains { $0.hasPrefix("median decode step in the timed runs: avx2") || $0.hasPrefix("median decode step in the timed runs: avx512") }, r.stdout)
+        let decode = try XCTUnwrap(object["decode"] as? [String: Any])
+        let decodeProfile = try XCTUnwrap(decode["fused_profile"] as? [[String: Any]])
+        let decodeCalls = Dictionary(uniqueKeysWithValues: decodeProfile.map { ($0["kind"] as! String, $0["calls"] as! Int) })
+        XCTAssertEqual(decodeCalls, ["embedding": 1, "pattention query/key/value": 2, "attention": 2, "pattention proj": 2, "pattention mlp": 2,
+                                     "layernorm": 1, "logits": 1], "\(decodeProfile)")
+        XCTAssertTrue(decodeProfile.allSatisfy { ($0["seconds"] as? Double ?? 0) > 0 }, "\(decodeProfile)")
+        XCTAssertEqual((other["decode_profile"] as? [[String: Any]])?.count, decodeProfile.count)
+
         // Without --profile there is no table and the key is null.
         let plain = try TFC.run(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "2", "--repeat", "1", "--warmup", "0", "--threads", "1"])
         XCTAssertSucceeded(plain, "bench model")
