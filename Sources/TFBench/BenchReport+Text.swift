@@ -138,21 +138,17 @@ extension ModelReport {
         }
         if let error = r.fusedError { lines.append("fused backend failed: \(error)") }
         // --profile: every profiled fused side in one table, the first side's ratio to the others.
-        let profiled = ([(r.fusedLabel ?? "fused", r.prefillProfile, r.prefillFused?.median)] + r.otherFused.map { ($0.label, $0.prefillProfile, $0.prefill?.median) })
-            .compactMap { label, profile, median in profile.map { (label, $0, median) } }
-        if !profiled.isEmpty {
+        // Then the decode steps likewise, against the timed decode medians per step.
+        func profileTable(_ first: (KernelProfile?, Double?), _ other: (FusedVariant) -> (KernelProfile?, Double?), decodeTokens: Int? = nil) {
+            let profiled = ([(r.fusedLabel ?? "fused", first.0, first.1)] + r.otherFused.map { ($0.label, other($0).0, other($0).1) })
+                .compactMap { label, profile, median in profile.map { (label, $0, median) } }
+            guard !profiled.isEmpty else { return }
             lines.append("")
-            lines.append(KernelProfile.table(profiled.map(\.1), labels: profiled.map(\.0), prefillMedians: profiled.map(\.2)))
+            lines.append(KernelProfile.table(profiled.map(\.1), labels: profiled.map(\.0), prefillMedians: profiled.map(\.2), decodeTokens: decodeTokens))
         }
-        // The decode steps likewise, against the timed decode medians per step.
+        profileTable((r.prefillProfile, r.prefillFused?.median)) { ($0.prefillProfile, $0.prefill?.median) }
         let perStep = { (s: Summary?) in s.map { $0.median / Double(r.decodeTokens) } }
-        let decodeProfiled = ([(r.fusedLabel ?? "fused", r.decodeProfile, perStep(r.decodeFused))] + r.otherFused.map { ($0.label, $0.decodeProfile, perStep($0.decode)) })
-            .compactMap { label, profile, median in profile.map { (label, $0, median) } }
-        if !decodeProfiled.isEmpty {
-            lines.append("")
-            lines.append(KernelProfile.table(decodeProfiled.map(\.1), labels: decodeProfiled.map(\.0), prefillMedians: decodeProfiled.map(\.2),
-                                             decodeTokens: r.decodeTokens))
-        }
+        profileTable((r.decodeProfile, perStep(r.decodeFused)), { ($0.decodeProfile, perStep($0.decode)) }, decodeTokens: r.decodeTokens)
         return lines.joined(separator: "\n")
     }
 }

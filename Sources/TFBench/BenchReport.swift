@@ -144,10 +144,7 @@ extension ModelReport {
         }
         object["prefill"] = ["seq": r.seq, "flops": number(r.prefillFlops),
                              "sgemm_gflops": number(r.boundSgemmGFlops(peak)),
-                             "sgemm_between_runs": r.prefillSgemmGFlops.map { g -> Any in
-                                 ["median_gflops": number(g.median), "min_gflops": number(g.min), "max_gflops": number(g.max),
-                                  "runs": r.prefillSgemm?.count ?? 0, "size": r.prefillSgemmSize] as [String: Any]
-                             } ?? NSNull(),
+                             "sgemm_between_runs": sgemmBetweenRunsJSON(r.prefillSgemmGFlops, runs: r.prefillSgemm?.count, size: r.prefillSgemmSize),
                              "naive": prefill(r.prefillNaive),
                              "fused": prefill(r.prefillFused), "speedup": number(r.prefillSpeedup),
                              "fused_profile": r.prefillProfile.map { $0.json as Any } ?? NSNull()] as [String: Any]
@@ -175,6 +172,15 @@ extension ModelReport {
         }
         return object
     }
+}
+
+/// `{"median_gflops", "min_gflops", "max_gflops", "runs", "size"}` of the sgemm products run between
+/// a bench's timed runs, or null when none were.
+func sgemmBetweenRunsJSON(_ g: (median: Double, min: Double, max: Double)?, runs: Int?, size: Int) -> Any {
+    g.map { g -> Any in
+        ["median_gflops": number(g.median), "min_gflops": number(g.min), "max_gflops": number(g.max),
+         "runs": runs ?? 0, "size": size] as [String: Any]
+    } ?? NSNull()
 }
 
 extension KernelProfile {

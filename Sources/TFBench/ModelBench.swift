@@ -59,10 +59,7 @@ public struct ModelResult: Sendable {
     public var decodeBandwidthBytes: Int = 0
     /// GB/s of the median, slowest and fastest of those reads.
     public var decodeBandwidthGBs: (median: Double, min: Double, max: Double)? {
-        decodeBandwidth.map { s in
-            let bytes = Double(decodeBandwidthBytes)
-            return (bytes / s.median / 1e9, bytes / s.max / 1e9, bytes / s.min / 1e9)
-        }
+        decodeBandwidth?.gigaRates(Double(decodeBandwidthBytes))
     }
     /// The bandwidth the decode bounds use: the median of the reads between the decode runs (the
     /// same moments as the decode medians) when sampled, else the peak measured at the start.
@@ -77,7 +74,7 @@ public struct ModelResult: Sendable {
     public var prefillSgemmSize: Int = 0
     /// GFLOP/s of the median, slowest and fastest of those products.
     public var prefillSgemmGFlops: (median: Double, min: Double, max: Double)? {
-        prefillSgemm.map { s in (prefillSgemmFlops / s.median / 1e9, prefillSgemmFlops / s.max / 1e9, prefillSgemmFlops / s.min / 1e9) }
+        prefillSgemm?.gigaRates(prefillSgemmFlops)
     }
     /// The peak the prefill % uses: the median of the products between the prefill runs (the same
     /// moments as the prefill medians) when sampled, else the peak measured at the start.

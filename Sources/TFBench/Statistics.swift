@@ -22,6 +22,12 @@ public struct Summary: Equatable, Sendable {
 
     /// Throughput of `amount` units of work per median run (e.g. FLOPs → FLOP/s).
     public func rate(_ amount: Double) -> Double { amount / median }
+
+    /// `amount` per run in 10⁹ units a second (bytes → GB/s, FLOPs → GFLOP/s) at the median, the
+    /// slowest and the fastest run.
+    public func gigaRates(_ amount: Double) -> (median: Double, min: Double, max: Double) {
+        (amount / median / 1e9, amount / max / 1e9, amount / min / 1e9)
+    }
 }
 
 /// How much faster the fused side is: median naive time ÷ median fused time, which equals fused

@@ -37,7 +37,7 @@ public struct TrainReport {
     public func percentOfPeak(_ s: Summary?) -> Double? { gflops(s).map { 100 * $0 / boundSgemmGFlops } }
     /// GFLOP/s of the median, slowest and fastest product between the steps.
     public var sgemmBetweenRunsGFlops: (median: Double, min: Double, max: Double)? {
-        sgemmBetweenRuns.map { s in (sgemmFlops / s.median / 1e9, sgemmFlops / s.max / 1e9, sgemmFlops / s.min / 1e9) }
+        sgemmBetweenRuns?.gigaRates(sgemmFlops)
     }
     /// The peak `% peak` uses: the median product between the steps (the same moments and clock as
     /// the steps' medians) when sampled, else the peak measured at the start.
@@ -83,10 +83,7 @@ public struct TrainReport {
         }
         object["train"] = ["seq": seq, "batch": batch, "step_flops": number(stepFlops), "naive": side(naive), "fused": side(fused),
                            "speedup": number(speedup), "sgemm_gflops": number(boundSgemmGFlops),
-                           "sgemm_between_runs": sgemmBetweenRunsGFlops.map { g -> Any in
-                               ["median_gflops": number(g.median), "min_gflops": number(g.min), "max_gflops": number(g.max),
-                                "runs": sgemmBetweenRuns?.count ?? 0, "size": sgemmSize] as [String: Any]
-                           } ?? NSNull()] as [String: Any]
+                           "sgemm_between_runs": sgemmBetweenRunsJSON(sgemmBetweenRunsGFlops, runs: sgemmBetweenRuns?.count, size: sgemmSize)] as [String: Any]
         object["compile_s"] = number(compileSeconds)
         object["fused_error"] = string(fusedError)
         object["clock"] = clock
