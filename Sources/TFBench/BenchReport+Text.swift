@@ -48,7 +48,7 @@ extension KernelReport {
         lines.append("")
         lines.append("speedup = naive median ÷ fused median (>1: fused is faster). % bound: of the sgemm peak (cpu) or of the memory bandwidth (mem), by the kernel's minimum traffic.")
         if hasFormats {
-            lines.append("vs f32 = fused f32 median ÷ this format's fused median, same case, same run. Weight bytes: f32 4, bf16 2, int8 1 + a 4-byte scale per 32 along the depth; the naive side is f32 on the f32 weights.")
+            lines.append("vs f32 = fused f32 median ÷ this format's fused median, same case, same run. Weight bytes: f32 4, bf16 2, int8 1 + a 2-byte (bf16) scale per 32 along the depth; the naive side is f32 on the f32 weights.")
         }
         for r in results {
             let format = r.kernel.weightFormat == .f32 ? "" : " \(r.kernel.weightFormat)"

@@ -67,7 +67,7 @@ public struct KernelCase: Sendable {
     public var hasFormattedWeights: Bool { [.pattention, .gemm, .fusedQKV, .logits].contains(kernelClass) }
 
     /// The same case with the fused side's matrix weights stored as `format`: its minimum traffic
-    /// counts each weight at the format's size (f32 4 bytes, bf16 2, int8 1 plus a 4-byte scale
+    /// counts each weight at the format's size (f32 4 bytes, bf16 2, int8 1 plus a 2-byte scale
     /// per group of `Int8Quantization.groupDepth` along the product's depth, per column); vectors
     /// stay f32.
     public func stored(as format: WeightFormat) -> KernelCase {

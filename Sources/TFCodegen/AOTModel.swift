@@ -26,8 +26,9 @@ public struct AOTModel {
     public static let formatVersion = 5
     static let weightsMagic = "TFCWGHT1"
     /// The weights file's format (`TFC_WEIGHTS_VERSION`, generated; 2: entry sizes in bytes,
-    /// formats recorded; 3: int8 entries hold scales per group of 32 depth values).
-    static let weightsVersion: UInt32 = 3
+    /// formats recorded; 3: int8 entries hold scales per group of 32 depth values; 4: those
+    /// scales are bf16).
+    static let weightsVersion: UInt32 = 4
     static let headerBytes = 256
     static let entryBytes = 48
 

@@ -29,6 +29,23 @@ extension IRGen {
         bitcast(LLVMBuildAnd(builder, pairs, vsplatI32(Int32(bitPattern: 0xffff_0000)), "")!, vf)
     }
 
+    /// bf16 lanes (`<width x i16>`) as fp32: zero-extend and move into the high half.
+    func widenBF16(_ halves: LLVMValueRef) -> LLVMValueRef {
+        let wide = LLVMBuildZExt(builder, halves, vi32, "")!
+        return bitcast(LLVMBuildShl(builder, wide, vsplatI32(16), "")!, vf)
+    }
+
+    /// `width` consecutive bf16 values at `p + offset` (`p` is `i16*`) as fp32 lanes.
+    func loadBF16Vector(_ p: LLVMValueRef, _ offset: LLVMValueRef) -> LLVMValueRef {
+        let vi16 = LLVMVectorType(i16, UInt32(width))!
+        return widenBF16(load(bitcast(gep(p, offset), LLVMPointerType(vi16, 0)!), align: 2))
+    }
+
+    /// The bf16 value at `p` (`i16*`) as an fp32 scalar.
+    func loadBF16Scalar(_ p: LLVMValueRef) -> LLVMValueRef {
+        bitcast(LLVMBuildShl(builder, LLVMBuildZExt(builder, load(p, align: 2), i32, "")!, i32(16), "")!, f32)
+    }
+
     /// `acc + Σ a.pair · b.pair` per lane (`vdpbf16ps`, AVX512_BF16; 16 lanes).
     func dotBF16(_ acc: LLVMValueRef, _ a: LLVMValueRef, _ b: LLVMValueRef) -> LLVMValueRef {
         precondition(width == 16, "vdpbf16ps kernels are 512-bit")

@@ -129,17 +129,8 @@ extension IRGen {
     /// Copies `count` bf16 values (`src` is `i16*`) into floats at `dst`: vectors of `width`
     /// (zero-extend, shift into the high half, reinterpret), then the tail one by one.
     func widenBF16Row(from src: LLVMValueRef, to dst: LLVMValueRef, count: Int) {
-        let vi16 = LLVMVectorType(i16, UInt32(width))!
         let full = count / width * width
-        let shift = splat(i32(16))
-        loop(0, i64(full), step: width) { c in
-            let halves = load(bitcast(gep(src, c), LLVMPointerType(vi16, 0)), align: 2)
-            let wide = LLVMBuildZExt(builder, halves, vi32, "")!
-            storeV(bitcast(LLVMBuildShl(builder, wide, shift, "")!, vf), dst, c)
-        }
-        for c in full..<count {
-            let wide = LLVMBuildZExt(builder, load(gep(src, c), align: 2), i32, "")!
-            storeF(bitcast(LLVMBuildShl(builder, wide, i32(16), "")!, f32), dst, c)
-        }
+        loop(0, i64(full), step: width) { c in storeV(loadBF16Vector(src, c), dst, c) }
+        for c in full..<count { storeF(loadBF16Scalar(gep(src, c)), dst, c) }
     }
 }

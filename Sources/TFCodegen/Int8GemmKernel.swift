@@ -126,9 +126,9 @@ extension IRGen {
             func addGroup(_ group: LLVMValueRef, count: Int, _ totals: [LLVMValueRef]) -> [LLVMValueRef] {
                 let base = self.mul(group, groupBytes)
                 let sums = groupSums(group, base: base, count: count)
-                // The group's scales follow its codes in the panel.
-                let scales = self.bitcast(self.gep(B, self.add(base, count * s.nr * 4)), self.pf32)
-                let ws = (0..<nv).map { self.loadV(scales, $0 * self.width) }
+                // The group's scales (bf16) follow its codes in the panel.
+                let scales = self.bitcast(self.gep(B, self.add(base, count * s.nr * 4)), LLVMPointerType(self.i16, 0)!)
+                let ws = (0..<nv).map { self.loadBF16Vector(scales, self.i64($0 * self.width)) }
                 var totals = totals
                 for i in 0..<rows {
                     let slot = self.add(group, i * groups)

@@ -25,6 +25,16 @@ public enum Int8Quantization {
         return m / 127
     }
 
+    /// A weight group's stored scale: `max|v| / 127` rounded *up* to bf16, so every code of the
+    /// group still fits ±127 unclipped (the step grows by under 2⁻⁷, the error with it); 0 for
+    /// an all-zero group.
+    public static func storedScale(_ values: UnsafeBufferPointer<Float>) -> UInt16 {
+        let bits = scale(values).bitPattern
+        // A positive finite float: dropping the low half truncates it down; one more bf16 ulp
+        // when anything was dropped rounds up.
+        return UInt16(truncatingIfNeeded: bits >> 16) &+ (bits & 0xffff == 0 ? 0 : 1)
+    }
+
     /// The code of `v` at scale `s` (0 when `s` is 0).
     @inline(__always)
     public static func code(_ v: Float, scale s: Float) -> Int8 {
@@ -36,32 +46,50 @@ public enum Int8Quantization {
     /// columns (the row is the depth: activation rows, or a parameter token's key): codes
     /// `[rows, cols]` and scales `[rows, groups(cols)]`.
     public static func quantizeRows(_ src: UnsafePointer<Float>, rows: Int, cols: Int) -> (codes: [Int8], scales: [Float]) {
-        let groups = groups(cols)
-        var codes = [Int8](repeating: 0, count: rows * cols)
-        var scales = [Float](repeating: 0, count: rows * groups)
-        for r in 0..<rows {
-            for g in 0..<groups {
-                let c0 = g * groupDepth, c1 = min(cols, c0 + groupDepth)
-                let s = scale(UnsafeBufferPointer(start: src + r * cols + c0, count: c1 - c0))
-                scales[r * groups + g] = s
-                for c in c0..<c1 { codes[r * cols + c] = code(src[r * cols + c], scale: s) }
-            }
-        }
-        return (codes, scales)
+        quantizeRows(src, rows: rows, cols: cols, groupScale: scale)
     }
 
     public static func quantizeRows(_ src: [Float], rows: Int, cols: Int) -> (codes: [Int8], scales: [Float]) {
         precondition(src.count == rows * cols)
         return src.withUnsafeBufferPointer { quantizeRows($0.baseAddress!, rows: rows, cols: cols) }
     }
+
+    /// Quantises weight rows as the panels store them: like `quantizeRows`, but each group's
+    /// scale is its `storedScale` (bf16), returned as fp32.
+    public static func quantizeWeightRows(_ src: [Float], rows: Int, cols: Int) -> (codes: [Int8], scales: [Float]) {
+        precondition(src.count == rows * cols)
+        return src.withUnsafeBufferPointer {
+            quantizeRows($0.baseAddress!, rows: rows, cols: cols) { BF16.float(storedScale($0)) }
+        }
+    }
+
+    private static func quantizeRows(_ src: UnsafePointer<Float>, rows: Int, cols: Int,
+                                     groupScale: (UnsafeBufferPointer<Float>) -> Float) -> (codes: [Int8], scales: [Float]) {
+        let groups = groups(cols)
+        var codes = [Int8](repeating: 0, count: rows * cols)
+        var scales = [Float](repeating: 0, count: rows * groups)
+        for r in 0..<rows {
+            for g in 0..<groups {
+                let c0 = g * groupDepth, c1 = min(cols, c0 + groupDepth)
+                let s = groupScale(UnsafeBufferPointer(start: src + r * cols + c0, count: c1 - c0))
+                scales[r * groups + g] = s
+                for c in c0..<c1 { codes[r * cols + c] = code(src[r * cols + c], scale: s) }
+            }
+        }
+        return (codes, scales)
+    }
 }
 
 /// Int8 weight panels for a GEMM `C = A · B` with `B[k, n]` (the int8 counterpart of
 /// `PanelLayout`), with their scales inside: panel `p` holds columns `p·nr ..< p·nr + nr` as one
 /// contiguous run of depth groups (32 depth values, 8 quads; the last group may be shorter), and
-/// each group is its codes followed by its `nr` scales (floats), so decoding streams one panel
-/// from memory in order — a separate scale array, read at a large stride beside the codes,
-/// cost int8 decode a quarter of its speed.
+/// each group is its codes followed by its `nr` scales, so decoding streams one panel from memory
+/// in order — a separate scale array, read at a large stride beside the codes, cost int8 decode
+/// a quarter of its speed.
+///
+/// The stored scales are bf16 (`Int8Quantization.storedScale`: fp32's range, so no group's scale
+/// underflows, and half the bytes of fp32 ones): a weight then costs 1.0625 bytes instead of
+/// 1.125, which int8 decode, bound by the bytes it reads, turns into speed.
 ///
 /// Within a group, for each quad of depth (`k` padded to a multiple of 4 with zero codes) the
 /// `nr` columns each store their 4 codes contiguously — one 32-bit lane per column, which is what
@@ -96,15 +124,17 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
     public var groups: Int { Int8Quantization.groups(k) }
     /// Quads in group `g` (8, or fewer in the last).
     public func quads(inGroup g: Int) -> Int { min(Self.quadsPerGroup, quads - g * Self.quadsPerGroup) }
+    /// Bytes of one stored scale (bf16).
+    public static let scaleBytes = 2
     /// Bytes of a full group in a panel: its codes, then its `nr` scales.
-    public var groupBytes: Int { Self.quadsPerGroup * nr * 4 + nr * 4 }
+    public var groupBytes: Int { Self.quadsPerGroup * nr * 4 + nr * Self.scaleBytes }
     /// Bytes of one panel.
-    public var panelBytes: Int { quads * nr * 4 + groups * nr * 4 }
+    public var panelBytes: Int { quads * nr * 4 + groups * nr * Self.scaleBytes }
     /// Bytes of the packed panels (codes and scales).
     public var byteCount: Int { panels * panelBytes }
     /// Columns including the last panel's padding.
     public var paddedN: Int { panels * nr }
-    public var description: String { "int8 panels(k=\(k), n=\(n), nr=\(nr), groups of \(Int8Quantization.groupDepth))" }
+    public var description: String { "int8 panels(k=\(k), n=\(n), nr=\(nr), groups of \(Int8Quantization.groupDepth), bf16 scales)" }
 
     /// The byte offset of logical `B[kk, j]`'s code.
     @inline(__always)
@@ -116,7 +146,7 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
     /// The byte offset of the scale of column `j` in depth group `g`.
     @inline(__always)
     public func scaleOffset(_ g: Int, _ j: Int) -> Int {
-        (j / nr) * panelBytes + g * groupBytes + quads(inGroup: g) * nr * 4 + (j % nr) * 4
+        (j / nr) * panelBytes + g * groupBytes + quads(inGroup: g) * nr * 4 + (j % nr) * Self.scaleBytes
     }
 
     /// Packed weights: the stored bytes (codes and scales, interleaved as above).
@@ -128,7 +158,7 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
         public func code(_ kk: Int, _ j: Int) -> Int8 { Int8(bitPattern: bytes[layout.offset(kk, j)]) }
         /// The scale of column `j` in depth group `g` (0 for padding columns).
         public func groupScale(_ g: Int, _ j: Int) -> Float {
-            bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: layout.scaleOffset(g, j), as: Float.self) }
+            BF16.float(bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: layout.scaleOffset(g, j), as: UInt16.self) })
         }
         /// The scale of `B[kk, j]`'s group.
         public func scale(_ kk: Int, _ j: Int) -> Float { groupScale(kk / Int8Quantization.groupDepth, j) }
@@ -151,9 +181,10 @@ public struct Int8PanelLayout: Hashable, CustomStringConvertible, Sendable {
         bytes.withUnsafeMutableBytes { raw in
             for j in 0..<n {
                 for kk in 0..<k { column[kk] = valueAt(kk, j) }
-                let (q, s) = Int8Quantization.quantizeRows(column, rows: 1, cols: k)
+                let (q, s) = Int8Quantization.quantizeWeightRows(column, rows: 1, cols: k)
                 for kk in 0..<k { raw[offset(kk, j)] = UInt8(bitPattern: q[kk]) }
-                for g in 0..<groups { raw.storeBytes(of: s[g], toByteOffset: scaleOffset(g, j), as: Float.self) }
+                // The scales are bf16 values already: the conversion back is exact.
+                for g in 0..<groups { raw.storeBytes(of: BF16.round(s[g]), toByteOffset: scaleOffset(g, j), as: UInt16.self) }
             }
         }
         return Packed(layout: self, bytes: bytes)

@@ -59,9 +59,7 @@ extension IRGen {
     func loadCacheVector(_ p: LLVMValueRef, _ offset: LLVMValueRef, _ format: KVCacheFormat) -> LLVMValueRef {
         switch format {
         case .f32: return loadV(p, offset)
-        case .bf16:
-            let vi16 = LLVMVectorType(i16, UInt32(width))!
-            return widenBF16(load(bitcast(gep(p, offset), LLVMPointerType(vi16, 0)!), align: 2))
+        case .bf16: return loadBF16Vector(p, offset)
         }
     }
 
@@ -75,12 +73,6 @@ extension IRGen {
             let f = declare("llvm.masked.load.v\(width)i16.p0v\(width)i16", vi16, [pvi16, i32, vi1, vi16])
             return widenBF16(call(f, [bitcast(gep(p, offset), pvi16), i32(2), mask, LLVMConstNull(vi16)]))
         }
-    }
-
-    /// bf16 lanes (`<width x i16>`) as fp32: zero-extend and move into the high half.
-    private func widenBF16(_ halves: LLVMValueRef) -> LLVMValueRef {
-        let wide = LLVMBuildZExt(builder, halves, vi32, "")!
-        return bitcast(LLVMBuildShl(builder, wide, vsplatI32(16), "")!, vf)
     }
 
     /// An fp32 scalar rounded to bf16 bits (`i16`) exactly as `BF16.round` does on the host:

@@ -12,10 +12,10 @@ public enum WeightFormat: String, CaseIterable, Hashable, Sendable, CustomString
     case f32, bf16, int8
 
     /// Bytes `count` weights take stored, read by a product along a depth of `depth` (so
-    /// `count / depth` columns): the elements, plus for int8 a 4-byte scale per column and group
+    /// `count / depth` columns): the elements, plus for int8 a 2-byte (bf16) scale per column and group
     /// of `Int8Quantization.groupDepth` depth values (`Int8PanelLayout`). Panel padding aside.
     public func storedBytes(weights count: Int, depth: Int) -> Int {
-        count * storage.bytes + (self == .int8 ? 4 * Int8Quantization.groups(depth) * (count / depth) : 0)
+        count * storage.bytes + (self == .int8 ? Int8PanelLayout.scaleBytes * Int8Quantization.groups(depth) * (count / depth) : 0)
     }
 
     /// The element one packed weight occupies.

@@ -245,7 +245,7 @@ struct BenchModelCommand: ParsableCommand {
             func label(_ side: (target: VectorTarget, format: WeightFormat, kv: KVCacheFormat)) -> String {
                 (formats == [.f32] ? side.target.name : "\(side.target.name) \(side.format)") + (side.kv == .f32 ? "" : " kv-\(side.kv)")
             }
-            // Per weight of whole depth groups (int8: 1.125 bytes, its scales included).
+            // Per weight of whole depth groups (int8: 1.0625 bytes, its bf16 scales included).
             func bytesPerWeight(_ format: WeightFormat) -> Double {
                 let g = Int8Quantization.groupDepth
                 return Double(format.storedBytes(weights: g, depth: g)) / Double(g)

@@ -32,8 +32,8 @@ final class BenchKernelsFormatTests: XCTestCase {
         let activations = 4.0 * (8 * 64 + 8 * 64), weights = 2.0 * 256 * 64
         XCTAssertEqual(try find("pattention mlp", "prefill", "f32")["bytes"] as? Double, activations + 4 * weights)
         XCTAssertEqual(try find("pattention mlp", "prefill", "bf16")["bytes"] as? Double, activations + 2 * weights)
-        // int8: a 4-byte scale per 32 depth values and column: keys (depth 64) 2·256, values (depth 256) 8·64.
-        XCTAssertEqual(try find("pattention mlp", "prefill", "int8")["bytes"] as? Double, activations + weights + 4 * (2 * 256 + 8 * 64))
+        // int8: a 2-byte (bf16) scale per 32 depth values and column: keys (depth 64) 2·256, values (depth 256) 8·64.
+        XCTAssertEqual(try find("pattention mlp", "prefill", "int8")["bytes"] as? Double, activations + weights + 2 * (2 * 256 + 8 * 64))
         for k in kernels {
             let format = try XCTUnwrap(k["weights_format"] as? String)
             let difference = try XCTUnwrap(k["difference"] as? Double, "\(k)")

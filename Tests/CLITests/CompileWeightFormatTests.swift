@@ -162,15 +162,15 @@ final class CompileWeightFormatTests: XCTestCase {
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stderr, "tiny: error: \(int8Weights): holds int8 weights; this program was compiled for f32 (tfc compile --weights-format f32): give the weights file written with it, or recompile\n")
 
-        // A file of an earlier version (2: int8 entries with one scale per parameter token) is refused by its version.
+        // A file of an earlier version (3: int8 entries with fp32 group scales) is refused by its version.
         var old = try Data(contentsOf: URL(fileURLWithPath: bf16Weights))
-        XCTAssertEqual(old[8], 3, "weights file version")
-        old[8] = 2
+        XCTAssertEqual(old[8], 4, "weights file version")
+        old[8] = 3
         let oldPath = dir.appendingPathComponent("old.weights").path
         try old.write(to: URL(fileURLWithPath: oldPath))
         r = try TFC.runProcess(bf16, ["--tokens", "1", "--weights", oldPath])
         XCTAssertEqual(r.status, 1)
-        XCTAssertEqual(r.stderr, "tiny: error: \(oldPath): weights file format version 2, this program reads version 3: re-run tfc compile\n")
+        XCTAssertEqual(r.stderr, "tiny: error: \(oldPath): weights file format version 3, this program reads version 4: re-run tfc compile\n")
     }
 
     func testBadWeightsFormatIsOneLine() throws {

@@ -44,7 +44,7 @@ final class WeightsFormatCLITests: XCTestCase {
     }
 
     /// One fused row per format, each named by its format, and the bounds of 2-byte (bf16) and
-    /// 1.125-byte (int8: a 4-byte scale per 32 codes) weights printed.
+    /// 1.0625-byte (int8: a 2-byte scale per 32 codes) weights printed.
     func testBenchModelRowPerFormat() throws {
         let r = try TFC.run(["bench", "model", "specs/tiny.tfs", "--quick", "--seq", "8", "--decode", "4", "--repeat", "1", "--warmup", "0",
                              "--threads", "2", "--weights-format", "f32,bf16,int8"])
@@ -55,7 +55,7 @@ final class WeightsFormatCLITests: XCTestCase {
             XCTAssertEqual(named.count, 2, "a prefill and a decode row for \(format):\n" + r.stdout)
         }
         XCTAssertTrue(r.stdout.contains("decode with 2-byte weights: each step reads"), r.stdout)
-        XCTAssertTrue(r.stdout.contains("decode with 1.125-byte weights: each step reads"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("decode with 1.0625-byte weights: each step reads"), r.stdout)
         XCTAssertFalse(r.stdout.contains("failed"), r.stdout)
     }
 

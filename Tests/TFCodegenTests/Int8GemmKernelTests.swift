@@ -2,12 +2,19 @@ import XCTest
 @testable import TFCodegen
 
 /// Runs an int8 GEMM kernel: activation codes `[T, lda]` with their group scales and code sums
-/// (`[T, groups]`), B's packed bytes with its scales replaced by `groupScales` (`[groups, paddedN]`).
+/// (`[T, groups]`), B's packed bytes with its scales replaced by `groupScales` (`[groups, paddedN]`,
+/// bf16 values, as the panels store them).
 func runInt8Gemm(_ kernel: CompiledKernel, a: [Int8], aScale: [Float], aSums: [Int32], b: Int8PanelLayout.Packed, groupScales: [Float], c: inout [Float], rows: Int) {
     var a = a, aScale = aScale, aSums = aSums, bytes = b.bytes
     let l = b.layout
     bytes.withUnsafeMutableBytes { raw in
-        for g in 0..<l.groups { for j in 0..<l.paddedN { raw.storeBytes(of: groupScales[g * l.paddedN + j], toByteOffset: l.scaleOffset(g, j), as: Float.self) } }
+        for g in 0..<l.groups {
+            for j in 0..<l.paddedN {
+                let scale = groupScales[g * l.paddedN + j]
+                precondition(BF16.float(BF16.round(scale)) == scale, "a test scale that bf16 cannot hold")
+                raw.storeBytes(of: BF16.round(scale), toByteOffset: l.scaleOffset(g, j), as: UInt16.self)
+            }
+        }
     }
     a.withUnsafeMutableBytes { pa in aScale.withUnsafeMutableBytes { ps in aSums.withUnsafeMutableBytes { psum in
         bytes.withUnsafeMutableBytes { pb in c.withUnsafeMutableBytes { pc in
@@ -60,7 +67,7 @@ final class Int8GemmKernelTests: XCTestCase {
             var keys = rng.array(cs.n * cs.k, scale: 2)
             for c in 0..<cs.k { keys[(cs.n - 1) * cs.k + c] = 0 }     // an all-zero parameter token
             let packed = spec.layout.packTransposed(keys)
-            let (kq, _) = Int8Quantization.quantizeRows(keys, rows: cs.n, cols: cs.k)
+            let (kq, _) = Int8Quantization.quantizeWeightRows(keys, rows: cs.n, cols: cs.k)
             for T in cs.rows {
                 var x = rng.array(T * cs.k, scale: 3)
                 for c in 0..<cs.k { x[(T / 2) * cs.k + c] = 0 }          // an all-zero activation row

@@ -19,14 +19,14 @@ final class Int8PattentionKernelTests: XCTestCase {
     }
 
     /// The kernel's arithmetic in Swift: X, K, Θ(S) and V quantised in groups of 32 along each
-    /// product's depth (K per parameter token over d_in, V per output feature over the tokens),
-    /// int sums per group scaled by both groups' scales. No rotary.
+    /// product's depth (K per parameter token over d_in, V per output feature over the tokens;
+    /// their scales the stored bf16 ones), int sums per group scaled by both groups' scales. No rotary.
     func emulated(x: [Float], T: Int, dIn: Int, eps: Float?, k: [Float], v: [Float], site: PattentionSite, y0: [Float]?) -> [Double] {
         let n = site.tokens, dOut = site.dOut, gd = Int8Quantization.groupDepth
         let gIn = Int8Quantization.groups(dIn), gN = Int8Quantization.groups(n)
-        let (qk, sk) = Int8Quantization.quantizeRows(k, rows: n, cols: dIn)
+        let (qk, sk) = Int8Quantization.quantizeWeightRows(k, rows: n, cols: dIn)
         let vT = (0..<dOut * n).map { v[($0 % n) * dOut + $0 / n] }          // vT[c, j] = V[j, c]
-        let (qv, sv) = Int8Quantization.quantizeRows(vT, rows: dOut, cols: n)
+        let (qv, sv) = Int8Quantization.quantizeWeightRows(vT, rows: dOut, cols: n)
         /// Σ over groups of (Σ a·b within the group) · aScale · bScale.
         func dot(_ qa: ArraySlice<Int8>, _ sa: ArraySlice<Float>, _ qb: ArraySlice<Int8>, _ sb: ArraySlice<Float>, groups: Int) -> Double {
             var total = 0.0
@@ -137,7 +137,7 @@ final class Int8PattentionKernelTests: XCTestCase {
             // Embedding: each row is the token's codes times their group scales.
             if !vnni {
                 let ids: [Int32] = [0, 129, 64, 7, 64]
-                let (q, s) = Int8Quantization.quantizeRows(table, rows: vocab, cols: d)
+                let (q, s) = Int8Quantization.quantizeWeightRows(table, rows: vocab, cols: d)
                 let tokens = UnsafeMutablePointer<Int32>.allocate(capacity: ids.count)
                 defer { tokens.deallocate() }
                 tokens.initialize(from: ids, count: ids.count)

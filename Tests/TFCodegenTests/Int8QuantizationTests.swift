@@ -11,13 +11,44 @@ final class Int8QuantizationTests: XCTestCase {
         return (x.map { max(-127, min(127, Int((Double($0) / s).rounded(.toNearestOrEven)))) }, s)
     }
 
-    /// A depth vector split into runs of 32 (the last shorter), each with its reference.
-    func referenceGroups(_ x: [Float]) -> [(range: Range<Int>, codes: [Int], scale: Double)] {
+    /// Reference for one group of stored weights: the scale max|x|/127 rounded up to the next
+    /// bf16 value (8 significant bits: a multiple of 2^(e−7) for 2^e ≤ s < 2^(e+1)), in Double;
+    /// codes round-half-even(x/scale), which then need no clamping.
+    func referenceWeightGroup(_ x: [Float]) -> (codes: [Int], scale: Double) {
+        let s = (x.map { abs(Double($0)) }.max() ?? 0) / 127
+        if s == 0 { return ([Int](repeating: 0, count: x.count), 0) }
+        let step = pow(2, (log2(s)).rounded(.down) - 7)
+        let stored = (s / step).rounded(.up) * step
+        return (x.map { Int((Double($0) / stored).rounded(.toNearestOrEven)) }, stored)
+    }
+
+    /// A depth vector split into runs of 32 (the last shorter), each with its reference
+    /// (`weights`: the stored weights' bf16 scales, else the activations' fp32 ones).
+    func referenceGroups(_ x: [Float], weights: Bool = false) -> [(range: Range<Int>, codes: [Int], scale: Double)] {
         stride(from: 0, to: x.count, by: 32).map { c0 in
             let r = c0 ..< min(x.count, c0 + 32)
-            let ref = referenceGroup(Array(x[r]))
+            let ref = weights ? referenceWeightGroup(Array(x[r])) : referenceGroup(Array(x[r]))
             return (r, ref.codes, ref.scale)
         }
+    }
+
+    /// Codes `[n, k]` of `n` depth vectors of length `k` (row-major `src`), by the weight reference.
+    func referenceWeightCodes(_ src: [Float], rows n: Int, depth k: Int) -> [Int8] {
+        (0..<n).flatMap { j in referenceGroups(Array(src[j * k ..< (j + 1) * k]), weights: true).flatMap { $0.codes.map { Int8($0) } } }
+    }
+
+    func testWeightScalesRoundUpToBF16() {
+        // 1/127 is not a bf16 value; its stored scale is the next one above, and the codes use it.
+        let x: [Float] = [1, -0.5, 0.25, 0]
+        let stored = x.withUnsafeBufferPointer { Int8Quantization.storedScale($0) }
+        let s = BF16.float(stored)
+        XCTAssertGreaterThan(Double(s), 1.0 / 127)
+        XCTAssertEqual(Double(s), referenceWeightGroup(x).scale)
+        XCTAssertLessThan(Double(s), 1.0 / 127 * (1 + 1.0 / 128))
+        // A scale that is already bf16 stays (127 · 2⁻⁸ gives 2⁻⁸ exactly); an all-zero group stores 0.
+        let exact = [Float(127.0 / 256), 0.1]
+        XCTAssertEqual(BF16.float(exact.withUnsafeBufferPointer { Int8Quantization.storedScale($0) }), 1.0 / 256)
+        XCTAssertEqual([Float](repeating: 0, count: 5).withUnsafeBufferPointer { Int8Quantization.storedScale($0) }, 0)
     }
 
     func testRowsMatchFloat64ReferenceInGroupsOf32() {
@@ -74,8 +105,8 @@ final class Int8QuantizationTests: XCTestCase {
                         }
                     }
                     for c in 0..<l.nr {
-                        XCTAssertEqual(raw.loadUnaligned(fromByteOffset: i, as: Float.self), p.groupScale(g, panel * l.nr + c), file: file, line: line)
-                        i += 4
+                        XCTAssertEqual(BF16.float(raw.loadUnaligned(fromByteOffset: i, as: UInt16.self)), p.groupScale(g, panel * l.nr + c), file: file, line: line)
+                        i += 2
                     }
                 }
             }
@@ -88,7 +119,7 @@ final class Int8QuantizationTests: XCTestCase {
         let l = p.layout
         for j in 0..<l.n {
             let column = (0..<l.k).map { at($0, j) }
-            for (g, ref) in referenceGroups(column).enumerated() {
+            for (g, ref) in referenceGroups(column, weights: true).enumerated() {
                 XCTAssertEqual(Double(p.groupScale(g, j)), ref.scale, accuracy: ref.scale * 1e-6, "column \(j) group \(g)", file: file, line: line)
                 for (i, kk) in ref.range.enumerated() {
                     XCTAssertEqual(Int(p.code(kk, j)), ref.codes[i], accuracy: 1, file: file, line: line)
@@ -108,7 +139,7 @@ final class Int8QuantizationTests: XCTestCase {
             let layout = Int8PanelLayout(k: k, n: n, nr: nr)
             let p = layout.packTransposed(keys)
             checkColumns(p) { kk, j in keys[j * k + kk] }
-            let (q, _) = Int8Quantization.quantizeRows(keys, rows: n, cols: k)
+            let q = referenceWeightCodes(keys, rows: n, depth: k)
             checkLayout(p) { kk, j in q[j * k + kk] }
         }
     }
@@ -121,7 +152,7 @@ final class Int8QuantizationTests: XCTestCase {
             let p = layout.pack(values)
             checkColumns(p) { kk, j in values[kk * n + j] }
             let vT = (0..<n * k).map { values[($0 % k) * n + $0 / k] }       // vT[j, kk] = V[kk, j]
-            let (q, _) = Int8Quantization.quantizeRows(vT, rows: n, cols: k)
+            let q = referenceWeightCodes(vT, rows: n, depth: k)
             checkLayout(p) { kk, j in q[j * k + kk] }
         }
     }
@@ -136,8 +167,8 @@ final class Int8QuantizationTests: XCTestCase {
         keys.withUnsafeBufferPointer { layout.packStored($0.baseAddress!, transposed: true, into: bytes) }
         let p = Int8PanelLayout(layout).packTransposed(keys)
         XCTAssertEqual(Array(UnsafeBufferPointer(start: bytes.assumingMemoryBound(to: UInt8.self), count: p.bytes.count)), p.bytes)
-        // One panel of 32 columns: a full group (8 quads) and a group of 4 quads (k 32..<48, 45..<48 zero), each with 32 scales.
-        XCTAssertEqual(p.bytes.count, (8 * 32 * 4 + 32 * 4) + (4 * 32 * 4 + 32 * 4))
+        // One panel of 32 columns: a full group (8 quads) and a group of 4 quads (k 32..<48, 45..<48 zero), each with 32 bf16 scales.
+        XCTAssertEqual(p.bytes.count, (8 * 32 * 4 + 32 * 2) + (4 * 32 * 4 + 32 * 2))
         XCTAssertEqual(layout.storedBytes % 64, 0)
         XCTAssertGreaterThanOrEqual(layout.storedBytes, p.bytes.count)
     }
@@ -152,7 +183,7 @@ final class Int8QuantizationTests: XCTestCase {
         var row = [Float](repeating: .nan, count: d)
         for j in 0..<vocab {
             row.withUnsafeMutableBufferPointer { p.dequantizedColumn(j, into: $0.baseAddress!) }
-            for ref in referenceGroups(Array(embedding[j * d ..< (j + 1) * d])) {
+            for ref in referenceGroups(Array(embedding[j * d ..< (j + 1) * d]), weights: true) {
                 for (i, c) in ref.range.enumerated() {
                     // Float rounding of the scale and of the product: a few ulp of the value.
                     let want = Double(ref.codes[i]) * ref.scale
