@@ -128,7 +128,8 @@ final class Int8GemmKernelTests: XCTestCase {
         let avx2 = try KernelModule(name: "i8_avx2", target: .portable(.avx2))
         _ = avx2.addInt8Gemm(Int8GemmKernelSpec(k: 37, n: 40, for: .avx2))
         let asm2 = try avx2.assembly()
-        for insn in ["vpsignb", "vpmaddubsw", "vpmaddwd", "vmaskmovps"] { XCTAssertTrue(asm2.contains(insn), "AVX2 int8 kernel lacks \(insn)") }
+        // vpmovzxwd: the bf16 group scales widened to fp32 (zero-extend, then shift).
+        for insn in ["vpsignb", "vpmaddubsw", "vpmaddwd", "vmaskmovps", "vpmovzxwd"] { XCTAssertTrue(asm2.contains(insn), "AVX2 int8 kernel lacks \(insn)") }
         XCTAssertFalse(asm2.contains("%zmm"))
         let host = TargetHost.host
         let vnniTarget = TargetHost(triple: host.triple, cpu: "x86-64-v4", features: "+avx512vnni", vector: .avx512)
@@ -136,6 +137,7 @@ final class Int8GemmKernelTests: XCTestCase {
         _ = vnni.addInt8Gemm(Int8GemmKernelSpec(k: 37, n: 40, vnni: true, for: .avx512))
         let asm = try vnni.assembly()
         XCTAssertTrue(asm.contains("vpdpbusd"), "VNNI int8 kernel lacks vpdpbusd")
+        XCTAssertTrue(asm.contains("vpmovzxwd"), "VNNI int8 kernel does not widen bf16 scales")
         XCTAssertTrue(asm.contains("%zmm"))
         XCTAssertFalse(asm.contains("vpmaddubsw"))
     }
