@@ -6,6 +6,8 @@ import CLLVM
 extension IRGen {
     var pvi32: LLVMTypeRef { LLVMPointerType(vi32, 0)! }
     var i16: LLVMTypeRef { LLVMInt16TypeInContext(context)! }
+    /// `i16*`: how bf16 data (a KV cache, panels, scales) is addressed element by element.
+    var pi16: LLVMTypeRef { LLVMPointerType(i16, 0)! }
 
     /// `<width x i32>` at `p + offset` 32-bit units (`p` is a float pointer).
     func loadI32V(_ p: LLVMValueRef, _ offset: LLVMValueRef) -> LLVMValueRef {
@@ -70,7 +72,6 @@ extension IRGen {
             let S = self.param(fn, 0), rows = self.param(fn, 1)
             let full = n / self.width * self.width, tail = n - full
             let pv16 = LLVMPointerType(LLVMVectorType(self.i16, 16)!, 0)!
-            let pi16 = LLVMPointerType(self.i16, 0)!
             self.loop(0, rows) { r in
                 let row = self.gep(S, self.mul(r, ld))
                 let half = self.bitcast(row, pi16)

@@ -16,7 +16,7 @@ extension KernelModule {
         defineKernel(symbol) { args, T, _ in
             let tokens = g.bitcast(g.load(g.gep(args, 0), align: 8), LLVMPointerType(g.i32, 0))
             let Y = g.argPtr(args, 2)
-            let table = bf16Table ? g.bitcast(g.load(g.gep(args, 1), align: 8), LLVMPointerType(g.i16, 0)!) : g.argPtr(args, 1)
+            let table = bf16Table ? g.bitcast(g.load(g.gep(args, 1), align: 8), g.pi16) : g.argPtr(args, 1)
             g.loop(0, T) { r in
                 let row = g.gep(table, g.mul(g.sext64(g.load(g.gep(tokens, r))), d)), y = g.gep(Y, g.mul(r, ldy))
                 if bf16Table { g.widenBF16Row(from: row, to: y, count: d) } else { g.copyRow(from: row, to: y, count: d) }

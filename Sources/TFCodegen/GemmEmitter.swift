@@ -306,7 +306,7 @@ extension IRGen {
                 let tile = self.sdiv(r, self.i64(mr))
                 let lane = LLVMBuildSRem(self.builder, r, self.i64(mr), "")!
                 let pairs = (k + 1) / 2
-                let dst = bf16Pairs ? self.gep(self.bitcast(Ap, LLVMPointerType(self.i16, 0)!), self.add(self.mul(tile, 2 * pairs * mr), self.mul(lane, 2)))
+                let dst = bf16Pairs ? self.gep(self.bitcast(Ap, self.pi16), self.add(self.mul(tile, 2 * pairs * mr), self.mul(lane, 2)))
                     : self.gep(Ap, self.add(self.mul(tile, k * mr), lane))
                 var mean: LLVMValueRef = self.vzero, rstd: LLVMValueRef = self.vzero
                 if let eps = layerNormEps {

@@ -127,7 +127,7 @@ extension IRGen {
                 let base = self.mul(group, groupBytes)
                 let sums = groupSums(group, base: base, count: count)
                 // The group's scales (bf16) follow its codes in the panel.
-                let scales = self.bitcast(self.gep(B, self.add(base, count * s.nr * 4)), LLVMPointerType(self.i16, 0)!)
+                let scales = self.bitcast(self.gep(B, self.add(base, count * s.nr * 4)), self.pi16)
                 let ws = (0..<nv).map { self.loadBF16Vector(scales, self.i64($0 * self.width)) }
                 var totals = totals
                 for i in 0..<rows {

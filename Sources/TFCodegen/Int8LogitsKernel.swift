@@ -72,12 +72,12 @@ extension KernelModule {
                 // Column j: panel j / nr, lane j % nr (`Int8PanelLayout.offset` and `scaleOffset`:
                 // a lane's codes are 4-byte words, its scales 2-byte ones).
                 let panel = g.sdiv(j, g.i64(layout.nr)), lane = LLVMBuildSRem(g.builder, j, g.i64(layout.nr), "")!
-                let column = g.gep(codes, g.add(g.mul(panel, layout.panelBytes), g.mul(lane, 4)))
-                let scaleLane = g.gep(codes, g.add(g.mul(panel, layout.panelBytes), g.mul(lane, Int8PanelLayout.scaleBytes)))
+                let panelStart = g.gep(codes, g.mul(panel, layout.panelBytes))
+                let column = g.gep(panelStart, g.mul(lane, 4)), scaleLane = g.gep(panelStart, g.mul(lane, Int8PanelLayout.scaleBytes))
                 let y = g.gep(Y, g.mul(t, ldy))
                 for group in 0..<layout.groups {
                     let quads = layout.quads(inGroup: group), base = group * layout.groupBytes
-                    let scale = g.loadBF16Scalar(g.bitcast(g.gep(scaleLane, base + quads * layout.nr * 4), LLVMPointerType(g.i16, 0)!))
+                    let scale = g.loadBF16Scalar(g.bitcast(g.gep(scaleLane, base + quads * layout.nr * 4), g.pi16))
                     let k0 = group * Int8Quantization.groupDepth, k1 = min(layout.k, k0 + Int8Quantization.groupDepth)
                     g.loop(0, g.i64(k1 - k0)) { i in
                         let offset = g.add(g.mul(g.sdiv(i, g.i64(4)), layout.nr * 4), LLVMBuildAnd(g.builder, i, g.i64(3), "")!)

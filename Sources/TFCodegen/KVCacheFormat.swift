@@ -44,7 +44,7 @@ public enum KVCacheFormat: String, CaseIterable, Hashable, Sendable, CustomStrin
 extension IRGen {
     /// The cache argument as a pointer to its elements.
     func cachePointer(_ p: LLVMValueRef, _ format: KVCacheFormat) -> LLVMValueRef {
-        format == .f32 ? p : bitcast(p, LLVMPointerType(i16, 0)!)
+        format == .f32 ? p : bitcast(p, pi16)
     }
 
     /// Stores the fp32 scalar `x` as element `offset` of a cache.
