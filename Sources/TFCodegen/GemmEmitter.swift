@@ -6,11 +6,15 @@ enum ALayout: Hashable {
     case packed
     /// Row-major with leading dimension `lda`.
     case rowMajor(lda: Int)
+    /// The transpose of a row-major `[k, rows]` matrix of row stride `ld`: `A[i, kk]` at
+    /// `kk·ld + i` (a weight gradient's `Aᵀ`, read in place: `TransposedGemm.swift`).
+    case transposed(ld: Int)
 
     var key: String {
         switch self {
         case .packed: return "p"
         case .rowMajor(let lda): return "r\(lda)"
+        case .transposed(let ld): return "t\(ld)"
         }
     }
 }
@@ -62,11 +66,23 @@ struct GemmShape: Hashable {
     /// 32-bit rows of one panel (k, or k pairs).
     var bDepth: Int { (k + bGroup - 1) / bGroup }
     /// Units between consecutive k (or k pairs) of one row of A.
-    var aColStride: Int { if case .packed = a { return mr } else { return 1 } }
+    var aColStride: Int {
+        switch a {
+        case .packed: return mr
+        case .rowMajor: return 1
+        case .transposed(let ld): return ld
+        }
+    }
     /// Units between consecutive rows of A inside a tile.
     var aRowStride: Int { if case .rowMajor(let lda) = a { return lda } else { return 1 } }
     /// Units between consecutive row tiles of A.
-    var aTileStride: Int { if case .rowMajor(let lda) = a { return lda * mr } else { return (k + aGroup - 1) / aGroup * mr } }
+    var aTileStride: Int {
+        switch a {
+        case .packed: return (k + aGroup - 1) / aGroup * mr
+        case .rowMajor(let lda): return lda * mr
+        case .transposed: return mr
+        }
+    }
     /// Panels outermost (each `rows x nr` C strip is finished in L1 across all depth blocks)
     /// unless a row block of A exceeds 1 MiB; then depth blocks outermost (one `rows x kc`
     /// slice of A stays in L2 across all panels). Measured on znver3 (512 KiB L2): panels

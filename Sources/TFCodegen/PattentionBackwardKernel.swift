@@ -8,9 +8,11 @@ import CLLVM
 /// place (`ALayout.rowMajor`: no packing, measured as fast as packed row tiles at mid's shapes);
 /// Θ and its backward are vector code (`pattentionActivation` and
 /// `pattentionActivationBackward`), with the zero-norm-row rule (such a row's gradient is 0).
-/// With several threads, contiguous runs of row blocks are tasks, each adding into its own zeroed
-/// partial dK and dV, summed into dK and dV in task order afterwards (deterministic for a given
-/// thread count); with one thread (or one block) the blocks add into dK and dV directly.
+/// With one thread (or one block) the blocks add into dK and dV directly. With several threads
+/// and saved scores the work runs in two phases, rows then weight-gradient tiles (below), with
+/// the one-thread bits; recomputing, contiguous runs of row blocks are tasks, each adding into
+/// its own zeroed partial dK and dV, summed in task order afterwards (deterministic for a given
+/// thread count).
 ///
 /// ABI: `args = [X [T, d_in], Kt, Vt, Kp, dY [T, d_out], dX [T, d_in] (+=), dK [n, d_in] (+=), dV [n, d_out] (+=),
 /// partials]`, `T` rows; `p0` nonzero writes dX (`dX = dS·K`, the first contribution: the caller
@@ -21,7 +23,8 @@ import CLLVM
 /// With `scoresSaved`, the forward kept S and A = Θ(S) (`[T, ld]` each, written by
 /// `addPattentionTrainingForward` with the same score GEMM, so the same bits): the backward reads
 /// them instead of recomputing the first product and Θ. Its ABI then has S in Kt's place and A
-/// appended: `[X, S, Vt, Kp, dY, dX, dK, dV, partials, A]`.
+/// appended: `[X, S, Vt, Kp, dY, dX, dK, dV, partials, A]`; with several threads S is
+/// overwritten (with dS).
 public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertible {
     public var dIn: Int
     public var site: PattentionSite
@@ -41,8 +44,9 @@ public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertibl
     /// Tasks of the multi-threaded path at most (bounds the partial sums' memory).
     public static let maxTasks = 16
     var maxTasks: Int { Self.maxTasks }
-    /// Floats of the `partials` argument for `threads` threads.
-    public func partialFloats(threads: Int) -> Int { min(max(threads, 1), Self.maxTasks) * n * (dIn + dOut) }
+    /// Floats of the `partials` argument for `threads` threads (none with saved scores: their
+    /// threads split dK's and dV's rows instead of summing partial copies).
+    public func partialFloats(threads: Int) -> Int { scoresSaved ? 0 : min(max(threads, 1), Self.maxTasks) * n * (dIn + dOut) }
 
     /// Rows per block (one block's scores, activations and their gradients live in scratch).
     static let rowBlock = TransposedGemmSpec.depth
@@ -72,27 +76,29 @@ public struct PattentionBackwardSpec: Hashable, Sendable, CustomStringConvertibl
 }
 
 extension IRGen {
-    /// Θ's backward over a block of rows, in place: `void act_bwd(const float *S, float *dA, i64 rows)`
-    /// turns `dA = dL/dΘ(S)` into `dL/dS` for `n` valid columns of row stride `ld`.
+    /// Θ's backward over a block of rows: `void act_bwd(const float *S, float *dA, float *dS, i64 rows)`
+    /// turns `dA = dL/dΘ(S)` into `dS = dL/dS` for `n` valid columns of row stride `ld`; dS may be
+    /// dA (in place) or S (each element of S is read before its dS is written), and dA is
+    /// scratch either way.
     /// - l2_norm_gelu, `a = gelu(c·s)`, `c = τ/‖s‖`: `du = dA ⊙ gelu'(c·s)`, `dS = c·(du − s·(s·du)/‖s‖²)`.
     /// - gelu_l2_norm, `a = τ·g/‖g‖`, `g = gelu(s)`: `dS = c·(dA − g·(g·dA)/‖g‖²) ⊙ gelu'(s)`, `c = τ/‖g‖`.
     /// - softmax, `a = n·p`: `dS = n·p ⊙ (dA − p·dA)`.
     func pattentionActivationBackward(_ site: PattentionSite, ld: Int) -> IRFunction {
         let n = site.tokens
         let name = "tfc.act_bwd.\(site.activation.rawValue).n\(n).ld\(ld).tau\(site.tau.bitPattern)"
-        return define(name, voidT, [pf32, pf32, i64], attributes: ["nounwind"]) { fn in
-            let S = self.param(fn, 0), D = self.param(fn, 1), rows = self.param(fn, 2)
+        return define(name, voidT, [pf32, pf32, pf32, i64], attributes: ["nounwind"]) { fn in
+            let S = self.param(fn, 0), D = self.param(fn, 1), Out = self.param(fn, 2), rows = self.param(fn, 3)
             let full = n / self.width * self.width
             let tail = n - full
             let tailMask = self.laneMask(tail)
             let fullEnd = self.i64(full)
             self.loop(0, rows) { r in
-                let s = self.gep(S, self.mul(r, ld)), d = self.gep(D, self.mul(r, ld))
-                /// `d = f(s, d)` over the row (tail masked).
-                func mapRow(_ f: (LLVMValueRef, LLVMValueRef) -> LLVMValueRef) {
-                    self.loop(0, fullEnd, step: self.width) { c in self.storeV(f(self.loadV(s, c), self.loadV(d, c)), d, c) }
+                let s = self.gep(S, self.mul(r, ld)), d = self.gep(D, self.mul(r, ld)), out = self.gep(Out, self.mul(r, ld))
+                /// `into = f(s, d)` over the row (tail masked): `d` for a step on the way, `out` for the last.
+                func mapRow(into: LLVMValueRef, _ f: (LLVMValueRef, LLVMValueRef) -> LLVMValueRef) {
+                    self.loop(0, fullEnd, step: self.width) { c in self.storeV(f(self.loadV(s, c), self.loadV(d, c)), into, c) }
                     if tail > 0 {
-                        self.maskedStoreV(f(self.maskedLoadV(s, fullEnd, tailMask), self.maskedLoadV(d, fullEnd, tailMask)), d, fullEnd, tailMask)
+                        self.maskedStoreV(f(self.maskedLoadV(s, fullEnd, tailMask), self.maskedLoadV(d, fullEnd, tailMask)), into, fullEnd, tailMask)
                     }
                 }
                 /// Σ f(s, d) over the row (inactive tail lanes excluded).
@@ -119,14 +125,14 @@ extension IRGen {
                 case .l2NormGelu:
                     let ss = reduceRow { x, _ in self.fmul(x, x) }
                     let c = self.splat(scale(ss))
-                    mapRow { x, g in self.fmul(g, self.vgeluDerivative(self.fmul(x, c))) }
+                    mapRow(into: d) { x, g in self.fmul(g, self.vgeluDerivative(self.fmul(x, c))) }
                     let k = self.splat(self.fmul(reduceRow { x, du in self.fmul(x, du) }, inverse(ss)))
-                    mapRow { x, du in self.fmul(c, self.fsub(du, self.fmul(x, k))) }
+                    mapRow(into: out) { x, du in self.fmul(c, self.fsub(du, self.fmul(x, k))) }
                 case .geluL2Norm:
                     let ss = reduceRow { x, _ in let g = self.vgelu(x); return self.fmul(g, g) }
                     let c = self.splat(scale(ss))
                     let k = self.splat(self.fmul(reduceRow { x, g in self.fmul(self.vgelu(x), g) }, inverse(ss)))
-                    mapRow { x, g in
+                    mapRow(into: out) { x, g in
                         self.fmul(self.fmul(c, self.fsub(g, self.fmul(self.vgelu(x), k))), self.vgeluDerivative(x))
                     }
                 case .softmax:
@@ -141,7 +147,7 @@ extension IRGen {
                     let inv = self.splat(self.fdiv(self.f32(1), sum))
                     let dot = self.splat(self.fmul(reduceRow { x, g in self.fmul(self.vexp(self.fsub(x, mv)), g) }, self.extract(inv, 0)))
                     let scaleN = self.fmul(inv, self.vsplat(Float(n)))
-                    mapRow { x, g in self.fmul(self.fmul(scaleN, self.vexp(self.fsub(x, mv))), self.fsub(g, dot)) }
+                    mapRow(into: out) { x, g in self.fmul(self.fmul(scaleN, self.vexp(self.fsub(x, mv))), self.fsub(g, dot)) }
                 }
             }
             self.retVoid()
@@ -204,12 +210,12 @@ extension KernelModule {
                     g.call(act, [A, rows])
                 }
                 // dV += Aᵀ·dY.
-                g.call(dVGemm, [A, dy, dV, rows, rest])
+                g.call(dVGemm, [A, dy, dV, rows, g.i64(0), g.i64(g.transposedGemmTiles(dVSpec)), rest])
                 // dA = dY·Vᵀ, then dS = Θ'(S)ᵀ(dA) in place.
                 g.call(dAGemm, [dy, Vt, dA, rows, g.i64(0), g.i64(dAShape.panels), g.bool(false)])
-                g.call(actBackward, [S, dA, rows])
+                g.call(actBackward, [S, dA, dA, rows])
                 // dK += dSᵀ·X, dX += dS·K.
-                g.call(dKGemm, [dA, x, dK, rows, rest])
+                g.call(dKGemm, [dA, x, dK, rows, g.i64(0), g.i64(g.transposedGemmTiles(dKSpec)), rest])
                 g.call(dXGemm, [dA, Kp, g.gep(dX, g.mul(r0, din)), rows, g.i64(0), g.i64(dXShape.panels), addsDX])
             }
             g.retVoid()
@@ -226,15 +232,53 @@ extension KernelModule {
                             g.icmp(LLVMIntEQ, g.contextInt(ctx, 5), g.i64(0))])
         }
 
+        // Saved S and A, several threads: two parallel phases, each split without partial sums.
+        // 1. Row blocks: dA = dY·Vᵀ, dS = Θ'(S)ᵀ(dA) written over S (the forward's, used only
+        //    here), dX (+)= dS·K. 2. Chunks of dK's and dV's row tiles over all T rows: dK += dSᵀ·X,
+        //    dV += Aᵀ·dY, block by block of the same rows as the one-thread path, so the bits are
+        //    those of one thread.
+        let dAMr = dAShape.mr
+        // ctx: 0 args, 1 T, 2 row blocks, 3 p0 (nonzero: dX written)
+        let rowTask = g.task(symbol + ".rows") { ctx, b in
+            let args = g.intToPtr(g.contextInt(ctx, 0), ppi8), T = g.contextInt(ctx, 1)
+            let (r0, rows) = g.rowBlockRange(b, blocks: g.contextInt(ctx, 2), rows: T, mr: dAMr)
+            let S = g.gep(g.argPtr(args, 1), g.mul(r0, ld)), dA = g.threadScratch(floats: g.i64(block))
+            g.call(dAGemm, [g.gep(g.argPtr(args, 4), g.mul(r0, dout)), g.argPtr(args, 2), dA, rows, g.i64(0), g.i64(dAShape.panels), g.bool(false)])
+            g.call(actBackward, [S, dA, S, rows])
+            g.call(dXGemm, [S, g.argPtr(args, 3), g.gep(g.argPtr(args, 5), g.mul(r0, din)), rows, g.i64(0), g.i64(dXShape.panels),
+                            g.icmp(LLVMIntEQ, g.contextInt(ctx, 3), g.i64(0))])
+        }
+        // ctx: 0 args, 1 T, 2 chunks of each weight gradient; tasks [0, chunks) are dK's, the rest dV's.
+        let weightTask = g.task(symbol + ".weights") { ctx, i in
+            let args = g.intToPtr(g.contextInt(ctx, 0), ppi8), T = g.contextInt(ctx, 1), chunks = g.contextInt(ctx, 2)
+            g.ifElse(g.icmp(LLVMIntSLT, i, chunks), then: {
+                g.callTransposedGemmChunk(dKGemm, dKSpec, A: g.argPtr(args, 1), B: g.argPtr(args, 0), C: g.argPtr(args, 6), rows: T, chunk: i, of: chunks)
+                return []
+            }, otherwise: {
+                g.callTransposedGemmChunk(dVGemm, dVSpec, A: g.argPtr(args, 9), B: g.argPtr(args, 4), C: g.argPtr(args, 7), rows: T,
+                                          chunk: g.sub(i, chunks), of: chunks)
+                return []
+            })
+        }
+
         defineKernel(symbol) { args, T, p0 in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
                 let dK = g.argPtr(args, 6), dV = g.argPtr(args, 7), partials = g.argPtr(args, 8)
                 let count = g.ceilDiv(T, rb)
-                let tasks = g.smin(count, g.smin(g.numThreads(), g.i64(spec.maxTasks)))
-                g.ifElse(g.icmp(LLVMIntSLE, tasks, g.i64(1)), then: {
+                let threads = g.numThreads()
+                let tasks = g.smin(count, g.smin(threads, g.i64(spec.maxTasks)))
+                let oneThread = g.icmp(LLVMIntSLE, saved ? threads : tasks, g.i64(1))
+                g.ifElse(oneThread, then: {
                     g.call(blocks, [args, T, g.i64(0), count, dK, dV, g.icmp(LLVMIntEQ, p0, g.i64(0))])
                     return []
                 }, otherwise: {
+                    if saved {
+                        let rowBlocks = g.rowBlockCount(rows: T, rowBlock: rb, mr: dAMr, threads: threads)
+                        g.parallelFor(rowTask, g.makeContext([g.ptrToInt(args), T, rowBlocks, p0]), rowBlocks)
+                        let chunks = g.transposedGemmChunks(dKSpec)
+                        g.parallelFor(weightTask, g.makeContext([g.ptrToInt(args), T, chunks]), g.mul(chunks, g.i64(2)))
+                        return []
+                    }
                     g.parallelFor(task, g.makeContext([g.ptrToInt(args), T, count, tasks, partials, p0]), tasks)
                     // The partial sums in task order: the same bits for the same thread count.
                     g.loop(0, tasks) { c in

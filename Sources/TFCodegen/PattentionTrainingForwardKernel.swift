@@ -35,10 +35,11 @@ extension KernelModule {
         let scoreGemm = g.gemmBlock(scoreShape), valueGemm = g.gemmBlock(valueShape)
         let act = g.pattentionActivation(spec.site, ld: ld)
 
-        // ctx: 0 X, 1 Kt, 2 Vp, 3 Y, 4 S, 5 A, 6 T
+        // ctx: 0 X, 1 Kt, 2 Vp, 3 Y, 4 S, 5 A, 6 T, 7 blocks
+        let mr = scoreShape.mr
         let perBlock = g.task(symbol + ".block") { ctx, b in
             let T = g.contextInt(ctx, 6)
-            let r0 = g.mul(b, rb), rows = g.smin(g.i64(rb), g.sub(T, r0))
+            let (r0, rows) = g.rowBlockRange(b, blocks: g.contextInt(ctx, 7), rows: T, mr: mr)
             let S = g.gep(g.contextPtr(ctx, 4), g.mul(r0, ld)), A = g.gep(g.contextPtr(ctx, 5), g.mul(r0, ld))
             g.call(scoreGemm, [g.gep(g.contextPtr(ctx, 0), g.mul(r0, din)), g.contextPtr(ctx, 1), S, rows, g.i64(0), g.i64(scoreShape.panels), g.bool(false)])
             g.loop(0, rows) { r in g.copyRow(from: g.gep(S, g.mul(r, ld)), to: g.gep(A, g.mul(r, ld)), count: n) }
@@ -47,8 +48,10 @@ extension KernelModule {
         }
         defineKernel(symbol) { args, T, _ in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
-                let ctx = g.makeContext((0..<6).map { g.argPtr(args, $0) } + [T])
-                g.parallelFor(perBlock, ctx, g.ceilDiv(T, rb))
+                // Blocks of at most `rb` rows, as many a thread (each row's bits are its own).
+                let blocks = g.rowBlockCount(rows: T, rowBlock: rb, mr: mr, threads: g.numThreads())
+                let ctx = g.makeContext((0..<6).map { g.argPtr(args, $0) } + [T, blocks])
+                g.parallelFor(perBlock, ctx, blocks)
             }
         }
         return symbol

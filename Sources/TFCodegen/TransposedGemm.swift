@@ -2,10 +2,12 @@ import CLLVM
 
 /// The weight-gradient product of training, `C[m, n] += Aᵀ · B` with A `[R, m]` and B `[R, n]`
 /// row-major and R (the rows of a batch, T) known only at run time: `dV += Aᵀ·dY`, `dK += dSᵀ·X`,
-/// `dEmbed += dLogitsᵀ·X`. The reduction runs over rows, so both operands are repacked per block
-/// of `depth` rows: Aᵀ into the micro-kernel's packed row tiles, B into weight panels. The same
-/// register-tile micro-kernel as every other GEMM (`microKernel`) does the arithmetic, with the
-/// block's row count as its run-time depth (no work on padding).
+/// `dEmbed += dLogitsᵀ·X`. The reduction runs over rows, in blocks of `depth` rows: the micro-kernel
+/// reads Aᵀ in place (`ALayout.transposed`: a tile's `mr` rows are adjacent columns of A) and
+/// B's rows in place when its columns are whole tiles (else B is packed into panels per block).
+/// The same register-tile micro-kernel as every other GEMM (`microKernel`) does the arithmetic,
+/// with the block's row count as its run-time depth (no work on padding). Row tiles of C are
+/// independent, so threads split them (no partial sums, the same bits at any thread count).
 ///
 /// ABI: `args = [A, B, C]`, `T` = R rows; `p0` ignored.
 public struct TransposedGemmSpec: Hashable, Sendable, CustomStringConvertible {
@@ -69,32 +71,42 @@ extension IRGen {
         }
     }
 
-    /// `void gemm_at(const float *A, const float *B, float *C, i64 R, float *scratch)`:
-    /// `C += Aᵀ·B` block by block of `TransposedGemmSpec.depth` rows; `scratch` holds
-    /// `transposedGemmScratch(spec)` floats.
+    /// The micro-kernel shape of `C += Aᵀ·B`: A read in place as the transpose of its row-major
+    /// `[R, m]` (`ALayout.transposed`), B in place when its columns are whole tiles (else packed
+    /// per depth block), `depth` rows a block.
+    func transposedGemmShape(_ spec: TransposedGemmSpec) -> GemmShape {
+        let schedule = GemmSchedule.choose(k: TransposedGemmSpec.depth, n: spec.n, for: vector)
+        return GemmShape(k: TransposedGemmSpec.depth, n: spec.n, a: .transposed(ld: spec.lda), ldc: spec.ldc, schedule: schedule)
+            .inPlaceB(ldb: spec.ldb)
+    }
+
+    /// Row tiles (`mr` rows of C each) of `C += Aᵀ·B`.
+    func transposedGemmTiles(_ spec: TransposedGemmSpec) -> Int { (spec.m + transposedGemmShape(spec).mr - 1) / transposedGemmShape(spec).mr }
+
+    /// `void gemm_at(const float *A, const float *B, float *C, i64 R, i64 t0, i64 t1, float *scratch)`:
+    /// row tiles `t0 ..< t1` of `C += Aᵀ·B`, block by block of `TransposedGemmSpec.depth` rows;
+    /// `scratch` holds `transposedGemmScratch(spec)` floats. Each tile of C adds one product a
+    /// block, the blocks in order, whatever the tile range: any split of the tiles among threads
+    /// gives the bits of one call over all of them.
     func transposedGemm(_ spec: TransposedGemmSpec) -> IRFunction {
         let depth = TransposedGemmSpec.depth
-        let schedule = GemmSchedule.choose(k: depth, n: spec.n, for: vector)
-        let shape = GemmShape(k: depth, n: spec.n, a: .packed, ldc: spec.ldc, schedule: schedule)
-        let mr = schedule.mr, nr = schedule.nr
+        let shape = transposedGemmShape(spec)
+        let mr = shape.mr, nr = shape.nr
         let ukrs = (1...mr).map { microKernel(shape, rows: $0) }
-        let packA = packPanels(cols: spec.m, ld: spec.lda, width: mr, depth: depth)
-        let packB = packPanels(cols: spec.n, ld: spec.ldb, width: nr, depth: depth)
-        let aFloats = (spec.m + mr - 1) / mr * mr * depth
-        return define("tfc.gemm_at.\(stableHash(spec.description))", voidT, [pf32, pf32, pf32, i64, pf32], attributes: ["nounwind"]) { fn in
-            let A = self.param(fn, 0), B = self.param(fn, 1), C = self.param(fn, 2), R = self.param(fn, 3), scratch = self.param(fn, 4)
-            let Ap = scratch, Bp = self.gep(scratch, aFloats)
-            let tiles = (spec.m + mr - 1) / mr
+        let packB = shape.readsBInPlace ? nil : packPanels(cols: spec.n, ld: spec.ldb, width: nr, depth: depth)
+        return define("tfc.gemm_at.\(stableHash(spec.description))", voidT, [pf32, pf32, pf32, i64, i64, i64, pf32], attributes: ["nounwind"]) { fn in
+            let A = self.param(fn, 0), B = self.param(fn, 1), C = self.param(fn, 2), R = self.param(fn, 3)
+            let t0 = self.param(fn, 4), t1 = self.param(fn, 5), scratch = self.param(fn, 6)
             self.loop(self.i64(0), R, step: depth) { r0 in
                 let rows = self.smin(self.i64(depth), self.sub(R, r0))
-                self.call(packA, [self.gep(A, self.mul(r0, spec.lda)), rows, Ap])
-                self.call(packB, [self.gep(B, self.mul(r0, spec.ldb)), rows, Bp])
+                let Ab = self.gep(A, self.mul(r0, spec.lda)), Bb = self.gep(B, self.mul(r0, spec.ldb))
+                if let packB { self.call(packB, [Bb, rows, scratch]) }
                 self.loop(0, self.i64(shape.panels)) { p in
                     let nValid = self.smin(self.i64(nr), self.sub(self.i64(spec.n), self.mul(p, nr)))
-                    let Bpanel = self.gep(Bp, self.mul(p, nr * depth))
-                    self.loop(0, self.i64(tiles)) { t in
+                    let Bpanel = packB == nil ? self.gep(Bb, self.mul(p, nr)) : self.gep(scratch, self.mul(p, nr * depth))
+                    self.loop(t0, t1) { t in
                         let tileRows = self.smin(self.i64(mr), self.sub(self.i64(spec.m), self.mul(t, mr)))
-                        let args = [self.gep(Ap, self.mul(t, mr * depth)), Bpanel,
+                        let args = [self.gep(Ab, self.mul(t, mr)), Bpanel,
                                     self.gep(C, self.add(self.mul(t, mr * spec.ldc), self.mul(p, nr))), rows, nValid, self.bool(true)]
                         self.switchOn(self.sub(tileRows, self.i64(1)), cases: (0..<mr).map { m in (m, { self.call(ukrs[m], args) }) })
                     }
@@ -104,26 +116,49 @@ extension IRGen {
         }
     }
 
-    /// Floats of scratch `transposedGemm(spec)` needs.
+    /// Floats of scratch `transposedGemm(spec)` needs (B's panels of one block, unless B is read in place).
     func transposedGemmScratch(_ spec: TransposedGemmSpec) -> Int {
-        let schedule = GemmSchedule.choose(k: TransposedGemmSpec.depth, n: spec.n, for: vector)
-        let mr = schedule.mr, nr = schedule.nr
-        return ((spec.m + mr - 1) / mr * mr + (spec.n + nr - 1) / nr * nr) * TransposedGemmSpec.depth
+        let shape = transposedGemmShape(spec)
+        return shape.readsBInPlace ? 0 : shape.panels * shape.nr * TransposedGemmSpec.depth
+    }
+}
+
+extension IRGen {
+    /// Chunk `c` of `chunks` of `transposedGemm(spec)`'s row tiles: `[c·tiles/chunks, (c+1)·tiles/chunks)`.
+    func callTransposedGemmChunk(_ body: IRFunction, _ spec: TransposedGemmSpec, A: LLVMValueRef, B: LLVMValueRef, C: LLVMValueRef,
+                                 rows: LLVMValueRef, chunk c: LLVMValueRef, of chunks: LLVMValueRef) {
+        let tiles = i64(transposedGemmTiles(spec))
+        call(body, [A, B, C, rows, sdiv(mul(c, tiles), chunks), sdiv(mul(add(c, i64(1)), tiles), chunks),
+                    threadScratch(floats: i64(transposedGemmScratch(spec)))])
+    }
+
+    /// Chunks to split `transposedGemm(spec)`'s row tiles into for the pool's threads: a few a
+    /// thread (chunks are taken dynamically, so a thread that others' jobs delay does fewer),
+    /// one when one thread runs.
+    func transposedGemmChunks(_ spec: TransposedGemmSpec) -> LLVMValueRef {
+        let threads = numThreads()
+        return select(icmp(LLVMIntSLE, threads, i64(1)), i64(1), smin(i64(transposedGemmTiles(spec)), mul(threads, i64(4))))
     }
 }
 
 extension KernelModule {
-    /// Emits a stand-alone `C += Aᵀ·B` kernel (once per distinct spec) and returns its symbol.
+    /// Emits a stand-alone `C += Aᵀ·B` kernel (once per distinct spec) and returns its symbol;
+    /// with several threads, chunks of C's row tiles are the tasks (the bits do not change).
     @discardableResult
     public func addTransposedGemm(_ spec: TransposedGemmSpec) -> String {
         let symbol = spec.symbol
         if hasKernel(symbol) { return symbol }
         let g = gen
         let body = g.transposedGemm(spec)
-        let floats = g.transposedGemmScratch(spec)
+        // ctx: 0 A, 1 B, 2 C, 3 R, 4 chunks
+        let chunk = g.task(symbol + ".chunk") { ctx, c in
+            g.callTransposedGemmChunk(body, spec, A: g.contextPtr(ctx, 0), B: g.contextPtr(ctx, 1), C: g.contextPtr(ctx, 2),
+                                      rows: g.contextInt(ctx, 3), chunk: c, of: g.contextInt(ctx, 4))
+        }
         defineKernel(symbol) { args, T, _ in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
-                g.call(body, [g.argPtr(args, 0), g.argPtr(args, 1), g.argPtr(args, 2), T, g.threadScratch(floats: g.i64(floats))])
+                let chunks = g.transposedGemmChunks(spec)
+                g.parallelFor(chunk, g.makeContext([g.argPtr(args, 0), g.argPtr(args, 1), g.argPtr(args, 2), T, chunks]), chunks)
             }
         }
         return symbol

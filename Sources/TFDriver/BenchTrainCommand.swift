@@ -57,9 +57,11 @@ struct BenchTrainCommand: ParsableCommand {
                                    threads: options.threads, backend: backend, vector: vector[0])
             }
             let clock: StepClock = cpuTime ? .processCPU : .wall
-            /// One step of `body`, in seconds of `clock`.
-            func timedStep(_ body: @escaping () -> Void) -> () -> Double {
-                { let start = clock.now(); body(); return clock.now() - start }
+            /// One step of `body`, in seconds of `clock`, after the untimed `blas()`: BLAS threads
+            /// up for the naive side, parked for the fused one (`BLASThreads`: OpenBLAS workers
+            /// left spinning after a naive step would hold the cores the fused step's pool needs).
+            func timedStep(blas: @escaping () -> Void, _ body: @escaping () -> Void) -> () -> Double {
+                { blas(); let start = clock.now(); body(); return clock.now() - start }
             }
             let naive = try trainer(.naive)
             var fused: Trainer? = nil, fusedError: String? = nil, compile: Double? = nil
@@ -73,8 +75,8 @@ struct BenchTrainCommand: ParsableCommand {
                 fusedError = "\(error)"
             }
             progress.finish()
-            var sides: [() -> Double] = [timedStep { _ = naive.step() }]
-            if let fused { sides.append(timedStep { _ = fused.step() }) }
+            var sides: [() -> Double] = [timedStep(blas: BLASThreads.wake) { _ = naive.step() }]
+            if let fused { sides.append(timedStep(blas: BLASThreads.park) { _ = fused.step() }) }
             // Last in each round: one sgemm of the start's size, by the steps' clock, so % peak
             // compares a step with the peak of its own moments (as `bench model` does).
             let sgemm = SgemmProbe(size: peak.sgemmSize)

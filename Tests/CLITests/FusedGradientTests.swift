@@ -71,6 +71,30 @@ final class FusedGradientTests: XCTestCase {
         try compare(text, tokens: tokens, "tiny, 300 tokens, 2 threads", threads: 2)
     }
 
+    /// The fused gradients do not depend on the thread count: with saved scores the Pattention
+    /// backward splits rows, then weight-gradient tiles, never summing partial copies (before,
+    /// 2 threads summed two partial dK and dV and gave other bits). 300 tokens: three row blocks.
+    func testThreadCountKeepsTheBits() throws {
+        let text = try specText("specs/tiny.tfs").replacingOccurrences(of: "context = 128", with: "context = 320")
+        let dir = try TFC.temporaryDirectory(self)
+        let (spec, weights) = try GradientSpecVariants.materialize(text, in: dir)
+        var random = UInt64(777)
+        let list = (0..<300).map { _ -> String in random = random &* 6364136223846793005 &+ 1442695040888963407; return String(random >> 56) }
+            .joined(separator: ",")
+        for target in TFC.runnableTargets {
+            var files: [Data] = []
+            for threads in [1, 2] {
+                let out = dir.appendingPathComponent("g-\(target)-\(threads).safetensors").path
+                let run = try TFC.run(["grad", spec, "--weights", weights, "--tokens", list, "-o", out, "--backend", "fused",
+                                       "--threads", String(threads), "--target-cpu", target])
+                XCTAssertSucceeded(run, "tfc grad --threads \(threads) --target-cpu \(target)")
+                files.append(try Data(contentsOf: URL(fileURLWithPath: out)))
+            }
+            XCTAssertGreaterThan(files[0].count, 1000)
+            XCTAssertTrue(files[0] == files[1], "\(target): the gradients of 1 and 2 threads differ")
+        }
+    }
+
     /// Bidirectional attention, and a head dimension (12) that is not a multiple of the vector width.
     func testNonCausalAndOddHeadDim() throws {
         let tiny = try specText("specs/tiny.tfs")
