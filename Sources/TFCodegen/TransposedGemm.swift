@@ -35,8 +35,7 @@ public struct TransposedGemmSpec: Hashable, Sendable, CustomStringConvertible {
 extension IRGen {
     /// Packs `rows` (at most `depth`) rows of a row-major `[rows, cols]` matrix (row stride `ld`)
     /// into panels of `w` columns: panel p at `p·w·depth`, element (r, j) at `r·w + j`, columns
-    /// past `cols` zero. With `w = nr` these are a GEMM's weight panels; with `w = mr` they are
-    /// the packed row tiles of the transpose (`ALayout.packed` of an `[cols, depth]` matrix).
+    /// past `cols` zero: a GEMM's weight panels (`w = nr`), for a B whose columns are not whole tiles.
     /// Rows at and past `rows` are not written (the micro-kernel's run-time depth stops there).
     /// `void pack(const float *src, i64 rows, float *dst)`.
     func packPanels(cols: Int, ld: Int, width w: Int, depth: Int) -> IRFunction {
@@ -51,10 +50,6 @@ extension IRGen {
                     let mask = self.laneMask(count - j)
                     self.storeV(self.maskedLoadV(from, self.i64(j), mask), to, j)  // masked-off lanes load as zero
                     j += self.width
-                } else if j < count {  // a part vector (mr-wide row tiles: 6 of 8 lanes): one masked move
-                    let mask = self.laneMask(count - j)
-                    self.maskedStoreV(self.maskedLoadV(from, self.i64(j), mask), to, self.i64(j), mask)
-                    j = count
                 }
                 while j < count { self.storeF(self.loadF(from, j), to, j); j += 1 }
                 while j < w { self.storeF(self.f32(0), to, j); j += 1 }
@@ -81,7 +76,10 @@ extension IRGen {
     }
 
     /// Row tiles (`mr` rows of C each) of `C += Aᵀ·B`.
-    func transposedGemmTiles(_ spec: TransposedGemmSpec) -> Int { (spec.m + transposedGemmShape(spec).mr - 1) / transposedGemmShape(spec).mr }
+    func transposedGemmTiles(_ spec: TransposedGemmSpec) -> Int {
+        let mr = transposedGemmShape(spec).mr
+        return (spec.m + mr - 1) / mr
+    }
 
     /// `void gemm_at(const float *A, const float *B, float *C, i64 R, i64 t0, i64 t1, float *scratch)`:
     /// row tiles `t0 ..< t1` of `C += Aᵀ·B`, block by block of `TransposedGemmSpec.depth` rows;
