@@ -5,10 +5,11 @@ import CLLVM
 /// 1. X's rows (LayerNormed first, when the kernel has the prologue) are quantised in groups of 32;
 /// 2. scores `S = Xq·Kqᵀ`, each depth group scaled back by its activation and key scales;
 /// 3. Θ (the row norm and GELU, or softmax) in fp32, exactly as the fp32 kernel;
-/// 4. `Θ(S)` quantised in groups of 32 parameter tokens;
+/// 4. `Θ(S)` quantised in groups of 32 parameter tokens (each row right after its Θ);
 /// 5. `out = Aq·Vq`, each group scaled back likewise, stored or added (residual), then rotary.
 /// Every stage finishes for all rows before the next (threads split the weight panels: this is
-/// the decode-time shape, bound by weight bytes), so a residual output may alias X.
+/// the decode-time shape, bound by weight bytes), so a residual output may alias X. Each stage
+/// is one dispatch for all sites (q, k and v share theirs).
 ///
 /// ABI as `PattentionKernelSpec`: `args = [X, K₀, V₀, Y₀, K₁, V₁, Y₁, ...]`, the weights in
 /// the stored int8 form of `keyLayout(i)` / `valueLayout(i)` (`PanelLayout.packStored`).
@@ -105,34 +106,47 @@ extension KernelModule {
         /// The stored int8 weight at `blob` (codes and scales), as the GEMM's argument.
         func parts(_ blob: LLVMValueRef, _ layout: Int8PanelLayout) -> [LLVMValueRef] { [g.ptrToInt(blob)] }
         // ctx: 0 args, 1 T, 2 Xq, 3 xScale, 4 xSums, then per site: 5+4i S, 6+4i Aq, 7+4i aScale, 8+4i aSums
-        func gemmTask(_ name: String, _ s: Int8GemmKernelSpec, _ f: IRFunction, _ body: @escaping (LLVMValueRef, LLVMValueRef) -> [LLVMValueRef]) -> IRFunction {
-            let (per, _) = split(s)
-            return g.task(name) { ctx, index in
+        /// One parallel task over every site's panel tasks (site i's from `first[i]`), so the
+        /// sites' products share one dispatch: decode's products are a few µs each.
+        func gemmTask(_ name: String, _ specs: [Int8GemmKernelSpec], _ fs: [IRFunction],
+                      _ body: @escaping (Int, LLVMValueRef, LLVMValueRef) -> [LLVMValueRef]) -> (task: IRFunction, count: Int) {
+            let counts = specs.map { split($0).tasks }
+            let first = counts.indices.map { counts[..<$0].reduce(0, +) }
+            let task = g.task(name) { ctx, index in
                 let args = g.intToPtr(g.contextInt(ctx, 0), LLVMPointerType(g.pi8, 0))
-                let p0 = g.mul(index, per)
-                let p1 = g.smin(g.i64(s.layout.panels), g.add(p0, per))
-                g.call(f, body(ctx, args) + [g.contextInt(ctx, 1), p0, p1])
+                for i in 0..<m {
+                    let mine = LLVMBuildAnd(g.builder, g.icmp(LLVMIntSGE, index, g.i64(first[i])),
+                                            g.icmp(LLVMIntSLT, index, g.i64(first[i] + counts[i])), "")!
+                    g.ifThen(mine) {
+                        let p0 = g.mul(g.sub(index, g.i64(first[i])), split(specs[i]).perTask)
+                        let p1 = g.smin(g.i64(specs[i].layout.panels), g.add(p0, split(specs[i]).perTask))
+                        g.call(fs[i], body(i, ctx, args) + [g.contextInt(ctx, 1), p0, p1])
+                    }
+                }
             }
+            return (task, counts.reduce(0, +))
         }
-        let scoreTasks = (0..<m).map { i in
-            gemmTask(symbol + ".scores\(i)", scoreGemms[i], scorePanels[i]) { ctx, args in
-                // A: Xq, its group scales and sums, B: K (codes, group scales), C: S
-                [g.contextInt(ctx, 2), g.contextInt(ctx, 3), g.contextInt(ctx, 4)] + parts(g.argPtr(args, 1 + 3 * i), scoreGemms[i].layout)
-                    + [g.contextInt(ctx, 5 + 4 * i)]
-            }
+        let scoreTask = gemmTask(symbol + ".scores", scoreGemms, scorePanels) { i, ctx, args in
+            // A: Xq, its group scales and sums, B: K (codes, group scales), C: S
+            [g.contextInt(ctx, 2), g.contextInt(ctx, 3), g.contextInt(ctx, 4)] + parts(g.argPtr(args, 1 + 3 * i), scoreGemms[i].layout)
+                + [g.contextInt(ctx, 5 + 4 * i)]
         }
-        let valueTasks = (0..<m).map { i in
-            gemmTask(symbol + ".values\(i)", valueGemms[i], valuePanels[i]) { ctx, args in
-                [g.contextInt(ctx, 6 + 4 * i), g.contextInt(ctx, 7 + 4 * i), g.contextInt(ctx, 8 + 4 * i)] + parts(g.argPtr(args, 2 + 3 * i), valueGemms[i].layout)
-                    + [g.ptrToInt(g.argPtr(args, 3 + 3 * i))]
-            }
+        let valueTask = gemmTask(symbol + ".values", valueGemms, valuePanels) { i, ctx, args in
+            [g.contextInt(ctx, 6 + 4 * i), g.contextInt(ctx, 7 + 4 * i), g.contextInt(ctx, 8 + 4 * i)] + parts(g.argPtr(args, 2 + 3 * i), valueGemms[i].layout)
+                + [g.ptrToInt(g.argPtr(args, 3 + 3 * i))]
         }
-        // Θ of one (site, row) per task.
+        // Θ of one (site, row) per task, then that row's quantisation for the value product.
+        let pi32 = LLVMPointerType(g.i32, 0)!
         let actTask = g.task(symbol + ".act") { ctx, index in
             let T = g.contextInt(ctx, 1)
             let site = g.sdiv(index, T), row = LLVMBuildSRem(g.builder, index, T, "")!
             g.switchOn(site, cases: (0..<m).map { i in (i, {
-                g.call(act[i], [g.gep(g.contextPtr(ctx, 5 + 4 * i), g.mul(row, ld[i])), g.i64(1)])
+                let scores = g.gep(g.contextPtr(ctx, 5 + 4 * i), g.mul(row, ld[i]))
+                g.call(act[i], [scores, g.i64(1)])
+                let codes = g.gep(g.intToPtr(g.contextInt(ctx, 6 + 4 * i), g.pi8), g.mul(row, aQuant[i].lda))
+                let groupSlot = g.mul(row, aQuant[i].groups)
+                g.call(quantizeA[i], [scores, g.i64(1), codes, g.gep(g.contextPtr(ctx, 7 + 4 * i), groupSlot),
+                                      g.gep(g.intToPtr(g.contextInt(ctx, 8 + 4 * i), pi32), groupSlot)])
             }) })
         }
 
@@ -154,17 +168,13 @@ extension KernelModule {
                     g.call(layerNorm, [X, T, at[0]])
                     source = at[0]
                 }
-                let pi32 = LLVMPointerType(g.i32, 0)!
                 g.call(quantizeX, [source, T, g.bitcast(at[1], g.pi8), at[2], g.bitcast(at[3], pi32)])
                 var context = [g.ptrToInt(args), T, g.ptrToInt(at[1]), g.ptrToInt(at[2]), g.ptrToInt(at[3])]
                 for i in 0..<m { context += (0..<4).map { g.ptrToInt(at[4 + 4 * i + $0]) } }
                 let ctx = g.makeContext(context)
-                for i in 0..<m { g.parallelFor(scoreTasks[i], ctx, g.i64(split(scoreGemms[i]).tasks)) }
+                g.parallelFor(scoreTask.task, ctx, g.i64(scoreTask.count))
                 g.parallelFor(actTask, ctx, g.mul(T, g.i64(m)))
-                for i in 0..<m {
-                    g.call(quantizeA[i], [at[4 + 4 * i], T, g.bitcast(at[5 + 4 * i], g.pi8), at[6 + 4 * i], g.bitcast(at[7 + 4 * i], pi32)])
-                }
-                for i in 0..<m { g.parallelFor(valueTasks[i], ctx, g.i64(split(valueGemms[i]).tasks)) }
+                g.parallelFor(valueTask.task, ctx, g.i64(valueTask.count))
                 for i in 0..<m { if let rope = rope[i] { g.call(rope, [g.argPtr(args, 3 + 3 * i), T, p0]) } }
             }
         }
