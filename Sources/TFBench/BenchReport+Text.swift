@@ -47,6 +47,16 @@ extension KernelReport {
         lines.append(table.text)
         lines.append("")
         lines.append("speedup = naive median ÷ fused median (>1: fused is faster). % bound: of the sgemm peak (cpu) or of the memory bandwidth (mem), by the kernel's minimum traffic.")
+        // Each case's % uses the probe run between its own runs; the spread over cases is shown.
+        func probeRange(_ bound: Bound) -> String? {
+            let medians = results.filter { $0.kernel.bound == bound }.compactMap { $0.boundProbeRates?.median }
+            guard let low = medians.min(), let high = medians.max() else { return nil }
+            return String(format: "%.1f–%.1f", low, high)
+        }
+        let ranges = [probeRange(.compute).map { "sgemm \($0) GFLOP/s" }, probeRange(.bandwidth).map { "read \($0) GB/s" }].compactMap { $0 }
+        if !ranges.isEmpty {
+            lines.append("bound: the median of the start's sgemm (cpu) or read (mem) run again after the sides in each round of the case (\(ranges.joined(separator: ", ")) over the cases), not the peak above.")
+        }
         if hasFormats {
             lines.append("vs f32 = fused f32 median ÷ this format's fused median, same case, same run. Weight bytes: f32 4, bf16 2, int8 1 + a 2-byte (bf16) scale per 32 along the depth; the naive side is f32 on the f32 weights.")
         }

@@ -121,7 +121,11 @@ extension KernelReport {
                     "rows": k.rows, "position": k.position, "flops": number(k.flops), "bytes": number(k.bytes),
                     "bound": k.bound.rawValue, "naive": side(r.naive), "fused": side(r.fused),
                     "speedup": number(r.speedup), "difference": number(r.difference), "fused_error": string(r.fusedError),
-                    "weights_format": k.weightFormat.rawValue, "vs_f32": number(ratioToF32(r))]
+                    "weights_format": k.weightFormat.rawValue, "vs_f32": number(ratioToF32(r)),
+                    "bound_between_runs": r.boundProbeRates.map { b -> Any in
+                        ["median": number(b.median), "min": number(b.min), "max": number(b.max), "runs": r.boundProbe?.count ?? 0,
+                         "unit": k.bound == .compute ? "gflops" : "gbs"] as [String: Any]
+                    } ?? NSNull()]
         }
         return object
     }

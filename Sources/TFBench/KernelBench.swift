@@ -10,6 +10,11 @@ public struct KernelResult: Sendable {
     public var difference: Double?
     /// Why the fused side is missing, when preparing it failed.
     public var fusedError: String?
+    /// The bound sampled between this case's runs: seconds per sgemm product (compute-bound
+    /// cases) or per memory read (bandwidth-bound ones) of `boundProbeWork` FLOPs or bytes, one
+    /// per round after the sides; nil when the bench had no probe.
+    public var boundProbe: Summary? = nil
+    public var boundProbeWork: Double = 0
 
     public init(kernel: KernelCase, naive: Summary, fused: Summary?, difference: Double? = nil, fusedError: String? = nil) {
         self.kernel = kernel; self.naive = naive; self.fused = fused; self.difference = difference; self.fusedError = fusedError
@@ -30,12 +35,21 @@ public struct KernelResult: Sendable {
         return side.rate(kernel.bytes) / 1e9
     }
 
+    /// GFLOP/s (compute) or GB/s (bandwidth) of the median, slowest and fastest probe runs.
+    public var boundProbeRates: (median: Double, min: Double, max: Double)? { boundProbe?.gigaRates(boundProbeWork) }
+
+    /// The bound the percentage uses: the median of the probe runs between this case's runs (the
+    /// same moments as its medians) when sampled, else the peak measured at the start.
+    public func bound(_ peak: MachinePeak) -> Double {
+        boundProbeRates?.median ?? (kernel.bound == .compute ? peak.sgemmGFlops : peak.bandwidthGBs)
+    }
+
     /// The side's figure as a percentage of its bound: GFLOP/s of the sgemm peak for compute-bound
     /// cases, GB/s of the memory bandwidth for bandwidth-bound ones.
     public func percentOfBound(_ side: Summary?, peak: MachinePeak) -> Double? {
         switch kernel.bound {
-        case .compute: return gflops(side).map { 100 * $0 / peak.sgemmGFlops }
-        case .bandwidth: return gbs(side).map { 100 * $0 / peak.bandwidthGBs }
+        case .compute: return gflops(side).map { 100 * $0 / bound(peak) }
+        case .bandwidth: return gbs(side).map { 100 * $0 / bound(peak) }
         }
     }
 }
@@ -46,10 +60,16 @@ public struct KernelBench {
     public var alternation: Alternation
     /// Evict the caches before every timed run (both sides alike).
     public var flusher: CacheFlusher?
+    /// Run after the sides in every round, as `ModelBench` does between its runs: the bound of a
+    /// compute-bound case is the sgemm of its own moments, of a bandwidth-bound one the read.
+    public var sgemm: SgemmProbe?
+    public var bandwidth: BandwidthProbe?
 
-    public init(repeats: Int, warmup: Int, flusher: CacheFlusher? = CacheFlusher()) {
+    public init(repeats: Int, warmup: Int, flusher: CacheFlusher? = CacheFlusher(), sgemm: SgemmProbe? = nil, bandwidth: BandwidthProbe? = nil) {
         alternation = Alternation(warmup: warmup, repeats: repeats)
         self.flusher = flusher
+        self.sgemm = sgemm
+        self.bandwidth = bandwidth
     }
 
     /// Measures every case in order. `fused` nil: naive only (fused figures n/a).
@@ -93,9 +113,19 @@ public struct KernelBench {
             }
         }
         let sides = [side(naive, blas: BLASThreads.wake)] + (fused.map { [side($0, blas: BLASThreads.park)] } ?? [])
-        let summaries = alternation.run(sides, step: step)
-        return KernelResult(kernel: kernel, naive: summaries[0], fused: summaries.count > 1 ? summaries[1] : nil,
-                            difference: difference, fusedError: error)
+        // The probe last in each round, BLAS threads up for the sgemm and parked for the read.
+        var probe: (side: () -> Double, work: Double)?
+        switch kernel.bound {
+        case .compute: probe = sgemm.map { p in ({ BLASThreads.wake(); return p.run() }, p.flops) }
+        case .bandwidth: probe = bandwidth.map { p in ({ BLASThreads.park(); return p.read() }, Double(p.bytes)) }
+        }
+        var summaries = alternation.run(sides + (probe.map { [$0.side] } ?? []), step: step)
+        let probeRuns = probe != nil ? summaries.removeLast() : nil
+        var result = KernelResult(kernel: kernel, naive: summaries[0], fused: summaries.count > 1 ? summaries[1] : nil,
+                                  difference: difference, fusedError: error)
+        result.boundProbe = probeRuns
+        result.boundProbeWork = probe?.work ?? 0
+        return result
     }
 }
 

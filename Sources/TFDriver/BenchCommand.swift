@@ -179,7 +179,8 @@ struct BenchKernelsCommand: ParsableCommand {
             if targets.count > 1 { throw UserError("error: --target-cpu: bench kernels takes one target (got \(options.targetCPU ?? ""))") }
             let provider = try BenchFusedSide.kernelProvider(graph: graph, threads: options.threads, vector: targets[0])
             let bench = KernelBench(repeats: options.repeats, warmup: options.warmup,
-                                    flusher: CacheFlusher(bytes: options.quick ? 1 << 20 : 2 * Machine.lastLevelCacheBytes))
+                                    flusher: CacheFlusher(bytes: options.quick ? 1 << 20 : 2 * Machine.lastLevelCacheBytes),
+                                    sgemm: SgemmProbe(size: peak.sgemmSize), bandwidth: BandwidthProbe(bytes: peak.bandwidthBytes, threads: options.threads))
             let results = bench.run(cases, fused: provider, progress: progress)
             let report = KernelReport(run: options.run(spec: spec, graph: graph, fusedAvailable: provider != nil),
                                       peak: peak, seq: seq, contexts: lengths, results: results)

@@ -51,5 +51,12 @@ final class KernelBenchTests: XCTestCase {
         b.kernel.bound = .bandwidth
         XCTAssertEqual(b.percentOfBound(b.naive, peak: samplePeak)!, 100, accuracy: 1e-9)
         XCTAssertNil(b.gflops(nil))
+        // A probe between the runs replaces the start's peak: 0.5 s for 20 GFLOP is 40 GFLOP/s.
+        var probed = r
+        probed.boundProbe = Summary([0.5, 0.4, 1.0])
+        probed.boundProbeWork = 20e9
+        XCTAssertEqual(probed.percentOfBound(probed.naive, peak: samplePeak)!, 50, accuracy: 1e-9)
+        XCTAssertEqual(probed.boundProbeRates!.min, 20, accuracy: 1e-9)
+        XCTAssertEqual(probed.boundProbeRates!.max, 50, accuracy: 1e-9)
     }
 }

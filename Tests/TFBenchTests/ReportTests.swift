@@ -76,7 +76,8 @@ final class ReportTests: XCTestCase {
         let sideKeys: Set<String> = ["median_s", "min_s", "max_s", "runs", "gflops", "gbs", "percent_of_bound"]
         for k in kernels {
             XCTAssertEqual(Set(k.keys), ["name", "class", "phase", "shape", "rows", "position", "flops", "bytes", "bound",
-                                         "naive", "fused", "speedup", "difference", "fused_error", "weights_format", "vs_f32"])
+                                         "naive", "fused", "speedup", "difference", "fused_error", "weights_format", "vs_f32", "bound_between_runs"])
+            XCTAssertTrue(k["bound_between_runs"] is NSNull, "no probes in this bench")
             XCTAssertEqual(Set((k["naive"] as! [String: Any]).keys), sideKeys)
             XCTAssertEqual(Set((k["fused"] as! [String: Any]).keys), sideKeys)
             XCTAssertTrue((k["naive"] as! [String: Any])["median_s"] is Double)
@@ -93,6 +94,35 @@ final class ReportTests: XCTestCase {
             }
         }
         XCTAssertTrue(report.text.contains("n/a"))
+        XCTAssertFalse(report.text.contains("bound: the median of the start's sgemm"))
+    }
+
+    /// With probes, every case times one after its sides in each round, and its % bound is of
+    /// that probe's median rate (sgemm for compute-bound cases, the read for bandwidth-bound ones).
+    func testKernelBoundsAreTheProbesOfTheirOwnRuns() throws {
+        let cases = try KernelSuite.cases(for: try tinyGraph(), seq: 4, contexts: [16])
+        let sgemm = SgemmProbe(size: 48), read = BandwidthProbe(bytes: 1 << 16, threads: 1)
+        let results = KernelBench(repeats: 3, warmup: 1, flusher: nil, sgemm: sgemm, bandwidth: read)
+            .run(cases, fused: EchoProvider(), progress: ProgressLine(enabled: false))
+        XCTAssertTrue(results.contains { $0.kernel.bound == .compute } && results.contains { $0.kernel.bound == .bandwidth })
+        for r in results {
+            let probe = try XCTUnwrap(r.boundProbe, r.kernel.key)
+            XCTAssertEqual(probe.count, 3, "one probe run per timed round")
+            XCTAssertEqual(r.boundProbeWork, r.kernel.bound == .compute ? 2 * 48 * 48 * 48 : Double(read.bytes))
+        }
+        let report = KernelReport(run: sampleRun(fused: true), peak: samplePeak, seq: 4, contexts: [16], results: results)
+        let json = try parseJSON(jsonText(report.json))
+        for k in try XCTUnwrap(json["kernels"] as? [[String: Any]]) {
+            let probe = try XCTUnwrap(k["bound_between_runs"] as? [String: Any])
+            let median = try XCTUnwrap(probe["median"] as? Double)
+            let compute = k["bound"] as? String == "compute"
+            XCTAssertEqual(probe["unit"] as? String, compute ? "gflops" : "gbs")
+            XCTAssertEqual(probe["runs"] as? Int, 3)
+            let side = try XCTUnwrap(k["naive"] as? [String: Any])
+            let rate = try XCTUnwrap(side[compute ? "gflops" : "gbs"] as? Double)
+            XCTAssertEqual(try XCTUnwrap(side["percent_of_bound"] as? Double), 100 * rate / median, accuracy: 1e-9 * max(1, 100 * rate / median))
+        }
+        XCTAssertTrue(report.text.contains("bound: the median of the start's sgemm (cpu) or read (mem) run again after the sides in each round of the case (sgemm "), report.text)
     }
 
     func testChartIsSelfContainedSVG() throws {
