@@ -102,17 +102,19 @@ public struct KernelBench {
             difference = relativeDifference(expected, Array(workload.output))
         }
         // Untimed before each run: BLAS threads up for the naive side, parked for the fused side
-        // (see `BLASThreads`), then the caches flushed.
+        // (see `BLASThreads`), then the caches flushed, then (fused) the runtime pool woken, as
+        // each side's threads are inside its own forward pass.
         let flusher = self.flusher
-        func side(_ body: @escaping () -> Void, blas: @escaping () -> Void) -> () -> Double {
+        func side(_ body: @escaping () -> Void, blas: @escaping () -> Void, pool: @escaping () -> Void = {}) -> () -> Double {
             let run = timed(body)
             return {
                 blas()
                 flusher?.flush()
+                pool()
                 return run()
             }
         }
-        let sides = [side(naive, blas: BLASThreads.wake)] + (fused.map { [side($0, blas: BLASThreads.park)] } ?? [])
+        let sides = [side(naive, blas: BLASThreads.wake)] + (fused.map { [side($0, blas: BLASThreads.park, pool: RuntimePool.wake)] } ?? [])
         // The probe last in each round, BLAS threads up for the sgemm and parked for the read.
         var probe: (side: () -> Double, work: Double)?
         switch kernel.bound {

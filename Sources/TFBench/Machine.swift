@@ -77,6 +77,17 @@ public enum BLASThreads {
     }
 }
 
+/// The runtime's thread pool (Runtime/threadpool.c), woken before a fused side's timed run:
+/// after the cache flush its workers have spun out their 100 µs and sleep, while inside a
+/// forward pass the previous kernel has just left them spinning; a decode-sized kernel timed
+/// from sleep would pay the wake-up (tens of µs) that the model does not.
+public enum RuntimePool {
+    /// One empty task per thread: returns once every worker has run, leaving them spinning.
+    public static func wake() {
+        tfc_parallel_for({ _, _ in }, nil, Int64(tfc_get_num_threads()))
+    }
+}
+
 /// Evicts the caches between timed runs, so every run of either side starts cold, as a kernel does
 /// inside a real forward pass (the layer before it has streamed other weights through the cache).
 public final class CacheFlusher {
