@@ -2,11 +2,13 @@ import CLLVM
 
 /// The int8 form of a fused Pattention kernel (`--weights-format int8`): for `X[T, d_in]` and
 /// each site, `out = Θ(X·Kᵀ)·V` with both products in int8 (`Int8GemmKernelSpec`):
-/// 1. X's rows (LayerNormed first, when the kernel has the prologue) are quantised in groups of 32;
+/// 1. X's rows (LayerNormed first, when the kernel has the prologue) are quantised in groups of 32
+///    (blocks of 16 rows in parallel);
 /// 2. scores `S = Xq·Kqᵀ`, each depth group scaled back by its activation and key scales;
 /// 3. Θ (the row norm and GELU, or softmax) in fp32, exactly as the fp32 kernel;
 /// 4. `Θ(S)` quantised in groups of 32 parameter tokens (each row right after its Θ);
-/// 5. `out = Aq·Vq`, each group scaled back likewise, stored or added (residual), then rotary.
+/// 5. `out = Aq·Vq`, each group scaled back likewise, stored or added (residual), then rotary
+///    (blocks of 16 rows in parallel).
 /// Every stage finishes for all rows before the next (threads split the weight panels: this is
 /// the decode-time shape, bound by weight bytes), so a residual output may alias X. Each stage
 /// is one dispatch for all sites (q, k and v share theirs).
@@ -105,7 +107,8 @@ extension KernelModule {
         }
         /// The stored int8 weight at `blob` (codes and scales), as the GEMM's argument.
         func parts(_ blob: LLVMValueRef, _ layout: Int8PanelLayout) -> [LLVMValueRef] { [g.ptrToInt(blob)] }
-        // ctx: 0 args, 1 T, 2 Xq, 3 xScale, 4 xSums, then per site: 5+4i S, 6+4i Aq, 7+4i aScale, 8+4i aSums
+        // ctx: 0 args, 1 T, 2 Xq, 3 xScale, 4 xSums, then per site: 5+4i S, 6+4i Aq, 7+4i aScale, 8+4i aSums;
+        // then 5+4m the LayerNormed X, 6+4m the position of row 0
         /// One parallel task over every site's panel tasks (site i's from `first[i]`), so the
         /// sites' products share one dispatch: decode's products are a few µs each.
         func gemmTask(_ name: String, _ specs: [Int8GemmKernelSpec], _ fs: [IRFunction],
@@ -150,6 +153,36 @@ extension KernelModule {
             }) })
         }
 
+        // X's rows in blocks of `prepRows`: LayerNorm (when the kernel has it) and quantisation.
+        let prepRows = 16
+        let prepTask = g.task(symbol + ".prep") { ctx, index in
+            let args = g.intToPtr(g.contextInt(ctx, 0), LLVMPointerType(g.pi8, 0))
+            let T = g.contextInt(ctx, 1)
+            let r0 = g.mul(index, prepRows), rows = g.smin(g.i64(prepRows), g.sub(T, r0))
+            var source = g.gep(g.argPtr(args, 0), g.mul(r0, spec.ldx))
+            if let layerNorm {
+                let normed = g.gep(g.contextPtr(ctx, 5 + 4 * m), g.mul(r0, spec.dIn))
+                g.call(layerNorm, [source, rows, normed])
+                source = normed
+            }
+            let slot = g.mul(r0, xQuant.groups)
+            g.call(quantizeX, [source, rows, g.gep(g.intToPtr(g.contextInt(ctx, 2), g.pi8), g.mul(r0, xQuant.lda)),
+                               g.gep(g.contextPtr(ctx, 3), slot), g.gep(g.intToPtr(g.contextInt(ctx, 4), pi32), slot)])
+        }
+
+        // Rotary on the output rows of the sites that have it, in blocks of `prepRows`.
+        let rotarySites = (0..<m).filter { rope[$0] != nil }
+        let ropeTask = g.task(symbol + ".rope") { ctx, index in
+            let args = g.intToPtr(g.contextInt(ctx, 0), LLVMPointerType(g.pi8, 0))
+            let T = g.contextInt(ctx, 1), p0 = g.contextInt(ctx, 6 + 4 * m)
+            let blocks = g.ceilDiv(T, prepRows)
+            let which = g.sdiv(index, blocks), block = LLVMBuildSRem(g.builder, index, blocks, "")!
+            let r0 = g.mul(block, prepRows), rows = g.smin(g.i64(prepRows), g.sub(T, r0))
+            g.switchOn(which, cases: rotarySites.enumerated().map { (k, i) in (k, {
+                g.call(rope[i]!, [g.gep(g.argPtr(args, 3 + 3 * i), g.mul(r0, spec.sites[i].ldy)), rows, g.add(p0, r0)])
+            }) })
+        }
+
         defineKernel(symbol) { args, T, p0 in
             g.ifThen(g.icmp(LLVMIntSGT, T, g.i64(0))) {
                 // Scratch (floats, each part rounded to 16 = 64 bytes): LayerNormed X, Xq, x group
@@ -162,20 +195,14 @@ extension KernelModule {
                 for size in sizes { offsets.append(total); total = g.add(total, size) }
                 let scratch = g.threadScratch(floats: total)
                 let at = offsets.map { g.gep(scratch, $0) }
-                let X = g.argPtr(args, 0)
-                var source = X
-                if let layerNorm {
-                    g.call(layerNorm, [X, T, at[0]])
-                    source = at[0]
-                }
-                g.call(quantizeX, [source, T, g.bitcast(at[1], g.pi8), at[2], g.bitcast(at[3], pi32)])
                 var context = [g.ptrToInt(args), T, g.ptrToInt(at[1]), g.ptrToInt(at[2]), g.ptrToInt(at[3])]
                 for i in 0..<m { context += (0..<4).map { g.ptrToInt(at[4 + 4 * i + $0]) } }
-                let ctx = g.makeContext(context)
+                let ctx = g.makeContext(context + [g.ptrToInt(at[0]), p0])
+                g.parallelFor(prepTask, ctx, g.ceilDiv(T, prepRows))
                 g.parallelFor(scoreTask.task, ctx, g.i64(scoreTask.count))
                 g.parallelFor(actTask, ctx, g.mul(T, g.i64(m)))
                 g.parallelFor(valueTask.task, ctx, g.i64(valueTask.count))
-                for i in 0..<m { if let rope = rope[i] { g.call(rope, [g.argPtr(args, 3 + 3 * i), T, p0]) } }
+                if !rotarySites.isEmpty { g.parallelFor(ropeTask, ctx, g.mul(g.ceilDiv(T, prepRows), g.i64(rotarySites.count))) }
             }
         }
         return symbol
