@@ -82,7 +82,8 @@ public enum BLASThreads {
 /// forward pass the previous kernel has just left them spinning; a decode-sized kernel timed
 /// from sleep would pay the wake-up (tens of µs) that the model does not.
 public enum RuntimePool {
-    /// One empty task per thread: returns once every worker has run, leaving them spinning.
+    /// One empty task per thread: publishing it wakes every sleeping worker, which then spins
+    /// (100 µs) for the next job, the kernel about to be timed.
     public static func wake() {
         tfc_parallel_for({ _, _ in }, nil, Int64(tfc_get_num_threads()))
     }

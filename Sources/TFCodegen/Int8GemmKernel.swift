@@ -201,14 +201,11 @@ extension IRGen {
                     let rows = self.smin(self.i64(spec.mr), self.sub(T, r0))
                     let argsFor = [self.gep(A, self.mul(r0, spec.lda)), self.gep(aScale, self.mul(r0, spec.groups)), self.gep(aSums, self.mul(r0, spec.groups)),
                                    Bp, self.gep(C, self.add(self.mul(r0, spec.ldc), col0)), nValid]
-                    let first = self.icmp(LLVMIntEQ, t, self.i64(0))
-                    self.ifElse(first, then: {
-                        self.switchOn(rows, cases: (1...spec.mr).map { r -> (Int, () -> Void) in (r, { _ = self.call(streaming[r - 1], argsFor) }) })
+                    func callTile(_ kernels: [IRFunction]) -> [LLVMValueRef] {
+                        self.switchOn(rows, cases: (1...spec.mr).map { r -> (Int, () -> Void) in (r, { _ = self.call(kernels[r - 1], argsFor) }) })
                         return []
-                    }, otherwise: {
-                        self.switchOn(rows, cases: (1...spec.mr).map { r -> (Int, () -> Void) in (r, { _ = self.call(cached[r - 1], argsFor) }) })
-                        return []
-                    })
+                    }
+                    self.ifElse(self.icmp(LLVMIntEQ, t, self.i64(0)), then: { callTile(streaming) }, otherwise: { callTile(cached) })
                 }
             }
             self.retVoid()
