@@ -77,16 +77,17 @@ final class AdamWKernelTests: XCTestCase {
         let runnable = VectorTarget.runnable()
         XCTAssertTrue(runnable.contains(.avx2))
         for vector in runnable { try sameBitsAsTheHostUpdate(vector) }
+        // Three chunks of the parallel kernel, the last partial, on two threads.
+        try sameBitsAsTheHostUpdate(.avx2, count: 40_003, threads: 2)
     }
 
-    func sameBitsAsTheHostUpdate(_ vector: VectorTarget) throws {
+    func sameBitsAsTheHostUpdate(_ vector: VectorTarget, count: Int = 1003, threads: Int = 1) throws {
         let source = try SourceFile.load(DifferentiateTests.root.appendingPathComponent("specs/tiny.tfs").path)
         let graph = try lower(try parse(source), source: source)
         let weights = RandomWeights(graph, seed: 3)
-        let fused = try FusedGradient(grad: try differentiate(graph), weights: weights.lookup, threads: 1, vector: vector)
+        let fused = try FusedGradient(grad: try differentiate(graph), weights: weights.lookup, threads: threads, vector: vector)
         let options = AdamWOptions(weightDecay: 0.1, clipNorm: 1)
         var random = TestRandom(state: 5)
-        let count = 1003
         let w0 = random.array(count)
         var states: [[UnsafeMutableBufferPointer<Float>]] = []
         for _ in 0..<2 {
