@@ -47,10 +47,7 @@ public struct KernelResult: Sendable {
     /// The side's figure as a percentage of its bound: GFLOP/s of the sgemm peak for compute-bound
     /// cases, GB/s of the memory bandwidth for bandwidth-bound ones.
     public func percentOfBound(_ side: Summary?, peak: MachinePeak) -> Double? {
-        switch kernel.bound {
-        case .compute: return gflops(side).map { 100 * $0 / bound(peak) }
-        case .bandwidth: return gbs(side).map { 100 * $0 / bound(peak) }
-        }
+        (kernel.bound == .compute ? gflops(side) : gbs(side)).map { 100 * $0 / bound(peak) }
     }
 }
 

@@ -121,8 +121,9 @@ extension KernelModule {
                     let mine = LLVMBuildAnd(g.builder, g.icmp(LLVMIntSGE, index, g.i64(first[i])),
                                             g.icmp(LLVMIntSLT, index, g.i64(first[i] + counts[i])), "")!
                     g.ifThen(mine) {
-                        let p0 = g.mul(g.sub(index, g.i64(first[i])), split(specs[i]).perTask)
-                        let p1 = g.smin(g.i64(specs[i].layout.panels), g.add(p0, split(specs[i]).perTask))
+                        let per = split(specs[i]).perTask
+                        let p0 = g.mul(g.sub(index, g.i64(first[i])), per)
+                        let p1 = g.smin(g.i64(specs[i].layout.panels), g.add(p0, per))
                         g.call(fs[i], body(i, ctx, args) + [g.contextInt(ctx, 1), p0, p1])
                     }
                 }
